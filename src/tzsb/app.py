@@ -1,0 +1,55 @@
+"""The one place where a node's parts are wired together (HTTP and SOAP framings sit on top)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tzsb.catalog import Catalog, load_catalog
+from tzsb.clock import Clock, SystemClock
+from tzsb.errors import ConfigurationError
+from tzsb.exchange import Exchange
+from tzsb.registry import AppRegistry, MasterKey
+from tzsb.settings import Settings
+from tzsb.store import Store, open_store
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    settings: Settings
+    store: Store
+    catalog: Catalog
+    registry: AppRegistry
+    exchange: Exchange
+    clock: Clock
+
+    def close(self) -> None:
+        self.store.dispose()
+
+
+def load_master_key(settings: Settings) -> MasterKey:
+    if settings.master_key:
+        return MasterKey.from_hex(settings.master_key)
+    return MasterKey.read(settings.master_key_path)
+
+
+def build_node(settings: Settings, clock: Clock | None = None, *, migrate: bool = True) -> Node:
+    """Open the store, load catalog and keys, and assemble the exchange pipeline."""
+    if not settings.database_url and not (settings.home / "tzsb.toml").exists():
+        raise ConfigurationError(
+            f"{settings.home} is not a node home; create one with `tzsb init --home {settings.home} ...`"
+        )
+    clock = clock or SystemClock()
+    master_key = load_master_key(settings)
+    store = open_store(settings.database, migrate=migrate)
+    catalog = load_catalog(settings.catalog_dir)
+    registry = AppRegistry(store, master_key, clock)
+    exchange = Exchange(
+        store,
+        catalog,
+        registry,
+        clock,
+        cursor_key=master_key.derive("tzsb/cursor"),
+        page_size=settings.page_size,
+        max_page_size=settings.max_page_size,
+    )
+    return Node(settings, store, catalog, registry, exchange, clock)

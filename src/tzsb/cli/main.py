@@ -1,0 +1,374 @@
+"""``tzsb``: create a node, manage its apps, serve it, and talk to any node from the shell."""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tzsb.errors import ConfigurationError
+from tzsb.protocol.codes import BUSINESS_TYPES
+from tzsb.protocol.regions import is_region_code
+from tzsb.protocol.signing import SignAlgorithm
+from tzsb.settings import LEVELS, load_settings, write_config
+
+app = typer.Typer(help="tzsb-exchange: 特种设备安全监管信息共享接口 node.", no_args_is_help=True)
+apps_cli = typer.Typer(help="Apps (callers) of this node: create, list, show, disable, rotate secrets.")
+catalog_cli = typer.Typer(help="The data catalog: business types and their data elements.")
+app.add_typer(apps_cli, name="app")
+app.add_typer(catalog_cli, name="catalog")
+console = Console()
+errors = Console(stderr=True)
+
+HomeOption = Annotated[
+    Path, typer.Option("--home", envvar="TZSB_HOME", help="Node home folder (or TZSB_HOME).", show_default=False)
+]
+
+
+def _fail(message: str) -> typer.Exit:
+    errors.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code=1)
+
+
+def _node(home: Path) -> Any:
+    from tzsb.app import build_node
+
+    try:
+        return build_node(load_settings(home))
+    except ConfigurationError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode("utf-8") + "\n")
+
+
+@app.command()
+def init(
+    home: HomeOption,
+    level: Annotated[str, typer.Option(help=f"Node level: {', '.join(LEVELS)}.")] = "province",
+    region: Annotated[str, typer.Option(help="GB/T 2260 region code of this node (100000 = national).")] = "100000",
+    database_url: Annotated[str, typer.Option(help="PostgreSQL URL; default SQLite in the home.")] = "",
+    service_path: Annotated[str, typer.Option(help="Interface path /<service>/<interFlag>.")] = "/tzsb/exchange",
+) -> None:
+    """Create a node home: settings, master key (0600) and a migrated database. Never overwrites."""
+    from tzsb.registry.keys import MasterKey
+    from tzsb.store import open_store
+
+    if level not in LEVELS:
+        raise _fail(f"--level must be one of {', '.join(LEVELS)}")
+    if not is_region_code(region):
+        raise _fail("--region must be a 6-digit GB/T 2260 code, e.g. 330000 (100000 = national)")
+    if (home / "tzsb.toml").exists() or (home / "master.key").exists():
+        raise _fail(f"{home} already holds a node; choose another --home (nothing was changed)")
+    home.mkdir(parents=True, exist_ok=True)
+    try:
+        settings = load_settings(
+            home, environ={}, level=level, region=region, database_url=database_url, service_path=service_path
+        )
+        open_store(settings.database).dispose()
+    except ConfigurationError as exc:
+        raise _fail(str(exc)) from None
+    except Exception as exc:
+        raise _fail(f"cannot open the database: {exc}") from None
+    MasterKey.generate().write(settings.master_key_path)
+    write_config(settings)
+    console.print(f"node created in {home.resolve()} ({level} {region}); next: tzsb app create --home {home} ...")
+
+
+@app.command()
+def serve(
+    home: HomeOption,
+    host: Annotated[str | None, typer.Option(help="Listen address (default from settings: 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (default from settings: 8080).")] = None,
+) -> None:
+    """Serve the interface over HTTP."""
+    import uvicorn
+
+    from tzsb.web import create_asgi
+
+    node = _node(home)
+    settings = node.settings
+    console.print(
+        f"serving {settings.level} node {settings.region} at "
+        f"http://{host or settings.host}:{port or settings.port}{settings.service_path}"
+    )
+    uvicorn.run(
+        create_asgi(node),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+@apps_cli.command("create")
+def app_create(
+    home: HomeOption,
+    appid: Annotated[str, typer.Option(help="The app's id, agreed with the caller.")],
+    region: Annotated[str, typer.Option(help="Region the app may read and write (e.g. 330100).")],
+    busicode: Annotated[list[str], typer.Option(help="Granted busicode (repeat), e.g. 140101.")],
+    action: Annotated[list[str], typer.Option(help="Granted action (repeat): 01 02 03 04.")],
+    sign: Annotated[SignAlgorithm, typer.Option(help="Sign algorithm.")] = SignAlgorithm.MD5,
+    name: Annotated[str, typer.Option(help="Display name.")] = "",
+    max_records: Annotated[int, typer.Option(help="Most records per request.")] = 1000,
+    override: Annotated[list[str] | None, typer.Option(help="Business type (e.g. 0101) it may take over.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Register an app and print its secret once."""
+    from tzsb.registry import AppSpec
+
+    node = _node(home)
+    spec = AppSpec(
+        appid=appid,
+        region=region,
+        busicodes=frozenset(busicode),
+        actions=frozenset(action),
+        sign_algorithm=sign,
+        name=name,
+        max_records=max_records,
+        overrides=frozenset(override or ()),
+    )
+    try:
+        created, secret = node.registry.create(spec)
+    except ConfigurationError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        node.close()
+    shown = {**created.describe(), "secret": secret}
+    if as_json:
+        _print_json(shown)
+    else:
+        console.print(f"app {appid} created. secret (shown only now, store it safely): [bold]{secret}[/bold]")
+
+
+@apps_cli.command("list")
+def app_list(home: HomeOption, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List the apps of this node."""
+    node = _node(home)
+    try:
+        apps = [item.describe() for item in node.registry.list()]
+    finally:
+        node.close()
+    if as_json:
+        _print_json(apps)
+        return
+    table = Table("appid", "region", "busicodes", "actions", "sign", "enabled")
+    for item in apps:
+        table.add_row(
+            str(item["appid"]),
+            str(item["region"]),
+            " ".join(item["busicodes"]),
+            " ".join(item["actions"]),
+            str(item["sign"]),
+            "yes" if item["enabled"] else "no",
+        )
+    console.print(table)
+
+
+@apps_cli.command("show")
+def app_show(home: HomeOption, appid: str) -> None:
+    """Show one app (never its secret)."""
+    node = _node(home)
+    try:
+        found = node.registry.get(appid)
+    finally:
+        node.close()
+    if found is None:
+        raise _fail(f"no app {appid}; `tzsb app list` shows the registered ones")
+    _print_json(found.describe())
+
+
+def _set_enabled(home: Path, appid: str, enabled: bool) -> None:
+    node = _node(home)
+    try:
+        node.registry.set_enabled(appid, enabled)
+    except ConfigurationError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        node.close()
+    console.print(f"app {appid} {'enabled' if enabled else 'disabled'}")
+
+
+@apps_cli.command("disable")
+def app_disable(home: HomeOption, appid: str) -> None:
+    """Refuse every further request of the app (E_APPID)."""
+    _set_enabled(home, appid, False)
+
+
+@apps_cli.command("enable")
+def app_enable(home: HomeOption, appid: str) -> None:
+    """Accept the app's requests again."""
+    _set_enabled(home, appid, True)
+
+
+@apps_cli.command("rotate-secret")
+def app_rotate_secret(
+    home: HomeOption,
+    appid: str,
+    grace_hours: Annotated[float, typer.Option(help="Hours the old secret keeps verifying.")] = 0.0,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Issue a new secret (printed once); the old one stops now or after the grace period."""
+    node = _node(home)
+    try:
+        secret = node.registry.rotate_secret(appid, timedelta(hours=grace_hours))
+    except ConfigurationError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        node.close()
+    if as_json:
+        _print_json({"appid": appid, "secret": secret, "grace_hours": grace_hours})
+    else:
+        console.print(f"new secret for {appid} (shown only now): [bold]{secret}[/bold]")
+
+
+@app.command()
+def send(
+    url: Annotated[str, typer.Option(help="Interface URL, e.g. http://127.0.0.1:8080/tzsb/exchange.")],
+    appid: Annotated[str, typer.Option()],
+    secret: Annotated[str, typer.Option(envvar="TZSB_SECRET", help="The app's secret (or TZSB_SECRET).")],
+    busicode: Annotated[str, typer.Option(help="e.g. 140101.")],
+    action: Annotated[str, typer.Option(help="01 add, 02 modify, 03 delete, 04 query.")],
+    file: Annotated[Path | None, typer.Option(help="JSON file with the busilist array ('-' = stdin).")] = None,
+    query: Annotated[str | None, typer.Option(help="Query conditions as a JSON object (action 04).")] = None,
+    sign: Annotated[SignAlgorithm, typer.Option(help="The app's sign algorithm.")] = SignAlgorithm.MD5,
+    random: Annotated[str | None, typer.Option(help="Request id (default: a new UUID).")] = None,
+) -> None:
+    """Sign and send one request; print the verified answer. Exit code 1 when it was refused."""
+    from tzsb.client import ExchangeClient, ResponseSignatureError
+
+    if (file is None) == (query is None):
+        raise _fail("give exactly one of --file (a busilist array) or --query (a conditions object)")
+    try:
+        if file is not None:
+            raw = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
+            busilist = orjson.loads(raw)
+        else:
+            busilist = [orjson.loads(query or "")]
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise _fail(f"cannot read the busilist: {exc}") from None
+    if not isinstance(busilist, list):
+        raise _fail("the busilist must be a JSON array of objects")
+    try:
+        with ExchangeClient(url, appid, secret, sign) as client:
+            response = client.send(busicode, action, busilist, random)
+    except ResponseSignatureError as exc:
+        raise _fail(str(exc)) from None
+    except Exception as exc:
+        raise _fail(f"request failed: {exc}") from None
+    _print_json(response.body)
+    if not response.ok:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def log(
+    home: HomeOption,
+    limit: Annotated[int, typer.Option(help="How many rows, newest first.")] = 20,
+    appid: Annotated[str | None, typer.Option(help="Only this app.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Show the newest rows of the interaction log."""
+    from tzsb.audit import InteractionLog
+
+    node = _node(home)
+    try:
+        rows = InteractionLog(node.store).recent(limit, appid)
+    finally:
+        node.close()
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("at", "appid", "busicode", "action", "records", "result", "code", "ms", "client")
+    for row in rows:
+        table.add_row(
+            row["at"],
+            row["appid"],
+            row["busicode"],
+            row["action"],
+            str(row["record_count"]),
+            row["result"],
+            row["code"],
+            f"{row['duration_ms']:.1f}",
+            row["client_addr"],
+        )
+    console.print(table)
+
+
+@catalog_cli.command("list")
+def catalog_list(home: Annotated[Path | None, typer.Option("--home", envvar="TZSB_HOME")] = None) -> None:
+    """The business types this node serves."""
+    from tzsb.catalog import load_catalog
+
+    catalog = load_catalog(home / "catalog" if home else None)
+    table = Table("code", "name", "primary key", "region field", "fields")
+    for code in catalog:
+        business = catalog[code]
+        table.add_row(code, business.name, business.primary_key, business.region_field, str(len(business.fields)))
+    console.print(table)
+
+
+@catalog_cli.command("show")
+def catalog_show(
+    code: str,
+    home: Annotated[Path | None, typer.Option("--home", envvar="TZSB_HOME")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The data elements of one business type."""
+    from tzsb.catalog import load_catalog
+
+    catalog = load_catalog(home / "catalog" if home else None)
+    if code not in catalog:
+        known = ", ".join(catalog) or "none"
+        hint = f" ({BUSINESS_TYPES[code]} has no data elements yet)" if code in BUSINESS_TYPES else ""
+        raise _fail(f"business type {code} is not in the catalog{hint}; known: {known}")
+    business = catalog[code]
+    if as_json:
+        _print_json(
+            {
+                "code": business.code,
+                "name": business.name,
+                "primary_key": business.primary_key,
+                "region_field": business.region_field,
+                "timestamp_field": business.timestamp_field,
+                "fields": [
+                    {
+                        "code": spec.code,
+                        "name": spec.name,
+                        "type": spec.type.value,
+                        "length": spec.length,
+                        "required": spec.required,
+                        "pattern": spec.pattern,
+                        "codes": dict(spec.codes),
+                        "sensitive": spec.sensitive,
+                        "description": spec.description,
+                    }
+                    for spec in business.fields
+                ],
+            }
+        )
+        return
+    table = Table("code", "name", "type", "len", "req", "sensitive", "pattern / codes", title=f"{code} {business.name}")
+    for spec in business.fields:
+        rule = spec.pattern or ", ".join(f"{k}={v}" for k, v in spec.codes.items())
+        table.add_row(
+            spec.code,
+            spec.name,
+            spec.type.value,
+            str(spec.length or ""),
+            "Y" if spec.required else "",
+            "Y" if spec.sensitive else "",
+            rule,
+        )
+    console.print(table)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,411 @@
+"""One request, start to finish: parse → authenticate → authorise → validate → execute → answer → log.
+
+Every request leaves exactly one interaction-log row. A request that is refused writes nothing
+but that row; one that succeeds writes its records, its ``random`` claim (with the answer, for
+idempotent retries) and its log row in a single transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from tzsb.audit import InteractionLog, LogEntry
+from tzsb.catalog import BusinessType, Catalog
+from tzsb.clock import Clock, business_timestamp
+from tzsb.errors import ErrorCode, ExchangeError
+from tzsb.exchange import query as query_planning
+from tzsb.exchange import writes
+from tzsb.exchange.cursors import CursorCodec
+from tzsb.protocol.codes import (
+    BUSINESS_TYPES,
+    PURPOSES,
+    RESULT_FAILURE,
+    RESULT_SUCCESS,
+    Action,
+    split_busicode,
+)
+from tzsb.protocol.messages import (
+    ExchangeRequest,
+    encode_response,
+    failure_datalist,
+    parse_request,
+    success_datalist,
+)
+from tzsb.protocol.signing import SignAlgorithm, canonical_params, verify
+from tzsb.registry import App, AppRegistry
+from tzsb.rules import RecordValidator, compile_validator
+from tzsb.store import Store
+from tzsb.store import records as record_store
+from tzsb.store.schema import nonces
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Trace:
+    """What is known about the request so far, for its log row and its answer."""
+
+    appid: str = ""
+    busicode: str = ""
+    action: str = ""
+    random: str = ""
+    record_count: int = 0
+    #: The secret the caller proved to hold; the answer is signed with it. None: answer unsigned.
+    secret: str | None = None
+    algorithm: SignAlgorithm = SignAlgorithm.MD5
+
+
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    fingerprint: str
+    response: bytes | None
+
+
+class Exchange:
+    """The node's interface logic, independent of HTTP or SOAP framing."""
+
+    def __init__(
+        self,
+        store: Store,
+        catalog: Catalog,
+        registry: AppRegistry,
+        clock: Clock,
+        cursor_key: bytes,
+        page_size: int = 100,
+        max_page_size: int = 1000,
+    ) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.registry = registry
+        self.clock = clock
+        self.log = InteractionLog(store)
+        self.codec = CursorCodec(cursor_key)
+        self.page_size = page_size
+        self.max_page_size = max_page_size
+        self.validators: dict[str, RecordValidator] = {code: compile_validator(catalog[code]) for code in catalog}
+
+    def handle(self, body: bytes, content_type: str, client_addr: str) -> bytes:
+        """Answer one request body; never raises."""
+        started = time.perf_counter()
+        trace = _Trace()
+        try:
+            return self._handle(body, content_type, client_addr, trace, started)
+        except ExchangeError as error:
+            return self._refuse(error, trace, client_addr, started)
+        except Exception:
+            logger.exception("internal error while handling a request from %s", client_addr)
+            internal = ExchangeError(
+                ErrorCode.INTERNAL,
+                "节点内部错误，数据未写入，请稍后重试；如持续出现请联系节点管理员",
+                "Internal error in the node; nothing was written. Retry later, and tell the node operator "
+                "if it persists",
+            )
+            return self._refuse(internal, trace, client_addr, started)
+
+    # -- steps -----------------------------------------------------------------------------
+
+    def _handle(self, body: bytes, content_type: str, client_addr: str, trace: _Trace, started: float) -> bytes:
+        request = parse_request(body, content_type)
+        trace.appid, trace.busicode, trace.action, trace.random = (
+            request.appid,
+            request.busicode,
+            request.action,
+            request.random,
+        )
+        app = self._authenticate(request, trace)
+        business, action = self._authorise(request, app)
+        fingerprint = hashlib.sha256(canonical_params(request.signed_params).encode("utf-8")).hexdigest()
+        claim = self._find_claim(app.appid, request.random)
+        if claim is not None:
+            if claim.fingerprint != fingerprint:
+                raise _replay_error()
+            if claim.response is not None:
+                self._log(trace, client_addr, started, RESULT_SUCCESS, "", "重复请求，返回首次响应 / replayed")
+                return claim.response
+        records = request.records()
+        trace.record_count = len(records)
+        if not records:
+            raise ExchangeError(
+                ErrorCode.PARAM,
+                "busilist 为空，请至少提供一条记录（查询时提供一个条件对象，可为 {}）",
+                "busilist is empty; send at least one record (for a query, one condition object, may be {})",
+            )
+        if len(records) > app.max_records:
+            raise ExchangeError(
+                ErrorCode.LIMIT,
+                f"单次请求最多 {app.max_records} 条记录，本次 {len(records)} 条，请分批发送",
+                f"At most {app.max_records} records per request, got {len(records)}; split the batch",
+            )
+        if action is Action.QUERY:
+            return self._query(request, app, business, records, fingerprint, trace, client_addr, started)
+        return self._write(request, app, business, action, records, fingerprint, trace, client_addr, started)
+
+    def _authenticate(self, request: ExchangeRequest, trace: _Trace) -> App:
+        app = self.registry.get(request.appid)
+        if app is None or not app.enabled:
+            raise ExchangeError(
+                ErrorCode.APPID,
+                f"应用账号 {request.appid} 不存在或已停用，请向节点管理员确认 appid",
+                f"App {request.appid} is unknown or disabled; check the appid with the node operator",
+            )
+        for secret in app.secrets:
+            if verify(request.signed_params, secret, app.sign_algorithm, request.sign):
+                trace.secret, trace.algorithm = secret, app.sign_algorithm
+                return app
+        raise ExchangeError(
+            ErrorCode.SIGN,
+            f"签名校验失败（{app.sign_algorithm.value}）：请按规范 6.5 重算 sign——除 sign 外的非空参数按参数名 ASCII "
+            "排序，以 name=value 用 & 连接，末尾加 &key=密钥，再计算并转大写",
+            f"Signature mismatch ({app.sign_algorithm.value}): rebuild it as in spec 6.5 — every non-empty parameter "
+            "but sign, sorted by name (ASCII), joined as name=value with &, then &key=<secret>; digest, upper case",
+        )
+
+    def _authorise(self, request: ExchangeRequest, app: App) -> tuple[BusinessType, Action]:
+        purpose, business_code = split_busicode(request.busicode)
+        if purpose not in PURPOSES or business_code not in BUSINESS_TYPES:
+            raise ExchangeError(
+                ErrorCode.BUSICODE,
+                f"业务分类代码 {request.busicode} 无效：前 2 位须为表 6 的用途代码，后 4 位须为表 7 的业务代码",
+                f"busicode {request.busicode} is not a purpose code of table 6 followed by a business code of table 7",
+            )
+        try:
+            action = Action(request.action)
+        except ValueError:
+            raise ExchangeError(
+                ErrorCode.PARAM,
+                f"请求动作代码 {request.action} 无效，应为 01 新增、02 修改、03 删除、04 查询",
+                f"action {request.action} is not valid; use 01 add, 02 modify, 03 delete or 04 query",
+            ) from None
+        if request.busicode not in app.busicodes or action.value not in app.actions:
+            raise ExchangeError(
+                ErrorCode.FORBIDDEN,
+                f"应用 {app.appid} 未被授权对 {request.busicode} 执行 {action.value}（{action.label}），"
+                "请向节点管理员申请授权",
+                f"App {app.appid} is not granted action {action.value} on {request.busicode}; ask the node operator",
+            )
+        business = self.catalog.get(business_code)
+        if business is None:
+            raise ExchangeError(
+                ErrorCode.BUSICODE,
+                f"本节点未提供业务类型 {business_code}（{BUSINESS_TYPES[business_code]}）的数据接口",
+                f"This node does not serve business type {business_code}",
+            )
+        return business, action
+
+    def _find_claim(self, appid: str, random: str) -> _Claim | None:
+        statement = sa.select(nonces.c.fingerprint, nonces.c.response).where(
+            nonces.c.appid == appid, nonces.c.random == random
+        )
+        with self.store.read() as connection:
+            row = connection.execute(statement).first()
+        return None if row is None else _Claim(row.fingerprint, row.response)
+
+    def _write(
+        self,
+        request: ExchangeRequest,
+        app: App,
+        business: BusinessType,
+        action: Action,
+        records: list[dict[str, Any]],
+        fingerprint: str,
+        trace: _Trace,
+        client_addr: str,
+        started: float,
+    ) -> bytes:
+        validator = self.validators[business.code]
+        if action is Action.ADD:
+            details = validator.validate_batch(records)
+        elif action is Action.MODIFY:
+            details = validator.validate_batch(records, partial=True)
+            details = _require_key(records, business, details)
+        else:
+            details = _delete_shape(records, business)
+        if details:
+            raise ExchangeError(
+                ErrorCode.VALIDATION,
+                f"有 {len(details)} 条记录未通过数据校验，整批未写入，请按 busilist 中的明细修正后重发",
+                f"{len(details)} record(s) failed validation; nothing was written. Fix them as listed in busilist "
+                "and resend",
+                details,
+            )
+        if action is not Action.DELETE:
+            writes.check_regions(records, business, app.region)
+        context = writes.WriteContext(business, validator, app, business_timestamp(self.clock.now()))
+        try:
+            with self.store.write() as connection:
+                outcome = writes.apply(connection, action, records, context)
+                datalist = success_datalist(
+                    outcome.message(), [], counts=outcome.counts(), skipped_keys=outcome.skipped_keys
+                )
+                response = self._encode(trace, datalist)
+                connection.execute(
+                    sa.insert(nonces).values(
+                        appid=app.appid,
+                        random=request.random,
+                        fingerprint=fingerprint,
+                        response=response,
+                        created_at=self.clock.now().isoformat(),
+                    )
+                )
+                InteractionLog.append(
+                    connection, self._entry(trace, client_addr, started, RESULT_SUCCESS, "", outcome.message())
+                )
+        except IntegrityError:
+            # Another request with the same random committed first: answer as a retry of it would be.
+            claim = self._find_claim(app.appid, request.random)
+            if claim is None:
+                raise
+            if claim.fingerprint != fingerprint or claim.response is None:
+                raise _replay_error() from None
+            self._log(trace, client_addr, started, RESULT_SUCCESS, "", "重复请求，返回首次响应 / replayed")
+            return claim.response
+        return response
+
+    def _query(
+        self,
+        request: ExchangeRequest,
+        app: App,
+        business: BusinessType,
+        records: list[dict[str, Any]],
+        fingerprint: str,
+        trace: _Trace,
+        client_addr: str,
+        started: float,
+    ) -> bytes:
+        if len(records) != 1:
+            raise ExchangeError(
+                ErrorCode.PARAM,
+                "查询时 busilist 只能包含一个条件对象",
+                "A query's busilist must hold exactly one condition object",
+            )
+        plan = query_planning.plan_query(
+            records[0], business, app.region, self.codec, self.page_size, self.max_page_size
+        )
+        with self.store.read() as connection:
+            rows = record_store.select_records(connection, plan.query)
+        busilist = query_planning.render(rows, plan)
+        message = f"查询成功，返回 {len(busilist)} 条 / OK: {len(busilist)} record(s)"
+        datalist = success_datalist(message, busilist, **query_planning.page_extras(plan, rows, self.codec))
+        response = self._encode(trace, datalist)
+        try:
+            with self.store.write() as connection:
+                connection.execute(
+                    sa.insert(nonces).values(
+                        appid=app.appid,
+                        random=request.random,
+                        fingerprint=fingerprint,
+                        response=None,
+                        created_at=self.clock.now().isoformat(),
+                    )
+                )
+                InteractionLog.append(connection, self._entry(trace, client_addr, started, RESULT_SUCCESS, "", message))
+        except IntegrityError:
+            claim = self._find_claim(app.appid, request.random)
+            if claim is None or claim.fingerprint != fingerprint:
+                raise _replay_error() from None
+            self._log(trace, client_addr, started, RESULT_SUCCESS, "", message)
+        return response
+
+    # -- answers and log -------------------------------------------------------------------
+
+    def _encode(self, trace: _Trace, datalist: dict[str, Any]) -> bytes:
+        return encode_response(trace.appid, trace.busicode, trace.random, datalist, trace.secret, trace.algorithm)
+
+    def _refuse(self, error: ExchangeError, trace: _Trace, client_addr: str, started: float) -> bytes:
+        response = self._encode(trace, failure_datalist(error))
+        try:
+            self._log(trace, client_addr, started, RESULT_FAILURE, error.code.value, error.message)
+        except Exception:
+            logger.exception("could not write the interaction log row for a refused request")
+        return response
+
+    def _entry(self, trace: _Trace, client_addr: str, started: float, result: str, code: str, message: str) -> LogEntry:
+        return LogEntry(
+            at=self.clock.now().isoformat(timespec="milliseconds"),
+            appid=trace.appid,
+            busicode=trace.busicode,
+            action=trace.action,
+            random=trace.random,
+            client_addr=client_addr,
+            record_count=trace.record_count,
+            result=result,
+            code=code,
+            message=message,
+            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+        )
+
+    def _log(self, trace: _Trace, client_addr: str, started: float, result: str, code: str, message: str) -> None:
+        self.log.record(self._entry(trace, client_addr, started, result, code, message))
+
+
+def _replay_error() -> ExchangeError:
+    return ExchangeError(
+        ErrorCode.REPLAY,
+        "random 已被本应用的另一个请求使用，请为每个新请求生成新的 random（建议 UUID）",
+        "This random was already used by a different request of this app; generate a new random "
+        "(a UUID) for every new request",
+    )
+
+
+def _require_key(
+    records: list[dict[str, Any]], business: BusinessType, details: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """A 02 modify names its record by primary key; add a ``required`` error where it is missing."""
+    key_field = business.primary_key
+    by_index = {detail["index"]: detail for detail in details}
+    spec = business.field(key_field)
+    name = spec.name if spec is not None else key_field
+    for index, record in enumerate(records):
+        key = record.get(key_field)
+        if isinstance(key, str) and key.strip():
+            continue
+        error = {
+            "field": key_field,
+            "rule": "required",
+            "message": f"{name}（{key_field}）为必填项：修改须按主键指定记录 / "
+            f"{key_field} is required to name the record",
+        }
+        if index in by_index:
+            if not any(item["field"] == key_field for item in by_index[index]["errors"]):
+                by_index[index]["errors"].insert(0, error)
+        else:
+            by_index[index] = {"index": index, "key": None, "errors": [error]}
+    return [by_index[index] for index in sorted(by_index)]
+
+
+def _delete_shape(records: list[dict[str, Any]], business: BusinessType) -> list[dict[str, Any]]:
+    """A 03 delete names each record by its primary key and nothing else."""
+    key_field = business.primary_key
+    details: list[dict[str, Any]] = []
+    for index, record in enumerate(records):
+        errors: list[dict[str, str]] = []
+        key = record.get(key_field)
+        if not isinstance(key, str) or not key.strip():
+            errors.append(
+                {
+                    "field": key_field,
+                    "rule": "required",
+                    "message": f"删除须按主键 {key_field} 指定记录 / "
+                    f"{key_field} is required to name the record to delete",
+                }
+            )
+        for name in record:
+            if name != key_field:
+                errors.append(
+                    {
+                        "field": name,
+                        "rule": "unknown_field",
+                        "message": f"删除只接受主键 {key_field}，请去掉 {name} / "
+                        f"a delete takes only {key_field}; remove {name}",
+                    }
+                )
+        if errors:
+            details.append({"index": index, "key": key if isinstance(key, str) else None, "errors": errors})
+    return details

@@ -1,0 +1,1 @@
+"""The spec's wire format: code tables, request/response messages and signing. No I/O."""

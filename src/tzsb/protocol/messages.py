@@ -1,0 +1,237 @@
+"""Request and response messages (spec 6.4, table 5, table 8, appendix A).
+
+A request arrives as a JSON object or as form fields with the same names. Parsing keeps the text
+that was received, because the signature is computed over it, and refuses anything ambiguous:
+unknown parameters, non-string values, duplicate form fields, malformed envelope values.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Final
+from urllib.parse import parse_qsl
+
+import orjson
+
+from tzsb.errors import ErrorCode, ExchangeError
+from tzsb.protocol.codes import RESULT_FAILURE, RESULT_SUCCESS
+from tzsb.protocol.signing import SignAlgorithm, sign
+
+#: Appendix A.1.1 spells ``busicode`` as ``basicode``; both names are accepted, never both at once.
+BUSICODE_ALIAS: Final = "basicode"
+ENVELOPE: Final = ("appid", "busicode", "action", "busilist", "random", "sign")
+_KNOWN: Final = frozenset((*ENVELOPE, BUSICODE_ALIAS))
+
+APPID_PATTERN: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+_FORMATS: Final[dict[str, tuple[re.Pattern[str], str, str]]] = {
+    "appid": (
+        APPID_PATTERN,
+        "1–64 位字母、数字、下划线或连字符",
+        "1-64 characters of A-Z a-z 0-9 _ -",
+    ),
+    "busicode": (re.compile(r"[0-9]{6}"), "6 位数字（用途 2 位 + 业务 4 位）", "6 digits (purpose 2 + business 4)"),
+    "action": (re.compile(r"[0-9]{2}"), "2 位数字 01/02/03/04", "2 digits: 01, 02, 03 or 04"),
+    "random": (
+        re.compile(r"[A-Za-z0-9_-]{8,64}"),
+        "8–64 位字母、数字、下划线或连字符，建议使用 UUID",
+        "8-64 characters of A-Z a-z 0-9 _ -; a UUID is recommended",
+    ),
+    "sign": (re.compile(r"[0-9A-Fa-f]{1,256}"), "十六进制大写字符串", "upper-case hex"),
+}
+
+FORM_CONTENT_TYPE: Final = "application/x-www-form-urlencoded"
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeRequest:
+    """A request whose envelope is well formed; ``busilist`` is still the received text."""
+
+    appid: str
+    busicode: str
+    action: str
+    busilist_text: str
+    random: str
+    sign: str
+    #: The signed parameters exactly as received (``basicode`` stays ``basicode``).
+    signed_params: dict[str, str]
+    #: The busilist already parsed when it arrived as a JSON array (saves a second parse).
+    busilist_value: list[Any] | None = None
+
+    def records(self) -> list[dict[str, Any]]:
+        """The busilist as a list of JSON objects, or ``E_PARAM``."""
+        value: Any = self.busilist_value
+        if value is None:
+            try:
+                value = orjson.loads(self.busilist_text)
+            except orjson.JSONDecodeError:
+                raise ExchangeError(
+                    ErrorCode.PARAM,
+                    "busilist 不是合法的 JSON，请发送 JSON 数组（可作为字符串）",
+                    "busilist is not valid JSON; send a JSON array (optionally as a string)",
+                ) from None
+        if not isinstance(value, list):
+            raise ExchangeError(
+                ErrorCode.PARAM,
+                "busilist 必须是 JSON 数组",
+                "busilist must be a JSON array of objects",
+            )
+        for index, item in enumerate(value):
+            if not isinstance(item, dict):
+                raise ExchangeError(
+                    ErrorCode.PARAM,
+                    f"busilist 第 {index} 项不是 JSON 对象",
+                    f"busilist item {index} is not a JSON object",
+                )
+        return value
+
+
+def _json_error() -> ExchangeError:
+    return ExchangeError(
+        ErrorCode.JSON,
+        "请求体不是 UTF-8 编码的 JSON 对象，请按 application/json; charset=utf-8 发送",
+        "The body is not a UTF-8 JSON object; send application/json; charset=utf-8",
+    )
+
+
+def parse_body(body: bytes, content_type: str) -> dict[str, Any]:
+    """Decode the body into its top-level parameters (JSON object or form fields)."""
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type == FORM_CONTENT_TYPE:
+        try:
+            text = body.decode("utf-8")
+            pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text), errors="strict")
+        except (UnicodeDecodeError, ValueError):
+            raise _json_error() from None
+        fields: dict[str, Any] = {}
+        for name, value in pairs:
+            if name in fields:
+                raise ExchangeError(
+                    ErrorCode.PARAM,
+                    f"参数 {name} 重复出现，每个参数只能发送一次",
+                    f"Parameter '{name}' appears more than once; send each parameter once",
+                )
+            fields[name] = value
+        return fields
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise _json_error() from None
+    if not isinstance(parsed, dict):
+        raise _json_error()
+    return parsed
+
+
+def parse_request(body: bytes, content_type: str) -> ExchangeRequest:
+    """Parse and check the envelope of a request; raises ``ExchangeError`` (E_JSON, E_PARAM)."""
+    fields = parse_body(body, content_type)
+    unknown = sorted(name for name in fields if name not in _KNOWN)
+    if unknown:
+        raise ExchangeError(
+            ErrorCode.PARAM,
+            f"未知参数 {', '.join(unknown)}；只允许 appid、busicode、action、busilist、random、sign",
+            f"Unknown parameter(s) {', '.join(unknown)}; only appid, busicode, action, busilist, "
+            "random and sign are allowed",
+        )
+    if "busicode" in fields and BUSICODE_ALIAS in fields:
+        raise ExchangeError(
+            ErrorCode.PARAM,
+            "busicode 与 basicode 只能发送其一",
+            "Send either busicode or its alias basicode, not both",
+        )
+    busicode_name = BUSICODE_ALIAS if BUSICODE_ALIAS in fields else "busicode"
+
+    signed: dict[str, str] = {}
+    for name in ENVELOPE:
+        wire_name = busicode_name if name == "busicode" else name
+        if wire_name not in fields or fields[wire_name] is None or fields[wire_name] == "":
+            raise ExchangeError(
+                ErrorCode.PARAM,
+                f"缺少必填参数 {wire_name}（表 5），请补充后重新签名发送",
+                f"Missing required parameter '{wire_name}' (table 5); add it, sign again and resend",
+            )
+        value = fields[wire_name]
+        if name == "busilist" and isinstance(value, list):
+            continue
+        if not isinstance(value, str):
+            raise ExchangeError(
+                ErrorCode.PARAM,
+                f"参数 {wire_name} 必须是字符串" + ("或 JSON 数组" if name == "busilist" else ""),
+                f"Parameter '{wire_name}' must be a string" + (" or a JSON array" if name == "busilist" else ""),
+            )
+        if name in _FORMATS:
+            pattern, zh, en = _FORMATS[name]
+            if not pattern.fullmatch(value):
+                raise ExchangeError(
+                    ErrorCode.PARAM,
+                    f"参数 {wire_name} 格式不正确，应为{zh}",
+                    f"Parameter '{wire_name}' is malformed; expected {en}",
+                )
+        signed[wire_name] = value
+
+    busilist = fields["busilist"]
+    busilist_value: list[Any] | None = None
+    if isinstance(busilist, list):
+        busilist_value = busilist
+        busilist_text = orjson.dumps(busilist).decode("utf-8")
+    else:
+        busilist_text = busilist
+    signed["busilist"] = busilist_text
+    sign_value = signed.pop("sign")
+    return ExchangeRequest(
+        appid=signed["appid"],
+        busicode=signed[busicode_name],
+        action=signed["action"],
+        busilist_text=busilist_text,
+        random=signed["random"],
+        sign=sign_value,
+        signed_params=signed,
+        busilist_value=busilist_value,
+    )
+
+
+def success_datalist(message: str, busilist: list[Any], **extra: Any) -> dict[str, Any]:
+    """``datalist`` of a successful answer (A.2.3 a)."""
+    return {"result": RESULT_SUCCESS, "message": message, "busilist": busilist, **extra}
+
+
+def failure_datalist(error: ExchangeError) -> dict[str, Any]:
+    """``datalist`` of a refused request (A.2.3 b), with the stable machine ``code``."""
+    datalist: dict[str, Any] = {"result": RESULT_FAILURE, "message": error.message, "code": error.code.value}
+    if error.details:
+        datalist["busilist"] = error.details
+    return datalist
+
+
+def encode_response(
+    appid: str,
+    busicode: str,
+    random: str,
+    datalist: dict[str, Any],
+    secret: str | None,
+    algorithm: SignAlgorithm,
+) -> bytes:
+    """The response body (table 8). ``sign`` is empty when the caller could not be verified."""
+    datalist_json = orjson.dumps(datalist)
+    params = {"appid": appid, "busicode": busicode, "datalist": datalist_json.decode("utf-8"), "random": random}
+    signature = sign(params, secret, algorithm) if secret is not None else ""
+    return orjson.dumps(
+        {
+            "appid": appid,
+            "busicode": busicode,
+            "datalist": orjson.Fragment(datalist_json),
+            "random": random,
+            "sign": signature,
+        }
+    )
+
+
+def response_signed_params(response: dict[str, Any]) -> dict[str, str]:
+    """The parameters a response's ``sign`` covers, as text (datalist compactly serialised)."""
+    return {
+        "appid": str(response.get("appid", "")),
+        "busicode": str(response.get("busicode", "")),
+        "datalist": orjson.dumps(response.get("datalist")).decode("utf-8"),
+        "random": str(response.get("random", "")),
+    }

@@ -1,0 +1,94 @@
+"""Signature rules of spec 6.5, and the algorithms a node offers.
+
+The sign string is built from the parameters *as received*: every top-level parameter except
+``sign``, leaving out those whose value is the empty string, sorted by name in ASCII order
+(case-sensitive), joined as ``name=value`` with ``&``, followed by ``&key=<secret>``.
+The digest of that string, in upper-case hex, is the ``sign``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from enum import StrEnum
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hmac as crypto_hmac
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.padding import PKCS7
+
+
+class SignAlgorithm(StrEnum):
+    MD5 = "MD5"
+    SM4 = "SM4"
+    SM3 = "SM3"
+    HMAC_SM3 = "HMAC-SM3"
+
+
+class SecretFormatError(ValueError):
+    """The secret cannot serve as a key for the chosen algorithm."""
+
+
+def sign_string(params: Mapping[str, str], secret: str) -> str:
+    """The exact text that is digested: ``a=1&b=2&key=<secret>``.
+
+    ``params`` holds the parameters as text (``busilist`` as its received or compact JSON text);
+    ``sign`` and empty values are left out here, so callers may pass the whole request.
+    """
+    return canonical_params(params) + "&key=" + secret
+
+
+def canonical_params(params: Mapping[str, str]) -> str:
+    """The sorted ``name=value`` pairs joined by ``&``, without the key."""
+    return "&".join(f"{name}={params[name]}" for name in sorted(params) if name != "sign" and params[name] != "")
+
+
+def sm4_key(secret: str) -> bytes:
+    """The 16-byte SM4 key of a secret given as 16 characters or 32 hex digits."""
+    if len(secret) == 32:
+        try:
+            return bytes.fromhex(secret)
+        except ValueError:
+            pass
+    raw = secret.encode("utf-8")
+    if len(raw) != 16:
+        raise SecretFormatError("SM4 secret must be 16 ASCII characters or 32 hex digits")
+    return raw
+
+
+def digest(text: str, secret: str, algorithm: SignAlgorithm) -> str:
+    """The upper-case hex signature of ``text`` (the full sign string) under ``algorithm``."""
+    data = text.encode("utf-8")
+    if algorithm is SignAlgorithm.MD5:
+        return hashlib.md5(data, usedforsecurity=False).hexdigest().upper()
+    if algorithm is SignAlgorithm.SM3:
+        sm3 = hashes.Hash(hashes.SM3())
+        sm3.update(data)
+        return sm3.finalize().hex().upper()
+    if algorithm is SignAlgorithm.HMAC_SM3:
+        mac = crypto_hmac.HMAC(secret.encode("utf-8"), hashes.SM3())
+        mac.update(data)
+        return mac.finalize().hex().upper()
+    padder = PKCS7(128).padder()
+    padded = padder.update(data) + padder.finalize()
+    encryptor = Cipher(algorithms.SM4(sm4_key(secret)), modes.ECB()).encryptor()  # noqa: S305 - the spec's SM4 profile is ECB
+    return (encryptor.update(padded) + encryptor.finalize()).hex().upper()
+
+
+def sign(params: Mapping[str, str], secret: str, algorithm: SignAlgorithm) -> str:
+    """Compute the ``sign`` of a message's parameters (spec 6.5)."""
+    return digest(sign_string(params, secret), secret, algorithm)
+
+
+def verify(params: Mapping[str, str], secret: str, algorithm: SignAlgorithm, received: str) -> bool:
+    """Whether ``received`` is the sign of ``params``, compared in constant time.
+
+    Hex is compared upper-cased: the spec asks for upper case, and a lower-case hex sign from a
+    lax client is the same signature.
+    """
+    try:
+        expected = sign(params, secret, algorithm)
+    except SecretFormatError:
+        return False
+    return hmac.compare_digest(expected.encode("ascii"), received.upper().encode("utf-8", "replace"))

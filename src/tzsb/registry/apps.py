@@ -1,0 +1,202 @@
+"""Apps: the callers a node knows, their secrets (encrypted at rest) and their grants."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from tzsb.clock import Clock
+from tzsb.errors import ConfigurationError
+from tzsb.protocol.codes import BUSINESS_TYPES, PURPOSES, Action
+from tzsb.protocol.messages import APPID_PATTERN
+from tzsb.protocol.regions import is_region_code
+from tzsb.protocol.signing import SignAlgorithm
+from tzsb.registry.keys import MasterKey
+from tzsb.store import Store
+from tzsb.store.schema import apps
+
+DEFAULT_MAX_RECORDS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class AppSpec:
+    """What an operator grants when creating an app."""
+
+    appid: str
+    region: str
+    busicodes: frozenset[str]
+    actions: frozenset[str]
+    sign_algorithm: SignAlgorithm = SignAlgorithm.MD5
+    name: str = ""
+    max_records: int = DEFAULT_MAX_RECORDS
+    #: Business types (4 digits) whose records this app may overwrite although another app supplied them.
+    overrides: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True, slots=True)
+class App:
+    appid: str
+    name: str
+    region: str
+    busicodes: frozenset[str]
+    actions: frozenset[str]
+    overrides: frozenset[str]
+    sign_algorithm: SignAlgorithm
+    max_records: int
+    enabled: bool
+    created_at: str
+    #: Secrets that verify now: the current one, then the previous one during a rotation's grace.
+    secrets: tuple[str, ...] = field(repr=False)
+
+    @property
+    def secret(self) -> str:
+        return self.secrets[0]
+
+    def describe(self) -> dict[str, object]:
+        """Everything but the secrets, for `tzsb app show` and the console."""
+        return {
+            "appid": self.appid,
+            "name": self.name,
+            "region": self.region,
+            "busicodes": sorted(self.busicodes),
+            "actions": sorted(self.actions),
+            "overrides": sorted(self.overrides),
+            "sign": self.sign_algorithm.value,
+            "max_records": self.max_records,
+            "enabled": self.enabled,
+            "created_at": self.created_at,
+            "secrets_in_force": len(self.secrets),
+        }
+
+
+def check_spec(spec: AppSpec) -> None:
+    """Refuse grants that could never match a request; messages say which value is wrong."""
+    if not APPID_PATTERN.fullmatch(spec.appid):
+        raise ConfigurationError(f"appid {spec.appid!r} must be 1-64 characters of A-Z a-z 0-9 _ -")
+    if not is_region_code(spec.region):
+        raise ConfigurationError(f"region {spec.region!r} must be a 6-digit GB/T 2260 code (100000 = national)")
+    for busicode in spec.busicodes:
+        if len(busicode) != 6 or busicode[:2] not in PURPOSES or busicode[2:] not in BUSINESS_TYPES:
+            raise ConfigurationError(
+                f"busicode {busicode!r} is not purpose (table 6) + business type (table 7), e.g. 140101"
+            )
+    valid_actions = {action.value for action in Action}
+    for action in spec.actions:
+        if action not in valid_actions:
+            raise ConfigurationError(f"action {action!r} must be one of 01 02 03 04")
+    for business in spec.overrides:
+        if business not in BUSINESS_TYPES:
+            raise ConfigurationError(f"override {business!r} is not a business type of table 7")
+    if not 1 <= spec.max_records <= 100_000:
+        raise ConfigurationError("max records per request must be between 1 and 100000")
+
+
+class AppRegistry:
+    """Apps stored in the node's database, secrets sealed with the master key."""
+
+    def __init__(self, store: Store, master_key: MasterKey, clock: Clock) -> None:
+        self.store = store
+        self.master_key = master_key
+        self.clock = clock
+
+    def create(self, spec: AppSpec) -> tuple[App, str]:
+        """Register an app; returns it with its new secret, which is not retrievable later."""
+        check_spec(spec)
+        secret = secrets.token_hex(16)
+        now = self.clock.now().isoformat()
+        with self.store.write() as connection:
+            exists = connection.execute(sa.select(apps.c.appid).where(apps.c.appid == spec.appid)).first()
+            if exists is not None:
+                raise ConfigurationError(f"app {spec.appid} already exists")
+            connection.execute(
+                sa.insert(apps).values(
+                    appid=spec.appid,
+                    name=spec.name,
+                    secret_enc=self.master_key.encrypt(secret, spec.appid),
+                    previous_secret_enc=None,
+                    previous_valid_until=None,
+                    sign_algorithm=spec.sign_algorithm.value,
+                    busicodes=sorted(spec.busicodes),
+                    actions=sorted(spec.actions),
+                    overrides=sorted(spec.overrides),
+                    region=spec.region,
+                    max_records=spec.max_records,
+                    enabled=True,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        app = self.get(spec.appid)
+        assert app is not None
+        return app, secret
+
+    def get(self, appid: str) -> App | None:
+        with self.store.read() as connection:
+            row = connection.execute(sa.select(apps).where(apps.c.appid == appid)).first()
+        return None if row is None else self._to_app(row)
+
+    def list(self) -> list[App]:
+        with self.store.read() as connection:
+            rows = connection.execute(sa.select(apps).order_by(apps.c.appid)).all()
+        return [self._to_app(row) for row in rows]
+
+    def set_enabled(self, appid: str, enabled: bool) -> App:
+        self._update(appid, enabled=enabled)
+        return self._require(appid)
+
+    def rotate_secret(self, appid: str, grace: timedelta = timedelta(0)) -> str:
+        """Issue a new secret; the old one keeps verifying for ``grace``, then stops."""
+        current = self._require(appid)
+        secret = secrets.token_hex(16)
+        values: dict[str, object] = {"secret_enc": self.master_key.encrypt(secret, appid)}
+        if grace > timedelta(0):
+            values["previous_secret_enc"] = self.master_key.encrypt(current.secret, appid)
+            values["previous_valid_until"] = (self.clock.now() + grace).isoformat()
+        else:
+            values["previous_secret_enc"] = None
+            values["previous_valid_until"] = None
+        self._update(appid, **values)
+        return secret
+
+    def _require(self, appid: str) -> App:
+        app = self.get(appid)
+        if app is None:
+            raise ConfigurationError(f"no app {appid}; `tzsb app list` shows the registered ones")
+        return app
+
+    def _update(self, appid: str, **values: object) -> None:
+        with self.store.write() as connection:
+            result = connection.execute(
+                sa.update(apps).where(apps.c.appid == appid).values(updated_at=self.clock.now().isoformat(), **values)
+            )
+            if result.rowcount == 0:
+                raise ConfigurationError(f"no app {appid}; `tzsb app list` shows the registered ones")
+
+    def _to_app(self, row: sa.Row[object]) -> App:
+        mapping = row._mapping
+        appid = str(mapping["appid"])
+        in_force = [self.master_key.decrypt(bytes(mapping["secret_enc"]), appid)]
+        previous, until = mapping["previous_secret_enc"], mapping["previous_valid_until"]
+        if previous is not None and until is not None and self.clock.now() < datetime.fromisoformat(str(until)):
+            in_force.append(self.master_key.decrypt(bytes(previous), appid))
+        return App(
+            appid=appid,
+            name=str(mapping["name"]),
+            region=str(mapping["region"]),
+            busicodes=_frozen(mapping["busicodes"]),
+            actions=_frozen(mapping["actions"]),
+            overrides=_frozen(mapping["overrides"]),
+            sign_algorithm=SignAlgorithm(mapping["sign_algorithm"]),
+            max_records=int(mapping["max_records"]),
+            enabled=bool(mapping["enabled"]),
+            created_at=str(mapping["created_at"]),
+            secrets=tuple(in_force),
+        )
+
+
+def _frozen(value: object) -> frozenset[str]:
+    return frozenset(str(item) for item in value) if isinstance(value, Iterable) else frozenset()

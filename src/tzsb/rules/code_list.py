@@ -1,0 +1,23 @@
+"""``code_list``: the value is one of the field's codes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tzsb.catalog import FieldSpec
+from tzsb.rules.base import Check
+
+RULE_ID = "code_list"
+
+
+def build(spec: FieldSpec) -> Check | None:
+    if not spec.codes:
+        return None
+    allowed = frozenset(spec.codes)
+    listing = ", ".join(f"{code} {label}" for code, label in spec.codes.items())
+    text = f"{spec.name}（{spec.code}）取值不在代码表内：{listing} / {spec.code} must be one of: {', '.join(allowed)}"
+
+    def check(value: Any) -> str | None:
+        return None if isinstance(value, str) and value in allowed else text
+
+    return check

@@ -1,0 +1,117 @@
+"""Every setting of a node, with its default and help; the only reader of the environment.
+
+Precedence: environment (``TZSB_*``) > ``<home>/tzsb.toml`` > default.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Final
+
+from tzsb.errors import ConfigurationError
+
+CONFIG_FILE: Final = "tzsb.toml"
+MASTER_KEY_FILE: Final = "master.key"
+LEVELS: Final = ("county", "city", "province", "national", "external", "public")
+
+
+class Secret(str):
+    """A string whose repr is masked, so it never reaches a log or a traceback."""
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+
+def _setting(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    home: Path = _setting(Path("."), "Folder holding tzsb.toml, master.key, tzsb.db and catalog overrides.")
+    level: str = _setting("province", "This node's level: county, city, province, national, external, public.")
+    region: str = _setting("100000", "This node's GB/T 2260 region code (100000 = national).")
+    database_url: str = _setting("", "SQLAlchemy URL; empty means SQLite at <home>/tzsb.db.")
+    service_path: str = _setting("/tzsb/exchange", "The /<service>/<interFlag> path the interface is served at.")
+    host: str = _setting("127.0.0.1", "Address `tzsb serve` listens on.")
+    port: int = _setting(8080, "Port `tzsb serve` listens on.")
+    max_body_bytes: int = _setting(16 * 1024 * 1024, "Hard limit of a request body; larger bodies get HTTP 413.")
+    page_size: int = _setting(100, "Records per query page when _page_size is not given.")
+    max_page_size: int = _setting(1000, "Largest _page_size a query may ask for.")
+    master_key: Secret | None = _setting(None, "32 hex digits; overrides <home>/master.key (env TZSB_MASTER_KEY).")
+
+    @property
+    def database(self) -> str:
+        return self.database_url or f"sqlite:///{(self.home / 'tzsb.db').resolve()}"
+
+    @property
+    def master_key_path(self) -> Path:
+        return self.home / MASTER_KEY_FILE
+
+    @property
+    def catalog_dir(self) -> Path:
+        return self.home / "catalog"
+
+    def documented(self) -> dict[str, str]:
+        return {item.name: str(item.metadata["help"]) for item in fields(self)}
+
+
+_TYPES: Final = {"port": int, "max_body_bytes": int, "page_size": int, "max_page_size": int}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    if name in _TYPES:
+        try:
+            return _TYPES[name](value)
+        except (TypeError, ValueError):
+            raise ConfigurationError(f"setting {name} must be a whole number, got {value!r}") from None
+    if name == "master_key":
+        return Secret(str(value))
+    return str(value)
+
+
+def load_settings(home: Path | None = None, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    """Read settings for the node in ``home`` (or ``TZSB_HOME``); ``overrides`` win over everything."""
+    env = dict(os.environ if environ is None else environ)
+    home = Path(home if home is not None else env.get("TZSB_HOME", ".")).expanduser()
+    values: dict[str, Any] = {"home": home}
+    names = {item.name for item in fields(Settings)} - {"home"}
+    config_path = home / CONFIG_FILE
+    if config_path.exists():
+        try:
+            document = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigurationError(f"{config_path}: {exc}") from exc
+        for name, value in document.items():
+            if name not in names:
+                raise ConfigurationError(f"{config_path}: unknown setting {name!r}")
+            values[name] = _coerce(name, value)
+    for name in names:
+        env_value = env.get(f"TZSB_{name.upper()}")
+        if env_value is not None:
+            values[name] = _coerce(name, env_value)
+    settings = replace(Settings(), **values)
+    settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+    if settings.level not in LEVELS:
+        raise ConfigurationError(f"level {settings.level!r} must be one of {', '.join(LEVELS)}")
+    if not settings.service_path.startswith("/") or settings.service_path.count("/") != 2:
+        raise ConfigurationError("service_path must look like /<service>/<interFlag>")
+    return settings
+
+
+def write_config(settings: Settings) -> Path:
+    """Write the node's identity and storage to ``<home>/tzsb.toml`` (never the master key)."""
+    path = settings.home / CONFIG_FILE
+    lines = [
+        "# tzsb-exchange node settings; environment variables TZSB_<NAME> override them.",
+        f'level = "{settings.level}"',
+        f'region = "{settings.region}"',
+        f'service_path = "{settings.service_path}"',
+    ]
+    if settings.database_url:
+        lines.append(f'database_url = "{settings.database_url}"')
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,173 @@
+"""Business records, one row per (business type, primary key), and the change feed over them.
+
+Every write assigns each changed row the next change sequence (``seq``) in the same transaction.
+Writers lock the single ``change_counter`` row before anything else, so sequences are handed out
+in commit order: a reader that has seen ``seq = n`` never later finds a new row below ``n``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from tzsb.store.schema import change_counter, records
+
+#: SQLite allows 32,766 bound variables per statement; stay well below it.
+_IN_CHUNK = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    key: str
+    region: str
+    updated_at: str
+    data: dict[str, Any]
+    deleted: bool
+    deleted_at: str | None
+    source_appid: str
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecordQuery:
+    """What a 04 query asks for, already checked against the catalog and the caller's scope."""
+
+    business: str
+    #: Region prefixes that must all hold (the caller's scope, the ``_region`` condition).
+    region_prefixes: tuple[str, ...] = ()
+    key: str | None = None
+    region: str | None = None
+    #: Equality on other catalog fields (JSON document values).
+    equals: Mapping[str, str] | None = None
+    updated_from: str | None = None
+    updated_to: str | None = None
+    include_deleted: bool = False
+    #: Change-feed mode: rows with ``seq`` above this, in ``seq`` order (tombstones included).
+    since: int | None = None
+    #: Keyset position: ``(region, key)`` normally, ``(seq,)`` in change-feed mode.
+    after: tuple[str, str] | tuple[int] | None = None
+    limit: int = 100
+
+
+def lock_change_counter(connection: Connection) -> int:
+    """Take the writers' lock (row lock on PostgreSQL) and return the last sequence handed out."""
+    statement = sa.select(change_counter.c.last_seq).where(change_counter.c.id == 1).with_for_update()
+    return int(connection.execute(statement).scalar_one())
+
+
+def store_change_counter(connection: Connection, last_seq: int) -> None:
+    connection.execute(sa.update(change_counter).where(change_counter.c.id == 1).values(last_seq=last_seq))
+
+
+def _row_to_record(row: Any) -> StoredRecord:
+    return StoredRecord(
+        key=row.record_key,
+        region=row.region,
+        updated_at=row.updated_at,
+        data=row.data,
+        deleted=bool(row.deleted),
+        deleted_at=row.deleted_at,
+        source_appid=row.source_appid,
+        seq=int(row.seq),
+    )
+
+
+_COLUMNS = (
+    records.c.record_key,
+    records.c.region,
+    records.c.updated_at,
+    records.c.data,
+    records.c.deleted,
+    records.c.deleted_at,
+    records.c.source_appid,
+    records.c.seq,
+)
+
+
+def fetch(connection: Connection, business: str, keys: Iterable[str]) -> dict[str, StoredRecord]:
+    """The stored rows (deleted ones included) for ``keys``, by key."""
+    wanted = list(dict.fromkeys(keys))
+    found: dict[str, StoredRecord] = {}
+    for start in range(0, len(wanted), _IN_CHUNK):
+        chunk = wanted[start : start + _IN_CHUNK]
+        statement = sa.select(*_COLUMNS).where(records.c.business == business, records.c.record_key.in_(chunk))
+        for row in connection.execute(statement):
+            found[row.record_key] = _row_to_record(row)
+    return found
+
+
+def insert(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert new rows (dicts with every column of ``records``) in one executemany."""
+    if rows:
+        connection.execute(sa.insert(records), list(rows))
+
+
+def update(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Replace existing rows; each dict has ``business`` and ``record_key`` plus the new values."""
+    if not rows:
+        return
+    statement = (
+        sa.update(records)
+        .where(
+            records.c.business == sa.bindparam("b_business"),
+            records.c.record_key == sa.bindparam("b_record_key"),
+        )
+        .values(
+            region=sa.bindparam("region"),
+            updated_at=sa.bindparam("updated_at"),
+            data=sa.bindparam("data"),
+            deleted=sa.bindparam("deleted"),
+            deleted_at=sa.bindparam("deleted_at"),
+            deleted_by=sa.bindparam("deleted_by"),
+            changed_by=sa.bindparam("changed_by"),
+            changed_at=sa.bindparam("changed_at"),
+            seq=sa.bindparam("seq"),
+        )
+    )
+    connection.execute(
+        statement,
+        [{"b_business": row["business"], "b_record_key": row["record_key"], **row} for row in rows],
+    )
+
+
+def _prefix_range(column: sa.ColumnElement[str], prefix: str) -> sa.ColumnElement[bool]:
+    """``column`` starts with ``prefix`` as a range the index can serve (codes are digits)."""
+    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    return sa.and_(column >= prefix, column < upper)
+
+
+def select_records(connection: Connection, query: RecordQuery) -> list[StoredRecord]:
+    """Run a query; returns at most ``query.limit`` rows after the keyset position."""
+    conditions: list[sa.ColumnElement[bool]] = [records.c.business == query.business]
+    for prefix in query.region_prefixes:
+        if prefix:
+            conditions.append(_prefix_range(records.c.region, prefix))
+    if query.key is not None:
+        conditions.append(records.c.record_key == query.key)
+    if query.region is not None:
+        conditions.append(records.c.region == query.region)
+    for field, value in (query.equals or {}).items():
+        conditions.append(records.c.data[field].as_string() == value)
+    if query.updated_from is not None:
+        conditions.append(records.c.updated_at >= query.updated_from)
+    if query.updated_to is not None:
+        conditions.append(records.c.updated_at <= query.updated_to)
+    if query.since is not None:
+        conditions.append(records.c.seq > query.since)
+    elif not query.include_deleted:
+        conditions.append(records.c.deleted == sa.false())
+    order: tuple[sa.ColumnElement[Any], ...]
+    if query.since is not None:
+        order = (records.c.seq,)
+        if query.after is not None:
+            conditions.append(records.c.seq > query.after[0])
+    else:
+        order = (records.c.region, records.c.record_key)
+        if query.after is not None:
+            conditions.append(sa.tuple_(records.c.region, records.c.record_key) > sa.tuple_(*query.after))
+    statement = sa.select(*_COLUMNS).where(*conditions).order_by(*order).limit(query.limit)
+    return [_row_to_record(row) for row in connection.execute(statement)]

@@ -1,0 +1,90 @@
+"""Tables of a node. Changes to them go through an Alembic migration in ``migrations/versions``."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+metadata = sa.MetaData()
+
+#: Byte-wise ordering on PostgreSQL, so that keyset pages and region ranges sort as on SQLite.
+CodeText = sa.String().with_variant(sa.String(collation="C"), "postgresql")
+JsonDocument = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+records = sa.Table(
+    "records",
+    metadata,
+    sa.Column("business", sa.String(4), primary_key=True),
+    sa.Column("record_key", CodeText, primary_key=True),
+    sa.Column("region", CodeText, nullable=False),
+    # The business timestamp (e.g. UPDATE_TIME), compared to decide whether an add is newer.
+    sa.Column("updated_at", sa.String(19), nullable=False),
+    sa.Column("data", JsonDocument, nullable=False),
+    sa.Column("deleted", sa.Boolean, nullable=False, default=False),
+    sa.Column("deleted_at", sa.String(19)),
+    sa.Column("deleted_by", sa.String(64)),
+    # 一数一源: the app that first supplied the record; others need an override grant.
+    sa.Column("source_appid", sa.String(64), nullable=False),
+    sa.Column("changed_by", sa.String(64), nullable=False),
+    sa.Column("changed_at", sa.String(19), nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False, unique=True),
+    sa.Index("ix_records_region", "business", "region", "record_key"),
+    sa.Index("ix_records_seq", "business", "seq"),
+)
+
+#: One row. Writers take its lock first, so change sequences are handed out in commit order.
+change_counter = sa.Table(
+    "change_counter",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("last_seq", sa.BigInteger, nullable=False),
+)
+
+apps = sa.Table(
+    "apps",
+    metadata,
+    sa.Column("appid", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, default=""),
+    sa.Column("secret_enc", sa.LargeBinary, nullable=False),
+    sa.Column("previous_secret_enc", sa.LargeBinary),
+    sa.Column("previous_valid_until", sa.String(32)),
+    sa.Column("sign_algorithm", sa.String(16), nullable=False),
+    sa.Column("busicodes", sa.JSON, nullable=False),
+    sa.Column("actions", sa.JSON, nullable=False),
+    sa.Column("overrides", sa.JSON, nullable=False),
+    sa.Column("region", sa.String(6), nullable=False),
+    sa.Column("max_records", sa.Integer, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.String(32), nullable=False),
+    sa.Column("updated_at", sa.String(32), nullable=False),
+)
+
+#: ``random`` values claimed per app: the idempotency key and the replay guard.
+nonces = sa.Table(
+    "nonces",
+    metadata,
+    sa.Column("appid", sa.String(64), primary_key=True),
+    sa.Column("random", sa.String(64), primary_key=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    # The first answer to a write, returned verbatim when the same request comes again.
+    sa.Column("response", sa.LargeBinary),
+    sa.Column("created_at", sa.String(32), nullable=False),
+)
+
+interaction_log = sa.Table(
+    "interaction_log",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("at", sa.String(32), nullable=False),
+    sa.Column("appid", sa.String(64), nullable=False),
+    sa.Column("busicode", sa.String(6), nullable=False),
+    sa.Column("action", sa.String(2), nullable=False),
+    sa.Column("random", sa.String(64), nullable=False),
+    sa.Column("client_addr", sa.String(64), nullable=False),
+    sa.Column("record_count", sa.Integer, nullable=False),
+    sa.Column("result", sa.String(4), nullable=False),
+    sa.Column("code", sa.String(16), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("duration_ms", sa.Float, nullable=False),
+    sa.Index("ix_interaction_log_appid_at", "appid", "at"),
+)

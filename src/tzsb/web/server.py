@@ -1,0 +1,103 @@
+"""The ASGI application: ``POST /<service>/<interFlag>`` and ``GET /healthz``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+import orjson
+import sqlalchemy as sa
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from tzsb import __version__
+from tzsb.app import Node, build_node
+from tzsb.settings import Settings
+
+JSON_UTF8 = "application/json; charset=utf-8"
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> Response:
+    message = (
+        f"请求体超过节点上限 {limit} 字节，请分批发送 / Request body exceeds the node's limit of {limit} bytes; "
+        "split the batch"
+    )
+    body = orjson.dumps({"datalist": {"result": "0000", "message": message, "code": "E_LIMIT"}})
+    return Response(body, status_code=413, media_type=JSON_UTF8)
+
+
+def create_asgi(node: Node) -> Starlette:
+    """The HTTP application of an assembled node."""
+    settings = node.settings
+    exchange = node.exchange
+
+    async def interface(request: Request) -> Response:
+        try:
+            body = await _read_body(request, settings.max_body_bytes)
+        except _BodyTooLarge:
+            return _too_large(settings.max_body_bytes)
+        client = request.client.host if request.client else ""
+        content_type = request.headers.get("content-type", "application/json")
+        answer = await anyio.to_thread.run_sync(exchange.handle, body, content_type, client)
+        return Response(answer, media_type=JSON_UTF8)
+
+    def check_database() -> None:
+        with node.store.read() as connection:
+            connection.execute(sa.text("SELECT 1"))
+
+    async def healthz(_request: Request) -> Response:
+        try:
+            await anyio.to_thread.run_sync(check_database)
+        except Exception as exc:
+            return JSONResponse({"status": "unavailable", "reason": type(exc).__name__}, status_code=503)
+        return JSONResponse(
+            {
+                "status": "ok",
+                "version": __version__,
+                "level": settings.level,
+                "region": settings.region,
+                "interface": settings.service_path,
+                "business_types": sorted(node.catalog),
+            }
+        )
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        yield
+        node.close()
+
+    app = Starlette(
+        routes=[
+            Route(settings.service_path, interface, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.node = node
+    return app
+
+
+def create_app(settings: Settings) -> Starlette:
+    """Build the node described by ``settings`` and its HTTP application."""
+    return create_asgi(build_node(settings))
