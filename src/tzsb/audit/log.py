@@ -67,7 +67,8 @@ class InteractionLog:
         if appid is not None:
             statement = statement.where(interaction_log.c.appid == appid)
         with self.store.read() as connection:
-            return [dict(row._mapping) for row in connection.execute(statement)]
+            # Column names come back as SQLAlchemy's quoted_name; plain str keeps them JSON-serialisable.
+            return [{str(name): value for name, value in row._mapping.items()} for row in connection.execute(statement)]
 
     def count(self) -> int:
         with self.store.read() as connection:

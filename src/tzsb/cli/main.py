@@ -23,8 +23,8 @@ apps_cli = typer.Typer(help="Apps (callers) of this node: create, list, show, di
 catalog_cli = typer.Typer(help="The data catalog: business types and their data elements.")
 app.add_typer(apps_cli, name="app")
 app.add_typer(catalog_cli, name="catalog")
-console = Console()
-errors = Console(stderr=True)
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 HomeOption = Annotated[
     Path, typer.Option("--home", envvar="TZSB_HOME", help="Node home folder (or TZSB_HOME).", show_default=False)

@@ -1,0 +1,151 @@
+"""The `tzsb` command as an operator uses it (in process, through typer's runner)."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tzsb.cli.main import app
+
+runner = CliRunner()
+
+
+def invoke(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args), env=env)
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    home = tmp_path / "node"
+    code, _, err = invoke("init", "--home", str(home), "--level", "city", "--region", "330100")
+    assert code == 0, err
+    return home
+
+
+def create(home: Path, appid: str = "xihu", *extra: str) -> dict[str, object]:
+    code, out, err = invoke(
+        "app", "create", "--home", str(home), "--appid", appid, "--region", "330106",
+        "--busicode", "140101", "--action", "01", "--action", "04", "--json", *extra,
+    )  # fmt: skip
+    assert code == 0, err
+    created: dict[str, object] = json.loads(out)
+    return created
+
+
+def test_init_creates_settings_and_a_private_master_key(home: Path) -> None:
+    assert (home / "tzsb.toml").read_text().count('region = "330100"') == 1
+    assert stat.S_IMODE((home / "master.key").stat().st_mode) == 0o600
+    assert (home / "tzsb.db").exists()
+
+
+def test_init_refuses_to_overwrite_a_node(home: Path) -> None:
+    key_before = (home / "master.key").read_text()
+    code, _, err = invoke("init", "--home", str(home), "--region", "330000")
+    assert code == 1
+    assert "already holds a node" in err
+    assert (home / "master.key").read_text() == key_before
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--level", "village"], "--level must be one of"),
+        (["--region", "33010"], "--region must be a 6-digit GB/T 2260 code"),
+    ],
+)
+def test_init_rejects_bad_identity(tmp_path: Path, args: list[str], message: str) -> None:
+    code, _, err = invoke("init", "--home", str(tmp_path / "n"), *args)
+    assert code == 1
+    assert message in err
+    assert not (tmp_path / "n" / "tzsb.toml").exists()
+
+
+def test_home_from_environment(home: Path) -> None:
+    create(home)
+    code, out, _ = invoke("app", "list", "--json", env={"TZSB_HOME": str(home)})
+    assert code == 0
+    assert [item["appid"] for item in json.loads(out)] == ["xihu"]
+
+
+def test_secret_is_shown_once_and_never_again(home: Path) -> None:
+    created = create(home)
+    secret = str(created["secret"])
+    assert len(secret) == 32
+    for args in (["app", "list", "--json"], ["app", "show", "xihu"], ["app", "list"]):
+        code, out, _ = invoke(*args, "--home", str(home))
+        assert code == 0
+        assert secret not in out
+    assert secret.encode() not in (home / "tzsb.db").read_bytes()
+
+
+def test_app_show_disable_enable_rotate(home: Path) -> None:
+    create(home)
+    code, out, _ = invoke("app", "show", "xihu", "--home", str(home))
+    shown = json.loads(out)
+    assert shown["busicodes"] == ["140101"]
+    assert shown["actions"] == ["01", "04"]
+    assert shown["enabled"] is True
+    assert invoke("app", "disable", "xihu", "--home", str(home))[0] == 0
+    assert json.loads(invoke("app", "show", "xihu", "--home", str(home))[1])["enabled"] is False
+    assert invoke("app", "enable", "xihu", "--home", str(home))[0] == 0
+    code, out, _ = invoke("app", "rotate-secret", "xihu", "--grace-hours", "2", "--json", "--home", str(home))
+    assert code == 0
+    assert len(json.loads(out)["secret"]) == 32
+    assert json.loads(invoke("app", "show", "xihu", "--home", str(home))[1])["secrets_in_force"] == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--appid", "bad id"], "appid 'bad id' must be 1-64 characters"),
+        (["--appid", "a", "--busicode", "150101"], "busicode '150101' is not purpose"),
+        (["--appid", "a", "--action", "05"], "action '05' must be one of 01 02 03 04"),
+    ],
+)
+def test_app_create_rejects_bad_grants(home: Path, args: list[str], message: str) -> None:
+    base = ["app", "create", "--home", str(home), "--region", "330106", "--busicode", "140101", "--action", "01"]
+    code, _, err = invoke(*base, *args)
+    assert code == 1
+    assert message in err
+    assert json.loads(invoke("app", "list", "--json", "--home", str(home))[1]) == []
+
+
+def test_app_create_twice_is_refused(home: Path) -> None:
+    create(home)
+    code, _, err = invoke(
+        "app", "create", "--home", str(home), "--appid", "xihu", "--region", "330106",
+        "--busicode", "140101", "--action", "01",
+    )  # fmt: skip
+    assert code == 1
+    assert "already exists" in err
+
+
+def test_commands_on_a_missing_home_say_what_to_do(tmp_path: Path) -> None:
+    code, _, err = invoke("app", "list", "--home", str(tmp_path / "nowhere"))
+    assert code == 1
+    assert "tzsb init" in err
+
+
+def test_catalog_list_and_show() -> None:
+    code, out, _ = invoke("catalog", "list")
+    assert code == 0
+    assert "0101" in out and "特种设备基础数据" in out
+    code, out, _ = invoke("catalog", "show", "0101", "--json")
+    shown = json.loads(out)
+    assert shown["primary_key"] == "EQP_CODE"
+    assert {field["code"] for field in shown["fields"]} >= {"EQP_CODE", "AREA_CODE", "UPDATE_TIME"}
+    code, _, err = invoke("catalog", "show", "0401")
+    assert code == 1
+    assert "0401 is not in the catalog" in err
+
+
+def test_send_needs_exactly_one_input() -> None:
+    args = ["send", "--url", "http://127.0.0.1:9/x/y", "--appid", "a", "--secret", "s", "--busicode", "140101"]
+    code, _, err = invoke(*args, "--action", "04")
+    assert code == 1
+    assert "exactly one of --file" in err

@@ -1,0 +1,96 @@
+"""The store on SQLite and PostgreSQL: migrations, keyset queries, region ranges, the change counter."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from tzsb.store import Store, open_store
+from tzsb.store import records as record_store
+from tzsb.store.records import RecordQuery
+
+
+@pytest.fixture
+def store(database_url: str) -> Any:
+    opened = open_store(database_url)
+    yield opened
+    opened.dispose()
+
+
+def row(
+    key: str, region: str, seq: int, *, deleted: bool = False, updated_at: str = "2026-01-01 00:00:00"
+) -> dict[str, Any]:
+    return {
+        "business": "0101",
+        "record_key": key,
+        "region": region,
+        "updated_at": updated_at,
+        "data": {"EQP_CODE": key, "AREA_CODE": region, "UPDATE_TIME": updated_at, "USE_STATUS": "2"},
+        "deleted": deleted,
+        "deleted_at": "2026-02-01 00:00:00" if deleted else None,
+        "deleted_by": "x" if deleted else None,
+        "source_appid": "x",
+        "changed_by": "x",
+        "changed_at": "2026-01-01 00:00:00",
+        "seq": seq,
+    }
+
+
+def test_migrating_twice_changes_nothing(database_url: str) -> None:
+    first = open_store(database_url)
+    first.dispose()
+    second = open_store(database_url)
+    with second.read() as connection:
+        assert connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+        assert connection.execute(sa.text("SELECT last_seq FROM change_counter")).scalar_one() == 0
+    second.dispose()
+
+
+def test_fetch_reads_large_key_sets_in_chunks(store: Store) -> None:
+    keys = [f"K{number:07d}" for number in range(12_000)]
+    with store.write() as connection:
+        record_store.insert(connection, [row(key, "330106", seq) for seq, key in enumerate(keys, 1)])
+    with store.read() as connection:
+        found = record_store.fetch(connection, "0101", [*keys, "missing"])
+    assert len(found) == len(keys)
+    assert found["K0000042"].seq == 43
+
+
+def test_region_prefixes_order_and_keyset(store: Store) -> None:
+    layout = [("A", "330106"), ("B", "330106"), ("C", "330102"), ("D", "330201"), ("E", "110101"), ("F", "339900")]
+    with store.write() as connection:
+        record_store.insert(connection, [row(key, region, seq) for seq, (key, region) in enumerate(layout, 1)])
+        record_store.insert(connection, [row("G", "330106", 7, deleted=True)])
+
+    def keys(**options: Any) -> list[str]:
+        with store.read() as connection:
+            return [found.key for found in record_store.select_records(connection, RecordQuery("0101", **options))]
+
+    assert keys(region_prefixes=("33",)) == ["C", "A", "B", "D", "F"]
+    assert keys(region_prefixes=("3301",)) == ["C", "A", "B"]
+    assert keys(region_prefixes=("330106",)) == ["A", "B"]
+    assert keys(region_prefixes=("",)) == ["E", "C", "A", "B", "D", "F"]
+    assert keys(region_prefixes=("33",), include_deleted=True) == ["C", "A", "B", "G", "D", "F"]
+    assert keys(region_prefixes=("33",), after=("330106", "A"), limit=2) == ["B", "D"]
+    assert keys(since=3) == ["D", "E", "F", "G"]
+    assert keys(since=0, after=(5,)) == ["F", "G"]
+
+
+def test_change_counter_is_read_locked_and_stored(store: Store) -> None:
+    with store.write() as connection:
+        assert record_store.lock_change_counter(connection) == 0
+        record_store.store_change_counter(connection, 41)
+    with store.write() as connection:
+        assert record_store.lock_change_counter(connection) == 41
+
+
+def test_a_failed_transaction_leaves_nothing(store: Store) -> None:
+    with pytest.raises(RuntimeError), store.write() as connection:
+        record_store.insert(connection, [row("A", "330106", 1)])
+        record_store.store_change_counter(connection, 1)
+        raise RuntimeError("boom")
+    with store.read() as connection:
+        assert record_store.fetch(connection, "0101", ["A"]) == {}
+        assert connection.execute(sa.text("SELECT last_seq FROM change_counter")).scalar_one() == 0

@@ -1,0 +1,92 @@
+"""Shared test helpers: sample records, request building, and store inspection."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+
+from tzsb.app import Node
+from tzsb.client import build_request
+from tzsb.protocol.signing import SignAlgorithm
+from tzsb.registry import AppSpec
+from tzsb.store.schema import interaction_log, nonces, records
+
+DEVICE: dict[str, Any] = {
+    "EQP_CODE": "31103301052014080025",
+    "EQP_TYPE": "3000",
+    "EQP_SORT": "3100",
+    "EQP_VART": "3110",
+    "EQP_NAME": "曳引驱动乘客电梯",
+    "USE_UNIT_NAME": "杭州某某物业管理有限公司",
+    "USE_UNIT_CODE": "91110000600037341L",
+    "USE_ADDRESS": "杭州市西湖区文三路1号",
+    "AREA_CODE": "330106",
+    "USE_STATUS": "2",
+    "SAFETY_MANAGER": "张三",
+    "SAFETY_MANAGER_PHONE": "13800138000",
+    "UPDATE_TIME": "2026-11-01 10:00:00",
+}
+
+
+def device(number: int = 0, **changes: Any) -> dict[str, Any]:
+    """A valid 0101 record; ``number`` varies the key (and so the record)."""
+    record = copy.deepcopy(DEVICE)
+    record["EQP_CODE"] = f"3110330106{number:010d}"
+    record.update(changes)
+    return {name: value for name, value in record.items() if value is not None}
+
+
+ALL_ACTIONS = frozenset({"01", "02", "03", "04"})
+
+
+def grant(
+    node: Node,
+    appid: str = "hz-city",
+    region: str = "330100",
+    busicodes: frozenset[str] = frozenset({"140101", "140102", "140103"}),
+    actions: frozenset[str] = ALL_ACTIONS,
+    sign: SignAlgorithm = SignAlgorithm.MD5,
+    **options: Any,
+) -> str:
+    """Register an app on ``node``; returns its secret."""
+    _, secret = node.registry.create(
+        AppSpec(appid=appid, region=region, busicodes=busicodes, actions=actions, sign_algorithm=sign, **options)
+    )
+    return secret
+
+
+def body(
+    appid: str,
+    secret: str,
+    busicode: str,
+    action: str,
+    busilist: list[dict[str, Any]],
+    random: str | None = None,
+    sign: SignAlgorithm = SignAlgorithm.MD5,
+) -> bytes:
+    return orjson.dumps(build_request(appid, secret, sign, busicode, action, busilist, random))
+
+
+def call(node: Node, payload: bytes, content_type: str = "application/json") -> dict[str, Any]:
+    """Send a body through the node's pipeline (no HTTP) and parse the answer."""
+    answer: dict[str, Any] = orjson.loads(node.exchange.handle(payload, content_type, "127.0.0.1"))
+    return answer
+
+
+def snapshot(node: Node) -> dict[str, Any]:
+    """Everything a request may write, except the log: to prove that a refusal wrote nothing."""
+    with node.store.read() as connection:
+        rows = connection.execute(sa.select(records).order_by(records.c.business, records.c.record_key)).all()
+        claimed = connection.execute(sa.select(nonces.c.appid, nonces.c.random)).all()
+        counter = connection.execute(sa.text("SELECT last_seq FROM change_counter")).scalar_one()
+    return {"records": [tuple(row) for row in rows], "nonces": sorted(map(tuple, claimed)), "seq": counter}
+
+
+def log_rows(node: Node) -> list[dict[str, Any]]:
+    with node.store.read() as connection:
+        return [
+            dict(row._mapping) for row in connection.execute(sa.select(interaction_log).order_by(interaction_log.c.id))
+        ]
