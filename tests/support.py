@@ -34,7 +34,8 @@ DEVICE: dict[str, Any] = {
 def device(number: int = 0, **changes: Any) -> dict[str, Any]:
     """A valid 0101 record; ``number`` varies the key (and so the record)."""
     record = copy.deepcopy(DEVICE)
-    record["EQP_CODE"] = f"3110330106{number:010d}"
+    # 品种 3110 + registration area 330106 + year 2015 + serial: a well-formed 19-character 设备代码.
+    record["EQP_CODE"] = f"31103301062015{number:05d}"
     record.update(changes)
     return {name: value for name, value in record.items() if value is not None}
 
@@ -51,7 +52,8 @@ def grant(
     sign: SignAlgorithm = SignAlgorithm.MD5,
     **options: Any,
 ) -> str:
-    """Register an app on ``node``; returns its secret."""
+    """Register an app on ``node``; returns its secret. Answers are unmasked unless ``unmasked`` says otherwise."""
+    options.setdefault("unmasked", frozenset({"0101", "0102", "0103"}))
     _, secret = node.registry.create(
         AppSpec(appid=appid, region=region, busicodes=busicodes, actions=actions, sign_algorithm=sign, **options)
     )

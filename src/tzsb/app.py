@@ -9,6 +9,8 @@ from tzsb.clock import Clock, SystemClock
 from tzsb.errors import ConfigurationError
 from tzsb.exchange import Exchange
 from tzsb.registry import AppRegistry, MasterKey
+from tzsb.registry.access import DIRECTIONS_FILE, DirectionPolicy, Party, load_directions
+from tzsb.rules.ruleset import RULES_FILE, RuleBook
 from tzsb.settings import Settings
 from tzsb.store import Store, open_store
 
@@ -19,6 +21,7 @@ class Node:
     store: Store
     catalog: Catalog
     registry: AppRegistry
+    rules: RuleBook
     exchange: Exchange
     clock: Clock
 
@@ -43,13 +46,19 @@ def build_node(settings: Settings, clock: Clock | None = None, *, migrate: bool 
     store = open_store(settings.database, migrate=migrate)
     catalog = load_catalog(settings.catalog_dir)
     registry = AppRegistry(store, master_key, clock)
+    rules = RuleBook(catalog, settings.home / RULES_FILE, clock, check_every=settings.rules_check_seconds)
     exchange = Exchange(
         store,
         catalog,
         registry,
+        rules,
         clock,
         cursor_key=master_key.derive("tzsb/cursor"),
+        directions=DirectionPolicy(
+            Party(settings.level, settings.region), load_directions(settings.home / DIRECTIONS_FILE)
+        ),
+        timestamp_window=settings.timestamp_window,
         page_size=settings.page_size,
         max_page_size=settings.max_page_size,
     )
-    return Node(settings, store, catalog, registry, exchange, clock)
+    return Node(settings, store, catalog, registry, rules, exchange, clock)

@@ -6,7 +6,7 @@
     ├── ExchangeError            a request the node refuses; answered with result 0000 + code
     │     code ∈ ErrorCode       E_JSON E_PARAM E_APPID E_SIGN E_REPLAY E_BUSICODE E_FORBIDDEN
     │                            E_REGION E_LIMIT E_VALIDATION E_NOTFOUND E_CONFLICT E_DISABLED
-    │                            E_INTERNAL
+    │                            E_LOCKED E_INTERNAL
     └── ConfigurationError       the node itself is misconfigured (home, settings, keys)
 
 Messages are Chinese first, then English, and say what the caller should change.
@@ -32,6 +32,7 @@ class ErrorCode(StrEnum):
     NOTFOUND = "E_NOTFOUND"
     CONFLICT = "E_CONFLICT"
     DISABLED = "E_DISABLED"
+    LOCKED = "E_LOCKED"
     INTERNAL = "E_INTERNAL"
 
 

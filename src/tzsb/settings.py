@@ -41,6 +41,8 @@ class Settings:
     max_body_bytes: int = _setting(16 * 1024 * 1024, "Hard limit of a request body; larger bodies get HTTP 413.")
     page_size: int = _setting(100, "Records per query page when _page_size is not given.")
     max_page_size: int = _setting(1000, "Largest _page_size a query may ask for.")
+    rules_check_seconds: float = _setting(1.0, "How often (seconds) <home>/rules.json is checked for changes.")
+    timestamp_window: int = _setting(300, "Seconds a signed timestamp may differ from the node's clock.")
     master_key: Secret | None = _setting(None, "32 hex digits; overrides <home>/master.key (env TZSB_MASTER_KEY).")
 
     @property
@@ -59,7 +61,14 @@ class Settings:
         return {item.name: str(item.metadata["help"]) for item in fields(self)}
 
 
-_TYPES: Final = {"port": int, "max_body_bytes": int, "page_size": int, "max_page_size": int}
+_TYPES: Final = {
+    "port": int,
+    "max_body_bytes": int,
+    "page_size": int,
+    "max_page_size": int,
+    "rules_check_seconds": float,
+    "timestamp_window": int,
+}
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -67,7 +76,7 @@ def _coerce(name: str, value: Any) -> Any:
         try:
             return _TYPES[name](value)
         except (TypeError, ValueError):
-            raise ConfigurationError(f"setting {name} must be a whole number, got {value!r}") from None
+            raise ConfigurationError(f"setting {name} must be a number, got {value!r}") from None
     if name == "master_key":
         return Secret(str(value))
     return str(value)

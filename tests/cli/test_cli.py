@@ -139,9 +139,9 @@ def test_catalog_list_and_show() -> None:
     shown = json.loads(out)
     assert shown["primary_key"] == "EQP_CODE"
     assert {field["code"] for field in shown["fields"]} >= {"EQP_CODE", "AREA_CODE", "UPDATE_TIME"}
-    code, _, err = invoke("catalog", "show", "0401")
+    code, _, err = invoke("catalog", "show", "0199")
     assert code == 1
-    assert "0401 is not in the catalog" in err
+    assert "business type 0199 is not in the catalog" in err
 
 
 def test_send_needs_exactly_one_input() -> None:

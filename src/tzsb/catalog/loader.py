@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from tzsb.catalog.model import BusinessType, Catalog, FieldSpec, FieldType
+from tzsb.catalog.model import MASKS, BusinessType, Catalog, FieldSpec, FieldType, default_mask
 from tzsb.errors import ConfigurationError
 from tzsb.protocol.codes import BUSINESS_TYPES
 
@@ -36,6 +36,8 @@ def parse_business_type(document: Any, source: str) -> BusinessType:
     """Build and check one business type; errors name the file and the field."""
     if not isinstance(document, dict):
         raise ConfigurationError(f"{source}: a business type must be a JSON object")
+    if not isinstance(document.get("fields"), list):
+        raise ConfigurationError(f"{source}: 'fields' must be a list of field objects")
     try:
         code = str(document["code"])
         fields = tuple(_parse_field(item, source) for item in document["fields"])
@@ -75,18 +77,29 @@ def _parse_field(item: Any, source: str) -> FieldSpec:
     pattern = item.get("pattern")
     if pattern is not None:
         try:
-            re.compile(pattern)
-        except re.error as exc:
+            # The same flags the pattern rule compiles with, so what loads also validates.
+            re.compile(pattern, re.ASCII)
+        except (re.error, ValueError, TypeError) as exc:
             raise ConfigurationError(f"{source}: field {item['code']}: bad pattern ({exc})") from exc
     length = item.get("length")
+    codes = item.get("codes", {})
+    if not isinstance(codes, dict):
+        raise ConfigurationError(f"{source}: field {item['code']}: codes must be an object of code: label")
+    if length is not None and (isinstance(length, bool) or not isinstance(length, int) or length < 1):
+        raise ConfigurationError(f"{source}: field {item['code']}: length must be a positive whole number")
+    mask = item.get("mask")
+    if mask is not None and mask not in MASKS:
+        raise ConfigurationError(f"{source}: field {item['code']}: mask must be one of {', '.join(MASKS)}")
+    sensitive = bool(item.get("sensitive", False))
     return FieldSpec(
+        mask=mask if mask is not None else (default_mask(str(item["code"])) if sensitive else None),
         code=str(item["code"]),
         name=str(item.get("name", item["code"])),
         type=field_type,
-        length=int(length) if length is not None else None,
+        length=length,
         required=bool(item.get("required", False)),
         pattern=pattern,
-        codes={str(k): str(v) for k, v in item.get("codes", {}).items()},
-        sensitive=bool(item.get("sensitive", False)),
+        codes={str(k): str(v) for k, v in codes.items()},
+        sensitive=sensitive,
         description=str(item.get("description", "")),
     )

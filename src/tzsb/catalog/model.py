@@ -6,6 +6,23 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+MASKS = ("id_card", "mobile", "phone", "name", "address", "bank_card", "all")
+
+
+def default_mask(code: str) -> str:
+    """The masking of a sensitive field whose catalog entry names none, guessed from its code."""
+    if code.endswith(("ID_NO", "IDCARD", "ID_CARD")):
+        return "id_card"
+    if code.endswith(("MOBILE", "PHONE", "TEL")):
+        return "mobile"
+    if code.endswith(("ADDRESS", "ADDR")):
+        return "address"
+    if code.endswith(("BANK_CARD", "ACCOUNT_NO")):
+        return "bank_card"
+    if code.endswith(("NAME", "NAMES", "PERSON", "MANAGER", "DIRECTOR", "CONTACT")):
+        return "name"
+    return "all"
+
 
 class FieldType(StrEnum):
     STRING = "string"
@@ -28,6 +45,8 @@ class FieldSpec:
     codes: Mapping[str, str] = field(default_factory=dict)
     sensitive: bool = False
     description: str = ""
+    #: How a sensitive value is masked: id_card, mobile, phone, name, address, bank_card or all.
+    mask: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,8 +21,10 @@ from tzsb.settings import LEVELS, load_settings, write_config
 app = typer.Typer(help="tzsb-exchange: 特种设备安全监管信息共享接口 node.", no_args_is_help=True)
 apps_cli = typer.Typer(help="Apps (callers) of this node: create, list, show, disable, rotate secrets.")
 catalog_cli = typer.Typer(help="The data catalog: business types and their data elements.")
+rules_cli = typer.Typer(help="Data-quality rules: run each interface's rule tests.")
 app.add_typer(apps_cli, name="app")
 app.add_typer(catalog_cli, name="catalog")
+app.add_typer(rules_cli, name="rules")
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
 
@@ -368,6 +370,60 @@ def catalog_show(
             rule,
         )
     console.print(table)
+
+
+@catalog_cli.command("docs")
+def catalog_docs(
+    out: Annotated[Path, typer.Option(help="Folder for the generated pages.")] = Path("docs/catalog"),
+    home: Annotated[Path | None, typer.Option("--home", envvar="TZSB_HOME")] = None,
+) -> None:
+    """Write a reference page per business type (Chinese names first) and an index."""
+    from tzsb.catalog import load_catalog
+    from tzsb.catalog.reference_docs import pages
+
+    out.mkdir(parents=True, exist_ok=True)
+    generated = pages(load_catalog(home / "catalog" if home else None))
+    for name, text in generated.items():
+        (out / name).write_text(text, encoding="utf-8")
+    console.print(f"wrote {len(generated)} pages to {out}")
+
+
+@rules_cli.command("test")
+def rules_test(
+    home: Annotated[Path | None, typer.Option("--home", envvar="TZSB_HOME", help="Include <home>/rules.json.")] = None,
+    busicode: Annotated[
+        list[str] | None, typer.Option(help="Only these business types (4 digits, or a 6-digit busicode).")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List passing cases too.")] = False,
+) -> None:
+    """Run the rule tests of every interface; exit 1 when any fails (that interface stays disabled)."""
+    from tzsb.catalog import load_catalog
+    from tzsb.clock import SystemClock
+    from tzsb.rules.ruleset import RULES_FILE, compile_rules
+
+    try:
+        catalog = load_catalog(home / "catalog" if home else None)
+        compiled = compile_rules(catalog, home / RULES_FILE if home else None, SystemClock())
+    except ConfigurationError as exc:
+        raise _fail(str(exc)) from None
+    wanted = {code[-4:] for code in busicode or ()} or set(catalog)
+    failed = 0
+    table = Table("business", "cases", "passed", "state")
+    for code in sorted(wanted):
+        if code not in compiled.results:
+            raise _fail(f"business type {code} is not in the catalog")
+        results = compiled.results[code]
+        bad = [result for result in results if not result.passed]
+        failed += len(bad)
+        table.add_row(
+            f"{code} {catalog[code].name}", str(len(results)), str(len(results) - len(bad)),
+            "[red]disabled[/red]" if bad else "[green]enabled[/green]",
+        )  # fmt: skip
+        for result in results if verbose else bad:
+            console.print(("  ok    " if result.passed else "  FAIL  ") + result.detail)
+    console.print(table)
+    if failed:
+        raise typer.Exit(code=1)
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,8 +30,12 @@ def build_request(
     random: str | None = None,
     *,
     busilist_as_string: bool = True,
+    timestamp: int | None = None,
 ) -> dict[str, Any]:
-    """A signed request object. ``busilist`` goes as a JSON string (table 5) unless asked otherwise."""
+    """A signed request object. ``busilist`` goes as a JSON string (table 5) unless asked otherwise.
+
+    ``timestamp`` (Unix seconds) adds the optional signed ``timestamp`` parameter.
+    """
     busilist_text = orjson.dumps(busilist).decode("utf-8")
     params = {
         "appid": appid,
@@ -39,6 +44,8 @@ def build_request(
         "busilist": busilist_text,
         "random": random or uuid.uuid4().hex,
     }
+    if timestamp is not None:
+        params["timestamp"] = str(timestamp)
     signature = sign(params, secret, algorithm)
     request: dict[str, Any] = {**params, "sign": signature}
     if not busilist_as_string:
@@ -87,12 +94,14 @@ class ExchangeClient:
         timeout: float = 60.0,
         transport: httpx.BaseTransport | None = None,
         verify_responses: bool = True,
+        send_timestamp: bool = False,
     ) -> None:
         self.url = url
         self.appid = appid
         self.secret = secret
         self.algorithm = algorithm
         self.verify_responses = verify_responses
+        self.send_timestamp = send_timestamp
         self._http = httpx.Client(timeout=timeout, transport=transport)
 
     def __enter__(self) -> ExchangeClient:
@@ -107,7 +116,16 @@ class ExchangeClient:
     def send(
         self, busicode: str, action: str, busilist: list[dict[str, Any]], random: str | None = None
     ) -> ExchangeResponse:
-        request = build_request(self.appid, self.secret, self.algorithm, busicode, action, busilist, random)
+        request = build_request(
+            self.appid,
+            self.secret,
+            self.algorithm,
+            busicode,
+            action,
+            busilist,
+            random,
+            timestamp=int(time.time()) if self.send_timestamp else None,
+        )
         return self.send_raw(orjson.dumps(request))
 
     def send_raw(self, body: bytes, content_type: str = "application/json; charset=utf-8") -> ExchangeResponse:

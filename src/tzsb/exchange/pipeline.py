@@ -8,9 +8,12 @@ idempotent retries) and its log row in a single transaction.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,8 +26,10 @@ from tzsb.errors import ErrorCode, ExchangeError
 from tzsb.exchange import query as query_planning
 from tzsb.exchange import writes
 from tzsb.exchange.cursors import CursorCodec
+from tzsb.exchange.masking import masker
 from tzsb.protocol.codes import (
     BUSINESS_TYPES,
+    PUBLIC_PURPOSE,
     PURPOSES,
     RESULT_FAILURE,
     RESULT_SUCCESS,
@@ -40,7 +45,10 @@ from tzsb.protocol.messages import (
 )
 from tzsb.protocol.signing import SignAlgorithm, canonical_params, verify
 from tzsb.registry import App, AppRegistry
-from tzsb.rules import RecordValidator, compile_validator
+from tzsb.registry.access import DirectionPolicy, Party
+from tzsb.registry.lockout import Lockouts
+from tzsb.registry.ratelimit import RateLimiter
+from tzsb.rules.ruleset import RuleBook
 from tzsb.store import Store
 from tzsb.store import records as record_store
 from tzsb.store.schema import nonces
@@ -76,20 +84,28 @@ class Exchange:
         store: Store,
         catalog: Catalog,
         registry: AppRegistry,
+        rules: RuleBook,
         clock: Clock,
         cursor_key: bytes,
+        directions: DirectionPolicy,
         page_size: int = 100,
         max_page_size: int = 1000,
+        timestamp_window: int = 300,
     ) -> None:
         self.store = store
         self.catalog = catalog
         self.registry = registry
+        self.rules = rules
         self.clock = clock
+        self.directions = directions
+        self.lockouts = Lockouts(store, clock)
+        self.rate_limiter = RateLimiter(clock)
+        self.timestamp_window = timestamp_window
+        self._maskers = {code: masker(catalog[code]) for code in catalog}
         self.log = InteractionLog(store)
         self.codec = CursorCodec(cursor_key)
         self.page_size = page_size
         self.max_page_size = max_page_size
-        self.validators: dict[str, RecordValidator] = {code: compile_validator(catalog[code]) for code in catalog}
 
     def handle(self, body: bytes, content_type: str, client_addr: str) -> bytes:
         """Answer one request body; never raises."""
@@ -119,7 +135,8 @@ class Exchange:
             request.action,
             request.random,
         )
-        app = self._authenticate(request, trace)
+        app = self._authenticate(request, trace, client_addr)
+        self._admit(request, app, len(body))
         business, action = self._authorise(request, app)
         fingerprint = hashlib.sha256(canonical_params(request.signed_params).encode("utf-8")).hexdigest()
         claim = self._find_claim(app.appid, request.random)
@@ -147,7 +164,7 @@ class Exchange:
             return self._query(request, app, business, records, fingerprint, trace, client_addr, started)
         return self._write(request, app, business, action, records, fingerprint, trace, client_addr, started)
 
-    def _authenticate(self, request: ExchangeRequest, trace: _Trace) -> App:
+    def _authenticate(self, request: ExchangeRequest, trace: _Trace, client_addr: str) -> App:
         app = self.registry.get(request.appid)
         if app is None or not app.enabled:
             raise ExchangeError(
@@ -155,10 +172,24 @@ class Exchange:
                 f"应用账号 {request.appid} 不存在或已停用，请向节点管理员确认 appid",
                 f"App {request.appid} is unknown or disabled; check the appid with the node operator",
             )
+        if app.ip_allow and not _address_allowed(client_addr, app.ip_allow):
+            raise ExchangeError(
+                ErrorCode.FORBIDDEN,
+                f"应用 {app.appid} 不允许从地址 {client_addr} 访问，请向节点管理员登记访问地址",
+                f"App {app.appid} may not call from {client_addr}; ask the node operator to allow that address",
+            )
+        has_failures, locked_until = self.lockouts.status(app.appid, client_addr)
+        if locked_until is not None:
+            raise _locked_error(app.appid, client_addr, locked_until)
         for secret in app.secrets:
             if verify(request.signed_params, secret, app.sign_algorithm, request.sign):
                 trace.secret, trace.algorithm = secret, app.sign_algorithm
+                if has_failures:
+                    self.lockouts.clear(app.appid, client_addr)
                 return app
+        locked_now = self.lockouts.record_failure(app.appid, client_addr)
+        if locked_now is not None:
+            raise _locked_error(app.appid, client_addr, locked_now)
         raise ExchangeError(
             ErrorCode.SIGN,
             f"签名校验失败（{app.sign_algorithm.value}）：请按规范 6.5 重算 sign——除 sign 外的非空参数按参数名 ASCII "
@@ -166,6 +197,38 @@ class Exchange:
             f"Signature mismatch ({app.sign_algorithm.value}): rebuild it as in spec 6.5 — every non-empty parameter "
             "but sign, sorted by name (ASCII), joined as name=value with &, then &key=<secret>; digest, upper case",
         )
+
+    def _admit(self, request: ExchangeRequest, app: App, body_size: int) -> None:
+        """Checks on an identified caller: timestamp window, request rate, request size (7.3)."""
+        if request.timestamp is None:
+            if app.require_timestamp:
+                raise ExchangeError(
+                    ErrorCode.PARAM,
+                    "本应用须在请求中携带参与签名的 timestamp（Unix 秒）",
+                    "This app must send the signed parameter 'timestamp' (Unix seconds)",
+                )
+        else:
+            skew = request.timestamp - self.clock.now().timestamp()
+            if abs(skew) > self.timestamp_window:
+                raise ExchangeError(
+                    ErrorCode.REPLAY,
+                    f"timestamp 与节点时间相差 {abs(skew):.0f} 秒，超过 ±{self.timestamp_window} 秒："
+                    "请校准时钟并以当前时间重新签名发送",
+                    f"timestamp is {abs(skew):.0f} s off the node's clock, beyond ±{self.timestamp_window} s; "
+                    "correct the clock and sign the request again with the current time",
+                )
+        if not self.rate_limiter.allow(app.appid, app.rate_per_minute):
+            raise ExchangeError(
+                ErrorCode.LIMIT,
+                f"应用 {app.appid} 每分钟最多 {app.rate_per_minute} 次请求，请稍后重试",
+                f"App {app.appid} may send at most {app.rate_per_minute} requests per minute; retry later",
+            )
+        if app.max_bytes is not None and body_size > app.max_bytes:
+            raise ExchangeError(
+                ErrorCode.LIMIT,
+                f"请求体 {body_size} 字节，超过本应用上限 {app.max_bytes} 字节，请分批发送",
+                f"The request has {body_size} bytes, over this app's limit of {app.max_bytes}; split the batch",
+            )
 
     def _authorise(self, request: ExchangeRequest, app: App) -> tuple[BusinessType, Action]:
         purpose, business_code = split_busicode(request.busicode)
@@ -197,6 +260,17 @@ class Exchange:
                 f"本节点未提供业务类型 {business_code}（{BUSINESS_TYPES[business_code]}）的数据接口",
                 f"This node does not serve business type {business_code}",
             )
+        self.directions.check(purpose, business_code, action, Party(app.level, app.region))
+        failures = self.rules.current().failures(business_code)
+        if failures:
+            listed = "; ".join(result.detail for result in failures)
+            raise ExchangeError(
+                ErrorCode.DISABLED,
+                f"业务类型 {business_code} 的数据校验规则测试未全部通过，接口暂未启用（规范 6.1 c），"
+                f"请节点管理员运行 tzsb rules test 修正：{listed}",
+                f"The interface for {business_code} is not enabled: its rule tests fail (spec 6.1 c). "
+                f"The node operator should run `tzsb rules test`: {listed}",
+            )
         return business, action
 
     def _find_claim(self, appid: str, random: str) -> _Claim | None:
@@ -219,9 +293,11 @@ class Exchange:
         client_addr: str,
         started: float,
     ) -> bytes:
-        validator = self.validators[business.code]
+        validator = self.rules.current().validators[business.code]
+        warnings: list[dict[str, Any]] = []
         if action is Action.ADD:
-            details = validator.validate_batch(records)
+            report = validator.check_batch(records, lookup=self._live_keys)
+            details, warnings = report.errors, report.warnings
         elif action is Action.MODIFY:
             details = validator.validate_batch(records, partial=True)
             details = _require_key(records, business, details)
@@ -241,9 +317,12 @@ class Exchange:
         try:
             with self.store.write() as connection:
                 outcome = writes.apply(connection, action, records, context)
-                datalist = success_datalist(
-                    outcome.message(), [], counts=outcome.counts(), skipped_keys=outcome.skipped_keys
-                )
+                message = outcome.message()
+                extra: dict[str, Any] = {"counts": outcome.counts(), "skipped_keys": outcome.skipped_keys}
+                if warnings:
+                    message += f"；数据质量警告 {len(warnings)} 条 / {len(warnings)} record(s) with warnings"
+                    extra["warnings"] = warnings
+                datalist = success_datalist(message, [], **extra)
                 response = self._encode(trace, datalist)
                 connection.execute(
                     sa.insert(nonces).values(
@@ -254,9 +333,7 @@ class Exchange:
                         created_at=self.clock.now().isoformat(),
                     )
                 )
-                InteractionLog.append(
-                    connection, self._entry(trace, client_addr, started, RESULT_SUCCESS, "", outcome.message())
-                )
+                InteractionLog.append(connection, self._entry(trace, client_addr, started, RESULT_SUCCESS, "", message))
         except IntegrityError:
             # Another request with the same random committed first: answer as a retry of it would be.
             claim = self._find_claim(app.appid, request.random)
@@ -291,6 +368,10 @@ class Exchange:
         with self.store.read() as connection:
             rows = record_store.select_records(connection, plan.query)
         busilist = query_planning.render(rows, plan)
+        purpose = request.busicode[:2]
+        if purpose == PUBLIC_PURPOSE or business.code not in app.unmasked:
+            mask = self._maskers[business.code]
+            busilist = [mask(record) for record in busilist]
         message = f"查询成功，返回 {len(busilist)} 条 / OK: {len(busilist)} record(s)"
         datalist = success_datalist(message, busilist, **query_planning.page_extras(plan, rows, self.codec))
         response = self._encode(trace, datalist)
@@ -312,6 +393,10 @@ class Exchange:
                 raise _replay_error() from None
             self._log(trace, client_addr, started, RESULT_SUCCESS, "", message)
         return response
+
+    def _live_keys(self, business: str, keys: Collection[str]) -> set[str]:
+        with self.store.read() as connection:
+            return record_store.live_keys(connection, business, keys)
 
     # -- answers and log -------------------------------------------------------------------
 
@@ -343,6 +428,24 @@ class Exchange:
 
     def _log(self, trace: _Trace, client_addr: str, started: float, result: str, code: str, message: str) -> None:
         self.log.record(self._entry(trace, client_addr, started, result, code, message))
+
+
+def _address_allowed(client_addr: str, networks: tuple[str, ...]) -> bool:
+    try:
+        address = ipaddress.ip_address(client_addr)
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(network, strict=False) for network in networks)
+
+
+def _locked_error(appid: str, client_addr: str, until: datetime) -> ExchangeError:
+    return ExchangeError(
+        ErrorCode.LOCKED,
+        f"应用 {appid} 自地址 {client_addr} 多次签名校验失败，已暂停至 {until.isoformat(timespec='seconds')}"
+        "（规范 7.4）；请核对密钥，或请节点管理员解除（tzsb app unlock）",
+        f"App {appid} failed signature checks repeatedly from {client_addr} and is locked out until "
+        f"{until.isoformat(timespec='seconds')} (spec 7.4); check the secret, or ask the node operator to unlock",
+    )
 
 
 def _replay_error() -> ExchangeError:

@@ -14,6 +14,7 @@ from tzsb.protocol.codes import Action
 from tzsb.protocol.regions import covers
 from tzsb.registry import App
 from tzsb.rules import RecordValidator
+from tzsb.rules.base import Severity
 from tzsb.store import records as record_store
 from tzsb.store.records import StoredRecord
 
@@ -173,7 +174,7 @@ def apply(
             if new_data == current.data:
                 outcome.unchanged += 1
                 continue
-            problems = context.validator.violations(new_data)
+            problems = [item for item in context.validator.violations(new_data) if item.severity is Severity.ERROR]
             if problems:
                 invalid.append({"index": index, "key": key, "errors": [problem.as_dict() for problem in problems]})
                 continue

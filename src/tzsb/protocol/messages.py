@@ -21,7 +21,9 @@ from tzsb.protocol.signing import SignAlgorithm, sign
 #: Appendix A.1.1 spells ``busicode`` as ``basicode``; both names are accepted, never both at once.
 BUSICODE_ALIAS: Final = "basicode"
 ENVELOPE: Final = ("appid", "busicode", "action", "busilist", "random", "sign")
-_KNOWN: Final = frozenset((*ENVELOPE, BUSICODE_ALIAS))
+#: Optional, signed: seconds since the epoch, so a captured request cannot be replayed later.
+TIMESTAMP: Final = "timestamp"
+_KNOWN: Final = frozenset((*ENVELOPE, BUSICODE_ALIAS, TIMESTAMP))
 
 APPID_PATTERN: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
@@ -38,7 +40,9 @@ _FORMATS: Final[dict[str, tuple[re.Pattern[str], str, str]]] = {
         "8–64 位字母、数字、下划线或连字符，建议使用 UUID",
         "8-64 characters of A-Z a-z 0-9 _ -; a UUID is recommended",
     ),
-    "sign": (re.compile(r"[0-9A-Fa-f]{1,256}"), "十六进制大写字符串", "upper-case hex"),
+    # No upper bound: an SM4 sign is the whole sign string encrypted, as long as the request itself.
+    "sign": (re.compile(r"[0-9A-Fa-f]+"), "十六进制大写字符串", "upper-case hex"),
+    TIMESTAMP: (re.compile(r"[0-9]{10}"), "10 位 Unix 时间戳（秒）", "10-digit Unix time in seconds"),
 }
 
 FORM_CONTENT_TYPE: Final = "application/x-www-form-urlencoded"
@@ -58,6 +62,8 @@ class ExchangeRequest:
     signed_params: dict[str, str]
     #: The busilist already parsed when it arrived as a JSON array (saves a second parse).
     busilist_value: list[Any] | None = None
+    #: The optional signed ``timestamp`` (Unix seconds).
+    timestamp: int | None = None
 
     def records(self) -> list[dict[str, Any]]:
         """The busilist as a list of JSON objects, or ``E_PARAM``."""
@@ -130,9 +136,9 @@ def parse_request(body: bytes, content_type: str) -> ExchangeRequest:
     if unknown:
         raise ExchangeError(
             ErrorCode.PARAM,
-            f"未知参数 {', '.join(unknown)}；只允许 appid、busicode、action、busilist、random、sign",
+            f"未知参数 {', '.join(unknown)}；只允许 appid、busicode、action、busilist、random、sign 及可选的 timestamp",
             f"Unknown parameter(s) {', '.join(unknown)}; only appid, busicode, action, busilist, "
-            "random and sign are allowed",
+            "random, sign and the optional timestamp are allowed",
         )
     if "busicode" in fields and BUSICODE_ALIAS in fields:
         raise ExchangeError(
@@ -170,11 +176,32 @@ def parse_request(body: bytes, content_type: str) -> ExchangeRequest:
                 )
         signed[wire_name] = value
 
+    timestamp: int | None = None
+    if TIMESTAMP in fields:
+        value = fields[TIMESTAMP]
+        pattern, zh, en = _FORMATS[TIMESTAMP]
+        if not isinstance(value, str) or not pattern.fullmatch(value):
+            raise ExchangeError(
+                ErrorCode.PARAM,
+                f"参数 timestamp 格式不正确，应为{zh}",
+                f"Parameter 'timestamp' is malformed; expected {en}",
+            )
+        signed[TIMESTAMP] = value
+        timestamp = int(value)
+
     busilist = fields["busilist"]
     busilist_value: list[Any] | None = None
     if isinstance(busilist, list):
         busilist_value = busilist
-        busilist_text = orjson.dumps(busilist).decode("utf-8")
+        try:
+            busilist_text = orjson.dumps(busilist).decode("utf-8")
+        except orjson.JSONEncodeError:
+            # orjson reads deeper nesting than it writes; records are flat, so this is never data.
+            raise ExchangeError(
+                ErrorCode.PARAM,
+                "busilist 嵌套层级过深，记录应为扁平的 JSON 对象",
+                "busilist is nested too deeply; records are flat JSON objects",
+            ) from None
     else:
         busilist_text = busilist
     signed["busilist"] = busilist_text
@@ -188,6 +215,7 @@ def parse_request(body: bytes, content_type: str) -> ExchangeRequest:
         sign=sign_value,
         signed_params=signed,
         busilist_value=busilist_value,
+        timestamp=timestamp,
     )
 
 

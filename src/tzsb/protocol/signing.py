@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import string
 from collections.abc import Mapping
 from enum import StrEnum
 
@@ -46,13 +47,10 @@ def canonical_params(params: Mapping[str, str]) -> str:
 
 def sm4_key(secret: str) -> bytes:
     """The 16-byte SM4 key of a secret given as 16 characters or 32 hex digits."""
-    if len(secret) == 32:
-        try:
-            return bytes.fromhex(secret)
-        except ValueError:
-            pass
+    if len(secret) == 32 and all(char in string.hexdigits for char in secret):
+        return bytes.fromhex(secret)
     raw = secret.encode("utf-8")
-    if len(raw) != 16:
+    if len(raw) != 16 or not secret.isascii():
         raise SecretFormatError("SM4 secret must be 16 ASCII characters or 32 hex digits")
     return raw
 
@@ -87,8 +85,10 @@ def verify(params: Mapping[str, str], secret: str, algorithm: SignAlgorithm, rec
     Hex is compared upper-cased: the spec asks for upper case, and a lower-case hex sign from a
     lax client is the same signature.
     """
+    if not received.isascii():
+        return False  # str.upper() would turn e.g. the ligature 'ﬀ' into 'FF'
     try:
         expected = sign(params, secret, algorithm)
     except SecretFormatError:
         return False
-    return hmac.compare_digest(expected.encode("ascii"), received.upper().encode("utf-8", "replace"))
+    return hmac.compare_digest(expected.encode("ascii"), received.upper().encode("ascii"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -13,13 +14,25 @@ from tzsb.clock import Clock
 from tzsb.errors import ConfigurationError
 from tzsb.protocol.codes import BUSINESS_TYPES, PURPOSES, Action
 from tzsb.protocol.messages import APPID_PATTERN
-from tzsb.protocol.regions import is_region_code
+from tzsb.protocol.regions import NATIONAL, is_region_code
 from tzsb.protocol.signing import SignAlgorithm
 from tzsb.registry.keys import MasterKey
 from tzsb.store import Store
 from tzsb.store.schema import apps
 
 DEFAULT_MAX_RECORDS = 1000
+APP_LEVELS = ("county", "city", "province", "national", "external", "public")
+
+
+def level_of_region(region: str) -> str:
+    """The regulator level a region code implies: 100000 national, xx0000 province, xxxx00 city."""
+    if region == NATIONAL:
+        return "national"
+    if region.endswith("0000"):
+        return "province"
+    if region.endswith("00"):
+        return "city"
+    return "county"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +48,20 @@ class AppSpec:
     max_records: int = DEFAULT_MAX_RECORDS
     #: Business types (4 digits) whose records this app may overwrite although another app supplied them.
     overrides: frozenset[str] = field(default_factory=frozenset)
+    #: The caller's level; None: the regulator level its region implies (see ``level_of_region``).
+    level: str | None = None
+    #: Largest request body in bytes (7.3); None: the node's limit.
+    max_bytes: int | None = None
+    #: Requests per minute; 0: no limit.
+    rate_per_minute: int = 0
+    #: Client addresses or networks (CIDR) allowed; empty: any.
+    ip_allow: tuple[str, ...] = ()
+    #: Business types whose sensitive fields this app receives unmasked (never for purpose 31).
+    unmasked: frozenset[str] = field(default_factory=frozenset)
+    #: Every request must carry a signed ``timestamp`` within the replay window.
+    require_timestamp: bool = False
+    #: SHA-256 fingerprints (hex) of client certificates bound to this app (mutual TLS).
+    cert_fingerprints: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +76,13 @@ class App:
     max_records: int
     enabled: bool
     created_at: str
+    level: str
+    max_bytes: int | None
+    rate_per_minute: int
+    ip_allow: tuple[str, ...]
+    unmasked: frozenset[str]
+    require_timestamp: bool
+    cert_fingerprints: tuple[str, ...]
     #: Secrets that verify now: the current one, then the previous one during a rotation's grace.
     secrets: tuple[str, ...] = field(repr=False)
 
@@ -69,6 +103,13 @@ class App:
             "max_records": self.max_records,
             "enabled": self.enabled,
             "created_at": self.created_at,
+            "level": self.level,
+            "max_bytes": self.max_bytes,
+            "rate_per_minute": self.rate_per_minute,
+            "ip_allow": list(self.ip_allow),
+            "unmasked": sorted(self.unmasked),
+            "require_timestamp": self.require_timestamp,
+            "cert_fingerprints": list(self.cert_fingerprints),
             "secrets_in_force": len(self.secrets),
         }
 
@@ -93,6 +134,25 @@ def check_spec(spec: AppSpec) -> None:
             raise ConfigurationError(f"override {business!r} is not a business type of table 7")
     if not 1 <= spec.max_records <= 100_000:
         raise ConfigurationError("max records per request must be between 1 and 100000")
+    if spec.level is not None and spec.level not in APP_LEVELS:
+        raise ConfigurationError(f"level {spec.level!r} must be one of {', '.join(APP_LEVELS)}")
+    if spec.max_bytes is not None and spec.max_bytes < 1024:
+        raise ConfigurationError("max bytes per request must be at least 1024")
+    if spec.rate_per_minute < 0:
+        raise ConfigurationError("rate per minute must be 0 (no limit) or more")
+    for network in spec.ip_allow:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ConfigurationError(f"ip allow-list entry {network!r} is not an address or CIDR network") from None
+    for business in spec.unmasked:
+        if business not in BUSINESS_TYPES:
+            raise ConfigurationError(f"unmasked {business!r} is not a business type of table 7")
+    for fingerprint in spec.cert_fingerprints:
+        if len(fingerprint) != 64 or any(char not in "0123456789abcdef" for char in fingerprint):
+            raise ConfigurationError(
+                f"certificate fingerprint {fingerprint!r} must be 64 lower-case hex digits (SHA-256)"
+            )
 
 
 class AppRegistry:
@@ -128,6 +188,13 @@ class AppRegistry:
                     enabled=True,
                     created_at=now,
                     updated_at=now,
+                    level=spec.level or level_of_region(spec.region),
+                    max_bytes=spec.max_bytes,
+                    rate_per_minute=spec.rate_per_minute,
+                    ip_allow=list(spec.ip_allow),
+                    unmasked=sorted(spec.unmasked),
+                    require_timestamp=spec.require_timestamp,
+                    cert_fingerprints=list(spec.cert_fingerprints),
                 )
             )
         app = self.get(spec.appid)
@@ -194,6 +261,13 @@ class AppRegistry:
             max_records=int(mapping["max_records"]),
             enabled=bool(mapping["enabled"]),
             created_at=str(mapping["created_at"]),
+            level=str(mapping["level"]),
+            max_bytes=None if mapping["max_bytes"] is None else int(mapping["max_bytes"]),
+            rate_per_minute=int(mapping["rate_per_minute"]),
+            ip_allow=tuple(str(item) for item in mapping["ip_allow"]),
+            unmasked=_frozen(mapping["unmasked"]),
+            require_timestamp=bool(mapping["require_timestamp"]),
+            cert_fingerprints=tuple(str(item) for item in mapping["cert_fingerprints"]),
             secrets=tuple(in_force),
         )
 

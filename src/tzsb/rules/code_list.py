@@ -15,7 +15,9 @@ def build(spec: FieldSpec) -> Check | None:
         return None
     allowed = frozenset(spec.codes)
     listing = ", ".join(f"{code} {label}" for code, label in spec.codes.items())
-    text = f"{spec.name}（{spec.code}）取值不在代码表内：{listing} / {spec.code} must be one of: {', '.join(allowed)}"
+    text = (
+        f"{spec.name}（{spec.code}）取值不在代码表内：{listing} / {spec.code} must be one of: {', '.join(spec.codes)}"
+    )
 
     def check(value: Any) -> str | None:
         return None if isinstance(value, str) and value in allowed else text

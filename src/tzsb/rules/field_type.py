@@ -40,11 +40,13 @@ def _is_date(value: Any) -> bool:
     return True
 
 
+# fromisoformat after the strict pattern: the pattern fixes the layout, the C parser checks the
+# calendar (month lengths, leap days), twenty times faster than strptime.
 def _is_datetime(value: Any) -> bool:
     if not isinstance(value, str) or not _DATETIME.fullmatch(value):
         return False
     try:
-        datetime.strptime(value, "%Y-%m-%d %H:%M:%S")
+        datetime.fromisoformat(value)
     except ValueError:
         return False
     return True

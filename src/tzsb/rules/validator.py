@@ -1,79 +1,204 @@
-"""Compile a business type's rules once; validate whole batches, reporting every error."""
+"""Compile a business type's rules once; validate whole batches, reporting every fault.
+
+Field rules come from the catalog; record rules from the rule set. Every rule has an id —
+``<FIELD>.<rule>`` for field rules (``AREA_CODE.pattern``), the configured id for record rules —
+by which configuration can change its severity or switch it off.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any, Final
 
 from tzsb.catalog import BusinessType
-from tzsb.rules import code_list, field_type, length, pattern, required
-from tzsb.rules.base import Check, Violation, is_blank
+from tzsb.clock import Clock, SystemClock
+from tzsb.errors import ConfigurationError
+from tzsb.rules import (
+    check_digit,
+    code_list,
+    compare,
+    date_range,
+    device_code,
+    equipment_code,
+    field_type,
+    length,
+    numeric_range,
+    pattern,
+    reference,
+    region_code,
+    required,
+    required_if,
+)
+from tzsb.rules.base import Check, RecordCheck, RuleContext, Severity, Violation
+from tzsb.rules.reference import ReferenceCheck
 
-UNKNOWN_FIELD = "unknown_field"
-DUPLICATE_KEY = "duplicate_key"
+UNKNOWN_FIELD: Final = "unknown_field"
+DUPLICATE_KEY: Final = "duplicate_key"
 
 #: Per-field rule types in the order they run; a field stops at its first failed rule.
-FIELD_RULES = (field_type, length, pattern, code_list)
+FIELD_RULES: Final = (field_type, length, pattern, code_list)
+
+#: Record rule types by their id, as named in rule-set files.
+RECORD_RULES: Final[dict[str, ModuleType]] = {
+    module.RULE_ID: module
+    for module in (
+        numeric_range,
+        date_range,
+        compare,
+        required_if,
+        check_digit,
+        region_code,
+        equipment_code,
+        device_code,
+    )
+}
+RULE_TYPES: Final = frozenset(
+    {required.RULE_ID, UNKNOWN_FIELD, DUPLICATE_KEY, reference.RULE_ID, *RECORD_RULES}
+    | {module.RULE_ID for module in FIELD_RULES}
+)
+
+#: Looks up which of ``keys`` a business type holds (live records): ``(business, keys) -> found``.
+ReferenceLookup = Callable[[str, Collection[str]], set[str]]
 
 
 @dataclass(frozen=True, slots=True)
-class _FieldChecks:
-    code: str
+class _FieldPlan:
     name: str
-    required: bool
-    checks: tuple[tuple[str, Check], ...]
+    checks: tuple[tuple[str, Check, Severity], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _RecordRule:
+    rule_id: str
+    check: RecordCheck
+    severity: Severity
+
+
+@dataclass(slots=True)
+class BatchReport:
+    """Per-record details in the response shape ``[{"index", "key", "errors"|"warnings": [...]}]``."""
+
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
 
 
 class RecordValidator:
-    """The compiled checks of one business type."""
+    """The compiled rules of one business type."""
 
-    def __init__(self, business: BusinessType) -> None:
+    def __init__(
+        self,
+        business: BusinessType,
+        rules: Sequence[Mapping[str, Any]] = (),
+        severities: Mapping[str, str] | None = None,
+        disabled: Collection[str] = (),
+        clock: Clock | None = None,
+    ) -> None:
         self.business = business
-        self._fields = tuple(
-            _FieldChecks(
-                code=spec.code,
-                name=spec.name,
-                required=spec.required,
-                checks=tuple(
-                    (module.RULE_ID, check) for module in FIELD_RULES if (check := module.build(spec)) is not None
-                ),
-            )
-            for spec in business.fields
-        )
-        self._known = frozenset(spec.code for spec in business.fields)
+        severities = dict(severities or {})
+        off = frozenset(disabled)
 
-    def violations(self, record: dict[str, Any], *, partial: bool = False) -> list[Violation]:
-        """Every rule the record breaks. ``partial`` (a 02 modify) skips required checks."""
-        found: list[Violation] = []
-        for name in record:
-            if name not in self._known:
-                found.append(
-                    Violation(
-                        name,
-                        UNKNOWN_FIELD,
-                        f"字段 {name} 不是 {self.business.code} {self.business.name} 的数据元 / "
-                        f"{name} is not a data element of business type {self.business.code}",
-                    )
-                )
-        for field in self._fields:
-            value = record.get(field.code)
-            if is_blank(value):
-                if field.required and not (partial and field.code not in record):
-                    found.append(Violation(field.code, required.RULE_ID, required.message(field.code, field.name)))
+        def severity(rule_id: str, default: str = Severity.ERROR) -> Severity:
+            try:
+                return Severity(severities.get(rule_id, default))
+            except ValueError:
+                raise ConfigurationError(f"{business.code}: severity of {rule_id} must be error or warning") from None
+
+        self._plans: dict[str, _FieldPlan] = {}
+        required_fields: list[tuple[str, str, Severity]] = []
+        for spec in business.fields:
+            checks: list[tuple[str, Check, Severity]] = []
+            for module in FIELD_RULES:
+                rule_id = f"{spec.code}.{module.RULE_ID}"
+                check = module.build(spec)
+                if check is not None and rule_id not in off:
+                    checks.append((module.RULE_ID, check, severity(rule_id)))
+            self._plans[spec.code] = _FieldPlan(spec.name, tuple(checks))
+            if spec.required and f"{spec.code}.{required.RULE_ID}" not in off:
+                required_fields.append((spec.code, spec.name, severity(f"{spec.code}.{required.RULE_ID}")))
+        self._required = tuple(required_fields)
+        self._unknown_severity = severity(UNKNOWN_FIELD)
+        self._check_unknown = UNKNOWN_FIELD not in off
+
+        context = RuleContext(business, clock or SystemClock())
+        record_rules: list[_RecordRule] = []
+        references: list[tuple[ReferenceCheck, Severity]] = []
+        seen: set[str] = set()
+        for params in rules:
+            configured_id, rule_type = params.get("id"), params.get("type")
+            if not isinstance(configured_id, str) or not configured_id:
+                raise ConfigurationError(f"{business.code}: every rule needs an id")
+            if configured_id in seen:
+                raise ConfigurationError(f"{business.code}: rule id {configured_id} is used twice")
+            seen.add(configured_id)
+            if not params.get("enabled", True) or configured_id in off:
                 continue
-            for rule_id, check in field.checks:
+            default = str(params.get("severity", Severity.ERROR))
+            if rule_type == reference.RULE_ID:
+                references.append((reference.build(params, context), severity(configured_id, default)))
+                continue
+            builder = RECORD_RULES.get(str(rule_type))
+            if builder is None:
+                raise ConfigurationError(
+                    f"{business.code}: rule {configured_id} has unknown type {rule_type!r}; "
+                    f"known: {', '.join(sorted(RECORD_RULES))}, reference"
+                )
+            record_rules.append(
+                _RecordRule(configured_id, builder.build(params, context), severity(configured_id, default))
+            )
+        self._record_rules = tuple(record_rules)
+        self._references = tuple(references)
+
+    def violations(self, record: Mapping[str, Any], *, partial: bool = False) -> list[Violation]:
+        """Every rule the record breaks, errors and warnings. ``partial`` (a 02 modify) skips required."""
+        found: list[Violation] = []
+        plans = self._plans
+        for name, value in record.items():
+            plan = plans.get(name)
+            if plan is None:
+                if self._check_unknown:
+                    found.append(
+                        Violation(
+                            name,
+                            UNKNOWN_FIELD,
+                            f"字段 {name} 不是 {self.business.code} {self.business.name} 的数据元 / "
+                            f"{name} is not a data element of business type {self.business.code}",
+                            self._unknown_severity,
+                        )
+                    )
+                continue
+            # is_blank, inlined: this loop runs for every field of every record.
+            if value is None or (type(value) is str and (not value or (value[0].isspace() and not value.strip()))):
+                continue
+            for rule_id, check, rule_severity in plan.checks:
                 problem = check(value)
                 if problem is not None:
-                    found.append(Violation(field.code, rule_id, problem))
+                    found.append(Violation(name, rule_id, problem, rule_severity))
                     break
+        for code, name, rule_severity in self._required:
+            value = record.get(code)
+            blank = value is None or (type(value) is str and (not value or (value[0].isspace() and not value.strip())))
+            if blank and not (partial and code not in record):
+                found.append(Violation(code, required.RULE_ID, required.message(code, name), rule_severity))
+        if self._record_rules and not partial:
+            for rule in self._record_rules:
+                for field_code, message in rule.check(record):
+                    found.append(Violation(field_code, rule.rule_id, message, rule.severity))
         return found
 
-    def validate_batch(self, records: Sequence[dict[str, Any]], *, partial: bool = False) -> list[dict[str, Any]]:
-        """Per-record details of every failing record (empty when all pass), duplicates included."""
+    def check_batch(
+        self,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        partial: bool = False,
+        lookup: ReferenceLookup | None = None,
+    ) -> BatchReport:
+        """Every fault of every record, split by severity; duplicate keys and references included."""
         key_field = self.business.primary_key
-        details: list[dict[str, Any]] = []
-        first_index: dict[Any, int] = {}
+        report = BatchReport()
+        first_index: dict[str, int] = {}
+        per_record: list[list[Violation]] = []
         for index, record in enumerate(records):
             problems = self.violations(record, partial=partial)
             key = record.get(key_field)
@@ -89,16 +214,40 @@ class RecordValidator:
                     )
                 else:
                     first_index[key] = index
-            if problems:
-                details.append(
-                    {
-                        "index": index,
-                        "key": key if isinstance(key, str) else None,
-                        "errors": [problem.as_dict() for problem in problems],
-                    }
-                )
-        return details
+            per_record.append(problems)
+        if self._references and lookup is not None and not partial:
+            for check, rule_severity in self._references:
+                wanted = {
+                    str(r[check.field]) for r in records if isinstance(r.get(check.field), str) and r[check.field]
+                }
+                held = lookup(check.business, wanted) if wanted else set()
+                for index, record in enumerate(records):
+                    value = record.get(check.field)
+                    if isinstance(value, str) and value and value not in held:
+                        per_record[index].append(Violation(check.field, check.rule_id, check.message, rule_severity))
+        for index, (record, problems) in enumerate(zip(records, per_record, strict=True)):
+            if not problems:
+                continue
+            key = record.get(key_field)
+            shown_key = key if isinstance(key, str) else None
+            errors = [p.as_dict() for p in problems if p.severity is Severity.ERROR]
+            warnings = [p.as_dict() for p in problems if p.severity is Severity.WARNING]
+            if errors:
+                report.errors.append({"index": index, "key": shown_key, "errors": errors})
+            if warnings:
+                report.warnings.append({"index": index, "key": shown_key, "warnings": warnings})
+        return report
+
+    def validate_batch(self, records: Sequence[Mapping[str, Any]], *, partial: bool = False) -> list[dict[str, Any]]:
+        """Per-record details of every record with errors (empty when the batch may be stored)."""
+        return self.check_batch(records, partial=partial).errors
 
 
-def compile_validator(business: BusinessType) -> RecordValidator:
-    return RecordValidator(business)
+def compile_validator(
+    business: BusinessType,
+    rules: Sequence[Mapping[str, Any]] = (),
+    severities: Mapping[str, str] | None = None,
+    disabled: Collection[str] = (),
+    clock: Clock | None = None,
+) -> RecordValidator:
+    return RecordValidator(business, rules, severities, disabled, clock)

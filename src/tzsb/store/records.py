@@ -100,6 +100,20 @@ def fetch(connection: Connection, business: str, keys: Iterable[str]) -> dict[st
     return found
 
 
+def live_keys(connection: Connection, business: str, keys: Iterable[str]) -> set[str]:
+    """Which of ``keys`` the business type holds as live (not deleted) records."""
+    wanted = list(dict.fromkeys(keys))
+    found: set[str] = set()
+    for start in range(0, len(wanted), _IN_CHUNK):
+        statement = sa.select(records.c.record_key).where(
+            records.c.business == business,
+            records.c.record_key.in_(wanted[start : start + _IN_CHUNK]),
+            records.c.deleted == sa.false(),
+        )
+        found.update(connection.execute(statement).scalars())
+    return found
+
+
 def insert(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert new rows (dicts with every column of ``records``) in one executemany."""
     if rows:

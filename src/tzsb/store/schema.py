@@ -57,6 +57,40 @@ apps = sa.Table(
     sa.Column("enabled", sa.Boolean, nullable=False),
     sa.Column("created_at", sa.String(32), nullable=False),
     sa.Column("updated_at", sa.String(32), nullable=False),
+    sa.Column("level", sa.String(16), nullable=False),
+    sa.Column("max_bytes", sa.Integer),
+    sa.Column("rate_per_minute", sa.Integer, nullable=False),
+    sa.Column("ip_allow", sa.JSON, nullable=False),
+    sa.Column("unmasked", sa.JSON, nullable=False),
+    sa.Column("require_timestamp", sa.Boolean, nullable=False),
+    sa.Column("cert_fingerprints", sa.JSON, nullable=False),
+)
+
+#: Failed signature checks per (app, client address): three within the window lock the pair out (7.4).
+auth_failures = sa.Table(
+    "auth_failures",
+    metadata,
+    sa.Column("appid", sa.String(64), primary_key=True),
+    sa.Column("client_addr", sa.String(64), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("first_failed_at", sa.String(32), nullable=False),
+    sa.Column("last_failed_at", sa.String(32), nullable=False),
+    sa.Column("locked_until", sa.String(32)),
+)
+
+#: Console accounts (7.1.2): scrypt password hashes, roles, region scope, lock-out.
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("username", sa.String(64), primary_key=True),
+    sa.Column("password_hash", sa.String(256), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("region", sa.String(6), nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("failed_logins", sa.Integer, nullable=False),
+    sa.Column("locked_until", sa.String(32)),
+    sa.Column("created_at", sa.String(32), nullable=False),
+    sa.Column("password_changed_at", sa.String(32), nullable=False),
 )
 
 #: ``random`` values claimed per app: the idempotency key and the replay guard.

@@ -71,14 +71,19 @@ def create_asgi(node: Node) -> Starlette:
             await anyio.to_thread.run_sync(check_database)
         except Exception as exc:
             return JSONResponse({"status": "unavailable", "reason": type(exc).__name__}, status_code=503)
+        rules = node.rules.current()
+        disabled = rules.disabled
         return JSONResponse(
             {
-                "status": "ok",
+                # "degraded": serving, but some interfaces are off or the rules file was refused.
+                "status": "degraded" if disabled or node.rules.last_error else "ok",
                 "version": __version__,
                 "level": settings.level,
                 "region": settings.region,
                 "interface": settings.service_path,
-                "business_types": sorted(node.catalog),
+                "business_types": [code for code in node.catalog if code not in disabled],
+                "disabled_interfaces": disabled,
+                "rules_error": node.rules.last_error,
             }
         )
 

@@ -1,0 +1,191 @@
+"""Shared pieces of the benchmarks: a node server in its own process, sample data, reporting.
+
+Every bench measures the node and a baseline in the same run on the same data, prints a table,
+and ends with one JSON line: {"bench", "value", "unit", "baseline", "ratio", "goal"}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from tzsb.client import build_request
+from tzsb.protocol.signing import SignAlgorithm
+
+POSTGRES_URL = os.environ.get("TZSB_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+APPID = "bench"
+
+
+def arguments(description: str, **sizes: int) -> argparse.Namespace:
+    """``--quick`` (a size that only proves the script works) plus one option per size."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="small sizes: prove the script works, no figures")
+    for name, default in sizes.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=default)
+    return parser.parse_args()
+
+
+def device(number: int, stamp: str = "2026-11-01 10:00:00") -> dict[str, Any]:
+    """A valid 0101 record; numbers spread over 10 counties of two cities."""
+    county = ["330102", "330105", "330106", "330108", "330110", "330203", "330205", "330206", "330211", "330212"][
+        number % 10
+    ]
+    return {
+        # 品种 + registration area + year + serial: a well-formed, unique 19-character 设备代码.
+        "EQP_CODE": f"3110{county}{2000 + (number // 100_000) % 20}{number % 100_000:05d}",
+        "EQP_TYPE": "3000",
+        "EQP_SORT": "3100",
+        "EQP_VART": "3110",
+        "EQP_NAME": "曳引驱动乘客电梯",
+        "EQP_MODEL": "GeN2-MR",
+        "FACTORY_NO": f"F{number:08d}",
+        "MAKE_UNIT_NAME": "某某电梯有限公司",
+        "MAKE_DATE": "2015-06-01",
+        "USE_UNIT_NAME": "杭州某某物业管理有限公司",
+        "USE_UNIT_CODE": "91110000600037341L",
+        "USE_ADDRESS": f"杭州市西湖区文三路{number % 500}号",
+        "AREA_CODE": county,
+        "USE_CERT_NO": "梯11浙A3622(16)",
+        "USE_STATUS": "2",
+        "NEXT_INSP_DATE": "2027-06-01",
+        "SAFETY_MANAGER": "张三",
+        "SAFETY_MANAGER_PHONE": "13800138000",
+        "UPDATE_TIME": stamp,
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def tzsb(*args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "tzsb", *args], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"tzsb {' '.join(args)} failed: {done.stderr}")
+    return done.stdout
+
+
+def wait_healthy(base: str, process: subprocess.Popen[bytes], path: str = "/healthz") -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("server exited during start-up")
+        try:
+            if httpx.get(base + path, timeout=1).status_code < 500:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("server did not become healthy")
+
+
+@dataclass(frozen=True)
+class NodeServer:
+    url: str
+    base: str
+    secret: str
+    home: Path
+    process: subprocess.Popen[bytes]
+
+    @property
+    def database_file(self) -> Path:
+        return self.home / "tzsb.db"
+
+    def peak_rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        raise RuntimeError("no VmHWM")
+
+
+@contextmanager
+def node_server(database_url: str = "", region: str = "330000") -> Iterator[NodeServer]:
+    """A freshly initialised node served by `tzsb serve` (one uvicorn worker) in its own process."""
+    with tempfile.TemporaryDirectory(prefix="tzsb-bench-") as folder:
+        home = Path(folder) / "node"
+        extra = ["--database-url", database_url] if database_url else []
+        tzsb("init", "--home", str(home), "--level", "province", "--region", region, *extra)
+        created = tzsb(
+            "app", "create", "--home", str(home), "--appid", APPID, "--region", region,
+            "--busicode", "140101", "--action", "01", "--action", "04", "--json",
+        )  # fmt: skip
+        secret = json.loads(created)["secret"]
+        port = free_port()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tzsb", "serve", "--home", str(home), "--port", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_healthy(base, process)
+            yield NodeServer(f"{base}/tzsb/exchange", base, secret, home, process)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def signed(secret: str, action: str, busilist: list[dict[str, Any]]) -> bytes:
+    return orjson.dumps(build_request(APPID, secret, SignAlgorithm.MD5, "140101", action, busilist, uuid.uuid4().hex))
+
+
+def post_ok(client: httpx.Client, url: str, body: bytes) -> dict[str, Any]:
+    reply = client.post(url, content=body, headers={"content-type": "application/json"})
+    answer: dict[str, Any] = reply.json()
+    if answer["datalist"]["result"] != "0001":
+        raise RuntimeError(f"request refused: {answer['datalist']}")
+    return answer
+
+
+def ingest(server: NodeServer, records: int, batch: int = 1000, start: int = 0) -> float:
+    """Add ``records`` devices in signed batches; returns the seconds spent in requests."""
+    spent = 0.0
+    with httpx.Client(timeout=300) as client:
+        for offset in range(start, start + records, batch):
+            body = signed(server.secret, "01", [device(n) for n in range(offset, min(offset + batch, start + records))])
+            began = time.perf_counter()
+            post_ok(client, server.url, body)
+            spent += time.perf_counter() - began
+    return spent
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def report(
+    name: str,
+    value: float,
+    unit: str,
+    baseline: float | None,
+    goal: str,
+    rows: list[tuple[str, str]],
+) -> None:
+    """Print the human table, then the one JSON line (``ratio`` = value / baseline)."""
+    ratio = round(value / baseline, 3) if baseline else None
+    width = max(len(label) for label, _ in rows)
+    print(f"== {name} ==")
+    for label, text in rows:
+        print(f"  {label.ljust(width)}  {text}")
+    print(json.dumps({"bench": name, "value": round(value, 3), "unit": unit,
+                      "baseline": None if baseline is None else round(baseline, 3),
+                      "ratio": ratio, "goal": goal}))  # fmt: skip
+    sys.stdout.flush()

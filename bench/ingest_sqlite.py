@@ -1,0 +1,60 @@
+"""ingest-sqlite: signed 01 requests of 1,000 valid 0101 records through the node (all rules, log on),
+against a plain sqlite3 executemany upsert of the same rows in WAL with the node's durability setting."""
+
+from __future__ import annotations
+
+import sqlite3
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+from bench.common import arguments, device, ingest, node_server, report
+
+
+def baseline_records_per_second(records: int, batch: int) -> float:
+    with tempfile.TemporaryDirectory() as folder:
+        connection = sqlite3.connect(Path(folder) / "plain.db", isolation_level=None)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute(
+            "CREATE TABLE records (record_key TEXT PRIMARY KEY, region TEXT, updated_at TEXT, data TEXT)"
+        )
+        spent = 0.0
+        for offset in range(0, records, batch):
+            rows = [device(n) for n in range(offset, min(offset + batch, records))]
+            began = time.perf_counter()
+            connection.execute("BEGIN")
+            connection.executemany(
+                "INSERT INTO records VALUES (?, ?, ?, ?) ON CONFLICT(record_key) DO UPDATE SET "
+                "region=excluded.region, updated_at=excluded.updated_at, data=excluded.data",
+                [(r["EQP_CODE"], r["AREA_CODE"], r["UPDATE_TIME"], orjson.dumps(r).decode()) for r in rows],
+            )
+            connection.execute("COMMIT")
+            spent += time.perf_counter() - began
+        connection.close()
+    return records / spent
+
+
+def main() -> None:
+    options = arguments(__doc__ or "", records=50_000, batch=1000)
+    records = 2_000 if options.quick else options.records
+    baseline = baseline_records_per_second(records, options.batch)
+    with node_server() as server:
+        node = records / ingest(server, records, options.batch)
+    report(
+        "ingest-sqlite",
+        node,
+        "records/s",
+        baseline,
+        "ratio >= 0.5",
+        [
+            ("records", f"{records:,} in batches of {options.batch}"),
+            ("node (HTTP, signed, validated, logged)", f"{node:,.0f} records/s"),
+            ("plain sqlite3 executemany upsert", f"{baseline:,.0f} records/s"),
+        ],
+    )
+
+
+if __name__ == "__main__":
+    main()

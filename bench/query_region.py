@@ -1,0 +1,74 @@
+"""query-region: 04 by _region in pages of 100 over 200,000 records (pages/s), against the same
+keyset SELECT in plain sqlite3 on the same database file."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+import httpx
+from bench.common import arguments, ingest, node_server, post_ok, report, signed
+
+REGION = "330100"  # half of the bench devices lie in Hangzhou (3301xx)
+
+
+def node_pages_per_second(url: str, secret: str, page_size: int, max_pages: int) -> tuple[float, int]:
+    pages = 0
+    cursor: str | None = None
+    with httpx.Client(timeout=60) as client:
+        began = time.perf_counter()
+        while pages < max_pages:
+            conditions: dict[str, object] = {"_region": REGION, "_page_size": page_size}
+            if cursor:
+                conditions["_cursor"] = cursor
+            answer = post_ok(client, url, signed(secret, "04", [conditions]))
+            pages += 1
+            cursor = answer["datalist"]["next_cursor"]
+            if not cursor:
+                break
+        elapsed = time.perf_counter() - began
+    return pages / elapsed, pages
+
+
+def baseline_pages_per_second(path: str, page_size: int, pages: int) -> float:
+    connection = sqlite3.connect(path)
+    after = ("", "")
+    began = time.perf_counter()
+    for _ in range(pages):
+        rows = connection.execute(
+            "SELECT record_key, region, data FROM records WHERE business = '0101' AND region >= '3301' "
+            "AND region < '3302' AND deleted = 0 AND (region, record_key) > (?, ?) "
+            "ORDER BY region, record_key LIMIT ?",
+            (*after, page_size),
+        ).fetchall()
+        if not rows:
+            break
+        after = (rows[-1][1], rows[-1][0])
+    elapsed = time.perf_counter() - began
+    connection.close()
+    return pages / elapsed
+
+
+def main() -> None:
+    options = arguments(__doc__ or "", records=200_000, page_size=100)
+    records = 4_000 if options.quick else options.records
+    with node_server() as server:
+        ingest(server, records)
+        node_rate, pages = node_pages_per_second(server.url, server.secret, options.page_size, 10**9)
+        baseline = baseline_pages_per_second(str(server.database_file), options.page_size, pages)
+    report(
+        "query-region",
+        node_rate,
+        "pages/s",
+        baseline,
+        "ratio >= 0.5",
+        [
+            ("records held", f"{records:,} ({pages:,} pages of {options.page_size} in {REGION})"),
+            ("node 04 by _region with _cursor", f"{node_rate:,.1f} pages/s"),
+            ("plain sqlite3 keyset SELECT", f"{baseline:,.1f} pages/s"),
+        ],
+    )
+
+
+if __name__ == "__main__":
+    main()

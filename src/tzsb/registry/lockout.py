@@ -1,0 +1,102 @@
+"""Failed authentication (spec 7.4): after three failed signature checks for one app from one
+address within a window, that pair is refused for a cool-down (24 h by default, as the spec asks
+for re-verification after 24 h). Other addresses of the same app are not affected."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from tzsb.clock import Clock
+from tzsb.store import Store
+from tzsb.store.schema import auth_failures
+
+
+@dataclass(frozen=True, slots=True)
+class LockoutPolicy:
+    attempts: int = 3
+    window: timedelta = timedelta(hours=1)
+    cooldown: timedelta = timedelta(hours=24)
+
+
+class Lockouts:
+    def __init__(self, store: Store, clock: Clock, policy: LockoutPolicy | None = None) -> None:
+        self.store = store
+        self.clock = clock
+        self.policy = policy or LockoutPolicy()
+
+    def status(self, appid: str, client_addr: str) -> tuple[bool, datetime | None]:
+        """Whether the pair has recorded failures, and when its lock ends if it is locked now."""
+        statement = sa.select(auth_failures.c.locked_until).where(
+            auth_failures.c.appid == appid, auth_failures.c.client_addr == client_addr
+        )
+        with self.store.read() as connection:
+            row = connection.execute(statement).first()
+        if row is None:
+            return False, None
+        if row.locked_until is None:
+            return True, None
+        moment = datetime.fromisoformat(row.locked_until)
+        return True, moment if moment > self.clock.now() else None
+
+    def record_failure(self, appid: str, client_addr: str) -> datetime | None:
+        """Count a failed check; returns the lock's end when this failure locks the pair."""
+        now = self.clock.now()
+        key = (auth_failures.c.appid == appid, auth_failures.c.client_addr == client_addr)
+        with self.store.write() as connection:
+            row = connection.execute(sa.select(auth_failures).where(*key).with_for_update()).first()
+            if row is None or datetime.fromisoformat(row.first_failed_at) < now - self.policy.window:
+                failures, first = 1, now
+            else:
+                failures, first = row.failures + 1, datetime.fromisoformat(row.first_failed_at)
+            locked = now + self.policy.cooldown if failures >= self.policy.attempts else None
+            values: dict[str, Any] = {
+                "failures": failures,
+                "first_failed_at": first.isoformat(),
+                "last_failed_at": now.isoformat(),
+                "locked_until": locked.isoformat() if locked else None,
+            }
+            if row is None:
+                connection.execute(sa.insert(auth_failures).values(appid=appid, client_addr=client_addr, **values))
+            else:
+                connection.execute(sa.update(auth_failures).where(*key).values(**values))
+        return locked
+
+    def clear(self, appid: str, client_addr: str | None = None) -> int:
+        """Forget failures (after a success, or an operator's unlock); returns rows removed."""
+        statement = sa.delete(auth_failures).where(auth_failures.c.appid == appid)
+        if client_addr is not None:
+            statement = statement.where(auth_failures.c.client_addr == client_addr)
+        with self.store.write() as connection:
+            return int(connection.execute(statement).rowcount)
+
+    def has_failures(self, appid: str, client_addr: str) -> bool:
+        statement = (
+            sa.select(sa.func.count())
+            .select_from(auth_failures)
+            .where(auth_failures.c.appid == appid, auth_failures.c.client_addr == client_addr)
+        )
+        with self.store.read() as connection:
+            return bool(connection.execute(statement).scalar_one())
+
+    def listing(self) -> list[dict[str, Any]]:
+        """Every pair with failures, locked ones first: what the operator sees."""
+        with self.store.read() as connection:
+            rows = connection.execute(
+                sa.select(auth_failures).order_by(auth_failures.c.locked_until.desc(), auth_failures.c.appid)
+            ).all()
+        now = self.clock.now()
+        return [
+            {
+                "appid": row.appid,
+                "client_addr": row.client_addr,
+                "failures": row.failures,
+                "last_failed_at": row.last_failed_at,
+                "locked_until": row.locked_until,
+                "locked": row.locked_until is not None and datetime.fromisoformat(row.locked_until) > now,
+            }
+            for row in rows
+        ]

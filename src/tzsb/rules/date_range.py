@@ -1,0 +1,43 @@
+"""``date_range``: a date or time lies within ``min`` … ``max``, and (``not_future``) not after today."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tzsb.clock import business_timestamp
+from tzsb.errors import ConfigurationError
+from tzsb.rules.base import RecordCheck, RuleContext, field_label, present, require_field
+
+RULE_ID = "date_range"
+
+
+def build(params: Mapping[str, Any], context: RuleContext) -> RecordCheck:
+    field = require_field(params, "field", context)
+    low = params.get("min")
+    high = params.get("max")
+    not_future = bool(params.get("not_future", False))
+    for bound in (low, high):
+        if bound is not None and not isinstance(bound, str):
+            raise ConfigurationError(f"rule {params.get('id')!r}: min and max are dates YYYY-MM-DD")
+    if low is None and high is None and not not_future:
+        raise ConfigurationError(f"rule {params.get('id')!r}: date_range needs min, max or not_future")
+    label = field_label(context, field)
+    clock = context.clock
+
+    def check(record: Mapping[str, Any]) -> list[tuple[str, str]]:
+        value = present(record, field)
+        if not isinstance(value, str):
+            return []
+        # Dates and ``YYYY-MM-DD HH:MM:SS`` times compare correctly as text.
+        if low is not None and value < low:
+            return [(field, f"{label}不能早于 {low} / {field} must not be before {low}")]
+        if high is not None and value[: len(high)] > high:
+            return [(field, f"{label}不能晚于 {high} / {field} must not be after {high}")]
+        if not_future:
+            now = business_timestamp(clock.now())
+            if value[:19] > now[: len(value[:19])]:
+                return [(field, f"{label}不能晚于当前时间 / {field} must not be in the future")]
+        return []
+
+    return check

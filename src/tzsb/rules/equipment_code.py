@@ -1,0 +1,52 @@
+"""``equipment_code``: 种类 / 类别 / 品种 are codes of the 2014 《特种设备目录》 and nest consistently."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tzsb.catalog.reference import equipment_catalogue
+from tzsb.rules.base import RecordCheck, RuleContext, field_label, present, require_field
+
+RULE_ID = "equipment_code"
+
+
+def build(params: Mapping[str, Any], context: RuleContext) -> RecordCheck:
+    levels = [
+        (require_field(params, key, context), level)
+        for key, level in (("type_field", "种类"), ("sort_field", "类别"), ("variety_field", "品种"))
+        if key in params
+    ]
+    catalogue = equipment_catalogue()
+
+    def check(record: Mapping[str, Any]) -> list[tuple[str, str]]:
+        faults: list[tuple[str, str]] = []
+        found: dict[str, str] = {}
+        for field, level in levels:
+            value = present(record, field)
+            if not isinstance(value, str):
+                continue
+            entry = catalogue.get(value)
+            if entry is None:
+                faults.append(
+                    (field, f"{field_label(context, field)} {value} 不在《特种设备目录》中 / "
+                     f"{field} {value} is not a code of the 2014 equipment catalogue")
+                )  # fmt: skip
+            elif entry.level != level and not (level == "品种" and entry.level == "类别"):
+                faults.append(
+                    (field, f"{field_label(context, field)} {value} 是{entry.level}代码，不是{level} / "
+                     f"{field} {value} is a {entry.level} code, not a {level} code")
+                )  # fmt: skip
+            else:
+                found[level] = value
+        variety, sort, kind = found.get("品种"), found.get("类别"), found.get("种类")
+        if variety is not None and sort is not None and variety != sort and catalogue[variety].parent != sort:
+            faults.append(
+                (levels[-1][0], f"品种 {variety} 不属于类别 {sort} / variety {variety} is not in sort {sort}")
+            )
+        if sort is not None and kind is not None and catalogue[sort].parent != kind:
+            faults.append((levels[1][0] if len(levels) > 1 else levels[0][0],
+                           f"类别 {sort} 不属于种类 {kind} / sort {sort} is not in type {kind}"))  # fmt: skip
+        return faults
+
+    return check

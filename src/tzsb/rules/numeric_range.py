@@ -1,0 +1,45 @@
+"""``numeric_range``: a number lies within ``min`` … ``max`` (either may be left out)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from tzsb.errors import ConfigurationError
+from tzsb.rules.base import RecordCheck, RuleContext, field_label, present, require_field
+
+RULE_ID = "numeric_range"
+
+
+def _number(value: Any) -> Decimal | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        return Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+
+
+def build(params: Mapping[str, Any], context: RuleContext) -> RecordCheck:
+    field = require_field(params, "field", context)
+    low = _number(params["min"]) if "min" in params else None
+    high = _number(params["max"]) if "max" in params else None
+    if low is None and high is None:
+        raise ConfigurationError(f"rule {params.get('id')!r}: numeric_range needs min or max")
+    label = field_label(context, field)
+    bounds = f"{'' if low is None else low} … {'' if high is None else high}"
+    message = f"{label}应在 {bounds} 范围内 / {field} must lie within {bounds}"
+
+    def check(record: Mapping[str, Any]) -> list[tuple[str, str]]:
+        value = present(record, field)
+        if value is None:
+            return []
+        number = _number(value)
+        if number is None or not number.is_finite():
+            return []  # not a number at all: the type rule reports it
+        if (low is not None and number < low) or (high is not None and number > high):
+            return [(field, message)]
+        return []
+
+    return check

@@ -1,0 +1,41 @@
+"""``reference``: a field names a record this node holds, e.g. an inspection's ``EQP_CODE`` a 0101 device.
+
+Off by default (``"enabled": false`` in the shipped sets): a node often receives inspections before
+the devices they concern. The lookup runs once per batch, not per record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tzsb.errors import ConfigurationError
+from tzsb.protocol.codes import BUSINESS_TYPES
+from tzsb.rules.base import RuleContext, field_label, require_field
+
+RULE_ID = "reference"
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceCheck:
+    rule_id: str
+    field: str
+    business: str
+    message: str
+
+
+def build(params: Mapping[str, Any], context: RuleContext) -> ReferenceCheck:
+    field = require_field(params, "field", context)
+    business = params.get("business")
+    if business not in BUSINESS_TYPES:
+        raise ConfigurationError(f"rule {params.get('id')!r}: business must be a table 7 code, got {business!r}")
+    return ReferenceCheck(
+        rule_id=str(params["id"]),
+        field=field,
+        business=str(business),
+        message=(
+            f"{field_label(context, field)}在本节点的 {business} 中不存在，请先报送被引用的记录 / "
+            f"{field} names no {business} record held by this node; send that record first"
+        ),
+    )
