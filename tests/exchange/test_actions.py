@@ -18,6 +18,7 @@ from tzsb.clock import FixedClock
 from tzsb.store.schema import records
 
 BUSICODE = "140101"
+NODE_REGION = "330000"  # the conftest node: a province
 NOW = "2026-11-28 09:30:00"  # the conftest clock, as a business timestamp
 STORED_TIME = device()["UPDATE_TIME"]  # "2026-11-01 10:00:00"
 OTHER_UNIT = "91330106MA2B3C4D5E"
@@ -74,11 +75,11 @@ class Caller:
     node: Node
     appid: str
     secret: str
+    busicode: str = BUSICODE
 
-    def send(self, action: str, busilist: list[dict[str, Any]], busicode: str = BUSICODE) -> dict[str, Any]:
-        datalist: dict[str, Any] = call(self.node, body(self.appid, self.secret, busicode, action, busilist))[
-            "datalist"
-        ]
+    def send(self, action: str, busilist: list[dict[str, Any]], busicode: str | None = None) -> dict[str, Any]:
+        payload = body(self.appid, self.secret, busicode or self.busicode, action, busilist)
+        datalist: dict[str, Any] = call(self.node, payload)["datalist"]
         return datalist
 
     def ok(self, action: str, busilist: list[dict[str, Any]]) -> dict[str, Any]:
@@ -109,7 +110,11 @@ def hz(node: Node) -> Caller:
 
 
 def app(node: Node, appid: str, region: str = "330100", **options: Any) -> Caller:
-    return Caller(node, appid, grant(node, appid=appid, region=region, **options))
+    """Another app. A province-wide one (the node's own level and region) uses purpose 11, 本级内部接口;
+    lower levels use purpose 14, 省级—所辖下级."""
+    busicode = "110101" if region == NODE_REGION else BUSICODE
+    options.setdefault("busicodes", frozenset({busicode, "140102", "140103"}))
+    return Caller(node, appid, grant(node, appid=appid, region=region, **options), busicode)
 
 
 def rows(node: Node) -> dict[str, dict[str, Any]]:
@@ -535,63 +540,64 @@ def province(node: Node) -> Caller:
     return caller
 
 
-@pytest.mark.parametrize(
-    ("conditions", "expected"),
-    [
-        pytest.param({}, [5, 2, 1, 3, 4, 6], id="everything-in-scope"),
-        pytest.param({"EQP_CODE": key(3)}, [3], id="primary-key"),
-        pytest.param({"EQP_CODE": key(99)}, [], id="unknown-key"),
-        pytest.param({"USE_UNIT_CODE": OTHER_UNIT}, [2, 3], id="other-field"),
-        pytest.param({"USE_UNIT_CODE": OTHER_UNIT, "USE_STATUS": "2"}, [3], id="two-fields"),
-        pytest.param({"AREA_CODE": "330106"}, [1, 3], id="region-field-equality"),
-        pytest.param({"AREA_CODE": "330100"}, [5], id="region-field-is-exact"),
-        pytest.param({"_region": "330106"}, [1, 3], id="county"),
-        pytest.param({"_region": "330100"}, [5, 2, 1, 3], id="city"),
-        pytest.param({"_region": "330200"}, [4], id="other-city"),
-        pytest.param({"_region": "331000"}, [6], id="city-with-similar-prefix"),
-        pytest.param({"_region": "330000"}, [5, 2, 1, 3, 4, 6], id="province"),
-        pytest.param({"_region": "330106", "USE_UNIT_CODE": OTHER_UNIT}, [3], id="region-and-field"),
-    ],
-)
-def test_query_conditions(province: Caller, conditions: dict[str, Any], expected: list[int]) -> None:
-    datalist = province.query(conditions)
-    assert [record["EQP_CODE"] for record in datalist["busilist"]] == [key(n) for n in expected]
-    assert datalist["message"] == f"查询成功，返回 {len(expected)} 条 / OK: {len(expected)} record(s)"
-    assert datalist["next_cursor"] is None
-    by_key = {record["EQP_CODE"]: record for record in datalist["busilist"]}
-    if key(1) in by_key:
-        assert by_key[key(1)] == device(1)
+QUERY_CASES = [
+    pytest.param({}, [5, 2, 1, 3, 4, 6], id="everything-in-scope"),
+    pytest.param({"EQP_CODE": key(3)}, [3], id="primary-key"),
+    pytest.param({"EQP_CODE": key(99)}, [], id="unknown-key"),
+    pytest.param({"USE_UNIT_CODE": OTHER_UNIT}, [2, 3], id="other-field"),
+    pytest.param({"USE_UNIT_CODE": OTHER_UNIT, "USE_STATUS": "2"}, [3], id="two-fields"),
+    pytest.param({"AREA_CODE": "330106"}, [1, 3], id="region-field-equality"),
+    pytest.param({"AREA_CODE": "330100"}, [5], id="region-field-is-exact"),
+    pytest.param({"_region": "330106"}, [1, 3], id="county"),
+    pytest.param({"_region": "330100"}, [5, 2, 1, 3], id="city"),
+    pytest.param({"_region": "330200"}, [4], id="other-city"),
+    pytest.param({"_region": "331000"}, [6], id="city-with-similar-prefix"),
+    pytest.param({"_region": "330000"}, [5, 2, 1, 3, 4, 6], id="province"),
+    pytest.param({"_region": "330106", "USE_UNIT_CODE": OTHER_UNIT}, [3], id="region-and-field"),
+]
 
 
-@pytest.mark.parametrize(
-    ("conditions", "expected"),
-    [
-        pytest.param({}, [5, 2, 1, 3], id="own-city-only"),
-        pytest.param({"_region": "330106"}, [1, 3], id="county-inside"),
-        pytest.param({"EQP_CODE": key(4)}, [], id="key-outside-is-invisible"),
-        pytest.param({"_since": "0"}, [1, 2, 3, 5], id="change-feed"),
-    ],
-)
-def test_query_stays_inside_the_apps_region(
-    node: Node, province: Caller, conditions: dict[str, Any], expected: list[int]
-) -> None:
+def test_query_conditions(province: Caller, subtests: pytest.Subtests) -> None:
+    for case in QUERY_CASES:
+        conditions, expected = case.values
+        with subtests.test(case.id):
+            datalist = province.query(conditions)
+            assert [record["EQP_CODE"] for record in datalist["busilist"]] == [key(n) for n in expected]
+            assert datalist["message"] == f"查询成功，返回 {len(expected)} 条 / OK: {len(expected)} record(s)"
+            assert datalist["next_cursor"] is None
+            by_key = {record["EQP_CODE"]: record for record in datalist["busilist"]}
+            if key(1) in by_key:
+                assert by_key[key(1)] == device(1)
+
+
+SCOPE_CASES = [
+    pytest.param({}, [5, 2, 1, 3], id="own-city-only"),
+    pytest.param({"_region": "330106"}, [1, 3], id="county-inside"),
+    pytest.param({"EQP_CODE": key(4)}, [], id="key-outside-is-invisible"),
+    pytest.param({"_since": "0"}, [1, 2, 3, 5], id="change-feed"),
+]
+
+
+def test_query_stays_inside_the_apps_region(node: Node, province: Caller, subtests: pytest.Subtests) -> None:
     city = app(node, "hz-city")
-    assert city.keys(conditions) == [key(n) for n in expected]
+    for case in SCOPE_CASES:
+        conditions, expected = case.values
+        with subtests.test(case.id):
+            assert city.keys(conditions) == [key(n) for n in expected]
 
 
-@pytest.mark.parametrize(
-    ("conditions", "expected"),
-    [
-        pytest.param({"_updated_from": "2026-11-02"}, [2, 3, 4], id="from-date"),
-        pytest.param({"_updated_to": "2026-11-02"}, [1, 2, 3], id="to-date-includes-the-whole-day"),
-        pytest.param({"_updated_from": "2026-11-02", "_updated_to": "2026-11-02"}, [2, 3], id="one-day"),
-        pytest.param({"_updated_from": "2026-11-01 10:00:01"}, [2, 3, 4], id="from-datetime"),
-        pytest.param({"_updated_to": "2026-11-02 23:59:58"}, [1, 2], id="to-datetime"),
-        pytest.param({"_updated_from": STORED_TIME, "_updated_to": STORED_TIME}, [1], id="bounds-inclusive"),
-        pytest.param({"_updated_from": "2026-11-04"}, [], id="after-everything"),
-    ],
-)
-def test_query_by_update_time(hz: Caller, conditions: dict[str, Any], expected: list[int]) -> None:
+UPDATE_TIME_CASES = [
+    pytest.param({"_updated_from": "2026-11-02"}, [2, 3, 4], id="from-date"),
+    pytest.param({"_updated_to": "2026-11-02"}, [1, 2, 3], id="to-date-includes-the-whole-day"),
+    pytest.param({"_updated_from": "2026-11-02", "_updated_to": "2026-11-02"}, [2, 3], id="one-day"),
+    pytest.param({"_updated_from": "2026-11-01 10:00:01"}, [2, 3, 4], id="from-datetime"),
+    pytest.param({"_updated_to": "2026-11-02 23:59:58"}, [1, 2], id="to-datetime"),
+    pytest.param({"_updated_from": STORED_TIME, "_updated_to": STORED_TIME}, [1], id="bounds-inclusive"),
+    pytest.param({"_updated_from": "2026-11-04"}, [], id="after-everything"),
+]
+
+
+def test_query_by_update_time(hz: Caller, subtests: pytest.Subtests) -> None:
     hz.ok(
         "01",
         [
@@ -601,7 +607,10 @@ def test_query_by_update_time(hz: Caller, conditions: dict[str, Any], expected: 
             device(4, UPDATE_TIME="2026-11-03 00:00:00"),
         ],
     )
-    assert hz.keys(conditions) == [key(n) for n in expected]
+    for case in UPDATE_TIME_CASES:
+        conditions, expected = case.values
+        with subtests.test(case.id):
+            assert hz.keys(conditions) == [key(n) for n in expected]
 
 
 AREAS = ("330106", "330102", "330108")
@@ -656,32 +665,31 @@ def _edit_mac(token: str) -> str:
     return f"{payload}.{'B' if mac[0] == 'A' else 'A'}{mac[1:]}"
 
 
-@pytest.mark.parametrize(
-    ("change", "message"),
-    [
-        pytest.param(lambda c, t, s: {**c, "_cursor": t, "_region": "330106"}, CURSOR_MISMATCH, id="other-region"),
-        pytest.param(lambda c, t, s: {**c, "_cursor": t, "USE_STATUS": "2"}, CURSOR_MISMATCH, id="added-field"),
-        pytest.param(lambda c, t, s: {"_page_size": 2, "_cursor": t}, CURSOR_MISMATCH, id="dropped-condition"),
-        pytest.param(
-            lambda c, t, s: {**c, "_cursor": t, "_include_deleted": True}, CURSOR_MISMATCH, id="include-deleted"
-        ),
-        pytest.param(lambda c, t, s: {**c, "_cursor": s}, CURSOR_MISMATCH, id="feed-token-as-cursor"),
-        pytest.param(lambda c, t, s: {**c, "_cursor": _tamper(t)}, CURSOR_INVALID, id="tampered-payload"),
-        pytest.param(lambda c, t, s: {**c, "_cursor": _edit_mac(t)}, CURSOR_INVALID, id="tampered-mac"),
-        pytest.param(lambda c, t, s: {**c, "_cursor": t.replace(".", "")}, CURSOR_INVALID, id="no-mac"),
-        pytest.param(lambda c, t, s: {**c, "_cursor": "not-a-cursor"}, CURSOR_INVALID, id="garbage"),
-        pytest.param(lambda c, t, s: {**c, "_cursor": 12}, CURSOR_INVALID, id="number"),
-    ],
-)
-def test_a_cursor_only_serves_its_own_conditions(hz: Caller, change: Any, message: str) -> None:
+CURSOR_CASES = [
+    pytest.param(lambda c, t, s: {**c, "_cursor": t, "_region": "330106"}, CURSOR_MISMATCH, id="other-region"),
+    pytest.param(lambda c, t, s: {**c, "_cursor": t, "USE_STATUS": "2"}, CURSOR_MISMATCH, id="added-field"),
+    pytest.param(lambda c, t, s: {"_page_size": 2, "_cursor": t}, CURSOR_MISMATCH, id="dropped-condition"),
+    pytest.param(lambda c, t, s: {**c, "_cursor": t, "_include_deleted": True}, CURSOR_MISMATCH, id="include-deleted"),
+    pytest.param(lambda c, t, s: {**c, "_cursor": s}, CURSOR_MISMATCH, id="feed-token-as-cursor"),
+    pytest.param(lambda c, t, s: {**c, "_cursor": _tamper(t)}, CURSOR_INVALID, id="tampered-payload"),
+    pytest.param(lambda c, t, s: {**c, "_cursor": _edit_mac(t)}, CURSOR_INVALID, id="tampered-mac"),
+    pytest.param(lambda c, t, s: {**c, "_cursor": t.replace(".", "")}, CURSOR_INVALID, id="no-mac"),
+    pytest.param(lambda c, t, s: {**c, "_cursor": "not-a-cursor"}, CURSOR_INVALID, id="garbage"),
+    pytest.param(lambda c, t, s: {**c, "_cursor": 12}, CURSOR_INVALID, id="number"),
+]
+
+
+def test_a_cursor_only_serves_its_own_conditions(hz: Caller, subtests: pytest.Subtests) -> None:
     hz.ok("01", [device(n) for n in range(5)])
     conditions = {"_region": "330100", "_page_size": 2}
     token = hz.query(conditions)["next_cursor"]
     since = hz.query({"_since": "0", "_page_size": 2})["next_since"]
     assert token and since
-
-    datalist = hz.refused("04", [change(conditions, token, since)], "E_PARAM")
-    assert datalist == {"result": "0000", "message": message, "code": "E_PARAM"}
+    for case in CURSOR_CASES:
+        change, message = case.values
+        with subtests.test(case.id):
+            datalist = hz.refused("04", [change(conditions, token, since)], "E_PARAM")
+            assert datalist == {"result": "0000", "message": message, "code": "E_PARAM"}
 
 
 def test_a_cursor_is_bound_to_the_apps_scope(node: Node, hz: Caller) -> None:
@@ -775,84 +783,85 @@ def test_change_feed_cursor_of_another_business_type_is_refused(node: Node) -> N
 CONTROLS = "_cursor, _include_deleted, _page_size, _region, _since, _updated_from, _updated_to"
 
 
-@pytest.mark.parametrize(
-    ("busilist", "message"),
-    [
-        pytest.param(
-            [{"_since": "0", "_cursor": "x.y"}],
-            "_since 与 _cursor 不能同时使用：增量拉取请用上次返回的 next_since 作为 _since / "
-            "Use _since or _cursor, not both: page a change feed with next_since as _since",
-            id="since-with-cursor",
-        ),
-        pytest.param(
-            [{"_since": 0}],
-            "_since 无效或已被篡改，请使用上一次响应返回的值 / "
-            "_since is invalid or was altered; pass the value the previous response returned",
-            id="since-not-a-token",
-        ),
-        pytest.param(
-            [{"NOT_A_FIELD": "x"}],
-            "查询字段 NOT_A_FIELD 不是 0101 的数据元 / NOT_A_FIELD is not a data element of 0101",
-            id="unknown-field",
-        ),
-        pytest.param(
-            [{"_sort": "EQP_CODE"}],
-            f"未知的查询控制参数 _sort，可用：{CONTROLS} / Unknown query control _sort; use one of {CONTROLS}",
-            id="unknown-control",
-        ),
-        pytest.param(
-            [{"EQP_CODE": key(1)}, {"EQP_CODE": key(2)}],
-            "查询时 busilist 只能包含一个条件对象 / A query's busilist must hold exactly one condition object",
-            id="two-condition-objects",
-        ),
-        pytest.param(
-            [{"_page_size": 1001}],
-            "_page_size 应为 1 到 1000 之间的整数 / _page_size must be a whole number from 1 to 1000",
-            id="page-size-above-cap",
-        ),
-        pytest.param(
-            [{"_page_size": 0}],
-            "_page_size 应为 1 到 1000 之间的整数 / _page_size must be a whole number from 1 to 1000",
-            id="page-size-zero",
-        ),
-        pytest.param(
-            [{"_page_size": True}],
-            "_page_size 应为 1 到 1000 之间的整数 / _page_size must be a whole number from 1 to 1000",
-            id="page-size-boolean",
-        ),
-        pytest.param(
-            [{"_updated_from": "2026/11/01"}],
-            "_updated_from 应为 YYYY-MM-DD 或 YYYY-MM-DD HH:MM:SS / "
-            "_updated_from must be YYYY-MM-DD or YYYY-MM-DD HH:MM:SS",
-            id="updated-from-format",
-        ),
-        pytest.param(
-            [{"_updated_to": "2026-11-01T10:00:00"}],
-            "_updated_to 应为 YYYY-MM-DD 或 YYYY-MM-DD HH:MM:SS / "
-            "_updated_to must be YYYY-MM-DD or YYYY-MM-DD HH:MM:SS",
-            id="updated-to-format",
-        ),
-        pytest.param(
-            [{"_include_deleted": "true"}],
-            "_include_deleted 应为 true 或 false / _include_deleted must be true or false",
-            id="include-deleted-not-boolean",
-        ),
-        pytest.param(
-            [{"_region": "3301"}],
-            "_region 应为 6 位行政区划代码 / _region must be a 6-digit region code",
-            id="region-format",
-        ),
-        pytest.param(
-            [{"USE_STATUS": 2}],
-            "查询条件 USE_STATUS 的值必须是非空字符串 / Condition USE_STATUS must be a non-empty string",
-            id="condition-not-a-string",
-        ),
-    ],
-)
-def test_bad_query_parameters(hz: Caller, busilist: list[dict[str, Any]], message: str) -> None:
+BAD_QUERY_CASES = [
+    pytest.param(
+        [{"_since": "0", "_cursor": "x.y"}],
+        "_since 与 _cursor 不能同时使用：增量拉取请用上次返回的 next_since 作为 _since / "
+        "Use _since or _cursor, not both: page a change feed with next_since as _since",
+        id="since-with-cursor",
+    ),
+    pytest.param(
+        [{"_since": 0}],
+        "_since 无效或已被篡改，请使用上一次响应返回的值 / "
+        "_since is invalid or was altered; pass the value the previous response returned",
+        id="since-not-a-token",
+    ),
+    pytest.param(
+        [{"NOT_A_FIELD": "x"}],
+        "查询字段 NOT_A_FIELD 不是 0101 的数据元 / NOT_A_FIELD is not a data element of 0101",
+        id="unknown-field",
+    ),
+    pytest.param(
+        [{"_sort": "EQP_CODE"}],
+        f"未知的查询控制参数 _sort，可用：{CONTROLS} / Unknown query control _sort; use one of {CONTROLS}",
+        id="unknown-control",
+    ),
+    pytest.param(
+        [{"EQP_CODE": key(1)}, {"EQP_CODE": key(2)}],
+        "查询时 busilist 只能包含一个条件对象 / A query's busilist must hold exactly one condition object",
+        id="two-condition-objects",
+    ),
+    pytest.param(
+        [{"_page_size": 1001}],
+        "_page_size 应为 1 到 1000 之间的整数 / _page_size must be a whole number from 1 to 1000",
+        id="page-size-above-cap",
+    ),
+    pytest.param(
+        [{"_page_size": 0}],
+        "_page_size 应为 1 到 1000 之间的整数 / _page_size must be a whole number from 1 to 1000",
+        id="page-size-zero",
+    ),
+    pytest.param(
+        [{"_page_size": True}],
+        "_page_size 应为 1 到 1000 之间的整数 / _page_size must be a whole number from 1 to 1000",
+        id="page-size-boolean",
+    ),
+    pytest.param(
+        [{"_updated_from": "2026/11/01"}],
+        "_updated_from 应为 YYYY-MM-DD 或 YYYY-MM-DD HH:MM:SS / "
+        "_updated_from must be YYYY-MM-DD or YYYY-MM-DD HH:MM:SS",
+        id="updated-from-format",
+    ),
+    pytest.param(
+        [{"_updated_to": "2026-11-01T10:00:00"}],
+        "_updated_to 应为 YYYY-MM-DD 或 YYYY-MM-DD HH:MM:SS / _updated_to must be YYYY-MM-DD or YYYY-MM-DD HH:MM:SS",
+        id="updated-to-format",
+    ),
+    pytest.param(
+        [{"_include_deleted": "true"}],
+        "_include_deleted 应为 true 或 false / _include_deleted must be true or false",
+        id="include-deleted-not-boolean",
+    ),
+    pytest.param(
+        [{"_region": "3301"}],
+        "_region 应为 6 位行政区划代码 / _region must be a 6-digit region code",
+        id="region-format",
+    ),
+    pytest.param(
+        [{"USE_STATUS": 2}],
+        "查询条件 USE_STATUS 的值必须是非空字符串 / Condition USE_STATUS must be a non-empty string",
+        id="condition-not-a-string",
+    ),
+]
+
+
+def test_bad_query_parameters(hz: Caller, subtests: pytest.Subtests) -> None:
     hz.ok("01", [device(1), device(2)])
-    datalist = hz.refused("04", busilist, "E_PARAM")
-    assert datalist == {"result": "0000", "message": message, "code": "E_PARAM"}
+    for case in BAD_QUERY_CASES:
+        busilist, message = case.values
+        with subtests.test(case.id):
+            datalist = hz.refused("04", busilist, "E_PARAM")
+            assert datalist == {"result": "0000", "message": message, "code": "E_PARAM"}
 
 
 # -- the change sequence ---------------------------------------------------------------------

@@ -89,17 +89,28 @@ def serve(
     home: HomeOption,
     host: Annotated[str | None, typer.Option(help="Listen address (default from settings: 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port (default from settings: 8080).")] = None,
+    tls_cert: Annotated[Path | None, typer.Option(help="Server certificate (PEM): serve HTTPS.")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="Server private key (PEM).")] = None,
+    client_ca: Annotated[
+        Path | None, typer.Option(help="CA bundle (PEM): demand client certificates signed by it (mutual TLS).")
+    ] = None,
 ) -> None:
-    """Serve the interface over HTTP."""
+    """Serve the interface over HTTP, or HTTPS with --tls-cert/--tls-key (and --client-ca for mutual TLS)."""
     import uvicorn
 
     from tzsb.web import create_asgi
+    from tzsb.web.tls import TLSOptions
 
+    if (tls_cert is None) != (tls_key is None) or (client_ca is not None and tls_cert is None):
+        raise _fail("--tls-cert and --tls-key go together, and --client-ca needs both")
+    tls = TLSOptions(tls_cert, tls_key, client_ca) if tls_cert is not None and tls_key is not None else None
     node = _node(home)
     settings = node.settings
+    scheme = "https" if tls else "http"
     console.print(
         f"serving {settings.level} node {settings.region} at "
-        f"http://{host or settings.host}:{port or settings.port}{settings.service_path}"
+        f"{scheme}://{host or settings.host}:{port or settings.port}{settings.service_path}"
+        + (" (client certificates required)" if client_ca else "")
     )
     uvicorn.run(
         create_asgi(node),
@@ -107,6 +118,7 @@ def serve(
         port=port or settings.port,
         log_level="warning",
         access_log=False,
+        **(tls.uvicorn_options() if tls else {}),
     )
 
 
@@ -121,6 +133,19 @@ def app_create(
     name: Annotated[str, typer.Option(help="Display name.")] = "",
     max_records: Annotated[int, typer.Option(help="Most records per request.")] = 1000,
     override: Annotated[list[str] | None, typer.Option(help="Business type (e.g. 0101) it may take over.")] = None,
+    level: Annotated[
+        str | None, typer.Option(help="county, city, province, national, external or public (default: from region).")
+    ] = None,
+    max_bytes: Annotated[int | None, typer.Option(help="Largest request body in bytes.")] = None,
+    rate: Annotated[int, typer.Option(help="Requests per minute (0 = no limit).")] = 0,
+    ip_allow: Annotated[list[str] | None, typer.Option(help="Allowed client address or CIDR (repeat).")] = None,
+    unmasked: Annotated[
+        list[str] | None, typer.Option(help="Business type (e.g. 0103) answered without masking (repeat).")
+    ] = None,
+    require_timestamp: Annotated[bool, typer.Option(help="Demand the signed timestamp parameter.")] = False,
+    cert_fingerprint: Annotated[
+        list[str] | None, typer.Option(help="SHA-256 of a client certificate bound to the app (repeat).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Register an app and print its secret once."""
@@ -136,6 +161,13 @@ def app_create(
         name=name,
         max_records=max_records,
         overrides=frozenset(override or ()),
+        level=level,
+        max_bytes=max_bytes,
+        rate_per_minute=rate,
+        ip_allow=tuple(ip_allow or ()),
+        unmasked=frozenset(unmasked or ()),
+        require_timestamp=require_timestamp,
+        cert_fingerprints=tuple(item.lower().replace(":", "") for item in cert_fingerprint or ()),
     )
     try:
         created, secret = node.registry.create(spec)
@@ -229,6 +261,45 @@ def app_rotate_secret(
         _print_json({"appid": appid, "secret": secret, "grace_hours": grace_hours})
     else:
         console.print(f"new secret for {appid} (shown only now): [bold]{secret}[/bold]")
+
+
+@apps_cli.command("lockouts")
+def app_lockouts(home: HomeOption, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """App and address pairs with failed signature checks; locked pairs first (spec 7.4)."""
+    from tzsb.registry.lockout import Lockouts
+
+    node = _node(home)
+    try:
+        rows = Lockouts(node.store, node.clock).listing()
+    finally:
+        node.close()
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("appid", "client", "failures", "last failure", "locked until")
+    for row in rows:
+        table.add_row(
+            row["appid"], row["client_addr"], str(row["failures"]), row["last_failed_at"],
+            row["locked_until"] if row["locked"] else "",
+        )  # fmt: skip
+    console.print(table)
+
+
+@apps_cli.command("unlock")
+def app_unlock(
+    home: HomeOption,
+    appid: str,
+    addr: Annotated[str | None, typer.Option(help="Only this client address (default: all).")] = None,
+) -> None:
+    """Lift a lock-out after checking the caller's secret with them."""
+    from tzsb.registry.lockout import Lockouts
+
+    node = _node(home)
+    try:
+        removed = Lockouts(node.store, node.clock).clear(appid, addr)
+    finally:
+        node.close()
+    console.print(f"cleared {removed} lock-out record(s) of {appid}")
 
 
 @app.command()

@@ -68,6 +68,7 @@ class _Trace:
     #: The secret the caller proved to hold; the answer is signed with it. None: answer unsigned.
     secret: str | None = None
     algorithm: SignAlgorithm = SignAlgorithm.MD5
+    client_cert: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,10 +108,10 @@ class Exchange:
         self.page_size = page_size
         self.max_page_size = max_page_size
 
-    def handle(self, body: bytes, content_type: str, client_addr: str) -> bytes:
-        """Answer one request body; never raises."""
+    def handle(self, body: bytes, content_type: str, client_addr: str, client_cert: str | None = None) -> bytes:
+        """Answer one request body; never raises. ``client_cert``: SHA-256 of a verified TLS client certificate."""
         started = time.perf_counter()
-        trace = _Trace()
+        trace = _Trace(client_cert=client_cert)
         try:
             return self._handle(body, content_type, client_addr, trace, started)
         except ExchangeError as error:
@@ -177,6 +178,14 @@ class Exchange:
                 ErrorCode.FORBIDDEN,
                 f"应用 {app.appid} 不允许从地址 {client_addr} 访问，请向节点管理员登记访问地址",
                 f"App {app.appid} may not call from {client_addr}; ask the node operator to allow that address",
+            )
+        if app.cert_fingerprints and trace.client_cert not in app.cert_fingerprints:
+            raise ExchangeError(
+                ErrorCode.FORBIDDEN,
+                f"应用 {app.appid} 须使用已绑定的客户端证书（CA 认证）访问，本次"
+                + ("未提供证书" if trace.client_cert is None else "证书未绑定到该应用"),
+                f"App {app.appid} must present its bound client certificate (mutual TLS); this request "
+                + ("had none" if trace.client_cert is None else "presented a certificate not bound to it"),
             )
         has_failures, locked_until = self.lockouts.status(app.appid, client_addr)
         if locked_until is not None:

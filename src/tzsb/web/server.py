@@ -16,6 +16,8 @@ from starlette.routing import Route
 from tzsb import __version__
 from tzsb.app import Node, build_node
 from tzsb.settings import Settings
+from tzsb.web.openapi import openapi
+from tzsb.web.tls import client_fingerprint
 
 JSON_UTF8 = "application/json; charset=utf-8"
 
@@ -59,7 +61,8 @@ def create_asgi(node: Node) -> Starlette:
             return _too_large(settings.max_body_bytes)
         client = request.client.host if request.client else ""
         content_type = request.headers.get("content-type", "application/json")
-        answer = await anyio.to_thread.run_sync(exchange.handle, body, content_type, client)
+        fingerprint = client_fingerprint(request.scope)
+        answer = await anyio.to_thread.run_sync(exchange.handle, body, content_type, client, fingerprint)
         return Response(answer, media_type=JSON_UTF8)
 
     def check_database() -> None:
@@ -92,10 +95,16 @@ def create_asgi(node: Node) -> Starlette:
         yield
         node.close()
 
+    description = openapi(settings.service_path)
+
+    async def openapi_json(_request: Request) -> Response:
+        return JSONResponse(description)
+
     app = Starlette(
         routes=[
             Route(settings.service_path, interface, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/openapi.json", openapi_json, methods=["GET"]),
         ],
         lifespan=lifespan,
     )

@@ -1,0 +1,88 @@
+"""The OpenAPI 3 description of the node's HTTP surface, served at ``/openapi.json``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tzsb import __version__
+from tzsb.errors import ErrorCode
+
+_STRING = {"type": "string"}
+
+
+def openapi(service_path: str) -> dict[str, Any]:
+    envelope = {
+        "type": "object",
+        "required": ["appid", "busicode", "action", "busilist", "random", "sign"],
+        "additionalProperties": False,
+        "properties": {
+            "appid": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+            "busicode": {"type": "string", "pattern": "^[0-9]{6}$", "description": "purpose (table 6) + business (7)"},
+            "basicode": {"type": "string", "pattern": "^[0-9]{6}$", "description": "alias of busicode (A.1.1)"},
+            "action": {"type": "string", "enum": ["01", "02", "03", "04"]},
+            "busilist": {
+                "oneOf": [
+                    {"type": "string", "description": "a JSON array as text"},
+                    {"type": "array", "items": {"type": "object"}},
+                ]
+            },
+            "random": {"type": "string", "pattern": "^[A-Za-z0-9_-]{8,64}$"},
+            "sign": {"type": "string", "pattern": "^[0-9A-Fa-f]+$"},
+            "timestamp": {"type": "string", "pattern": "^[0-9]{10}$"},
+        },
+    }
+    answer = {
+        "type": "object",
+        "required": ["appid", "busicode", "datalist", "random", "sign"],
+        "properties": {
+            "appid": _STRING,
+            "busicode": _STRING,
+            "random": _STRING,
+            "sign": _STRING,
+            "datalist": {
+                "type": "object",
+                "required": ["result", "message"],
+                "properties": {
+                    "result": {"type": "string", "enum": ["0001", "0000"]},
+                    "message": _STRING,
+                    "code": {"type": "string", "enum": [code.value for code in ErrorCode]},
+                    "busilist": {"type": "array"},
+                },
+            },
+        },
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "tzsb-exchange node",
+            "version": __version__,
+            "description": "特种设备安全监管信息共享接口规范（试行 V1.1）: the signed exchange interface.",
+        },
+        "paths": {
+            service_path: {
+                "post": {
+                    "summary": "Add, modify, delete or query records (spec 6.3, appendix A)",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": envelope},
+                            "application/x-www-form-urlencoded": {"schema": envelope},
+                        },
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "Answer; result 0000 with a code on refusal",
+                            "content": {"application/json": {"schema": answer}},
+                        },
+                        "413": {"description": "Body over the node's limit"},
+                    },
+                }
+            },
+            "/healthz": {
+                "get": {
+                    "summary": "Readiness",
+                    "responses": {"200": {"description": "ready"}, "503": {"description": "database unavailable"}},
+                }
+            },
+        },
+    }
