@@ -22,6 +22,8 @@ app = typer.Typer(help="tzsb-exchange: 特种设备安全监管信息共享接�
 apps_cli = typer.Typer(help="Apps (callers) of this node: create, list, show, disable, rotate secrets.")
 catalog_cli = typer.Typer(help="The data catalog: business types and their data elements.")
 rules_cli = typer.Typer(help="Data-quality rules: run each interface's rule tests.")
+users_cli = typer.Typer(help="Console accounts: create, list, disable, change passwords.")
+app.add_typer(users_cli, name="user")
 app.add_typer(apps_cli, name="app")
 app.add_typer(catalog_cli, name="catalog")
 app.add_typer(rules_cli, name="rules")
@@ -495,6 +497,97 @@ def rules_test(
     console.print(table)
     if failed:
         raise typer.Exit(code=1)
+
+
+def _accounts(home: Path) -> tuple[Any, Any]:
+    from tzsb.registry.accounts import AccountStore
+
+    node = _node(home)
+    return node, AccountStore(node.store, node.clock)
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    password: str = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    return password
+
+
+@users_cli.command("create")
+def user_create(
+    home: HomeOption,
+    username: Annotated[str, typer.Option()],
+    role: Annotated[str, typer.Option(help="admin, operator, data_entry or auditor.")],
+    region: Annotated[str, typer.Option(help="Region the account may see and change.")],
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input.")] = False,
+) -> None:
+    """Create a console account (password hashed with scrypt)."""
+    from tzsb.registry.accounts import Role
+
+    try:
+        chosen = Role(role)
+    except ValueError:
+        raise _fail("--role must be one of admin, operator, data_entry, auditor") from None
+    password = _read_password(password_stdin)
+    node, store = _accounts(home)
+    try:
+        store.create(username, password, chosen, region)
+    except ConfigurationError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        node.close()
+    console.print(f"account {username} ({chosen.value}, {region}) created")
+
+
+@users_cli.command("list")
+def user_list(home: HomeOption, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List console accounts (never their password hashes)."""
+    node, store = _accounts(home)
+    try:
+        rows = [
+            {"username": a.username, "role": a.role.value, "region": a.region, "enabled": a.enabled}
+            for a in store.list()
+        ]
+    finally:
+        node.close()
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("username", "role", "region", "enabled")
+    for row in rows:
+        table.add_row(row["username"], row["role"], row["region"], "yes" if row["enabled"] else "no")
+    console.print(table)
+
+
+@users_cli.command("disable")
+def user_disable(home: HomeOption, username: str) -> None:
+    """Refuse every further login of the account."""
+    node, store = _accounts(home)
+    try:
+        store.set_enabled(username, False)
+    except ConfigurationError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        node.close()
+    console.print(f"account {username} disabled")
+
+
+@users_cli.command("passwd")
+def user_passwd(
+    home: HomeOption,
+    username: str,
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input.")] = False,
+) -> None:
+    """Set a new password."""
+    password = _read_password(password_stdin)
+    node, store = _accounts(home)
+    try:
+        store.set_password(username, password)
+    except ConfigurationError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        node.close()
+    console.print(f"password of {username} changed")
 
 
 def main() -> None:

@@ -1,0 +1,257 @@
+"""Console accounts (spec 7.1.2): passwords hashed with scrypt, roles, region scope, lock-out,
+and the session and CSRF tokens the console will use (the console itself is its own issue)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Final
+
+import orjson
+import sqlalchemy as sa
+
+from tzsb.clock import Clock
+from tzsb.errors import ConfigurationError, TzsbError
+from tzsb.protocol.regions import is_region_code
+from tzsb.store import Store
+from tzsb.store.schema import accounts
+
+# scrypt cost: 2^15 × 8 × 128 B = 32 MiB per hash — memory-hard, about 0.1 s on one core.
+_SCRYPT_N: Final = 2**15
+_SCRYPT_R: Final = 8
+_SCRYPT_P: Final = 1
+_MAXMEM: Final = 64 * 1024 * 1024
+_USERNAME_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-@")
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    OPERATOR = "operator"
+    DATA_ENTRY = "data_entry"
+    AUDITOR = "auditor"
+
+
+#: What each role may do in the console.
+PERMISSIONS: Final[dict[Role, frozenset[str]]] = {
+    Role.ADMIN: frozenset(
+        {"manage_accounts", "manage_apps", "manage_rules", "enter_data", "view_records", "view_logs"}
+    ),
+    Role.OPERATOR: frozenset({"manage_apps", "manage_rules", "view_records", "view_logs"}),
+    Role.DATA_ENTRY: frozenset({"enter_data", "view_records"}),
+    Role.AUDITOR: frozenset({"view_records", "view_logs"}),
+}
+
+
+class LoginRefused(TzsbError):
+    """Wrong user or password, disabled, or locked: one message for all, so names cannot be probed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    username: str
+    role: Role
+    region: str
+    enabled: bool
+
+    def may(self, permission: str) -> bool:
+        return permission in PERMISSIONS[self.role]
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(
+        password.encode("utf-8"), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, maxmem=_MAXMEM, dklen=32
+    )
+    encode = base64.b64encode
+    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${encode(salt).decode()}${encode(digest).decode()}"
+
+
+def check_password(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        computed = hashlib.scrypt(
+            password.encode("utf-8"),
+            salt=base64.b64decode(salt),
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            maxmem=_MAXMEM,
+            dklen=32,
+        )
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(computed, base64.b64decode(digest))
+
+
+def password_problem(password: str) -> str | None:
+    """Why a password is too weak (at least 10 characters of three kinds), or None."""
+    if len(password) < 10:
+        return "a password needs at least 10 characters"
+    kinds = sum(
+        (
+            any(char.islower() for char in password),
+            any(char.isupper() for char in password),
+            any(char.isdigit() for char in password),
+            any(not char.isalnum() for char in password),
+        )
+    )
+    if kinds < 3:
+        return "a password needs three of: lower-case, upper-case, digits, symbols"
+    return None
+
+
+# A fixed hash to compare against when the user does not exist, so both paths cost the same.
+_DUMMY_HASH: Final = hash_password(secrets.token_hex(16))
+
+
+class AccountStore:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        *,
+        max_failures: int = 5,
+        lock_for: timedelta = timedelta(minutes=15),
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.max_failures = max_failures
+        self.lock_for = lock_for
+
+    def create(self, username: str, password: str, role: Role, region: str) -> Account:
+        if not username or len(username) > 64 or not set(username) <= _USERNAME_CHARS:
+            raise ConfigurationError("username must be 1-64 characters of letters, digits and _ . - @")
+        if not is_region_code(region):
+            raise ConfigurationError(f"region {region!r} must be a 6-digit GB/T 2260 code (100000 = national)")
+        problem = password_problem(password)
+        if problem:
+            raise ConfigurationError(problem)
+        now = self.clock.now().isoformat()
+        with self.store.write() as connection:
+            if connection.execute(sa.select(accounts.c.username).where(accounts.c.username == username)).first():
+                raise ConfigurationError(f"account {username} already exists")
+            connection.execute(
+                sa.insert(accounts).values(
+                    username=username,
+                    password_hash=hash_password(password),
+                    role=role.value,
+                    region=region,
+                    enabled=True,
+                    failed_logins=0,
+                    locked_until=None,
+                    created_at=now,
+                    password_changed_at=now,
+                )
+            )
+        return Account(username, role, region, True)
+
+    def get(self, username: str) -> Account | None:
+        with self.store.read() as connection:
+            row = connection.execute(sa.select(accounts).where(accounts.c.username == username)).first()
+        return None if row is None else Account(row.username, Role(row.role), row.region, bool(row.enabled))
+
+    def list(self) -> list[Account]:
+        with self.store.read() as connection:
+            rows = connection.execute(sa.select(accounts).order_by(accounts.c.username)).all()
+        return [Account(row.username, Role(row.role), row.region, bool(row.enabled)) for row in rows]
+
+    def authenticate(self, username: str, password: str) -> Account:
+        """The account, or LoginRefused; failures count toward a temporary lock."""
+        now = self.clock.now()
+        with self.store.read() as connection:
+            row = connection.execute(sa.select(accounts).where(accounts.c.username == username)).first()
+        if row is None:
+            check_password(password, _DUMMY_HASH)
+            raise LoginRefused("用户名或密码错误 / wrong user name or password")
+        if row.locked_until is not None and datetime.fromisoformat(row.locked_until) > now:
+            raise LoginRefused(
+                "账号因多次登录失败暂时锁定，请稍后再试 / account locked after failed logins; retry later"
+            )
+        if not row.enabled or not check_password(password, row.password_hash):
+            failures = row.failed_logins + 1
+            locked = now + self.lock_for if failures >= self.max_failures else None
+            with self.store.write() as connection:
+                connection.execute(
+                    sa.update(accounts)
+                    .where(accounts.c.username == username)
+                    .values(
+                        failed_logins=0 if locked else failures,
+                        locked_until=locked.isoformat() if locked else row.locked_until,
+                    )
+                )
+            raise LoginRefused("用户名或密码错误 / wrong user name or password")
+        if row.failed_logins or row.locked_until:
+            with self.store.write() as connection:
+                connection.execute(
+                    sa.update(accounts)
+                    .where(accounts.c.username == username)
+                    .values(failed_logins=0, locked_until=None)
+                )
+        return Account(row.username, Role(row.role), row.region, True)
+
+    def set_password(self, username: str, password: str) -> None:
+        problem = password_problem(password)
+        if problem:
+            raise ConfigurationError(problem)
+        self._update(username, password_hash=hash_password(password), password_changed_at=self.clock.now().isoformat())
+
+    def set_enabled(self, username: str, enabled: bool) -> None:
+        self._update(username, enabled=enabled)
+
+    def _update(self, username: str, **values: object) -> None:
+        with self.store.write() as connection:
+            result = connection.execute(sa.update(accounts).where(accounts.c.username == username).values(**values))
+        if result.rowcount == 0:
+            raise ConfigurationError(f"no account {username}")
+
+
+class SessionTokens:
+    """Signed session tokens and CSRF tokens bound to them (HMAC-SM3 under a master sub-key)."""
+
+    COOKIE_ATTRIBUTES: Final = {"httponly": True, "secure": True, "samesite": "strict", "path": "/"}
+
+    def __init__(self, key: bytes, clock: Clock, lifetime: timedelta = timedelta(hours=8)) -> None:
+        self._key = key
+        self.clock = clock
+        self.lifetime = lifetime
+
+    def _mac(self, data: bytes) -> str:
+        return hmac.new(self._key, data, "sm3").hexdigest()
+
+    def issue(self, account: Account) -> str:
+        payload = orjson.dumps(
+            {
+                "u": account.username,
+                "exp": int((self.clock.now() + self.lifetime).timestamp()),
+                "n": secrets.token_hex(8),
+            }
+        )
+        body = base64.urlsafe_b64encode(payload).decode().rstrip("=")
+        return f"{body}.{self._mac(payload)}"
+
+    def username(self, token: str) -> str | None:
+        """The user of a valid, unexpired token, else None."""
+        try:
+            body, mac = token.split(".")
+            payload = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        except ValueError:
+            return None
+        if not hmac.compare_digest(self._mac(payload), mac):
+            return None
+        data = orjson.loads(payload)
+        if data["exp"] < self.clock.now().timestamp():
+            return None
+        return str(data["u"])
+
+    def csrf_token(self, session: str) -> str:
+        return self._mac(b"csrf:" + session.encode())
+
+    def check_csrf(self, session: str, token: str) -> bool:
+        return hmac.compare_digest(self.csrf_token(session), token)
