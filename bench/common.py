@@ -29,6 +29,8 @@ from tzsb.protocol.signing import SignAlgorithm
 
 POSTGRES_URL = os.environ.get("TZSB_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 APPID = "bench"
+#: Purpose 11 (本级内部接口): the bench app is another system of the node's own regulator.
+BUSICODE = "110101"
 
 
 def arguments(description: str, **sizes: int) -> argparse.Namespace:
@@ -124,7 +126,7 @@ def node_server(database_url: str = "", region: str = "330000") -> Iterator[Node
         tzsb("init", "--home", str(home), "--level", "province", "--region", region, *extra)
         created = tzsb(
             "app", "create", "--home", str(home), "--appid", APPID, "--region", region,
-            "--busicode", "140101", "--action", "01", "--action", "04", "--json",
+            "--busicode", "110101", "--action", "01", "--action", "04", "--json",
         )  # fmt: skip
         secret = json.loads(created)["secret"]
         port = free_port()
@@ -143,7 +145,7 @@ def node_server(database_url: str = "", region: str = "330000") -> Iterator[Node
 
 
 def signed(secret: str, action: str, busilist: list[dict[str, Any]]) -> bytes:
-    return orjson.dumps(build_request(APPID, secret, SignAlgorithm.MD5, "140101", action, busilist, uuid.uuid4().hex))
+    return orjson.dumps(build_request(APPID, secret, SignAlgorithm.MD5, BUSICODE, action, busilist, uuid.uuid4().hex))
 
 
 def post_ok(client: httpx.Client, url: str, body: bytes) -> dict[str, Any]:

@@ -45,7 +45,7 @@ def build_node(settings: Settings, clock: Clock | None = None, *, migrate: bool 
     master_key = load_master_key(settings)
     store = open_store(settings.database, migrate=migrate)
     catalog = load_catalog(settings.catalog_dir)
-    registry = AppRegistry(store, master_key, clock)
+    registry = AppRegistry(store, master_key, clock, cache_seconds=settings.app_cache_seconds)
     rules = RuleBook(catalog, settings.home / RULES_FILE, clock, check_every=settings.rules_check_seconds)
     exchange = Exchange(
         store,

@@ -42,6 +42,7 @@ class Settings:
     page_size: int = _setting(100, "Records per query page when _page_size is not given.")
     max_page_size: int = _setting(1000, "Largest _page_size a query may ask for.")
     rules_check_seconds: float = _setting(1.0, "How often (seconds) <home>/rules.json is checked for changes.")
+    app_cache_seconds: float = _setting(1.0, "Seconds an app's row is cached between requests (0 = always read).")
     timestamp_window: int = _setting(300, "Seconds a signed timestamp may differ from the node's clock.")
     master_key: Secret | None = _setting(None, "32 hex digits; overrides <home>/master.key (env TZSB_MASTER_KEY).")
 
@@ -68,6 +69,7 @@ _TYPES: Final = {
     "max_page_size": int,
     "rules_check_seconds": float,
     "timestamp_window": int,
+    "app_cache_seconds": float,
 }
 
 

@@ -163,40 +163,43 @@ def test_add_inserts_records_with_source_and_sequence(node: Node, hz: Caller) ->
     assert counter(node) == 2
 
 
-@pytest.mark.parametrize(
-    ("update_time", "changes", "outcome"),
-    [
-        pytest.param("2026-10-31 10:00:00", {"EQP_NAME": "新名称"}, "skipped", id="older-with-changes"),
-        pytest.param("2026-11-01 09:59:59", {}, "skipped", id="older-by-a-second"),
-        pytest.param(STORED_TIME, {}, "unchanged", id="identical"),
-        pytest.param(STORED_TIME, {"EQP_NAME": "新名称"}, "updated", id="same-time-new-data"),
-        pytest.param("2026-11-02 08:00:00", {"EQP_NAME": "新名称", "USE_STATUS": "3"}, "updated", id="newer"),
-        pytest.param("2026-11-01 10:00:01", {}, "updated", id="newer-by-a-second"),
-    ],
-)
-def test_add_upserts_by_primary_key(
-    node: Node, hz: Caller, update_time: str, changes: dict[str, Any], outcome: str
-) -> None:
-    hz.ok("01", [device(1), device(2)])
-    before_records, before_seq = records_and_seq(node)
-    sent = device(1, UPDATE_TIME=update_time, **changes)
+UPSERT_CASES = [
+    pytest.param("2026-10-31 10:00:00", {"EQP_NAME": "新名称"}, "skipped", id="older-with-changes"),
+    pytest.param("2026-11-01 09:59:59", {}, "skipped", id="older-by-a-second"),
+    pytest.param(STORED_TIME, {}, "unchanged", id="identical"),
+    pytest.param(STORED_TIME, {"EQP_NAME": "新名称"}, "updated", id="same-time-new-data"),
+    pytest.param("2026-11-02 08:00:00", {"EQP_NAME": "新名称", "USE_STATUS": "3"}, "updated", id="newer"),
+    pytest.param("2026-11-01 10:00:01", {}, "updated", id="newer-by-a-second"),
+]
 
-    datalist = hz.ok("01", [sent])
 
-    assert datalist["counts"] == {**ZERO, outcome: 1}
-    assert datalist["message"] == outcome_message(**{outcome: 1})
-    assert datalist["skipped_keys"] == ([key(1)] if outcome == "skipped" else [])
-    stored = rows(node)
-    assert len(stored) == 2
-    if outcome == "updated":
-        assert stored[key(1)]["data"] == sent
-        assert stored[key(1)]["updated_at"] == update_time
-        assert stored[key(1)]["seq"] == before_seq + 1
-        assert counter(node) == before_seq + 1
-    else:
-        # Skipped and unchanged records are not touched and take no change sequence.
-        assert records_and_seq(node) == (before_records, before_seq)
-    assert hz.query({"EQP_CODE": key(1)})["busilist"] == [stored[key(1)]["data"]]
+def test_add_upserts_by_primary_key(node: Node, hz: Caller, subtests: pytest.Subtests) -> None:
+    hz.ok("01", [device(n) for n in range(len(UPSERT_CASES))])
+    for number, case in enumerate(UPSERT_CASES):
+        update_time, changes, outcome = case.values
+        with subtests.test(case.id):
+            before_records, before_seq = records_and_seq(node)
+            before_rows = rows(node)
+            sent = device(number, UPDATE_TIME=update_time, **changes)
+
+            datalist = hz.ok("01", [sent])
+
+            assert datalist["counts"] == {**ZERO, outcome: 1}
+            assert datalist["message"] == outcome_message(**{outcome: 1})
+            assert datalist["skipped_keys"] == ([key(number)] if outcome == "skipped" else [])
+            stored = rows(node)
+            if outcome == "updated":
+                assert stored[key(number)]["data"] == sent
+                assert stored[key(number)]["updated_at"] == update_time
+                assert stored[key(number)]["seq"] == before_seq + 1
+                assert counter(node) == before_seq + 1
+                assert {k: v for k, v in stored.items() if k != key(number)} == {
+                    k: v for k, v in before_rows.items() if k != key(number)
+                }
+            else:
+                # Skipped and unchanged records are not touched and take no change sequence.
+                assert records_and_seq(node) == (before_records, before_seq)
+            assert hz.query({"EQP_CODE": key(number)})["busilist"] == [stored[key(number)]["data"]]
 
 
 def test_full_reupload_mixes_every_outcome(node: Node, hz: Caller) -> None:
@@ -238,38 +241,41 @@ def test_skipped_keys_list_every_skipped_record_in_batch_order(hz: Caller) -> No
     assert datalist["skipped_keys"] == [key(3), key(1)]
 
 
-@pytest.mark.parametrize(
-    ("update_time", "revived"),
-    [
-        pytest.param("2026-11-28 09:30:01", True, id="after-the-deletion"),
-        pytest.param("2026-12-01 00:00:00", True, id="well-after-the-deletion"),
-        pytest.param(NOW, False, id="same-time-as-the-deletion"),
-        pytest.param("2026-11-15 00:00:00", False, id="newer-than-record-but-older-than-deletion"),
-        pytest.param(STORED_TIME, False, id="same-time-as-the-record"),
-        pytest.param("2026-10-01 00:00:00", False, id="older"),
-    ],
-)
-def test_add_revives_a_deleted_record_only_when_newer(node: Node, hz: Caller, update_time: str, revived: bool) -> None:
-    hz.ok("01", [device(1), device(2)])
-    hz.ok("03", [{"EQP_CODE": key(1)}])
-    before_records, before_seq = records_and_seq(node)
-    sent = device(1, UPDATE_TIME=update_time, EQP_NAME="重新启用")
+REVIVAL_CASES = [
+    pytest.param("2026-11-28 09:30:01", True, id="after-the-deletion"),
+    pytest.param("2026-12-01 00:00:00", True, id="well-after-the-deletion"),
+    pytest.param(NOW, False, id="same-time-as-the-deletion"),
+    pytest.param("2026-11-15 00:00:00", False, id="newer-than-record-but-older-than-deletion"),
+    pytest.param(STORED_TIME, False, id="same-time-as-the-record"),
+    pytest.param("2026-10-01 00:00:00", False, id="older"),
+]
 
-    datalist = hz.ok("01", [sent])
 
-    row = rows(node)[key(1)]
-    if revived:
-        assert datalist["counts"] == {**ZERO, "updated": 1}
-        assert (row["deleted"], row["deleted_at"], row["deleted_by"]) == (False, None, None)
-        assert row["data"] == sent
-        assert row["seq"] == before_seq + 1
-        assert hz.query({"EQP_CODE": key(1)})["busilist"] == [sent]
-    else:
-        assert datalist["counts"] == {**ZERO, "skipped": 1}
-        assert datalist["skipped_keys"] == [key(1)]
-        assert records_and_seq(node) == (before_records, before_seq)
-        assert row["deleted"] is True
-        assert hz.query({"EQP_CODE": key(1)})["busilist"] == []
+def test_add_revives_a_deleted_record_only_when_newer(node: Node, hz: Caller, subtests: pytest.Subtests) -> None:
+    numbers = range(len(REVIVAL_CASES))
+    hz.ok("01", [device(n) for n in numbers])
+    hz.ok("03", [{"EQP_CODE": key(n)} for n in numbers])
+    for number, case in enumerate(REVIVAL_CASES):
+        update_time, revived = case.values
+        with subtests.test(case.id):
+            before_records, before_seq = records_and_seq(node)
+            sent = device(number, UPDATE_TIME=update_time, EQP_NAME="重新启用")
+
+            datalist = hz.ok("01", [sent])
+
+            row = rows(node)[key(number)]
+            if revived:
+                assert datalist["counts"] == {**ZERO, "updated": 1}
+                assert (row["deleted"], row["deleted_at"], row["deleted_by"]) == (False, None, None)
+                assert row["data"] == sent
+                assert row["seq"] == before_seq + 1
+                assert hz.query({"EQP_CODE": key(number)})["busilist"] == [sent]
+            else:
+                assert datalist["counts"] == {**ZERO, "skipped": 1}
+                assert datalist["skipped_keys"] == [key(number)]
+                assert records_and_seq(node) == (before_records, before_seq)
+                assert row["deleted"] is True
+                assert hz.query({"EQP_CODE": key(number)})["busilist"] == []
 
 
 def test_add_refuses_duplicate_keys_in_one_batch(hz: Caller) -> None:
@@ -291,10 +297,10 @@ def test_add_refuses_duplicate_keys_in_one_batch(hz: Caller) -> None:
     ]
 
 
-@pytest.mark.parametrize("text", ["杭州市\u0000西湖区", "\u0000"])
 def test_a_nul_character_gets_the_same_answer_on_every_backend(
-    request: pytest.FixtureRequest, node: Node, hz: Caller, text: str
+    request: pytest.FixtureRequest, node: Node, hz: Caller
 ) -> None:
+    text = "杭州市\u0000西湖区"
     if request.node.callspec.params["database_url"] == "postgresql":
         request.applymarker(
             pytest.mark.xfail(
@@ -346,20 +352,22 @@ def test_modify_without_update_time_takes_the_node_clock(node: Node, hz: Caller,
     assert rows(node)[key(1)]["changed_at"] == "2026-11-28 10:30:05"
 
 
-@pytest.mark.parametrize(
-    "change",
-    [
-        pytest.param({}, id="key-only"),
-        pytest.param({"EQP_NAME": device()["EQP_NAME"]}, id="same-value"),
-        pytest.param({"EQP_NAME": device()["EQP_NAME"], "UPDATE_TIME": STORED_TIME}, id="same-value-same-time"),
-    ],
-)
-def test_modify_that_changes_nothing_is_unchanged(node: Node, hz: Caller, change: dict[str, Any]) -> None:
+NO_CHANGES = [
+    pytest.param({}, id="key-only"),
+    pytest.param({"EQP_NAME": device()["EQP_NAME"]}, id="same-value"),
+    pytest.param({"EQP_NAME": device()["EQP_NAME"], "UPDATE_TIME": STORED_TIME}, id="same-value-same-time"),
+]
+
+
+def test_modify_that_changes_nothing_is_unchanged(node: Node, hz: Caller, subtests: pytest.Subtests) -> None:
     hz.ok("01", [device(1)])
-    before = records_and_seq(node)
-    datalist = hz.ok("02", [{"EQP_CODE": key(1), **change}])
-    assert datalist["counts"] == {**ZERO, "unchanged": 1}
-    assert records_and_seq(node) == before
+    for case in NO_CHANGES:
+        [change] = case.values
+        with subtests.test(case.id):
+            before = records_and_seq(node)
+            datalist = hz.ok("02", [{"EQP_CODE": key(1), **change}])
+            assert datalist["counts"] == {**ZERO, "unchanged": 1}
+            assert records_and_seq(node) == before
 
 
 def test_modify_older_than_the_stored_record_is_skipped(node: Node, hz: Caller) -> None:
@@ -396,49 +404,49 @@ def test_modify_of_a_deleted_record_is_not_found(hz: Caller) -> None:
     assert datalist["busilist"] == [{"index": 0, "key": key(1)}]
 
 
-@pytest.mark.parametrize(
-    ("change", "field", "rule"),
-    [
-        pytest.param({"USE_STATUS": "7"}, "USE_STATUS", "code_list", id="code-list"),
-        pytest.param({"USE_UNIT_NAME": ""}, "USE_UNIT_NAME", "required", id="blank-required"),
-        pytest.param({"USE_ADDRESS": None}, "USE_ADDRESS", "required", id="null-required"),
-        pytest.param({"AREA_CODE": "3301"}, "AREA_CODE", "pattern", id="pattern"),
-        pytest.param({"UPDATE_TIME": "2026-11-31 10:00:00"}, "UPDATE_TIME", "type", id="type"),
-        pytest.param({"EQP_NAME": "梯" * 101}, "EQP_NAME", "length", id="length"),
-        pytest.param({"NOT_A_FIELD": "x"}, "NOT_A_FIELD", "unknown_field", id="unknown-field"),
-    ],
-)
-def test_modify_that_makes_the_record_invalid_is_refused(
-    hz: Caller, change: dict[str, Any], field: str, rule: str
-) -> None:
+INVALID_CHANGES = [
+    pytest.param({"USE_STATUS": "7"}, "USE_STATUS", "code_list", id="code-list"),
+    pytest.param({"USE_UNIT_NAME": ""}, "USE_UNIT_NAME", "required", id="blank-required"),
+    pytest.param({"USE_ADDRESS": None}, "USE_ADDRESS", "required", id="null-required"),
+    pytest.param({"AREA_CODE": "3301"}, "AREA_CODE", "pattern", id="pattern"),
+    pytest.param({"UPDATE_TIME": "2026-11-31 10:00:00"}, "UPDATE_TIME", "type", id="type"),
+    pytest.param({"EQP_NAME": "梯" * 101}, "EQP_NAME", "length", id="length"),
+    pytest.param({"NOT_A_FIELD": "x"}, "NOT_A_FIELD", "unknown_field", id="unknown-field"),
+]
+
+
+def test_modify_that_makes_the_record_invalid_is_refused(hz: Caller, subtests: pytest.Subtests) -> None:
     hz.ok("01", [device(1), device(2)])
-    datalist = hz.refused(
-        "02", [{"EQP_CODE": key(2), "USE_STATUS": "3"}, {"EQP_CODE": key(1), **change}], "E_VALIDATION"
-    )
-    assert datalist["message"] == validation_message(1)
-    [detail] = datalist["busilist"]
-    assert (detail["index"], detail["key"]) == (1, key(1))
-    assert [(error["field"], error["rule"]) for error in detail["errors"]] == [(field, rule)]
+    for case in INVALID_CHANGES:
+        change, field, rule = case.values
+        with subtests.test(case.id):
+            datalist = hz.refused(
+                "02", [{"EQP_CODE": key(2), "USE_STATUS": "3"}, {"EQP_CODE": key(1), **change}], "E_VALIDATION"
+            )
+            assert datalist["message"] == validation_message(1)
+            [detail] = datalist["busilist"]
+            assert (detail["index"], detail["key"]) == (1, key(1))
+            assert [(error["field"], error["rule"]) for error in detail["errors"]] == [(field, rule)]
 
 
-@pytest.mark.parametrize(
-    ("record", "reported_key"),
-    [
-        pytest.param({"USE_STATUS": "3"}, None, id="absent"),
-        pytest.param({"EQP_CODE": None, "USE_STATUS": "3"}, None, id="null"),
-        pytest.param({"EQP_CODE": "", "USE_STATUS": "3"}, "", id="empty"),
-        pytest.param({"EQP_CODE": "  ", "USE_STATUS": "3"}, "  ", id="blank"),
-    ],
-)
-def test_modify_without_the_primary_key_is_refused(
-    hz: Caller, record: dict[str, Any], reported_key: str | None
-) -> None:
+KEYLESS_MODIFIES = [
+    pytest.param({"USE_STATUS": "3"}, None, id="absent"),
+    pytest.param({"EQP_CODE": None, "USE_STATUS": "3"}, None, id="null"),
+    pytest.param({"EQP_CODE": "", "USE_STATUS": "3"}, "", id="empty"),
+    pytest.param({"EQP_CODE": "  ", "USE_STATUS": "3"}, "  ", id="blank"),
+]
+
+
+def test_modify_without_the_primary_key_is_refused(hz: Caller, subtests: pytest.Subtests) -> None:
     hz.ok("01", [device(1)])
-    datalist = hz.refused("02", [{"EQP_CODE": key(1), "USE_STATUS": "4"}, record], "E_VALIDATION")
-    assert datalist["message"] == validation_message(1)
-    [detail] = datalist["busilist"]
-    assert (detail["index"], detail["key"]) == (1, reported_key)
-    assert [(error["field"], error["rule"]) for error in detail["errors"]] == [("EQP_CODE", "required")]
+    for case in KEYLESS_MODIFIES:
+        record, reported_key = case.values
+        with subtests.test(case.id):
+            datalist = hz.refused("02", [{"EQP_CODE": key(1), "USE_STATUS": "4"}, record], "E_VALIDATION")
+            assert datalist["message"] == validation_message(1)
+            [detail] = datalist["busilist"]
+            assert (detail["index"], detail["key"]) == (1, reported_key)
+            assert [(error["field"], error["rule"]) for error in detail["errors"]] == [("EQP_CODE", "required")]
 
 
 # -- 03 delete -------------------------------------------------------------------------------
@@ -471,25 +479,27 @@ def test_delete_of_a_missing_key_refuses_the_whole_batch(hz: Caller) -> None:
     assert hz.keys({}) == [key(1)]
 
 
-@pytest.mark.parametrize(
-    ("record", "errors"),
-    [
-        pytest.param({"EQP_NAME": "x"}, [("EQP_CODE", "required"), ("EQP_NAME", "unknown_field")], id="no-key"),
-        pytest.param(
-            {"EQP_CODE": key(1), "USE_STATUS": "4", "UPDATE_TIME": NOW},
-            [("USE_STATUS", "unknown_field"), ("UPDATE_TIME", "unknown_field")],
-            id="extra-fields",
-        ),
-    ],
-)
-def test_delete_takes_only_the_primary_key(hz: Caller, record: dict[str, Any], errors: list[tuple[str, str]]) -> None:
+BAD_DELETES = [
+    pytest.param({"EQP_NAME": "x"}, [("EQP_CODE", "required"), ("EQP_NAME", "unknown_field")], id="no-key"),
+    pytest.param(
+        {"EQP_CODE": key(1), "USE_STATUS": "4", "UPDATE_TIME": NOW},
+        [("USE_STATUS", "unknown_field"), ("UPDATE_TIME", "unknown_field")],
+        id="extra-fields",
+    ),
+]
+
+
+def test_delete_takes_only_the_primary_key(hz: Caller, subtests: pytest.Subtests) -> None:
     hz.ok("01", [device(1)])
-    datalist = hz.refused("03", [record], "E_VALIDATION")
-    assert datalist["message"] == validation_message(1)
-    [detail] = datalist["busilist"]
-    assert detail["index"] == 0
-    assert detail["key"] == record.get("EQP_CODE")
-    assert [(error["field"], error["rule"]) for error in detail["errors"]] == errors
+    for case in BAD_DELETES:
+        record, errors = case.values
+        with subtests.test(case.id):
+            datalist = hz.refused("03", [record], "E_VALIDATION")
+            assert datalist["message"] == validation_message(1)
+            [detail] = datalist["busilist"]
+            assert detail["index"] == 0
+            assert detail["key"] == record.get("EQP_CODE")
+            assert [(error["field"], error["rule"]) for error in detail["errors"]] == errors
 
 
 def test_delete_of_a_deleted_record_is_unchanged(node: Node, hz: Caller) -> None:
@@ -616,26 +626,27 @@ def test_query_by_update_time(hz: Caller, subtests: pytest.Subtests) -> None:
 AREAS = ("330106", "330102", "330108")
 
 
-@pytest.mark.parametrize("page_size", [1, 5, "7", 23, 24])
-def test_paging_returns_every_record_exactly_once(hz: Caller, page_size: int | str) -> None:
+def test_paging_returns_every_record_exactly_once(hz: Caller, subtests: pytest.Subtests) -> None:
     hz.ok("01", [device(n, AREA_CODE=AREAS[n % 3]) for n in range(23)])
     hz.ok("03", [{"EQP_CODE": key(7)}])
     expected = sorted((AREAS[n % 3], key(n)) for n in range(23) if n != 7)
 
-    pages: list[list[str]] = []
-    conditions: dict[str, Any] = {"_region": "330100", "_page_size": page_size}
-    while True:
-        datalist = hz.query(conditions)
-        pages.append([record["EQP_CODE"] for record in datalist["busilist"]])
-        assert len(pages) <= 25, "paging does not end"
-        if datalist["next_cursor"] is None:
-            break
-        conditions = {**conditions, "_cursor": datalist["next_cursor"]}
+    for page_size in (1, 5, "7", 22, 23, 100):
+        with subtests.test(page_size=page_size):
+            pages: list[list[str]] = []
+            conditions: dict[str, Any] = {"_region": "330100", "_page_size": page_size}
+            while True:
+                datalist = hz.query(conditions)
+                pages.append([record["EQP_CODE"] for record in datalist["busilist"]])
+                assert len(pages) <= 25, "paging does not end"
+                if datalist["next_cursor"] is None:
+                    break
+                conditions = {**conditions, "_cursor": datalist["next_cursor"]}
 
-    size = int(page_size)
-    assert len(pages) == max(1, math.ceil(22 / size))
-    assert all(len(page) == size for page in pages[:-1])
-    assert [k for page in pages for k in page] == [k for _, k in expected]
+            size = int(page_size)
+            assert len(pages) == max(1, math.ceil(22 / size))
+            assert all(len(page) == size for page in pages[:-1])
+            assert [k for page in pages for k in page] == [k for _, k in expected]
 
 
 def test_a_cursor_outlives_writes_behind_it(hz: Caller) -> None:
@@ -762,11 +773,12 @@ def test_change_feed_loses_and_repeats_nothing_across_pages_and_pulls(hz: Caller
     assert pull_all(hz, since)[0] == []
 
 
-@pytest.mark.parametrize("page_size", [1, 3, 100])
-def test_change_feed_has_more_tells_when_to_stop(hz: Caller, page_size: int) -> None:
+def test_change_feed_has_more_tells_when_to_stop(hz: Caller, subtests: pytest.Subtests) -> None:
     hz.ok("01", [device(n) for n in range(7)])
-    changes, _ = pull_all(hz, "0", page_size)
-    assert changes == [(key(n), False) for n in range(7)]
+    for page_size in (1, 3, 7, 100):
+        with subtests.test(page_size=page_size):
+            changes, _ = pull_all(hz, "0", page_size)
+            assert changes == [(key(n), False) for n in range(7)]
 
 
 def test_change_feed_cursor_of_another_business_type_is_refused(node: Node) -> None:
@@ -902,42 +914,41 @@ def test_change_sequence_is_one_per_changed_record_and_only_grows(node: Node, hz
 # -- 一数一源: one record, one source ---------------------------------------------------------
 
 OTHERS_CHANGES = [
-    pytest.param("01", {**device(1, UPDATE_TIME="2026-11-20 00:00:00", USE_STATUS="3")}, id="add-newer"),
-    pytest.param("02", {"EQP_CODE": key(1), "USE_STATUS": "3"}, id="modify"),
-    pytest.param("03", {"EQP_CODE": key(1)}, id="delete"),
+    pytest.param("01", lambda n: device(n, UPDATE_TIME="2026-11-20 00:00:00", USE_STATUS="3"), id="add-newer"),
+    pytest.param("02", lambda n: {"EQP_CODE": key(n), "USE_STATUS": "3"}, id="modify"),
+    pytest.param("03", lambda n: {"EQP_CODE": key(n)}, id="delete"),
 ]
 
 
-@pytest.mark.parametrize(("action", "record"), OTHERS_CHANGES)
-def test_another_source_may_not_change_a_record(node: Node, hz: Caller, action: str, record: dict[str, Any]) -> None:
+def test_another_source_may_not_change_a_record(node: Node, hz: Caller, subtests: pytest.Subtests) -> None:
     hz.ok("01", [device(1), device(2)])
     other = app(node, "hz-other")
     other.ok("01", [device(5)])
-    own = device(5, UPDATE_TIME="2026-11-20 00:00:00") if action == "01" else {"EQP_CODE": key(5)}
-    if action == "02":
-        own = {**own, "USE_STATUS": "3"}
-
-    datalist = other.refused(action, [own, record], "E_CONFLICT")
-
-    assert datalist["message"] == CONFLICT_MESSAGE
-    assert datalist["busilist"] == [{"index": 1, "key": key(1), "source": "hz-city"}]
+    for case in OTHERS_CHANGES:
+        action, change = case.values
+        with subtests.test(case.id):
+            # The app's own record in the same batch does not save it: the whole batch is refused.
+            datalist = other.refused(action, [change(5), change(1)], "E_CONFLICT")
+            assert datalist["message"] == CONFLICT_MESSAGE
+            assert datalist["busilist"] == [{"index": 1, "key": key(1), "source": "hz-city"}]
     assert rows(node)[key(1)]["data"] == device(1)
 
 
-@pytest.mark.parametrize(("action", "record"), OTHERS_CHANGES)
-def test_an_override_grant_may_change_another_sources_record(
-    node: Node, hz: Caller, action: str, record: dict[str, Any]
-) -> None:
-    hz.ok("01", [device(1)])
+def test_an_override_grant_may_change_another_sources_record(node: Node, hz: Caller, subtests: pytest.Subtests) -> None:
+    hz.ok("01", [device(n) for n in range(len(OTHERS_CHANGES))])
     overrider = app(node, "zj-override", overrides=frozenset({"0101"}))
-    datalist = overrider.ok(action, [record])
-    counts = {"01": "updated", "02": "updated", "03": "deleted"}[action]
-    assert datalist["counts"] == {**ZERO, counts: 1}
-    row = rows(node)[key(1)]
-    assert (row["source_appid"], row["changed_by"]) == ("hz-city", "zj-override")
-    assert row["deleted"] is (action == "03")
-    # The record still belongs to its source, which keeps changing it.
-    assert hz.ok("01", [device(1, UPDATE_TIME=LATER)])["counts"] == {**ZERO, "updated": 1}
+    for number, case in enumerate(OTHERS_CHANGES):
+        action, change = case.values
+        with subtests.test(case.id):
+            datalist = overrider.ok(action, [change(number)])
+            counts = {"01": "updated", "02": "updated", "03": "deleted"}[action]
+            assert datalist["counts"] == {**ZERO, counts: 1}
+            row = rows(node)[key(number)]
+            assert (row["source_appid"], row["changed_by"]) == ("hz-city", "zj-override")
+            assert row["deleted"] is (action == "03")
+            # The record still belongs to its source, which keeps changing it.
+            newer = hz.ok("01", [device(number, UPDATE_TIME=LATER)])
+            assert newer["counts"] == {**ZERO, "updated": 1}
 
 
 def test_another_sources_stale_or_identical_add_is_harmless(node: Node, hz: Caller) -> None:

@@ -180,26 +180,27 @@ REPLAY_MESSAGE = (
 )
 
 
-@pytest.mark.parametrize(
-    ("first", "second"),
-    [
-        pytest.param(("01", [device(1)]), ("01", [device(2)]), id="other-records"),
-        pytest.param(("01", [device(1)]), ("01", [device(1, USE_STATUS="3")]), id="one-field-differs"),
-        pytest.param(("01", [device(1)]), ("04", [{}]), id="write-then-query"),
-        pytest.param(("04", [{}]), ("04", [{"_region": "330106"}]), id="query-then-other-query"),
-        pytest.param(("04", [{}]), ("01", [device(1)]), id="query-then-write"),
-    ],
-)
-def test_the_same_random_for_a_different_request_is_a_replay(
-    node: Node, first: tuple[str, list[dict[str, Any]]], second: tuple[str, list[dict[str, Any]]]
-) -> None:
+REPLAYS = [
+    pytest.param(("01", [device(1)]), ("01", [device(2)]), id="other-records"),
+    pytest.param(("01", [device(1)]), ("01", [device(1, USE_STATUS="3")]), id="one-field-differs"),
+    pytest.param(("01", [device(1)]), ("04", [{}]), id="write-then-query"),
+    pytest.param(("04", [{}]), ("04", [{"_region": "330106"}]), id="query-then-other-query"),
+    pytest.param(("04", [{}]), ("01", [device(1)]), id="query-then-write"),
+]
+
+
+def test_the_same_random_for_a_different_request_is_a_replay(node: Node, subtests: pytest.Subtests) -> None:
     secret = grant(node)
-    assert send(node, envelope(secret, *first))["datalist"]["result"] == "0001"
-    before = snapshot(node)
-    answer = send(node, envelope(secret, *second))
-    assert answer["datalist"] == {"result": "0000", "message": REPLAY_MESSAGE, "code": "E_REPLAY"}
-    assert snapshot(node) == before
-    assert_signed_by(answer, secret, SignAlgorithm.MD5)
+    for number, case in enumerate(REPLAYS):
+        first, second = case.values
+        random = f"replay-case-{number:04d}"
+        with subtests.test(case.id):
+            assert send(node, envelope(secret, *first, random=random))["datalist"]["result"] == "0001"
+            before = snapshot(node)
+            answer = send(node, envelope(secret, *second, random=random))
+            assert answer["datalist"] == {"result": "0000", "message": REPLAY_MESSAGE, "code": "E_REPLAY"}
+            assert snapshot(node) == before
+            assert_signed_by(answer, secret, SignAlgorithm.MD5)
 
 
 def test_a_random_belongs_to_its_app(node: Node) -> None:
@@ -248,56 +249,70 @@ def test_basicode_is_signed_under_its_own_name(node: Node) -> None:
 # -- form bodies and the two shapes of busilist ---------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "content_type",
-    [FORM, f"{FORM}; charset=utf-8", "Application/X-WWW-Form-URLEncoded;charset=UTF-8"],
-)
-def test_form_encoded_requests(node: Node, content_type: str) -> None:
+def test_form_encoded_requests(node: Node, subtests: pytest.Subtests) -> None:
     secret = grant(node)
-    records = [device(1, USE_ADDRESS=ADDRESS), device(2)]
+    for number, content_type in enumerate(
+        (FORM, f"{FORM}; charset=utf-8", "Application/X-WWW-Form-URLEncoded;charset=UTF-8")
+    ):
+        with subtests.test(content_type=content_type):
+            address = f"{ADDRESS}{number}"
+            records = [device(2 * number, USE_ADDRESS=address), device(2 * number + 1)]
 
-    added = send(node, envelope(secret, "01", records), content_type)
+            added = send(node, envelope(secret, "01", records, random=f"form-add-{number:04d}"), content_type)
 
-    assert added["datalist"]["result"] == "0001", added
-    assert added["datalist"]["counts"]["inserted"] == 2
-    assert_signed_by(added, secret, SignAlgorithm.MD5)
-    query = send(node, envelope(secret, "04", [{"USE_ADDRESS": ADDRESS}], random="query-0001"), content_type)
-    assert query["datalist"]["busilist"] == [records[0]]
-    assert_signed_by(query, secret, SignAlgorithm.MD5)
-
-
-RECORDS = [device(1, USE_ADDRESS=ADDRESS, EQP_NAME="曳引驱动乘客电梯 “一号”"), device(2)]
+            assert added["datalist"]["result"] == "0001", added
+            assert added["datalist"]["counts"]["inserted"] == 2
+            assert_signed_by(added, secret, SignAlgorithm.MD5)
+            conditions = [{"USE_ADDRESS": address}]
+            query = send(node, envelope(secret, "04", conditions, random=f"form-query-{number:04d}"), content_type)
+            assert query["datalist"]["busilist"] == [records[0]]
+            assert_signed_by(query, secret, SignAlgorithm.MD5)
 
 
-@pytest.mark.parametrize(
-    ("busilist", "signed_text", "accepted"),
-    [
-        pytest.param(compact(RECORDS), compact(RECORDS), True, id="string-compact"),
-        pytest.param(json.dumps(RECORDS, indent=2), json.dumps(RECORDS, indent=2), True, id="string-as-sent"),
-        pytest.param(RECORDS, compact(RECORDS), True, id="array-compact"),
-        pytest.param(RECORDS, json.dumps(RECORDS, ensure_ascii=False), False, id="array-signed-with-spaces"),
-        pytest.param(RECORDS, json.dumps(RECORDS, separators=(",", ":")), False, id="array-signed-ascii-escaped"),
-        pytest.param(
-            RECORDS, compact([dict(sorted(r.items())) for r in RECORDS]), False, id="array-signed-with-sorted-keys"
-        ),
-    ],
-)
-def test_busilist_as_array_or_string(node: Node, busilist: Any, signed_text: str, accepted: bool) -> None:
+def records(number: int) -> list[dict[str, Any]]:
+    return [device(2 * number, USE_ADDRESS=ADDRESS, EQP_NAME="曳引驱动乘客电梯 “一号”"), device(2 * number + 1)]
+
+
+BUSILIST_SHAPES = [
+    # (busilist as sent, the busilist text the sign covers, accepted?)
+    pytest.param(compact, compact, True, id="string-compact"),
+    pytest.param(lambda r: json.dumps(r, indent=2), lambda r: json.dumps(r, indent=2), True, id="string-as-sent"),
+    pytest.param(lambda r: r, compact, True, id="array-compact"),
+    pytest.param(lambda r: r, lambda r: json.dumps(r, ensure_ascii=False), False, id="array-signed-with-spaces"),
+    pytest.param(lambda r: r, lambda r: json.dumps(r, separators=(",", ":")), False, id="array-signed-ascii-escaped"),
+    pytest.param(
+        lambda r: r, lambda r: compact([dict(sorted(x.items())) for x in r]), False, id="array-signed-sorted-keys"
+    ),
+]
+
+
+def test_busilist_as_array_or_string(node: Node, subtests: pytest.Subtests) -> None:
     secret = grant(node)
-    params = {"appid": APPID, "busicode": "140101", "action": "01", "busilist": signed_text, "random": RANDOM}
-    request = {**params, "busilist": busilist, "sign": spec_sign(params, secret, SignAlgorithm.MD5)}
-    before = snapshot(node)
+    for number, case in enumerate(BUSILIST_SHAPES):
+        sent_as, signed_as, accepted = case.values
+        batch = records(number)
+        with subtests.test(case.id):
+            params = {
+                "appid": APPID,
+                "busicode": "140101",
+                "action": "01",
+                "busilist": signed_as(batch),
+                "random": f"shape-{number:04d}",
+            }
+            request = {**params, "busilist": sent_as(batch), "sign": spec_sign(params, secret, SignAlgorithm.MD5)}
+            before = snapshot(node)
 
-    answer = call(node, orjson.dumps(request))
+            # Each case from its own address: failed signs count towards a lock-out per address.
+            answer = orjson.loads(node.exchange.handle(orjson.dumps(request), JSON, f"10.0.0.{number}"))
 
-    if accepted:
-        assert answer["datalist"]["result"] == "0001", answer
-        assert answer["datalist"]["counts"]["inserted"] == 2
-        assert stored(node, secret, 1) == [RECORDS[0]]
-    else:
-        assert answer["datalist"]["code"] == "E_SIGN"
-        assert answer["sign"] == ""
-        assert snapshot(node) == before
+            if accepted:
+                assert answer["datalist"]["result"] == "0001", answer
+                assert answer["datalist"]["counts"]["inserted"] == 2
+                assert stored(node, secret, 2 * number) == [batch[0]]
+            else:
+                assert answer["datalist"]["code"] == "E_SIGN"
+                assert answer["sign"] == ""
+                assert snapshot(node) == before
 
 
 # -- sign algorithms and signed answers ------------------------------------------------------------
@@ -383,47 +398,49 @@ def test_rotation_without_grace_retires_the_old_secret_at_once(node: Node) -> No
 # -- the interaction log ----------------------------------------------------------------------------
 
 
-def _bad_json(_: str) -> bytes:
-    return b'{"appid": '
+LOGGED = [
+    pytest.param(
+        lambda secret, random: orjson.dumps(envelope(secret, "01", [device(1), device(2), device(3)], random=random)),
+        (APPID, "140101", "01", 3, "0001", ""),
+        id="add",
+    ),
+    pytest.param(
+        lambda secret, random: orjson.dumps(envelope(secret, "04", [{}], busicode_name="basicode", random=random)),
+        (APPID, "140101", "04", 1, "0001", ""),
+        id="query",
+    ),
+    pytest.param(
+        lambda secret, random: orjson.dumps(
+            envelope(secret, "01", [device(4), device(5, USE_STATUS="0")], random=random)
+        ),
+        (APPID, "140101", "01", 2, "0000", "E_VALIDATION"),
+        id="refused-records",
+    ),
+    pytest.param(
+        lambda secret, random: orjson.dumps(envelope("0" * 32, "03", [{"EQP_CODE": key(1)}], random=random)),
+        (APPID, "140101", "03", 0, "0000", "E_SIGN"),
+        id="refused-sign",
+    ),
+    pytest.param(lambda secret, random: b'{"appid": ', ("", "", "", 0, "0000", "E_JSON"), id="refused-body"),
+]
 
 
-@pytest.mark.parametrize(
-    ("build", "expected"),
-    [
-        pytest.param(
-            lambda secret: orjson.dumps(envelope(secret, "01", [device(1), device(2), device(3)])),
-            (APPID, "140101", "01", RANDOM, 3, "0001", ""),
-            id="add",
-        ),
-        pytest.param(
-            lambda secret: orjson.dumps(envelope(secret, "04", [{}], busicode_name="basicode")),
-            (APPID, "140101", "04", RANDOM, 1, "0001", ""),
-            id="query",
-        ),
-        pytest.param(
-            lambda secret: orjson.dumps(envelope(secret, "01", [device(1), device(2, USE_STATUS="0")])),
-            (APPID, "140101", "01", RANDOM, 2, "0000", "E_VALIDATION"),
-            id="refused-records",
-        ),
-        pytest.param(
-            lambda secret: orjson.dumps(envelope("0" * 32, "03", [{"EQP_CODE": key(1)}])),
-            (APPID, "140101", "03", RANDOM, 0, "0000", "E_SIGN"),
-            id="refused-sign",
-        ),
-        pytest.param(_bad_json, ("", "", "", "", 0, "0000", "E_JSON"), id="refused-body"),
-    ],
-)
-def test_every_request_leaves_one_log_row(node: Node, build: Any, expected: tuple[Any, ...]) -> None:
+def test_every_request_leaves_one_log_row(node: Node, subtests: pytest.Subtests) -> None:
     secret = grant(node)
-    logged = len(log_rows(node))
+    for number, case in enumerate(LOGGED):
+        build, expected = case.values
+        random = f"logged-{number:04d}"
+        with subtests.test(case.id):
+            logged = len(log_rows(node))
 
-    answer = orjson.loads(node.exchange.handle(build(secret), JSON, "10.20.30.40"))
+            answer = orjson.loads(node.exchange.handle(build(secret, random), JSON, "10.20.30.40"))
 
-    [row] = log_rows(node)[logged:]
-    fields = ("appid", "busicode", "action", "random", "record_count", "result", "code")
-    assert tuple(row[name] for name in fields) == expected
-    assert row["client_addr"] == "10.20.30.40"
-    assert row["at"] == "2026-11-28T09:30:00.000+08:00"
-    assert row["message"] == answer["datalist"]["message"]
-    assert isinstance(row["duration_ms"], float)
-    assert 0 <= row["duration_ms"] < 60_000
+            [row] = log_rows(node)[logged:]
+            fields = ("appid", "busicode", "action", "record_count", "result", "code")
+            assert tuple(row[name] for name in fields) == expected
+            assert row["random"] == ("" if expected[-1] == "E_JSON" else random)
+            assert row["client_addr"] == "10.20.30.40"
+            assert row["at"] == "2026-11-28T09:30:00.000+08:00"
+            assert row["message"] == answer["datalist"]["message"]
+            assert isinstance(row["duration_ms"], float)
+            assert 0 <= row["duration_ms"] < 60_000

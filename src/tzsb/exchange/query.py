@@ -193,11 +193,19 @@ def page_extras(plan: QueryPlan, rows: list[StoredRecord], codec: CursorCodec) -
     return {"next_cursor": codec.encode({"m": "k", "f": plan.fingerprint, "p": [last_row.region, last_row.key]})}
 
 
-def render(rows: list[StoredRecord], plan: QueryPlan) -> list[dict[str, Any]]:
-    """The records of a page; tombstones (and deleted rows asked for) carry ``_deleted: true``."""
+def render(rows: list[StoredRecord], plan: QueryPlan) -> list[Any]:
+    """The records of a page; tombstones (and deleted rows asked for) carry ``_deleted: true``.
+
+    Rows selected raw become ``orjson.Fragment`` s: their stored compact text goes out unparsed.
+    """
     page = rows[: plan.page_size]
     show_deleted = plan.feed or plan.query.include_deleted
-    return [
-        {**row.data, "_deleted": True, "_deleted_at": row.deleted_at} if show_deleted and row.deleted else row.data
-        for row in page
-    ]
+    rendered: list[Any] = []
+    for row in page:
+        if show_deleted and row.deleted:
+            rendered.append({**row.data, "_deleted": True, "_deleted_at": row.deleted_at})
+        elif row.text is not None:
+            rendered.append(orjson.Fragment(row.text))
+        else:
+            rendered.append(row.data)
+    return rendered

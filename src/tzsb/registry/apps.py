@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -158,10 +160,14 @@ def check_spec(spec: AppSpec) -> None:
 class AppRegistry:
     """Apps stored in the node's database, secrets sealed with the master key."""
 
-    def __init__(self, store: Store, master_key: MasterKey, clock: Clock) -> None:
+    def __init__(self, store: Store, master_key: MasterKey, clock: Clock, cache_seconds: float = 0.0) -> None:
         self.store = store
         self.master_key = master_key
         self.clock = clock
+        # Every request looks its app up; rows are kept this long (changes made through this
+        # registry apply at once, changes from another process within cache_seconds).
+        self.cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, sa.Row[Any] | None]] = {}
 
     def create(self, spec: AppSpec) -> tuple[App, str]:
         """Register an app; returns it with its new secret, which is not retrievable later."""
@@ -197,13 +203,22 @@ class AppRegistry:
                     cert_fingerprints=list(spec.cert_fingerprints),
                 )
             )
+        self._cache.pop(spec.appid, None)
         app = self.get(spec.appid)
         assert app is not None
         return app, secret
 
     def get(self, appid: str) -> App | None:
-        with self.store.read() as connection:
-            row = connection.execute(sa.select(apps).where(apps.c.appid == appid)).first()
+        cached = self._cache.get(appid) if self.cache_seconds else None
+        if cached is not None and cached[0] > time.monotonic():
+            row = cached[1]
+        else:
+            with self.store.read() as connection:
+                row = connection.execute(sa.select(apps).where(apps.c.appid == appid)).first()
+            if self.cache_seconds:
+                if len(self._cache) > 10_000:
+                    self._cache.clear()  # unknown appids must not grow the cache without bound
+                self._cache[appid] = (time.monotonic() + self.cache_seconds, row)
         return None if row is None else self._to_app(row)
 
     def list(self) -> list[App]:
@@ -236,6 +251,7 @@ class AppRegistry:
         return app
 
     def _update(self, appid: str, **values: object) -> None:
+        self._cache.pop(appid, None)
         with self.store.write() as connection:
             result = connection.execute(
                 sa.update(apps).where(apps.c.appid == appid).values(updated_at=self.clock.now().isoformat(), **values)
@@ -243,7 +259,7 @@ class AppRegistry:
             if result.rowcount == 0:
                 raise ConfigurationError(f"no app {appid}; `tzsb app list` shows the registered ones")
 
-    def _to_app(self, row: sa.Row[object]) -> App:
+    def _to_app(self, row: sa.Row[Any]) -> App:
         mapping = row._mapping
         appid = str(mapping["appid"])
         in_force = [self.master_key.decrypt(bytes(mapping["secret_enc"]), appid)]

@@ -4,6 +4,7 @@ for re-verification after 24 h). Other addresses of the same app are not affecte
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,13 +24,30 @@ class LockoutPolicy:
 
 
 class Lockouts:
-    def __init__(self, store: Store, clock: Clock, policy: LockoutPolicy | None = None) -> None:
+    def __init__(
+        self, store: Store, clock: Clock, policy: LockoutPolicy | None = None, refresh_seconds: float = 5.0
+    ) -> None:
         self.store = store
         self.clock = clock
         self.policy = policy or LockoutPolicy()
+        # Pairs with recorded failures, re-read every refresh_seconds: a request from any other pair
+        # (nearly all of them) needs no database read to know it is not locked.
+        self.refresh_seconds = refresh_seconds
+        self._suspects: set[tuple[str, str]] = set()
+        self._suspects_read = -float("inf")
+
+    def _is_suspect(self, appid: str, client_addr: str) -> bool:
+        if time.monotonic() - self._suspects_read >= self.refresh_seconds:
+            with self.store.read() as connection:
+                rows = connection.execute(sa.select(auth_failures.c.appid, auth_failures.c.client_addr)).all()
+            self._suspects = {(row.appid, row.client_addr) for row in rows}
+            self._suspects_read = time.monotonic()
+        return (appid, client_addr) in self._suspects
 
     def status(self, appid: str, client_addr: str) -> tuple[bool, datetime | None]:
         """Whether the pair has recorded failures, and when its lock ends if it is locked now."""
+        if not self._is_suspect(appid, client_addr):
+            return False, None
         statement = sa.select(auth_failures.c.locked_until).where(
             auth_failures.c.appid == appid, auth_failures.c.client_addr == client_addr
         )
@@ -59,6 +77,7 @@ class Lockouts:
                 "last_failed_at": now.isoformat(),
                 "locked_until": locked.isoformat() if locked else None,
             }
+            self._suspects.add((appid, client_addr))
             if row is None:
                 connection.execute(sa.insert(auth_failures).values(appid=appid, client_addr=client_addr, **values))
             else:
@@ -67,6 +86,7 @@ class Lockouts:
 
     def clear(self, appid: str, client_addr: str | None = None) -> int:
         """Forget failures (after a success, or an operator's unlock); returns rows removed."""
+        self._suspects = {pair for pair in self._suspects if pair[0] != appid or client_addr not in (None, pair[1])}
         statement = sa.delete(auth_failures).where(auth_failures.c.appid == appid)
         if client_addr is not None:
             statement = statement.where(auth_failures.c.client_addr == client_addr)

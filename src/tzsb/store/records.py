@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -30,6 +31,8 @@ class StoredRecord:
     deleted_at: str | None
     source_appid: str
     seq: int
+    #: The stored JSON text, when selected raw (``data`` is then empty): answers splice it in unparsed.
+    text: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,8 +157,12 @@ def _prefix_range(column: sa.ColumnElement[str], prefix: str) -> sa.ColumnElemen
     return sa.and_(column >= prefix, column < upper)
 
 
-def select_records(connection: Connection, query: RecordQuery) -> list[StoredRecord]:
-    """Run a query; returns at most ``query.limit`` rows after the keyset position."""
+def select_records(connection: Connection, query: RecordQuery, *, raw: bool = False) -> list[StoredRecord]:
+    """Run a query; returns at most ``query.limit`` rows after the keyset position.
+
+    ``raw`` (SQLite only, where the document is stored as the compact text the node wrote) returns
+    each live record's JSON text instead of parsing it; tombstones are parsed as usual.
+    """
     conditions: list[sa.ColumnElement[bool]] = [records.c.business == query.business]
     for prefix in query.region_prefixes:
         if prefix:
@@ -174,14 +181,52 @@ def select_records(connection: Connection, query: RecordQuery) -> list[StoredRec
         conditions.append(records.c.seq > query.since)
     elif not query.include_deleted:
         conditions.append(records.c.deleted == sa.false())
-    order: tuple[sa.ColumnElement[Any], ...]
     if query.since is not None:
-        order = (records.c.seq,)
         if query.after is not None:
             conditions.append(records.c.seq > query.after[0])
-    else:
-        order = (records.c.region, records.c.record_key)
-        if query.after is not None:
-            conditions.append(sa.tuple_(records.c.region, records.c.record_key) > sa.tuple_(*query.after))
-    statement = sa.select(*_COLUMNS).where(*conditions).order_by(*order).limit(query.limit)
-    return [_row_to_record(row) for row in connection.execute(statement)]
+        return _run(connection, conditions, (records.c.seq,), query.limit, raw)
+    order = (records.c.region, records.c.record_key)
+    if query.after is None:
+        return _run(connection, conditions, order, query.limit, raw)
+    # Keyset page after (region, key), in two index range scans: the rest of that region, then
+    # the regions after it. SQLite does not seek an index on a row-value comparison, so a single
+    # "(region, key) > (?, ?)" would rescan every earlier row of the range on each page.
+    region, key = cast(tuple[str, str], query.after)
+    found = _run(
+        connection, [*conditions, records.c.region == region, records.c.record_key > key], order, query.limit, raw
+    )
+    if len(found) < query.limit:
+        found += _run(connection, [*conditions, records.c.region > region], order, query.limit - len(found), raw)
+    return found
+
+
+def _run(
+    connection: Connection,
+    conditions: list[sa.ColumnElement[bool]],
+    order: tuple[sa.ColumnElement[Any], ...],
+    limit: int,
+    raw: bool,
+) -> list[StoredRecord]:
+    if not raw:
+        statement = sa.select(*_COLUMNS).where(*conditions).order_by(*order).limit(limit)
+        return [_row_to_record(row) for row in connection.execute(statement)]
+    text = sa.type_coerce(records.c.data, sa.Text).label("data")
+    columns = [text if column is records.c.data else column for column in _COLUMNS]
+    statement = sa.select(*columns).where(*conditions).order_by(*order).limit(limit)
+    found: list[StoredRecord] = []
+    for row in connection.execute(statement):
+        deleted = bool(row.deleted)
+        found.append(
+            StoredRecord(
+                key=row.record_key,
+                region=row.region,
+                updated_at=row.updated_at,
+                data=orjson.loads(row.data) if deleted else {},
+                deleted=deleted,
+                deleted_at=row.deleted_at,
+                source_appid=row.source_appid,
+                seq=int(row.seq),
+                text=None if deleted else row.data,
+            )
+        )
+    return found
