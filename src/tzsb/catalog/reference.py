@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 
 from stdnum import numdb
@@ -34,6 +34,7 @@ def _divisions() -> numdb.NumDB:
     return numdb.get("cn/loc")
 
 
+@lru_cache(maxsize=16384)
 def division_name(code: str) -> str | None:
     """The name of a GB/T 2260 division (current or abolished), or None when the code never existed.
 

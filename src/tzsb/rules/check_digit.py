@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import date
+from functools import lru_cache
 from typing import Any, Final
 
 from stdnum.cn import ric, uscc
@@ -24,6 +25,7 @@ _ID_CARD: Final = re.compile(r"[0-9]{17}[0-9X]")
 _PERMIT_AREAS: Final = ("81", "82", "83")
 
 
+@lru_cache(maxsize=65536)
 def _uscc_problem(value: str) -> str | None:
     if not _USCC.fullmatch(value):
         return "format"

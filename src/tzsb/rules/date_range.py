@@ -5,11 +5,25 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tzsb.clock import business_timestamp
+from tzsb.clock import Clock, business_timestamp
 from tzsb.errors import ConfigurationError
 from tzsb.rules.base import RecordCheck, RuleContext, field_label, present, require_field
 
 RULE_ID = "date_range"
+
+_last_text: list[tuple[float, str]] = [(0.0, "")]
+
+
+def _now_text(clock: Clock) -> str:
+    """The clock's time as text, formatted at most once per second (this runs per record)."""
+    moment = clock.now()
+    stamp = moment.timestamp()
+    cached = _last_text[0]
+    if int(cached[0]) == int(stamp) and cached[1]:
+        return cached[1]
+    text = business_timestamp(moment)
+    _last_text[0] = (stamp, text)
+    return text
 
 
 def build(params: Mapping[str, Any], context: RuleContext) -> RecordCheck:
@@ -35,7 +49,7 @@ def build(params: Mapping[str, Any], context: RuleContext) -> RecordCheck:
         if high is not None and value[: len(high)] > high:
             return [(field, f"{label}不能晚于 {high} / {field} must not be after {high}")]
         if not_future:
-            now = business_timestamp(clock.now())
+            now = _now_text(clock)
             if value[:19] > now[: len(value[:19])]:
                 return [(field, f"{label}不能晚于当前时间 / {field} must not be in the future")]
         return []

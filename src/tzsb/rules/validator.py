@@ -7,12 +7,13 @@ by which configuration can change its severity or switch it off.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Final
 
-from tzsb.catalog import BusinessType
+from tzsb.catalog import BusinessType, FieldSpec, FieldType
 from tzsb.clock import Clock, SystemClock
 from tzsb.errors import ConfigurationError
 from tzsb.rules import (
@@ -67,6 +68,27 @@ ReferenceLookup = Callable[[str, Collection[str]], set[str]]
 class _FieldPlan:
     name: str
     checks: tuple[tuple[str, Check, Severity], ...]
+    #: A single test that implies every field rule passes (strings only); when it says no, the
+    #: checks above run one by one to find which rule failed.
+    passes: Callable[[Any], bool] | None = None
+
+
+def _passes_all(spec: FieldSpec) -> Callable[[Any], bool] | None:
+    if spec.type is not FieldType.STRING:
+        return None
+    limit = spec.length if spec.length is not None else float("inf")
+    matcher = re.compile(spec.pattern, re.ASCII).fullmatch if spec.pattern else None
+    codes = frozenset(spec.codes) if spec.codes else None
+
+    def passes(value: Any) -> bool:
+        return (
+            type(value) is str
+            and len(value) <= limit
+            and (matcher is None or matcher(value) is not None)
+            and (codes is None or value in codes)
+        )
+
+    return passes
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +96,11 @@ class _RecordRule:
     rule_id: str
     check: RecordCheck
     severity: Severity
+    #: The rule can only fault a record holding one of these fields (for required_if: its trigger).
+    triggers: frozenset[str]
+
+
+_TRIGGER_KEYS: Final = ("field", "other", "type_field", "sort_field", "variety_field")
 
 
 @dataclass(slots=True)
@@ -114,7 +141,7 @@ class RecordValidator:
                 check = module.build(spec)
                 if check is not None and rule_id not in off:
                     checks.append((module.RULE_ID, check, severity(rule_id)))
-            self._plans[spec.code] = _FieldPlan(spec.name, tuple(checks))
+            self._plans[spec.code] = _FieldPlan(spec.name, tuple(checks), _passes_all(spec))
             if spec.required and f"{spec.code}.{required.RULE_ID}" not in off:
                 required_fields.append((spec.code, spec.name, severity(f"{spec.code}.{required.RULE_ID}")))
         self._required = tuple(required_fields)
@@ -144,8 +171,14 @@ class RecordValidator:
                     f"{business.code}: rule {configured_id} has unknown type {rule_type!r}; "
                     f"known: {', '.join(sorted(RECORD_RULES))}, reference"
                 )
+            keys = ("when",) if rule_type == required_if.RULE_ID else _TRIGGER_KEYS
             record_rules.append(
-                _RecordRule(configured_id, builder.build(params, context), severity(configured_id, default))
+                _RecordRule(
+                    configured_id,
+                    builder.build(params, context),
+                    severity(configured_id, default),
+                    frozenset(str(params[key]) for key in keys if key in params),
+                )
             )
         self._record_rules = tuple(record_rules)
         self._references = tuple(references)
@@ -171,6 +204,8 @@ class RecordValidator:
             # is_blank, inlined: this loop runs for every field of every record.
             if value is None or (type(value) is str and (not value or (value[0].isspace() and not value.strip()))):
                 continue
+            if plan.passes is not None and plan.passes(value):
+                continue
             for rule_id, check, rule_severity in plan.checks:
                 problem = check(value)
                 if problem is not None:
@@ -183,6 +218,8 @@ class RecordValidator:
                 found.append(Violation(code, required.RULE_ID, required.message(code, name), rule_severity))
         if self._record_rules and not partial:
             for rule in self._record_rules:
+                if rule.triggers.isdisjoint(record):
+                    continue
                 for field_code, message in rule.check(record):
                     found.append(Violation(field_code, rule.rule_id, message, rule.severity))
         return found
