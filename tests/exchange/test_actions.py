@@ -297,24 +297,15 @@ def test_add_refuses_duplicate_keys_in_one_batch(hz: Caller) -> None:
     ]
 
 
-def test_a_nul_character_gets_the_same_answer_on_every_backend(
-    request: pytest.FixtureRequest, node: Node, hz: Caller
-) -> None:
-    text = "杭州市\u0000西湖区"
-    if request.node.callspec.params["database_url"] == "postgresql":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="BUG: a U+0000 in a value is accepted on SQLite but fails as E_INTERNAL on PostgreSQL "
-                "(JSONB cannot hold it); it should be refused as E_VALIDATION or stored on both",
-            )
-        )
-    datalist = hz.send("01", [device(1, USE_ADDRESS=text)])
-    assert datalist.get("code") != "E_INTERNAL", datalist
-    if datalist["result"] == "0001":
-        assert hz.query({"EQP_CODE": key(1)})["busilist"] == [device(1, USE_ADDRESS=text)]
-    else:
-        assert datalist["code"] == "E_VALIDATION"
+def test_a_nul_character_gets_the_same_answer_on_every_backend(node: Node, hz: Caller) -> None:
+    before = snapshot(node)
+    datalist = hz.send("01", [device(1, USE_ADDRESS="杭州市\u0000西湖区")])
+    assert datalist["code"] == "E_PARAM"
+    assert datalist["message"] == (
+        "busilist 含有 NUL 字符（\\u0000），请去掉后重发 / busilist contains NUL characters (\\u0000); "
+        "remove them and resend"
+    )
+    assert snapshot(node) == before
 
 
 # -- 02 modify -------------------------------------------------------------------------------
@@ -512,10 +503,6 @@ def test_delete_of_a_deleted_record_is_unchanged(node: Node, hz: Caller) -> None
     assert records_and_seq(node) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a key repeated in one 03 batch is deleted twice: counts deleted=2 and takes two change sequences",
-)
 def test_delete_counts_a_repeated_key_once(node: Node, hz: Caller) -> None:
     hz.ok("01", [device(1)])
     before = counter(node)

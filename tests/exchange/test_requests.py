@@ -159,11 +159,6 @@ def test_a_replayed_query_returns_the_same_answer(node: Node) -> None:
     assert snapshot(node) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a query's answer is not stored with its random, so a replayed query is run again "
-    "and answers with today's data instead of the stored first response",
-)
 def test_a_replayed_query_returns_the_first_answer_after_a_change(node: Node) -> None:
     secret = grant(node)
     call(node, body(APPID, secret, "140101", "01", [device(1)]))

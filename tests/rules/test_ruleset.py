@@ -635,3 +635,16 @@ def test_reference_rule_switched_on_through_the_node_file(make_node: Callable[..
     assert call(node, body("hz-city", secret, "140101", "01", [device(9)]))["datalist"]["result"] == "0001"
     accepted = call(node, body("hz-city", secret, "140401", "01", [inspection]))["datalist"]
     assert accepted["result"] == "0001", accepted
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: the shipped 0301 required_if rule raises TypeError on a list value of RECTIFY_TYPE, "
+    "so the request is answered E_INTERNAL instead of E_VALIDATION naming the type fault",
+)
+def test_a_list_where_a_code_belongs_is_a_validation_error_not_an_internal_error(node: Node) -> None:
+    secret = grant(node, busicodes=frozenset({"140301"}))
+    check = dict(SHIPPED["0301"].valid_cases[0], RECTIFY_TYPE=["2"])
+    answer = call(node, body("hz-city", secret, "140301", "01", [check]))["datalist"]
+    assert answer["code"] == "E_VALIDATION", answer
+    assert [(e["field"], e["rule"]) for e in answer["busilist"][0]["errors"]] == [("RECTIFY_TYPE", "type")]

@@ -140,8 +140,8 @@ class Exchange:
         self._admit(request, app, len(body))
         business, action = self._authorise(request, app)
         fingerprint = hashlib.sha256(canonical_params(request.signed_params).encode("utf-8")).hexdigest()
-        # A query's random is claimed after it runs (a duplicate insert is caught there); a write's
-        # first answer is looked up now, before any validation work.
+        # A query's random is claimed after it runs (a duplicate claim is caught there and answered
+        # with the first response); a write's first answer is looked up now, before any validation.
         claim = self._find_claim(app.appid, request.random) if action is not Action.QUERY else None
         if claim is not None:
             if claim.fingerprint != fingerprint:
@@ -151,6 +151,12 @@ class Exchange:
                 return claim.response
         records = request.records()
         trace.record_count = len(records)
+        if "\\u0000" in request.busilist_text and _holds_nul(records):
+            raise ExchangeError(
+                ErrorCode.PARAM,
+                "busilist 含有 NUL 字符（\\u0000），请去掉后重发",
+                "busilist contains NUL characters (\\u0000); remove them and resend",
+            )
         if not records:
             raise ExchangeError(
                 ErrorCode.PARAM,
@@ -394,16 +400,18 @@ class Exchange:
                         appid=app.appid,
                         random=request.random,
                         fingerprint=fingerprint,
-                        response=None,
+                        response=response,
                         created_at=self.clock.now().isoformat(),
                     )
                 )
                 InteractionLog.append(connection, self._entry(trace, client_addr, started, RESULT_SUCCESS, "", message))
         except IntegrityError:
+            # The random was claimed before: a retry of the same query gets the first answer.
             claim = self._find_claim(app.appid, request.random)
-            if claim is None or claim.fingerprint != fingerprint:
+            if claim is None or claim.fingerprint != fingerprint or claim.response is None:
                 raise _replay_error() from None
-            self._log(trace, client_addr, started, RESULT_SUCCESS, "", message)
+            self._log(trace, client_addr, started, RESULT_SUCCESS, "", "重复请求，返回首次响应 / replayed")
+            return claim.response
         return response
 
     def _live_keys(self, business: str, keys: Collection[str]) -> set[str]:
@@ -440,6 +448,17 @@ class Exchange:
 
     def _log(self, trace: _Trace, client_addr: str, started: float, result: str, code: str, message: str) -> None:
         self.log.record(self._entry(trace, client_addr, started, result, code, message))
+
+
+def _holds_nul(value: Any) -> bool:
+    """Whether a NUL character is in any key or string (PostgreSQL cannot store one)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
 
 
 def _address_allowed(client_addr: str, networks: tuple[str, ...]) -> bool:
@@ -499,9 +518,21 @@ def _delete_shape(records: list[dict[str, Any]], business: BusinessType) -> list
     """A 03 delete names each record by its primary key and nothing else."""
     key_field = business.primary_key
     details: list[dict[str, Any]] = []
+    first_index: dict[str, int] = {}
     for index, record in enumerate(records):
         errors: list[dict[str, str]] = []
         key = record.get(key_field)
+        if isinstance(key, str) and key in first_index:
+            errors.append(
+                {
+                    "field": key_field,
+                    "rule": "duplicate_key",
+                    "message": f"主键 {key} 与第 {first_index[key]} 条重复，同一批次中每条记录只能出现一次 / "
+                    f"primary key {key} repeats record {first_index[key]}; send each record once per batch",
+                }
+            )
+        elif isinstance(key, str):
+            first_index[key] = index
         if not isinstance(key, str) or not key.strip():
             errors.append(
                 {

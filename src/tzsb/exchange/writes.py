@@ -168,9 +168,11 @@ def apply(
                 outcome.skipped += 1
                 outcome.skipped_keys.append(key)
                 continue
-            new_data = {**current.data, **record}
+            # null clears a field; the merged record is validated in full below.
+            new_data = {name: value for name, value in {**current.data, **record}.items() if value is not None}
             if timestamp_field not in record and new_data != current.data:
-                new_data[timestamp_field] = context.now
+                # Never move the timestamp backwards (the source's clock may run ahead of ours).
+                new_data[timestamp_field] = max(context.now, current.updated_at)
             if new_data == current.data:
                 outcome.unchanged += 1
                 continue
