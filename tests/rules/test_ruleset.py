@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -17,10 +18,10 @@ from typer.testing import CliRunner
 
 from tests.support import body, call, device, grant, log_rows, snapshot
 from tzsb import __version__
-from tzsb.app import Node
+from tzsb.app import Node, build_node
 from tzsb.catalog import Catalog, load_catalog
 from tzsb.cli.main import app as cli
-from tzsb.clock import FixedClock
+from tzsb.clock import BEIJING, FixedClock
 from tzsb.errors import ConfigurationError
 from tzsb.protocol.codes import BUSINESS_TYPES
 from tzsb.rules.ruleset import RULES_FILE, CompiledRules, RuleBook, compile_rules, shipped_rule_sets
@@ -36,8 +37,8 @@ SHIPPED: Final = shipped_rule_sets()
 VALID_0101: Final = len(SHIPPED["0101"].valid_cases)
 INVALID_0101: Final = len(SHIPPED["0101"].invalid_cases)
 FLOORS_MAX: Final = {"id": "floors-at-most-200", "type": "numeric_range", "field": "FLOORS", "max": 200}
-FLOORS_MESSAGE: Final = "层数（FLOORS）应在  … 200 范围内 / FLOORS must lie within  … 200"
-NEGATIVE_FLOORS_MESSAGE: Final = "层数（FLOORS）应在 0 …  范围内 / FLOORS must lie within 0 … "
+FLOORS_MESSAGE: Final = "层数（FLOORS）应不大于 200 / FLOORS must be at most 200"
+NEGATIVE_FLOORS_MESSAGE: Final = "层数（FLOORS）应不小于 0 / FLOORS must be at least 0"
 CHECK_DIGIT_MESSAGE: Final = (
     "使用单位统一社会信用代码（USE_UNIT_CODE）校验位不正确，请核对号码 / "
     "USE_UNIT_CODE has a wrong check character; check the number"
@@ -86,10 +87,6 @@ def test_the_catalog_has_every_business_type_of_table_7_and_each_a_shipped_rule_
 
 @pytest.fixture(scope="module")
 def shipped_compiled() -> CompiledRules:
-    from datetime import datetime
-
-    from tzsb.clock import BEIJING
-
     return compile_rules(CATALOG, None, FixedClock(datetime(2026, 11, 28, 9, 30, tzinfo=BEIJING)))
 
 
@@ -183,11 +180,6 @@ def test_node_file_switches_a_rule_off(tmp_path: Path, clock: FixedClock) -> Non
     ]  # the pattern is off; the check-digit rule still reports the malformed code
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: switching a shipped rule off in rules.json disables the whole interface: its shipped invalid "
-    "case still runs, now 'should fail with <rule> but got no fault', and the node cannot drop shipped cases",
-)
 def test_switching_a_shipped_rule_off_keeps_the_interface_enabled(tmp_path: Path, clock: FixedClock) -> None:
     document = {"0101": {"disabled": ["use-unit-code-check-digit"]}}
     compiled = compile_rules(CATALOG, write(tmp_path / RULES_FILE, document), clock)
@@ -277,16 +269,17 @@ def test_a_business_type_without_valid_cases_is_disabled(clock: FixedClock) -> N
         pytest.param({"0101": {"rules": {"id": "x"}}}, "{path}: rules must be a list", id="rules-not-list"),
         pytest.param({"0101": {"rules": ["x"]}}, "{path}: each rule of 0101 must be an object", id="rule-not-object"),
         pytest.param({"0101": {"rules": [{"id": "x", "type": "bogus", "field": "FLOORS"}]}},
-                     "0101: rule x has unknown type 'bogus'; known: check_digit, compare, date_range, device_code, "
-                     "equipment_code, numeric_range, region_code, required_if, reference", id="unknown-rule-type"),
+                     "{path}: 0101: rule x has unknown type 'bogus'; known: check_digit, compare, date_range, "
+                     "device_code, equipment_code, numeric_range, region_code, required_if, reference",
+                     id="unknown-rule-type"),
         pytest.param({"0101": {"rules": [{"type": "numeric_range", "field": "FLOORS", "max": 1}]}},
-                     "0101: every rule needs an id", id="rule-without-id"),
+                     "{path}: 0101: every rule needs an id", id="rule-without-id"),
         pytest.param({"0101": {"severity": {"use-unit-code-check-digit": "fatal"}}},
                      "{path}: severity of 0101 maps rule ids to 'error' or 'warning'", id="bad-severity"),
         pytest.param({"0101": {"severity": ["x"]}},
                      "{path}: severity of 0101 maps rule ids to 'error' or 'warning'", id="severity-not-object"),
         pytest.param({"0101": {"rules": [dict(FLOORS_MAX, severity="fatal")]}},
-                     "0101: severity of floors-at-most-200 must be error or warning", id="bad-rule-severity"),
+                     "{path}: 0101: severity of floors-at-most-200 must be error or warning", id="bad-rule-severity"),
         pytest.param({"0101": {"disabled": "design-life-not-negative"}}, "{path}: disabled must be a list",
                      id="disabled-not-list"),
         pytest.param({"0101": {"cases": []}},
@@ -322,22 +315,12 @@ def test_missing_node_file_means_shipped_rules(tmp_path: Path, clock: FixedClock
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: two rules with one id in rules.json are silently collapsed (the last wins) by merge(); "
-    "the validator's 'rule id is used twice' check never sees them",
-)
 def test_duplicate_rule_ids_in_the_node_file_are_refused(tmp_path: Path, clock: FixedClock) -> None:
     document = {"0101": {"rules": [dict(FLOORS_MAX, max=1), FLOORS_MAX]}}
     with pytest.raises(ConfigurationError, match="floors-at-most-200"):
         compile_rules(CATALOG, write(tmp_path / RULES_FILE, document), clock)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a bad rule parameter in rules.json is reported without the file or the business type "
-    "(\"rule 'x': op must be one of …\"): the operator cannot tell which of 22 rule sets is broken",
-)
 def test_a_bad_rule_parameter_names_the_business_type(tmp_path: Path, clock: FixedClock) -> None:
     bad_op = {"id": "x", "type": "compare", "field": "NEXT_INSP_DATE", "op": "=>", "other": "INSP_DATE"}
     document = {"0401": {"rules": [bad_op]}}
@@ -413,17 +396,25 @@ def test_failing_cases_disable_the_interface(make_node: Callable[..., Node]) -> 
     assert health(node)["disabled_interfaces"] == {}
 
 
-def test_a_node_started_with_failing_cases_serves_disabled(make_node: Callable[..., Node]) -> None:
-    node = make_node()
-    write(rules_path(node), {"0900": {"cases": {"valid": [{"DATA_ID": "x"}]}}})
-    # A node built on that home reads the file at start.
-    rebuilt = RuleBook(node.catalog, rules_path(node), node.clock)
-    assert list(rebuilt.current().disabled) == ["0900"]
-    assert (
-        rebuilt.current()
-        .disabled["0900"][0]
-        .startswith(f"valid case {len(SHIPPED['0900'].valid_cases)} of 0900 is rejected: ")
-    )
+def test_a_node_started_with_failing_cases_serves_that_interface_disabled(
+    make_node: Callable[..., Node], clock: FixedClock
+) -> None:
+    first = make_node()
+    secret = grant(first)
+    write(rules_path(first), {"0101": {"cases": {"valid": [device(1, USE_STATUS="0")]}}})
+    node = build_node(first.settings, clock)  # the same home, started with the file in place
+    try:
+        detail = f"valid case {VALID_0101} of 0101 is rejected: USE_STATUS code_list"
+        answer = call(node, body("hz-city", secret, "140101", "01", [device(2)]))["datalist"]
+        assert answer == {"result": "0000", "message": disabled_message("0101", detail), "code": "E_DISABLED"}
+        report = health(node)
+        assert (report["status"], report["disabled_interfaces"], report["rules_error"]) == (
+            "degraded",
+            {"0101": [detail]},
+            None,
+        )
+    finally:
+        node.close()
 
 
 # ================================================================== tzsb rules test
@@ -524,7 +515,10 @@ def test_rulebook_reloads_a_changed_file(make_node: Callable[..., Node]) -> None
     write(rules_path(node), {"0101": {"rules": [{"id": "x", "type": "bogus"}]}})
     assert node.rules.current() is second
     assert node.rules.last_error is not None
-    assert node.rules.last_error.startswith("0101: rule x has unknown type 'bogus'")
+    assert node.rules.last_error.endswith(
+        "0101: rule x has unknown type 'bogus'; known: check_digit, compare, date_range, device_code, "
+        "equipment_code, numeric_range, region_code, required_if, reference"
+    )
 
     # A good version again: in force, the error cleared.
     write(rules_path(node), {"0101": {"rules": [dict(FLOORS_MAX, max=300)]}})
@@ -637,11 +631,6 @@ def test_reference_rule_switched_on_through_the_node_file(make_node: Callable[..
     assert accepted["result"] == "0001", accepted
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the shipped 0301 required_if rule raises TypeError on a list value of RECTIFY_TYPE, "
-    "so the request is answered E_INTERNAL instead of E_VALIDATION naming the type fault",
-)
 def test_a_list_where_a_code_belongs_is_a_validation_error_not_an_internal_error(node: Node) -> None:
     secret = grant(node, busicodes=frozenset({"140301"}))
     check = dict(SHIPPED["0301"].valid_cases[0], RECTIFY_TYPE=["2"])

@@ -25,10 +25,14 @@ _OPERATORS: Final[dict[str, tuple[Callable[[Any, Any], bool], str, str]]] = {
 def _comparable(value: Any, numeric: bool) -> Any:
     if not numeric:
         return str(value)
+    text = str(value)
+    if isinstance(value, bool) or not text.isascii():
+        return None
     try:
-        return Decimal(str(value))
+        number = Decimal(text)
     except InvalidOperation:
         return None
+    return number if number.is_finite() else None  # NaN would signal on comparison
 
 
 def build(params: Mapping[str, Any], context: RuleContext) -> RecordCheck:

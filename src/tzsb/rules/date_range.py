@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,6 +11,7 @@ from tzsb.errors import ConfigurationError
 from tzsb.rules.base import RecordCheck, RuleContext, field_label, present, require_field
 
 RULE_ID = "date_range"
+_DATE_OR_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}( [0-9]{2}:[0-9]{2}:[0-9]{2})?")
 
 _last_text: list[tuple[float, str]] = [(0.0, "")]
 
@@ -41,8 +43,8 @@ def build(params: Mapping[str, Any], context: RuleContext) -> RecordCheck:
 
     def check(record: Mapping[str, Any]) -> list[tuple[str, str]]:
         value = present(record, field)
-        if not isinstance(value, str):
-            return []
+        if not isinstance(value, str) or not _DATE_OR_TIME.fullmatch(value):
+            return []  # not a date or time at all: the type rule reports it
         # Dates and ``YYYY-MM-DD HH:MM:SS`` times compare correctly as text.
         if low is not None and value < low:
             return [(field, f"{label}不能早于 {low} / {field} must not be before {low}")]

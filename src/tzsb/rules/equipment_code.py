@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tzsb.catalog.reference import equipment_catalogue
+from tzsb.errors import ConfigurationError
 from tzsb.rules.base import RecordCheck, RuleContext, field_label, present, require_field
 
 RULE_ID = "equipment_code"
@@ -17,7 +18,18 @@ def build(params: Mapping[str, Any], context: RuleContext) -> RecordCheck:
         for key, level in (("type_field", "种类"), ("sort_field", "类别"), ("variety_field", "品种"))
         if key in params
     ]
+    if not levels:
+        raise ConfigurationError(
+            f"rule {params.get('id')!r}: equipment_code needs at least one of type_field, sort_field, variety_field"
+        )
     catalogue = equipment_catalogue()
+
+    def ancestors(code: str) -> list[str]:
+        chain: list[str] = []
+        while code in catalogue and catalogue[code].parent:
+            code = catalogue[code].parent
+            chain.append(code)
+        return chain
 
     def check(record: Mapping[str, Any]) -> list[tuple[str, str]]:
         faults: list[tuple[str, str]] = []
@@ -47,6 +59,10 @@ def build(params: Mapping[str, Any], context: RuleContext) -> RecordCheck:
         if sort is not None and kind is not None and catalogue[sort].parent != kind:
             faults.append((levels[1][0] if len(levels) > 1 else levels[0][0],
                            f"类别 {sort} 不属于种类 {kind} / sort {sort} is not in type {kind}"))  # fmt: skip
+        if variety is not None and kind is not None and sort is None and kind not in ancestors(variety):
+            faults.append(
+                (levels[-1][0], f"品种 {variety} 不属于种类 {kind} / variety {variety} is not in type {kind}")
+            )
         return faults
 
     return check

@@ -13,23 +13,35 @@ RULE_ID = "numeric_range"
 
 
 def _number(value: Any) -> Decimal | None:
-    if isinstance(value, bool):
+    """A finite number written in ASCII (Decimal alone would read full-width digits too)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    text = str(value)
+    if not text.isascii():
         return None
     try:
-        return Decimal(str(value).strip())
+        number = Decimal(text)
     except InvalidOperation:
         return None
+    return number if number.is_finite() else None
 
 
 def build(params: Mapping[str, Any], context: RuleContext) -> RecordCheck:
     field = require_field(params, "field", context)
     low = _number(params["min"]) if "min" in params else None
     high = _number(params["max"]) if "max" in params else None
+    for key, bound in (("min", low), ("max", high)):
+        if key in params and bound is None:
+            raise ConfigurationError(f"rule {params.get('id')!r}: numeric_range {key} must be a number")
     if low is None and high is None:
         raise ConfigurationError(f"rule {params.get('id')!r}: numeric_range needs min or max")
     label = field_label(context, field)
-    bounds = f"{'' if low is None else low} … {'' if high is None else high}"
-    message = f"{label}应在 {bounds} 范围内 / {field} must lie within {bounds}"
+    if high is None:
+        message = f"{label}应不小于 {low} / {field} must be at least {low}"
+    elif low is None:
+        message = f"{label}应不大于 {high} / {field} must be at most {high}"
+    else:
+        message = f"{label}应在 {low} … {high} 范围内 / {field} must lie within {low} … {high}"
 
     def check(record: Mapping[str, Any]) -> list[tuple[str, str]]:
         value = present(record, field)

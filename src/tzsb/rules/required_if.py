@@ -24,7 +24,8 @@ def build(params: Mapping[str, Any], context: RuleContext) -> RecordCheck:
     )
 
     def check(record: Mapping[str, Any]) -> list[tuple[str, str]]:
-        if record.get(when) in triggers and present(record, field) is None:
+        trigger = record.get(when)
+        if isinstance(trigger, str) and trigger in triggers and present(record, field) is None:
             return [(field, message)]
         return []
 

@@ -162,20 +162,26 @@ class RecordValidator:
             if not params.get("enabled", True) or configured_id in off:
                 continue
             default = str(params.get("severity", Severity.ERROR))
-            if rule_type == reference.RULE_ID:
-                references.append((reference.build(params, context), severity(configured_id, default)))
-                continue
             builder = RECORD_RULES.get(str(rule_type))
-            if builder is None:
+            if builder is None and rule_type != reference.RULE_ID:
                 raise ConfigurationError(
                     f"{business.code}: rule {configured_id} has unknown type {rule_type!r}; "
                     f"known: {', '.join(sorted(RECORD_RULES))}, reference"
                 )
+            try:
+                if builder is None:
+                    references.append((reference.build(params, context), severity(configured_id, default)))
+                    continue
+                check = builder.build(params, context)
+            except ConfigurationError as exc:
+                if str(exc).startswith(f"{business.code}: "):
+                    raise
+                raise ConfigurationError(f"{business.code}: {exc}") from None
             keys = ("when",) if rule_type == required_if.RULE_ID else _TRIGGER_KEYS
             record_rules.append(
                 _RecordRule(
                     configured_id,
-                    builder.build(params, context),
+                    check,
                     severity(configured_id, default),
                     frozenset(str(params[key]) for key in keys if key in params),
                 )
@@ -210,7 +216,8 @@ class RecordValidator:
                 problem = check(value)
                 if problem is not None:
                     found.append(Violation(name, rule_id, problem, rule_severity))
-                    break
+                    if rule_severity is Severity.ERROR:
+                        break  # later checks of this field would only repeat the fault
         for code, name, rule_severity in self._required:
             value = record.get(code)
             blank = value is None or (type(value) is str and (not value or (value[0].isspace() and not value.strip())))
