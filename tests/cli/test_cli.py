@@ -149,3 +149,12 @@ def test_send_needs_exactly_one_input() -> None:
     code, _, err = invoke(*args, "--action", "04")
     assert code == 1
     assert "exactly one of --file" in err
+
+
+def test_prune_nonces(home: Path) -> None:
+    code, out, _ = invoke("prune-nonces", "--home", str(home), "--days", "7")
+    assert code == 0
+    assert "forgot 0 request id(s) older than 7 day(s)" in out
+    code, _, err = invoke("prune-nonces", "--home", str(home), "--days", "0")
+    assert code == 1
+    assert "--days must be at least 1" in err

@@ -41,8 +41,9 @@ def test_a_sealed_secret_cannot_be_moved_to_another_app(node: Node) -> None:
     with node.store.write() as connection:
         sealed = connection.execute(sa.select(apps.c.secret_enc).where(apps.c.appid == "a")).scalar_one()
         connection.execute(sa.update(apps).where(apps.c.appid == "b").values(secret_enc=sealed))
+    uncached = AppRegistry(node.store, node.registry.master_key, node.clock)
     with pytest.raises(ConfigurationError):
-        node.registry.get("b")
+        uncached.get("b")
 
 
 def test_master_key_file_is_private_and_never_overwritten(tmp_path: Path) -> None:

@@ -343,6 +343,26 @@ def send(
         raise typer.Exit(code=1)
 
 
+@app.command("prune-nonces")
+def prune_nonces_command(
+    home: HomeOption,
+    days: Annotated[int, typer.Option(help="Forget random values claimed more than this many days ago.")] = 30,
+) -> None:
+    """Forget old request ids (random); apps with --require-timestamp stay safe from replays."""
+    from datetime import timedelta
+
+    from tzsb.store.maintenance import prune_nonces
+
+    if days < 1:
+        raise _fail("--days must be at least 1")
+    node = _node(home)
+    try:
+        removed = prune_nonces(node.store, node.clock.now() - timedelta(days=days))
+    finally:
+        node.close()
+    console.print(f"forgot {removed} request id(s) older than {days} day(s)")
+
+
 @app.command()
 def log(
     home: HomeOption,
