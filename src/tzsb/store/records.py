@@ -117,10 +117,41 @@ def live_keys(connection: Connection, business: str, keys: Iterable[str]) -> set
     return found
 
 
+_INSERT_COLUMNS = (
+    "business",
+    "record_key",
+    "region",
+    "updated_at",
+    "data",
+    "deleted",
+    "deleted_at",
+    "deleted_by",
+    "source_appid",
+    "changed_by",
+    "changed_at",
+    "seq",
+)
+
+
 def insert(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert new rows (dicts with every column of ``records``) in one executemany."""
-    if rows:
-        connection.execute(sa.insert(records), list(rows))
+    """Insert new rows (dicts with every column of ``records``) in one executemany.
+
+    The statement goes to the driver directly, with the documents serialised once by orjson:
+    per-row parameter processing was most of the cost of a 1,000-record add.
+    """
+    if not rows:
+        return
+    sqlite = connection.dialect.name == "sqlite"
+    marker = "?" if sqlite else "%s"
+    values = ", ".join(f"{marker}::jsonb" if name == "data" and not sqlite else marker for name in _INSERT_COLUMNS)
+    statement = f"INSERT INTO records ({', '.join(_INSERT_COLUMNS)}) VALUES ({values})"  # noqa: S608 - fixed names
+    connection.exec_driver_sql(
+        statement,
+        [
+            tuple(orjson.dumps(row[name]).decode("utf-8") if name == "data" else row[name] for name in _INSERT_COLUMNS)
+            for row in rows
+        ],
+    )
 
 
 def update(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
