@@ -13,12 +13,12 @@ Each has a string id and a severity: ``error`` rejects the batch, ``warning`` is
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from tzsb.catalog import BusinessType
-from tzsb.clock import Clock
+from tzsb.clock import Clock, business_timestamp
 from tzsb.errors import ConfigurationError
 
 #: A compiled field check: ``None`` when the value passes, else the (zh / en) message.
@@ -49,6 +49,16 @@ class RuleContext:
 
     business: BusinessType
     clock: Clock
+    #: "Now" as business-timestamp text, fixed by the validator for the length of one batch.
+    now: NowCell = field(default_factory=lambda: NowCell())
+
+    def now_text(self) -> str:
+        return self.now.text or business_timestamp(self.clock.now())
+
+
+@dataclass(slots=True)
+class NowCell:
+    text: str | None = None
 
 
 def is_blank(value: Any) -> bool:

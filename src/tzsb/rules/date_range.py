@@ -6,26 +6,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from tzsb.clock import Clock, business_timestamp
 from tzsb.errors import ConfigurationError
 from tzsb.rules.base import RecordCheck, RuleContext, field_label, present, require_field
 
 RULE_ID = "date_range"
 _DATE_OR_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}( [0-9]{2}:[0-9]{2}:[0-9]{2})?")
-
-_last_text: list[tuple[float, str]] = [(0.0, "")]
-
-
-def _now_text(clock: Clock) -> str:
-    """The clock's time as text, formatted at most once per second (this runs per record)."""
-    moment = clock.now()
-    stamp = moment.timestamp()
-    cached = _last_text[0]
-    if int(cached[0]) == int(stamp) and cached[1]:
-        return cached[1]
-    text = business_timestamp(moment)
-    _last_text[0] = (stamp, text)
-    return text
 
 
 def build(params: Mapping[str, Any], context: RuleContext) -> RecordCheck:
@@ -39,7 +24,6 @@ def build(params: Mapping[str, Any], context: RuleContext) -> RecordCheck:
     if low is None and high is None and not not_future:
         raise ConfigurationError(f"rule {params.get('id')!r}: date_range needs min, max or not_future")
     label = field_label(context, field)
-    clock = context.clock
 
     def check(record: Mapping[str, Any]) -> list[tuple[str, str]]:
         value = present(record, field)
@@ -51,7 +35,7 @@ def build(params: Mapping[str, Any], context: RuleContext) -> RecordCheck:
         if high is not None and value[: len(high)] > high:
             return [(field, f"{label}不能晚于 {high} / {field} must not be after {high}")]
         if not_future:
-            now = _now_text(clock)
+            now = context.now_text()
             if value[:19] > now[: len(value[:19])]:
                 return [(field, f"{label}不能晚于当前时间 / {field} must not be in the future")]
         return []

@@ -14,7 +14,7 @@ from types import ModuleType
 from typing import Any, Final
 
 from tzsb.catalog import BusinessType, FieldSpec, FieldType
-from tzsb.clock import Clock, SystemClock
+from tzsb.clock import Clock, SystemClock, business_timestamp
 from tzsb.errors import ConfigurationError
 from tzsb.rules import (
     check_digit,
@@ -151,6 +151,7 @@ class RecordValidator:
         self._check_unknown = UNKNOWN_FIELD not in off
 
         context = RuleContext(business, clock or SystemClock())
+        self._context = context
         record_rules: list[_RecordRule] = []
         references: list[tuple[ReferenceCheck, Severity]] = []
         seen: set[str] = set()
@@ -249,6 +250,21 @@ class RecordValidator:
         """Every fault of every record, split by severity; duplicate keys and references included."""
         key_field = self.business.primary_key
         report = BatchReport()
+        # One "now" for the whole batch: not-in-the-future rules would otherwise read the clock per record.
+        self._context.now.text = business_timestamp(self._context.clock.now())
+        try:
+            return self._check_batch(records, partial, lookup, key_field, report)
+        finally:
+            self._context.now.text = None
+
+    def _check_batch(
+        self,
+        records: Sequence[Mapping[str, Any]],
+        partial: bool,
+        lookup: ReferenceLookup | None,
+        key_field: str,
+        report: BatchReport,
+    ) -> BatchReport:
         first_index: dict[str, int] = {}
         per_record: list[list[Violation]] = []
         for index, record in enumerate(records):
