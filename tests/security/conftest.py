@@ -51,8 +51,10 @@ class NodePool:
         if self.postgres_url is None:
             return f"sqlite:///{home / 'tzsb.db'}"
         schema = f"t_{uuid.uuid4().hex[:16]}"
-        with self._admin().begin() as connection:
+        admin = self._admin()
+        with admin.begin() as connection:
             connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        admin.dispose()
         self._schemas.append(schema)
         separator = "&" if "?" in self.postgres_url else "?"
         return f"{self.postgres_url}{separator}options=-csearch_path%3D{schema}"

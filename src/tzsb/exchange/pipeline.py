@@ -418,6 +418,15 @@ class Exchange:
         with self.store.read() as connection:
             return record_store.live_keys(connection, business, keys)
 
+    def record_oversized(self, client_addr: str, declared_or_read: int, limit: int) -> None:
+        """Log a body refused by the HTTP layer before it could be parsed (every refusal leaves a row)."""
+        trace = _Trace()
+        message = (
+            f"请求体超过节点上限 {limit} 字节（收到至少 {declared_or_read} 字节），未处理 / "
+            f"Request body over the node's limit of {limit} bytes (at least {declared_or_read}); not processed"
+        )
+        self._log(trace, client_addr, time.perf_counter(), RESULT_FAILURE, ErrorCode.LIMIT.value, message)
+
     # -- answers and log -------------------------------------------------------------------
 
     def _encode(self, trace: _Trace, datalist: dict[str, Any]) -> bytes:
@@ -451,13 +460,21 @@ class Exchange:
 
 
 def _holds_nul(value: Any) -> bool:
-    """Whether a NUL character is in any key or string (PostgreSQL cannot store one)."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
-    if isinstance(value, list):
-        return any(_holds_nul(item) for item in value)
+    """Whether a NUL character is in any key or string (PostgreSQL cannot store one).
+
+    Iterative: JSON may nest deeper than Python's recursion limit.
+    """
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
     return False
 
 

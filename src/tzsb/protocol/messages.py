@@ -7,6 +7,7 @@ unknown parameters, non-string values, duplicate form fields, malformed envelope
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any, Final
@@ -113,11 +114,7 @@ def parse_body(body: bytes, content_type: str) -> dict[str, Any]:
         fields: dict[str, Any] = {}
         for name, value in pairs:
             if name in fields:
-                raise ExchangeError(
-                    ErrorCode.PARAM,
-                    f"参数 {name} 重复出现，每个参数只能发送一次",
-                    f"Parameter '{name}' appears more than once; send each parameter once",
-                )
+                raise _twice(name)
             fields[name] = value
         return fields
     try:
@@ -126,7 +123,42 @@ def parse_body(body: bytes, content_type: str) -> dict[str, Any]:
         raise _json_error() from None
     if not isinstance(parsed, dict):
         raise _json_error()
+    repeated = _repeated_top_level_name(body)
+    if repeated is not None:
+        raise _twice(repeated)
     return parsed
+
+
+def _twice(name: str) -> ExchangeError:
+    return ExchangeError(
+        ErrorCode.PARAM,
+        f"参数 {name} 重复出现，每个参数只能发送一次",
+        f"Parameter '{name}' appears more than once; send each parameter once",
+    )
+
+
+def _repeated_top_level_name(body: bytes) -> str | None:
+    """A parameter named twice in the JSON object (orjson keeps the last silently).
+
+    A proxy that reads the first value and a node that reads the last would disagree about the
+    caller, so a repeat is refused. Counting the quoted names is cheap; only when one appears
+    twice (it may sit inside a record) is the body parsed again, slowly, to look at the top level.
+    """
+    if all(body.count(b'"' + name.encode() + b'"') < 2 for name in _KNOWN):
+        return None
+    calls: list[str | None] = []
+
+    def pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        names = [name for name, _ in pairs]
+        calls.append(next((name for name in names if names.count(name) > 1), None))
+        return dict(pairs)
+
+    try:
+        json.loads(body, object_pairs_hook=pairs_hook)
+    except (RecursionError, ValueError):
+        raise _json_error() from None
+    # The outermost object is the last one the decoder finishes.
+    return calls[-1] if calls else None
 
 
 def parse_request(body: bytes, content_type: str) -> ExchangeRequest:

@@ -13,7 +13,12 @@ _STRING = {"type": "string"}
 def openapi(service_path: str) -> dict[str, Any]:
     envelope = {
         "type": "object",
-        "required": ["appid", "busicode", "action", "busilist", "random", "sign"],
+        "required": ["appid", "action", "busilist", "random", "sign"],
+        # busicode, or its appendix A.1.1 spelling basicode: exactly one of them.
+        "oneOf": [
+            {"required": ["busicode"], "not": {"required": ["basicode"]}},
+            {"required": ["basicode"], "not": {"required": ["busicode"]}},
+        ],
         "additionalProperties": False,
         "properties": {
             "appid": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
@@ -74,7 +79,10 @@ def openapi(service_path: str) -> dict[str, Any]:
                             "description": "Answer; result 0000 with a code on refusal",
                             "content": {"application/json": {"schema": answer}},
                         },
-                        "413": {"description": "Body over the node's limit"},
+                        "413": {
+                            "description": "Body over the node's limit (code E_LIMIT)",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        },
                     },
                 }
             },

@@ -29,13 +29,13 @@ class _BodyTooLarge(Exception):
 async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _BodyTooLarge
+        raise _BodyTooLarge(int(declared))
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise _BodyTooLarge
+            raise _BodyTooLarge(size)
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -57,7 +57,10 @@ def create_asgi(node: Node) -> Starlette:
     async def interface(request: Request) -> Response:
         try:
             body = await _read_body(request, settings.max_body_bytes)
-        except _BodyTooLarge:
+        except _BodyTooLarge as refused:
+            client = request.client.host if request.client else ""
+            size = int(refused.args[0])
+            await anyio.to_thread.run_sync(exchange.record_oversized, client, size, settings.max_body_bytes)
             return _too_large(settings.max_body_bytes)
         client = request.client.host if request.client else ""
         content_type = request.headers.get("content-type", "application/json")
