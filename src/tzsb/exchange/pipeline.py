@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from tzsb.audit import InteractionLog, LogEntry
@@ -339,27 +340,15 @@ class Exchange:
                 if warnings:
                     message += f"；数据质量警告 {len(warnings)} 条 / {len(warnings)} record(s) with warnings"
                     extra["warnings"] = warnings
-                datalist = success_datalist(message, [], **extra)
-                response = self._encode(trace, datalist)
-                connection.execute(
-                    sa.insert(nonces).values(
-                        appid=app.appid,
-                        random=request.random,
-                        fingerprint=fingerprint,
-                        response=response,
-                        created_at=self.clock.now().isoformat(),
-                    )
-                )
+                response = self._encode(trace, success_datalist(message, [], **extra))
+                self._claim(connection, app, request, fingerprint, response)
                 InteractionLog.append(connection, self._entry(trace, client_addr, started, RESULT_SUCCESS, "", message))
         except IntegrityError:
             # Another request with the same random committed first: answer as a retry of it would be.
-            claim = self._find_claim(app.appid, request.random)
-            if claim is None:
+            answer = self._first_answer(app, request, fingerprint, trace, client_addr, started)
+            if answer is None:
                 raise
-            if claim.fingerprint != fingerprint or claim.response is None:
-                raise _replay_error() from None
-            self._log(trace, client_addr, started, RESULT_SUCCESS, "", "重复请求，返回首次响应 / replayed")
-            return claim.response
+            return answer
         return response
 
     def _query(
@@ -395,24 +384,48 @@ class Exchange:
         response = self._encode(trace, datalist)
         try:
             with self.store.write() as connection:
-                connection.execute(
-                    sa.insert(nonces).values(
-                        appid=app.appid,
-                        random=request.random,
-                        fingerprint=fingerprint,
-                        response=response,
-                        created_at=self.clock.now().isoformat(),
-                    )
-                )
+                self._claim(connection, app, request, fingerprint, response)
                 InteractionLog.append(connection, self._entry(trace, client_addr, started, RESULT_SUCCESS, "", message))
         except IntegrityError:
             # The random was claimed before: a retry of the same query gets the first answer.
-            claim = self._find_claim(app.appid, request.random)
-            if claim is None or claim.fingerprint != fingerprint or claim.response is None:
-                raise _replay_error() from None
-            self._log(trace, client_addr, started, RESULT_SUCCESS, "", "重复请求，返回首次响应 / replayed")
-            return claim.response
+            answer = self._first_answer(app, request, fingerprint, trace, client_addr, started)
+            if answer is None:
+                raise
+            return answer
         return response
+
+    def _claim(
+        self, connection: Connection, app: App, request: ExchangeRequest, fingerprint: str, response: bytes
+    ) -> None:
+        """Claim the request's random with its answer, in the caller's transaction (a duplicate fails it)."""
+        connection.execute(
+            sa.insert(nonces).values(
+                appid=app.appid,
+                random=request.random,
+                fingerprint=fingerprint,
+                response=response,
+                created_at=self.clock.now().isoformat(),
+            )
+        )
+
+    def _first_answer(
+        self,
+        app: App,
+        request: ExchangeRequest,
+        fingerprint: str,
+        trace: _Trace,
+        client_addr: str,
+        started: float,
+    ) -> bytes | None:
+        """The stored answer of the request that claimed this random first (E_REPLAY if it differed);
+        None when no claim explains the integrity error."""
+        claim = self._find_claim(app.appid, request.random)
+        if claim is None:
+            return None
+        if claim.fingerprint != fingerprint or claim.response is None:
+            raise _replay_error()
+        self._log(trace, client_addr, started, RESULT_SUCCESS, "", "重复请求，返回首次响应 / replayed")
+        return claim.response
 
     def _live_keys(self, business: str, keys: Collection[str]) -> set[str]:
         with self.store.read() as connection:
