@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bench.common import arguments, device, report
 
-from tzsb.app import build_node
+from tzsb.app import build_node, tune_runtime
 from tzsb.clock import business_timestamp
 from tzsb.exchange import writes
 from tzsb.protocol.codes import Action
@@ -24,6 +24,7 @@ def main() -> None:
         MasterKey.generate().write(settings.master_key_path)
         write_config(settings)
         node = build_node(settings)
+        tune_runtime()  # as `tzsb serve` does
         app, _ = node.registry.create(AppSpec("bench", "330000", frozenset({"140101"}), frozenset({"01"})))
         business = node.catalog["0101"]
         validator = node.rules.current().validators["0101"]

@@ -106,6 +106,8 @@ def serve(
     if (tls_cert is None) != (tls_key is None) or (client_ca is not None and tls_cert is None):
         raise _fail("--tls-cert and --tls-key go together, and --client-ca needs both")
     tls = TLSOptions(tls_cert, tls_key, client_ca) if tls_cert is not None and tls_key is not None else None
+    from tzsb.app import tune_runtime
+
     node = _node(home)
     settings = node.settings
     scheme = "https" if tls else "http"
@@ -114,8 +116,10 @@ def serve(
         f"{scheme}://{host or settings.host}:{port or settings.port}{settings.service_path}"
         + (" (client certificates required)" if client_ca else "")
     )
+    asgi = create_asgi(node)
+    tune_runtime()
     uvicorn.run(
-        create_asgi(node),
+        asgi,
         host=host or settings.host,
         port=port or settings.port,
         log_level="warning",

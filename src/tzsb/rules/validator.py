@@ -212,10 +212,12 @@ class RecordValidator:
                         )
                     )
                 continue
+            # A value that passes every field rule needs nothing more (a blank one would be skipped
+            # anyway: required fields are checked below, on their own).
+            if plan.passes is not None and plan.passes(value):
+                continue
             # is_blank, inlined: this loop runs for every field of every record.
             if value is None or (type(value) is str and (not value or (value[0].isspace() and not value.strip()))):
-                continue
-            if plan.passes is not None and plan.passes(value):
                 continue
             for rule_id, check, rule_severity in plan.checks:
                 problem = check(value)
