@@ -9,10 +9,6 @@ one poll step.
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +21,7 @@ import orjson
 import pytest
 
 from tests.support import device
+from tests.web.servers import serving, tzsb
 from tzsb.catalog import load_catalog
 from tzsb.client import ExchangeClient, build_request
 from tzsb.protocol.codes import BUSINESS_TYPES
@@ -41,19 +38,7 @@ NEW_RULE_MESSAGE: Final = "层数（FLOORS）应不大于 500 / FLOORS must be a
 REJECTED_FLOORS: Final = 999
 
 
-# ------------------------------------------------------------------ a real server (after tests/web/test_server.py)
-
-
-def tzsb(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tzsb", *args], capture_output=True, text=True, timeout=60, check=False
-    )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+# ------------------------------------------------------------------ a real server (tests/web/servers.py)
 
 
 def wait_until(condition: Callable[[], Any], what: str, timeout: float = 15.0, step: float = 0.05) -> Any:
@@ -97,32 +82,8 @@ def server(tmp_path: Path) -> Iterator[Server]:
     assert created.returncode == 0, created.stderr
     app = json.loads(created.stdout)
     assert sorted(app["busicodes"]) == sorted(f"11{code}" for code in BUSINESS_TYPES)
-    port = free_port()
-    env = {**os.environ, "TZSB_RULES_CHECK_SECONDS": CHECK_SECONDS}
-    output = tmp_path / "serve.log"
-    with output.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tzsb", "serve", "--home", str(home), "--port", str(port)],
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"server did not start: {output.read_text()}")
-            time.sleep(0.1)
+    with serving(home, tmp_path / "serve.log", {"TZSB_RULES_CHECK_SECONDS": CHECK_SECONDS}) as base:
         yield Server(f"{base}/tzsb/exchange", base, app["secret"], home)
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
 
 
 # ------------------------------------------------------------------ a client that never stops sending

@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,22 +14,11 @@ import orjson
 import pytest
 
 from tests.support import device
+from tests.web.servers import serving, tzsb
 from tzsb.client import ExchangeClient, ResponseSignatureError, build_request
 from tzsb.protocol.signing import SignAlgorithm
 
 BODY_LIMIT = 300_000
-
-
-def tzsb(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tzsb", *args], capture_output=True, text=True, timeout=60, env=env, check=False
-    )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -59,32 +43,8 @@ def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
     )  # fmt: skip
     assert created.returncode == 0, created.stderr
     secret = json.loads(created.stdout)["secret"]
-    port = free_port()
-    env = {**os.environ, "TZSB_MAX_BODY_BYTES": str(BODY_LIMIT)}
-    output = tmp_path / "serve.log"
-    with output.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tzsb", "serve", "--home", str(home), "--port", str(port)],
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"server did not start: {output.read_text()}")
-            time.sleep(0.1)
+    with serving(home, tmp_path / "serve.log", {"TZSB_MAX_BODY_BYTES": str(BODY_LIMIT)}) as base:
         yield Server(f"{base}/tzsb/exchange", base, secret, home)
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
 
 
 def test_client_round_trip_over_real_server(server: Server) -> None:

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests.support import device
-from tests.web.test_server import free_port, tzsb
+from tests.web.servers import free_port, tzsb
 from tzsb.client import build_request
 from tzsb.protocol.signing import SignAlgorithm
 
