@@ -86,3 +86,26 @@ def test_public_purpose_is_always_masked(node: Node) -> None:
     )
     (record,) = query(node, "portal", public, "310101", {"EQP_CODE": device(1)["EQP_CODE"]})
     assert record["SAFETY_MANAGER_PHONE"] == "138****8000"
+
+
+@pytest.mark.parametrize(
+    ("busicode", "condition", "message"),
+    [
+        ("140101", {"SAFETY_MANAGER_PHONE": "13800138000"},
+         "安全管理员联系电话（SAFETY_MANAGER_PHONE）是敏感字段，本应用只能收到脱敏数据，不能以其作为查询条件 / "
+         "SAFETY_MANAGER_PHONE is a sensitive field; an app that receives it masked may not query by it"),
+        ("140103", {"ID_NO": "11010519491231002X"},
+         "身份证号码（ID_NO）是敏感字段，本应用只能收到脱敏数据，不能以其作为查询条件 / "
+         "ID_NO is a sensitive field; an app that receives it masked may not query by it"),
+    ],
+)  # fmt: skip
+def test_a_masked_app_cannot_probe_sensitive_values(
+    node: Node, busicode: str, condition: dict[str, str], message: str
+) -> None:
+    writer = grant(node, appid="writer")
+    call(node, body("writer", writer, "140103", "01", [PERSON]))
+    reader = grant(node, appid="reader", unmasked=frozenset())
+    answer = call(node, body("reader", reader, busicode, "04", [condition]))
+    assert answer["datalist"] == {"result": "0000", "message": message, "code": "E_FORBIDDEN"}
+    (record,) = query(node, "writer", writer, "140103", {"ID_NO": PERSON["ID_NO"]})
+    assert record == PERSON

@@ -124,6 +124,9 @@ def serve(
         port=port or settings.port,
         log_level="warning",
         access_log=False,
+        # The client address is the TCP peer: a forwarded-for header would let a caller pick the
+        # address that IP allow-lists and lock-outs judge.
+        proxy_headers=False,
         **(tls.uvicorn_options() if tls else {}),
     )
 

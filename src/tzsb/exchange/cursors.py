@@ -1,19 +1,20 @@
 """Opaque, tamper-proof tokens for ``_cursor`` (next page) and ``_since`` (change feed).
 
-A token is ``base64url(payload).base64url(mac)``; the MAC (HMAC-SM3 under a key derived from the
-master key) makes forged or edited tokens fail, and the payload binds a page cursor to the
+A token is ``base64url(nonce | SM4-GCM(payload) | tag)`` under a key derived from the master key:
+forged or edited tokens fail, and the payload — which holds the last key of a page, possibly a
+sensitive one such as an ID number — cannot be read. The payload binds a page cursor to the
 business type and the conditions it was issued for.
 """
 
 from __future__ import annotations
 
 import base64
-import hmac
+import secrets
 from typing import Any
 
 import orjson
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives import hmac as crypto_hmac
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from tzsb.errors import ErrorCode, ExchangeError
 
@@ -28,18 +29,19 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+_NONCE = 12
+_TAG = 16
+
+
 class CursorCodec:
     def __init__(self, key: bytes) -> None:
-        self._key = key
-
-    def _mac(self, payload: bytes) -> bytes:
-        mac = crypto_hmac.HMAC(self._key, hashes.SM3())
-        mac.update(payload)
-        return mac.finalize()[:_MAC_BYTES]
+        self._key = key[:16]
 
     def encode(self, payload: dict[str, Any]) -> str:
-        data = orjson.dumps(payload)
-        return f"{_b64(data)}.{_b64(self._mac(data))}"
+        nonce = secrets.token_bytes(_NONCE)
+        encryptor = Cipher(algorithms.SM4(self._key), modes.GCM(nonce)).encryptor()
+        sealed = encryptor.update(orjson.dumps(payload)) + encryptor.finalize()
+        return _b64(nonce + sealed + encryptor.tag)
 
     def decode(self, token: Any, parameter: str) -> dict[str, Any]:
         """The payload of a token this node issued, or ``E_PARAM`` naming ``parameter``."""
@@ -48,16 +50,20 @@ class CursorCodec:
             f"{parameter} 无效或已被篡改，请使用上一次响应返回的值",
             f"{parameter} is invalid or was altered; pass the value the previous response returned",
         )
-        if not isinstance(token, str) or token.count(".") != 1 or len(token) > 1024:
+        if not isinstance(token, str) or not token.isascii() or len(token) > 2048:
             raise error
-        body, mac = token.split(".")
         try:
-            data, received = _unb64(body), _unb64(mac)
+            raw = _unb64(token)
         except ValueError:
             raise error from None
-        if not hmac.compare_digest(self._mac(data), received):
+        if len(raw) < _NONCE + _TAG:
             raise error
-        payload = orjson.loads(data)
+        nonce, sealed, tag = raw[:_NONCE], raw[_NONCE:-_TAG], raw[-_TAG:]
+        decryptor = Cipher(algorithms.SM4(self._key), modes.GCM(nonce, tag)).decryptor()
+        try:
+            payload = orjson.loads(decryptor.update(sealed) + decryptor.finalize())
+        except (InvalidTag, orjson.JSONDecodeError):
+            raise error from None
         if not isinstance(payload, dict):
             raise error
         return payload

@@ -368,11 +368,11 @@ class Exchange:
                 "查询时 busilist 只能包含一个条件对象",
                 "A query's busilist must hold exactly one condition object",
             )
-        plan = query_planning.plan_query(
-            records[0], business, app.region, self.codec, self.page_size, self.max_page_size
-        )
         purpose = request.busicode[:2]
         masked = purpose == PUBLIC_PURPOSE or business.code not in app.unmasked
+        plan = query_planning.plan_query(
+            records[0], business, app.region, self.codec, self.page_size, self.max_page_size, masked=masked
+        )
         with self.store.read() as connection:
             rows = record_store.select_records(connection, plan.query, raw=self.store.is_sqlite and not masked)
         busilist = query_planning.render(rows, plan)

@@ -63,8 +63,13 @@ def plan_query(
     codec: CursorCodec,
     default_page_size: int,
     max_page_size: int,
+    masked: bool = False,
 ) -> QueryPlan:
-    """Check every condition against the catalog and the caller's region ``scope``."""
+    """Check every condition against the catalog and the caller's region ``scope``.
+
+    A caller who receives sensitive fields masked may not test them either: an equality condition
+    would tell it whether a given ID number or phone number is on record.
+    """
     equals: dict[str, str] = {}
     key: str | None = None
     region: str | None = None
@@ -83,6 +88,13 @@ def plan_query(
             )
         if not isinstance(value, str) or not value:
             raise _param_error(f"查询条件 {name} 的值必须是非空字符串", f"Condition {name} must be a non-empty string")
+        spec = business.field(name)
+        if masked and spec is not None and spec.sensitive:
+            raise ExchangeError(
+                ErrorCode.FORBIDDEN,
+                f"{spec.name}（{name}）是敏感字段，本应用只能收到脱敏数据，不能以其作为查询条件",
+                f"{name} is a sensitive field; an app that receives it masked may not query by it",
+            )
         if name == business.primary_key:
             key = value
         elif name == business.region_field:

@@ -144,7 +144,8 @@ def _repeated_top_level_name(body: bytes) -> str | None:
     caller, so a repeat is refused. Counting the quoted names is cheap; only when one appears
     twice (it may sit inside a record) is the body parsed again, slowly, to look at the top level.
     """
-    if all(body.count(b'"' + name.encode() + b'"') < 2 for name in _KNOWN):
+    # A name may also be spelled with \u escapes ("app\u0069d"); then only decoding can tell.
+    if b"\\u" not in body and all(body.count(b'"' + name.encode() + b'"') < 2 for name in _KNOWN):
         return None
     calls: list[str | None] = []
 

@@ -95,6 +95,8 @@ def open_store(url: str, *, migrate: bool = True, **engine_options: Any) -> Stor
     options: dict[str, Any] = {
         "json_serializer": _json_serializer,
         "json_deserializer": orjson.loads,
+        # Records hold personal data: a database error must not put statement parameters in a log.
+        "hide_parameters": True,
         **engine_options,
     }
     if url.startswith("sqlite"):
