@@ -502,15 +502,16 @@ CASES = [
         id="region-modify-moves-out",
     ),
     pytest.param(
+        # A record outside the caller's region is one it does not hold: its existence is not told.
         Case(
-            "E_REGION",
-            REGION_MESSAGE.format(1),
+            "E_NOTFOUND",
+            NOT_FOUND_MESSAGE,
             signed(
                 [{"EQP_CODE": key(9)}],
                 action="03",
                 before=add_as("zj-prov", [device(9, AREA_CODE="330205")], region="330000", busicode="110101"),
             ),
-            [{"index": 0, "key": key(9), "region": "330205"}],
+            [{"index": 0, "key": key(9)}],
         ),
         id="region-delete-outside",
     ),

@@ -44,6 +44,7 @@ from tzsb.protocol.messages import (
     parse_request,
     success_datalist,
 )
+from tzsb.protocol.regions import region_prefix
 from tzsb.protocol.signing import SignAlgorithm, canonical_params, verify
 from tzsb.registry import App, AppRegistry
 from tzsb.registry.access import DirectionPolicy, Party
@@ -314,7 +315,9 @@ class Exchange:
         validator = self.rules.current().validators[business.code]
         warnings: list[dict[str, Any]] = []
         if action is Action.ADD:
-            report = validator.check_batch(records, lookup=self._live_keys)
+            report = validator.check_batch(
+                records, lookup=lambda business_code, keys: self._live_keys(business_code, keys, app.region)
+            )
             details, warnings = report.errors, report.warnings
         elif action is Action.MODIFY:
             details = validator.validate_batch(records, partial=True)
@@ -427,9 +430,10 @@ class Exchange:
         self._log(trace, client_addr, started, RESULT_SUCCESS, "", "重复请求，返回首次响应 / replayed")
         return claim.response
 
-    def _live_keys(self, business: str, keys: Collection[str]) -> set[str]:
+    def _live_keys(self, business: str, keys: Collection[str], scope: str) -> set[str]:
+        """Referenced keys the caller may see: a reference must not reveal records outside its region."""
         with self.store.read() as connection:
-            return record_store.live_keys(connection, business, keys)
+            return record_store.live_keys(connection, business, keys, region_prefix(scope))
 
     def record_oversized(self, client_addr: str, declared_or_read: int, limit: int) -> None:
         """Log a body refused by the HTTP layer before it could be parsed (every refusal leaves a row)."""

@@ -143,7 +143,12 @@ def apply(
     for index, (key, record) in enumerate(zip(keys, records, strict=True)):
         current = stored.get(key)
         if current is not None and not covers(context.app.region, current.region):
-            outside.append({"index": index, "key": key, "region": current.region})
+            # A record outside the caller's region is, to the caller, a record it does not hold:
+            # neither its existence (02/03) nor its region may be told.
+            if action is Action.ADD:
+                outside.append({"index": index, "key": key})
+            else:
+                missing.append({"index": index, "key": key})
             continue
         if action is Action.ADD:
             if current is None:

@@ -103,8 +103,8 @@ def fetch(connection: Connection, business: str, keys: Iterable[str]) -> dict[st
     return found
 
 
-def live_keys(connection: Connection, business: str, keys: Iterable[str]) -> set[str]:
-    """Which of ``keys`` the business type holds as live (not deleted) records."""
+def live_keys(connection: Connection, business: str, keys: Iterable[str], region_prefix: str = "") -> set[str]:
+    """Which of ``keys`` the business type holds as live (not deleted) records inside a region."""
     wanted = list(dict.fromkeys(keys))
     found: set[str] = set()
     for start in range(0, len(wanted), _IN_CHUNK):
@@ -113,6 +113,8 @@ def live_keys(connection: Connection, business: str, keys: Iterable[str]) -> set
             records.c.record_key.in_(wanted[start : start + _IN_CHUNK]),
             records.c.deleted == sa.false(),
         )
+        if region_prefix:
+            statement = statement.where(_prefix_range(records.c.region, region_prefix))
         found.update(connection.execute(statement).scalars())
     return found
 
