@@ -115,8 +115,8 @@ def test_a_replayed_write_returns_the_first_answer_and_does_nothing(
     first = node.exchange.handle(payload, JSON, "127.0.0.1")
     assert orjson.loads(first)["datalist"]["result"] == "0001"
     # Change the same records since, so that doing the request again would answer differently.
-    later = device(1, UPDATE_TIME="2026-11-29 00:00:00", EQP_NAME="后来")
-    again = call(node, body(APPID, secret, "140101", "01", [later, device(2, UPDATE_TIME="2026-11-29 00:00:00")]))
+    later = device(1, UPDATE_TIME="2026-11-28 09:38:00", EQP_NAME="后来")
+    again = call(node, body(APPID, secret, "140101", "01", [later, device(2, UPDATE_TIME="2026-11-28 09:38:00")]))
     assert again["datalist"]["result"] == "0001"
     before = snapshot(node)
     logged = len(log_rows(node))

@@ -50,7 +50,8 @@ from tzsb.registry import App, AppRegistry
 from tzsb.registry.access import DirectionPolicy, Party
 from tzsb.registry.lockout import Lockouts
 from tzsb.registry.ratelimit import RateLimiter
-from tzsb.rules.ruleset import RuleBook
+from tzsb.rules import RecordValidator
+from tzsb.rules.ruleset import CompiledRules, RuleBook
 from tzsb.store import Store
 from tzsb.store import records as record_store
 from tzsb.store.schema import nonces
@@ -140,7 +141,9 @@ class Exchange:
         )
         app = self._authenticate(request, trace, client_addr)
         self._admit(request, app, len(body))
-        business, action = self._authorise(request, app)
+        # One generation of the rules for the whole request, even if the file is reloaded meanwhile.
+        rules = self.rules.current()
+        business, action = self._authorise(request, app, rules)
         fingerprint = hashlib.sha256(canonical_params(request.signed_params).encode("utf-8")).hexdigest()
         # A query's random is claimed after it runs (a duplicate claim is caught there and answered
         # with the first response); a write's first answer is looked up now, before any validation.
@@ -173,7 +176,8 @@ class Exchange:
             )
         if action is Action.QUERY:
             return self._query(request, app, business, records, fingerprint, trace, client_addr, started)
-        return self._write(request, app, business, action, records, fingerprint, trace, client_addr, started)
+        validator = rules.validators[business.code]
+        return self._write(request, app, business, action, records, validator, fingerprint, trace, client_addr, started)
 
     def _authenticate(self, request: ExchangeRequest, trace: _Trace, client_addr: str) -> App:
         app = self.registry.get(request.appid)
@@ -249,7 +253,7 @@ class Exchange:
                 f"The request has {body_size} bytes, over this app's limit of {app.max_bytes}; split the batch",
             )
 
-    def _authorise(self, request: ExchangeRequest, app: App) -> tuple[BusinessType, Action]:
+    def _authorise(self, request: ExchangeRequest, app: App, rules: CompiledRules) -> tuple[BusinessType, Action]:
         purpose, business_code = split_busicode(request.busicode)
         if purpose not in PURPOSES or business_code not in BUSINESS_TYPES:
             raise ExchangeError(
@@ -280,7 +284,7 @@ class Exchange:
                 f"This node does not serve business type {business_code}",
             )
         self.directions.check(purpose, business_code, action, Party(app.level, app.region))
-        failures = self.rules.current().failures(business_code)
+        failures = rules.failures(business_code)
         if failures:
             listed = "; ".join(result.detail for result in failures)
             raise ExchangeError(
@@ -307,12 +311,12 @@ class Exchange:
         business: BusinessType,
         action: Action,
         records: list[dict[str, Any]],
+        validator: RecordValidator,
         fingerprint: str,
         trace: _Trace,
         client_addr: str,
         started: float,
     ) -> bytes:
-        validator = self.rules.current().validators[business.code]
         warnings: list[dict[str, Any]] = []
         if action is Action.ADD:
             report = validator.check_batch(
@@ -330,7 +334,7 @@ class Exchange:
                 f"有 {len(details)} 条记录未通过数据校验，整批未写入，请按 busilist 中的明细修正后重发",
                 f"{len(details)} record(s) failed validation; nothing was written. Fix them as listed in busilist "
                 "and resend",
-                details,
+                _capped(details),
             )
         if action is not Action.DELETE:
             writes.check_regions(records, business, app.region)
@@ -474,6 +478,24 @@ class Exchange:
 
     def _log(self, trace: _Trace, client_addr: str, started: float, result: str, code: str, message: str) -> None:
         self.log.record(self._entry(trace, client_addr, started, result, code, message))
+
+
+#: An answer lists at most this many faulty records, and this many faults of each (the message counts all).
+MAX_DETAILED_RECORDS = 100
+MAX_FAULTS_PER_RECORD = 20
+
+
+def _capped(details: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Details small enough to answer: a request full of junk must not make a huge answer."""
+    capped = []
+    for detail in details[:MAX_DETAILED_RECORDS]:
+        faults = [
+            {**fault, "field": str(fault["field"])[:64], "message": str(fault["message"])[:300]}
+            for fault in detail["errors"][:MAX_FAULTS_PER_RECORD]
+        ]
+        key = detail.get("key")
+        capped.append({**detail, "key": key[:64] if isinstance(key, str) else key, "errors": faults})
+    return capped
 
 
 def _holds_nul(value: Any) -> bool:

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from tzsb.clock import Clock
 from tzsb.store import Store
@@ -38,6 +39,7 @@ class Lockouts:
 
     def _is_suspect(self, appid: str, client_addr: str) -> bool:
         if time.monotonic() - self._suspects_read >= self.refresh_seconds:
+            self._prune()
             with self.store.read() as connection:
                 rows = connection.execute(sa.select(auth_failures.c.appid, auth_failures.c.client_addr)).all()
             self._suspects = {(row.appid, row.client_addr) for row in rows}
@@ -62,6 +64,13 @@ class Lockouts:
 
     def record_failure(self, appid: str, client_addr: str) -> datetime | None:
         """Count a failed check; returns the lock's end when this failure locks the pair."""
+        try:
+            return self._record_failure(appid, client_addr)
+        except IntegrityError:
+            # Two first failures of a pair raced to insert its row; the row exists now, count again.
+            return self._record_failure(appid, client_addr)
+
+    def _record_failure(self, appid: str, client_addr: str) -> datetime | None:
         now = self.clock.now()
         key = (auth_failures.c.appid == appid, auth_failures.c.client_addr == client_addr)
         with self.store.write() as connection:
@@ -83,6 +92,18 @@ class Lockouts:
             else:
                 connection.execute(sa.update(auth_failures).where(*key).values(**values))
         return locked
+
+    def _prune(self) -> None:
+        """Drop pairs whose failures are older than the window and whose lock (if any) has ended."""
+        now = self.clock.now()
+        stale = (now - self.policy.window).isoformat()
+        with self.store.write() as connection:
+            connection.execute(
+                sa.delete(auth_failures).where(
+                    auth_failures.c.last_failed_at < stale,
+                    sa.or_(auth_failures.c.locked_until.is_(None), auth_failures.c.locked_until < now.isoformat()),
+                )
+            )
 
     def clear(self, appid: str, client_addr: str | None = None) -> int:
         """Forget failures (after a success, or an operator's unlock); returns rows removed."""

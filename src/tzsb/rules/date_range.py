@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from tzsb.errors import ConfigurationError
@@ -18,6 +19,21 @@ def build(params: Mapping[str, Any], context: RuleContext) -> RecordCheck:
     low = params.get("min")
     high = params.get("max")
     not_future = bool(params.get("not_future", False))
+    # Clocks of source systems run a little ahead of ours; this much is not "the future".
+    ahead = params.get("max_ahead_seconds", 0)
+    if isinstance(ahead, bool) or not isinstance(ahead, int) or ahead < 0:
+        raise ConfigurationError(f"rule {params.get('id')!r}: max_ahead_seconds must be a whole number ≥ 0")
+    limit_cache: list[str] = ["", ""]
+
+    def latest_allowed() -> str:
+        now = context.now_text()
+        if not ahead:
+            return now
+        if limit_cache[0] != now:
+            moment = datetime.strptime(now, "%Y-%m-%d %H:%M:%S") + timedelta(seconds=ahead)
+            limit_cache[:] = [now, moment.strftime("%Y-%m-%d %H:%M:%S")]
+        return limit_cache[1]
+
     for bound in (low, high):
         if bound is not None and not isinstance(bound, str):
             raise ConfigurationError(f"rule {params.get('id')!r}: min and max are dates YYYY-MM-DD")
@@ -35,7 +51,7 @@ def build(params: Mapping[str, Any], context: RuleContext) -> RecordCheck:
         if high is not None and value[: len(high)] > high:
             return [(field, f"{label}不能晚于 {high} / {field} must not be after {high}")]
         if not_future:
-            now = context.now_text()
+            now = latest_allowed()
             if value[:19] > now[: len(value[:19])]:
                 return [(field, f"{label}不能晚于当前时间 / {field} must not be in the future")]
         return []

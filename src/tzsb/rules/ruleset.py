@@ -101,6 +101,8 @@ def parse_rule_set(code: str, document: Any, source: str) -> RuleSet:
         raise ConfigurationError(f"{source}: cases of {code} must be an object with valid and invalid lists")
     valid = _as_list(cases.get("valid"), "cases.valid", source)
     invalid = _as_list(cases.get("invalid"), "cases.invalid", source)
+    if not all(isinstance(record, dict) for record in valid):
+        raise ConfigurationError(f"{source}: each valid case of {code} must be a record (a JSON object)")
     for case in invalid:
         if not isinstance(case, dict) or not isinstance(case.get("record"), dict) or "rule" not in case:
             raise ConfigurationError(f"{source}: each invalid case of {code} needs a record and the rule it breaks")
@@ -260,8 +262,8 @@ class RuleBook:
                 self._compiled = compile_rules(self.catalog, self.local_path, self.clock)
                 self.last_error = None
                 logger.info("rules reloaded from %s", self.local_path)
-            except ConfigurationError as exc:
-                self.last_error = str(exc)
-                logger.error("rules file rejected, previous rules stay in force: %s", exc)
+            except Exception as exc:  # any fault in an operator's file must leave the rules in force
+                self.last_error = str(exc) if isinstance(exc, ConfigurationError) else f"{self.local_path}: {exc!r}"
+                logger.error("rules file rejected, previous rules stay in force: %s", self.last_error)
         finally:
             self._lock.release()

@@ -127,6 +127,15 @@ class RecordValidator:
         self.business = business
         severities = dict(severities or {})
         off = frozenset(disabled)
+        # The primary key, region and timestamp fields carry the store: their field rules stay errors.
+        for code in {business.primary_key, business.region_field, business.timestamp_field}:
+            for rule in (required.RULE_ID, *(module.RULE_ID for module in FIELD_RULES)):
+                rule_id = f"{code}.{rule}"
+                if rule_id in off or severities.get(rule_id, Severity.ERROR) != Severity.ERROR:
+                    raise ConfigurationError(
+                        f"{business.code}: {rule_id} guards the primary key, region or timestamp field and "
+                        "cannot be switched off or made a warning"
+                    )
 
         def severity(rule_id: str, default: str = Severity.ERROR) -> Severity:
             try:
