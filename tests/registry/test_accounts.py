@@ -17,7 +17,7 @@ from tzsb.registry.accounts import AccountStore, LoginRefused, Role, SessionToke
 from tzsb.store.schema import accounts
 
 GOOD = "Tzsb-console-2026"
-WRONG = "用户名或密码错误 / wrong user name or password"
+WRONG = "用户名或密码错误，或账号暂时锁定 / wrong user name or password, or the account is locked for now"
 
 
 @pytest.fixture
@@ -73,8 +73,9 @@ def test_lock_out_after_five_failures_then_release(store: AccountStore, clock: F
     for _ in range(5):
         with pytest.raises(LoginRefused):
             store.authenticate("zhao", "Wrong-password-1")
-    with pytest.raises(LoginRefused, match="locked"):
+    with pytest.raises(LoginRefused) as locked:
         store.authenticate("zhao", GOOD)
+    assert str(locked.value) == WRONG
     clock.advance(timedelta(minutes=16))
     assert store.authenticate("zhao", GOOD).username == "zhao"
 
@@ -93,6 +94,8 @@ def test_session_and_csrf_tokens(store: AccountStore, clock: FixedClock) -> None
     assert tokens.username(session) == "sun"
     assert tokens.username(session[:-1] + ("0" if session[-1] != "0" else "1")) is None
     assert tokens.username("garbage") is None
+    assert tokens.username("令牌.令牌") is None
+    assert not tokens.check_csrf(session, "令牌")
     csrf = tokens.csrf_token(session)
     assert tokens.check_csrf(session, csrf)
     assert not tokens.check_csrf(tokens.issue(account), csrf)

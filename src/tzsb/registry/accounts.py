@@ -107,6 +107,8 @@ def password_problem(password: str) -> str | None:
     return None
 
 
+_REFUSED: Final = "用户名或密码错误，或账号暂时锁定 / wrong user name or password, or the account is locked for now"
+
 # A fixed hash to compare against when the user does not exist, so both paths cost the same.
 _DUMMY_HASH: Final = hash_password(secrets.token_hex(16))
 
@@ -169,24 +171,25 @@ class AccountStore:
             row = connection.execute(sa.select(accounts).where(accounts.c.username == username)).first()
         if row is None:
             check_password(password, _DUMMY_HASH)
-            raise LoginRefused("用户名或密码错误 / wrong user name or password")
+            raise LoginRefused(_REFUSED)
         if row.locked_until is not None and datetime.fromisoformat(row.locked_until) > now:
-            raise LoginRefused(
-                "账号因多次登录失败暂时锁定，请稍后再试 / account locked after failed logins; retry later"
-            )
+            # The same words as a wrong password: a lock must not tell that the name exists.
+            check_password(password, _DUMMY_HASH)
+            raise LoginRefused(_REFUSED)
         if not row.enabled or not check_password(password, row.password_hash):
-            failures = row.failed_logins + 1
-            locked = now + self.lock_for if failures >= self.max_failures else None
             with self.store.write() as connection:
+                # Counted in the database, so parallel guesses cannot slip past the limit.
                 connection.execute(
                     sa.update(accounts)
                     .where(accounts.c.username == username)
-                    .values(
-                        failed_logins=0 if locked else failures,
-                        locked_until=locked.isoformat() if locked else row.locked_until,
-                    )
+                    .values(failed_logins=accounts.c.failed_logins + 1)
                 )
-            raise LoginRefused("用户名或密码错误 / wrong user name or password")
+                connection.execute(
+                    sa.update(accounts)
+                    .where(accounts.c.username == username, accounts.c.failed_logins >= self.max_failures)
+                    .values(failed_logins=0, locked_until=(now + self.lock_for).isoformat())
+                )
+            raise LoginRefused(_REFUSED)
         if row.failed_logins or row.locked_until:
             with self.store.write() as connection:
                 connection.execute(
@@ -238,6 +241,8 @@ class SessionTokens:
 
     def username(self, token: str) -> str | None:
         """The user of a valid, unexpired token, else None."""
+        if not isinstance(token, str) or not token.isascii():
+            return None
         try:
             body, mac = token.split(".")
             payload = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
@@ -254,4 +259,4 @@ class SessionTokens:
         return self._mac(b"csrf:" + session.encode())
 
     def check_csrf(self, session: str, token: str) -> bool:
-        return hmac.compare_digest(self.csrf_token(session), token)
+        return hmac.compare_digest(self.csrf_token(session).encode(), token.encode("utf-8", "replace"))
