@@ -70,3 +70,13 @@ def test_max_ahead_must_be_whole_seconds() -> None:
     rule = {"id": "x", "type": "date_range", "field": "UPDATE_TIME", "not_future": True, "max_ahead_seconds": "10"}
     with pytest.raises(ConfigurationError, match="max_ahead_seconds must be a whole number"):
         RecordValidator(load_catalog()["0101"], [rule])
+
+
+def test_rule_results_are_not_shared_between_equal_but_different_values(clock: FixedClock) -> None:
+    """Within one batch rule results are remembered by value: 1, 1.0 and True must stay apart."""
+    rule = {"id": "floors-max", "type": "numeric_range", "field": "FLOORS", "max": 0}
+    validator = RecordValidator(load_catalog()["0101"], [rule], clock=clock)
+    records = [device(1, FLOORS=True), device(2, FLOORS=1), device(3, FLOORS=1.0)]
+    report = validator.check_batch(records)
+    faulted = {detail["index"]: sorted(error["rule"] for error in detail["errors"]) for detail in report.errors}
+    assert faulted == {0: ["type"], 1: ["floors-max"], 2: ["floors-max", "type"]}

@@ -100,9 +100,15 @@ class _RecordRule:
     triggers: frozenset[str]
     #: The one trigger field when there is exactly one (most rules), else None.
     trigger: str | None = None
+    #: Every field the rule reads: its result depends on their values alone (and the batch's clock).
+    reads: tuple[str, ...] = ()
 
 
 _TRIGGER_KEYS: Final = ("field", "other", "type_field", "sort_field", "variety_field")
+_READ_KEYS: Final = ("field", "other", "when", "type_field", "sort_field", "variety_field")
+#: Per batch, each record rule's results by the values it read: records of one batch repeat values
+#: (the same unit, area, dates, equipment codes), so most rule calls become one dictionary look-up.
+RuleMemo = list[dict[Any, list[tuple[str, str]]]]
 
 
 @dataclass(slots=True)
@@ -198,12 +204,15 @@ class RecordValidator:
                     severity(configured_id, default),
                     triggers,
                     next(iter(triggers)) if len(triggers) == 1 else None,
+                    tuple(str(params[key]) for key in _READ_KEYS if key in params),
                 )
             )
         self._record_rules = tuple(record_rules)
         self._references = tuple(references)
 
-    def violations(self, record: Mapping[str, Any], *, partial: bool = False) -> list[Violation]:
+    def violations(
+        self, record: Mapping[str, Any], *, partial: bool = False, memo: RuleMemo | None = None
+    ) -> list[Violation]:
         """Every rule the record breaks, errors and warnings. ``partial`` (a 02 modify) skips required."""
         found: list[Violation] = []
         plans = self._plans
@@ -240,14 +249,31 @@ class RecordValidator:
             if blank and not (partial and code not in record):
                 found.append(Violation(code, required.RULE_ID, required.message(code, name), rule_severity))
         if self._record_rules and not partial:
-            for rule in self._record_rules:
+            for position, rule in enumerate(self._record_rules):
                 # Most rules watch one field: a membership test is much cheaper than isdisjoint.
                 if rule.trigger is not None:
                     if rule.trigger not in record:
                         continue
                 elif rule.triggers.isdisjoint(record):
                     continue
-                for field_code, message in rule.check(record):
+                if memo is None:
+                    faults = rule.check(record)
+                else:
+                    # Keyed by type too: 1, 1.0 and True are equal keys but not equal values to a rule.
+                    reads = rule.reads
+                    if len(reads) == 1:
+                        value = record.get(reads[0])
+                        key: Any = (value.__class__, value)
+                    else:
+                        key = tuple((record.get(name).__class__, record.get(name)) for name in reads)
+                    cache = memo[position]
+                    try:
+                        faults = cache[key]
+                    except KeyError:
+                        faults = cache[key] = rule.check(record)
+                    except TypeError:  # a list or object value cannot be a key
+                        faults = rule.check(record)
+                for field_code, message in faults:
                     found.append(Violation(field_code, rule.rule_id, message, rule.severity))
         return found
 
@@ -278,8 +304,9 @@ class RecordValidator:
     ) -> BatchReport:
         first_index: dict[str, int] = {}
         per_record: list[list[Violation]] = []
+        memo: RuleMemo = [{} for _ in self._record_rules]
         for index, record in enumerate(records):
-            problems = self.violations(record, partial=partial)
+            problems = self.violations(record, partial=partial, memo=memo)
             key = record.get(key_field)
             if isinstance(key, str) and key:
                 if key in first_index:
