@@ -75,6 +75,8 @@ def server(tmp_path: Path) -> Iterator[Server]:
     init = tzsb("init", "--home", str(home), "--level", "province", "--region", REGION)
     assert init.returncode == 0, init.stderr
     grants = [arg for code in sorted(BUSINESS_TYPES) for arg in ("--busicode", f"11{code}")]
+    # Another system of the same regulator: it sees (and may look up by) sensitive fields unmasked.
+    grants += [arg for code in sorted(BUSINESS_TYPES) for arg in ("--unmasked", code)]
     created = tzsb(
         "app", "create", "--home", str(home), "--appid", APPID, "--region", REGION, *grants,
         "--action", "01", "--action", "04", "--json",
