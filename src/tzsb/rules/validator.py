@@ -109,6 +109,8 @@ _READ_KEYS: Final = ("field", "other", "when", "type_field", "sort_field", "vari
 #: Per batch, each record rule's results by the values it read: records of one batch repeat values
 #: (the same unit, area, dates, equipment codes), so most rule calls become one dictionary look-up.
 RuleMemo = list[dict[Any, list[tuple[str, str]]]]
+#: position, trigger, triggers, single read, reads, check, rule id, severity
+_RuleStep = tuple[int, str | None, frozenset[str], str | None, tuple[str, ...], RecordCheck, str, Severity]
 
 
 @dataclass(slots=True)
@@ -208,6 +210,12 @@ class RecordValidator:
                 )
             )
         self._record_rules = tuple(record_rules)
+        # The same rules as flat tuples, for the per-record loop (unpacking beats attribute look-ups).
+        self._rule_steps: tuple[_RuleStep, ...] = tuple(
+            (position, rule.trigger, rule.triggers, rule.reads[0] if len(rule.reads) == 1 else None, rule.reads,
+             rule.check, rule.rule_id, rule.severity)
+            for position, rule in enumerate(record_rules)
+        )  # fmt: skip
         self._references = tuple(references)
 
     def violations(
@@ -248,33 +256,32 @@ class RecordValidator:
             blank = value is None or (type(value) is str and (not value or (value[0].isspace() and not value.strip())))
             if blank and not (partial and code not in record):
                 found.append(Violation(code, required.RULE_ID, required.message(code, name), rule_severity))
-        if self._record_rules and not partial:
-            for position, rule in enumerate(self._record_rules):
+        if self._rule_steps and not partial:
+            for position, trigger, triggers, single, reads, rule_check, rule_id, rule_severity in self._rule_steps:
                 # Most rules watch one field: a membership test is much cheaper than isdisjoint.
-                if rule.trigger is not None:
-                    if rule.trigger not in record:
+                if trigger is not None:
+                    if trigger not in record:
                         continue
-                elif rule.triggers.isdisjoint(record):
+                elif triggers.isdisjoint(record):
                     continue
                 if memo is None:
-                    faults = rule.check(record)
+                    rule_faults = rule_check(record)
                 else:
                     # Keyed by type too: 1, 1.0 and True are equal keys but not equal values to a rule.
-                    reads = rule.reads
-                    if len(reads) == 1:
-                        value = record.get(reads[0])
+                    if single is not None:
+                        value = record.get(single)
                         key: Any = (value.__class__, value)
                     else:
                         key = tuple((record.get(name).__class__, record.get(name)) for name in reads)
                     cache = memo[position]
                     try:
-                        faults = cache[key]
+                        rule_faults = cache[key]
                     except KeyError:
-                        faults = cache[key] = rule.check(record)
+                        rule_faults = cache[key] = rule_check(record)
                     except TypeError:  # a list or object value cannot be a key
-                        faults = rule.check(record)
-                for field_code, message in faults:
-                    found.append(Violation(field_code, rule.rule_id, message, rule.severity))
+                        rule_faults = rule_check(record)
+                for field_code, message in rule_faults:
+                    found.append(Violation(field_code, rule_id, message, rule_severity))
         return found
 
     def check_batch(
