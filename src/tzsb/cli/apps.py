@@ -9,8 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from tzsb.cli.common import HomeOption, console, fail, open_node, print_json
-from tzsb.errors import ConfigurationError
+from tzsb.cli.common import HomeOption, console, fail, node_session, print_json
 from tzsb.protocol.signing import SignAlgorithm
 
 apps_cli = typer.Typer(help="Apps (callers) of this node: create, list, show, disable, rotate secrets.")
@@ -45,7 +44,6 @@ def app_create(
     """Register an app and print its secret once."""
     from tzsb.registry import AppSpec
 
-    node = open_node(home)
     spec = AppSpec(
         appid=appid,
         region=region,
@@ -63,12 +61,8 @@ def app_create(
         require_timestamp=require_timestamp,
         cert_fingerprints=tuple(item.lower().replace(":", "") for item in cert_fingerprint or ()),
     )
-    try:
+    with node_session(home) as node:
         created, secret = node.registry.create(spec)
-    except ConfigurationError as exc:
-        raise fail(str(exc)) from None
-    finally:
-        node.close()
     shown = {**created.describe(), "secret": secret}
     if as_json:
         print_json(shown)
@@ -79,11 +73,8 @@ def app_create(
 @apps_cli.command("list")
 def app_list(home: HomeOption, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List the apps of this node."""
-    node = open_node(home)
-    try:
+    with node_session(home) as node:
         apps = [item.describe() for item in node.registry.list()]
-    finally:
-        node.close()
     if as_json:
         print_json(apps)
         return
@@ -103,24 +94,16 @@ def app_list(home: HomeOption, as_json: Annotated[bool, typer.Option("--json")] 
 @apps_cli.command("show")
 def app_show(home: HomeOption, appid: str) -> None:
     """Show one app (never its secret)."""
-    node = open_node(home)
-    try:
+    with node_session(home) as node:
         found = node.registry.get(appid)
-    finally:
-        node.close()
     if found is None:
         raise fail(f"no app {appid}; `tzsb app list` shows the registered ones")
     print_json(found.describe())
 
 
 def _set_enabled(home: Path, appid: str, enabled: bool) -> None:
-    node = open_node(home)
-    try:
+    with node_session(home) as node:
         node.registry.set_enabled(appid, enabled)
-    except ConfigurationError as exc:
-        raise fail(str(exc)) from None
-    finally:
-        node.close()
     console.print(f"app {appid} {'enabled' if enabled else 'disabled'}")
 
 
@@ -144,13 +127,8 @@ def app_rotate_secret(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Issue a new secret (printed once); the old one stops now or after the grace period."""
-    node = open_node(home)
-    try:
+    with node_session(home) as node:
         secret = node.registry.rotate_secret(appid, timedelta(hours=grace_hours))
-    except ConfigurationError as exc:
-        raise fail(str(exc)) from None
-    finally:
-        node.close()
     if as_json:
         print_json({"appid": appid, "secret": secret, "grace_hours": grace_hours})
     else:
@@ -162,11 +140,8 @@ def app_lockouts(home: HomeOption, as_json: Annotated[bool, typer.Option("--json
     """App and address pairs with failed signature checks; locked pairs first (spec 7.4)."""
     from tzsb.registry.lockout import Lockouts
 
-    node = open_node(home)
-    try:
+    with node_session(home) as node:
         rows = Lockouts(node.store, node.clock).listing()
-    finally:
-        node.close()
     if as_json:
         print_json(rows)
         return
@@ -188,9 +163,6 @@ def app_unlock(
     """Lift a lock-out after checking the caller's secret with them."""
     from tzsb.registry.lockout import Lockouts
 
-    node = open_node(home)
-    try:
+    with node_session(home) as node:
         removed = Lockouts(node.store, node.clock).clear(appid, addr)
-    finally:
-        node.close()
     console.print(f"cleared {removed} lock-out record(s) of {appid}")

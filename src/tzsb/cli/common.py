@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -35,6 +37,18 @@ def open_node(home: Path) -> Any:
         return build_node(load_settings(home))
     except ConfigurationError as exc:
         raise fail(str(exc)) from None
+
+
+@contextmanager
+def node_session(home: Path) -> Iterator[Any]:
+    """The node in ``home`` for one command: configuration errors fail clearly, the store is closed."""
+    node = open_node(home)
+    try:
+        yield node
+    except ConfigurationError as exc:
+        raise fail(str(exc)) from None
+    finally:
+        node.close()
 
 
 def print_json(value: Any) -> None:

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from tzsb.cli.apps import apps_cli
 from tzsb.cli.catalog import catalog_cli, rules_cli
-from tzsb.cli.common import HomeOption, console, fail, open_node, print_json
+from tzsb.cli.common import HomeOption, console, fail, node_session, open_node, print_json
 from tzsb.cli.users import users_cli
 from tzsb.errors import ConfigurationError
 from tzsb.protocol.regions import is_region_code
@@ -155,11 +155,8 @@ def prune_nonces_command(
 
     if days < 1:
         raise fail("--days must be at least 1")
-    node = open_node(home)
-    try:
+    with node_session(home) as node:
         removed = prune_nonces(node.store, node.clock.now() - timedelta(days=days))
-    finally:
-        node.close()
     console.print(f"forgot {removed} request id(s) older than {days} day(s)")
 
 
@@ -173,11 +170,8 @@ def log(
     """Show the newest rows of the interaction log."""
     from tzsb.audit import InteractionLog
 
-    node = open_node(home)
-    try:
+    with node_session(home) as node:
         rows = InteractionLog(node.store).recent(limit, appid)
-    finally:
-        node.close()
     if as_json:
         print_json(rows)
         return

@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from tzsb.cli.common import HomeOption, console, fail, open_node, print_json
-from tzsb.errors import ConfigurationError
+from tzsb.cli.common import HomeOption, console, fail, node_session, print_json
+from tzsb.registry.accounts import AccountStore
 
 users_cli = typer.Typer(help="Console accounts: create, list, disable, change passwords.")
-
-
-def _accounts(home: Path) -> tuple[Any, Any]:
-    from tzsb.registry.accounts import AccountStore
-
-    node = open_node(home)
-    return node, AccountStore(node.store, node.clock)
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -45,46 +37,36 @@ def user_create(
     except ValueError:
         raise fail("--role must be one of admin, operator, data_entry, auditor") from None
     password = _read_password(password_stdin)
-    node, store = _accounts(home)
-    try:
+    with node_session(home) as node:
+        store = AccountStore(node.store, node.clock)
         store.create(username, password, chosen, region)
-    except ConfigurationError as exc:
-        raise fail(str(exc)) from None
-    finally:
-        node.close()
     console.print(f"account {username} ({chosen.value}, {region}) created")
 
 
 @users_cli.command("list")
 def user_list(home: HomeOption, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List console accounts (never their password hashes)."""
-    node, store = _accounts(home)
-    try:
+    with node_session(home) as node:
+        store = AccountStore(node.store, node.clock)
         rows = [
             {"username": a.username, "role": a.role.value, "region": a.region, "enabled": a.enabled}
             for a in store.list()
         ]
-    finally:
-        node.close()
     if as_json:
         print_json(rows)
         return
     table = Table("username", "role", "region", "enabled")
     for row in rows:
-        table.add_row(row["username"], row["role"], row["region"], "yes" if row["enabled"] else "no")
+        table.add_row(str(row["username"]), str(row["role"]), str(row["region"]), "yes" if row["enabled"] else "no")
     console.print(table)
 
 
 @users_cli.command("disable")
 def user_disable(home: HomeOption, username: str) -> None:
     """Refuse every further login of the account."""
-    node, store = _accounts(home)
-    try:
+    with node_session(home) as node:
+        store = AccountStore(node.store, node.clock)
         store.set_enabled(username, False)
-    except ConfigurationError as exc:
-        raise fail(str(exc)) from None
-    finally:
-        node.close()
     console.print(f"account {username} disabled")
 
 
@@ -96,11 +78,7 @@ def user_passwd(
 ) -> None:
     """Set a new password."""
     password = _read_password(password_stdin)
-    node, store = _accounts(home)
-    try:
+    with node_session(home) as node:
+        store = AccountStore(node.store, node.clock)
         store.set_password(username, password)
-    except ConfigurationError as exc:
-        raise fail(str(exc)) from None
-    finally:
-        node.close()
     console.print(f"password of {username} changed")
