@@ -92,10 +92,15 @@ def _conflict(owned: list[dict[str, Any]], business: BusinessType) -> ExchangeEr
 def check_regions(records: Sequence[dict[str, Any]], business: BusinessType, scope: str) -> None:
     """Every record's region field must lie inside ``scope`` (``E_REGION`` lists those that don't)."""
     field_name = business.region_field
+    # A batch holds few distinct regions: test each once, then pick out the records outside.
+    regions = {str(record[field_name]) for record in records if field_name in record}
+    foreign = {region for region in regions if not covers(scope, region)}
+    if not foreign:
+        return
     outside = [
         {"index": index, "key": record.get(business.primary_key), "region": record.get(field_name)}
         for index, record in enumerate(records)
-        if field_name in record and not covers(scope, str(record[field_name]))
+        if field_name in record and str(record[field_name]) in foreign
     ]
     if outside:
         raise _region_error(outside, scope)

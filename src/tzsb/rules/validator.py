@@ -64,6 +64,21 @@ RULE_TYPES: Final = frozenset(
 ReferenceLookup = Callable[[str, Collection[str]], set[str]]
 
 
+class _Absent:
+    """A field the record does not hold (unlike ``None``, a field sent as null)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<absent>"
+
+
+_ABSENT: Final = _Absent()
+#: Value types whose equal values are interchangeable for every rule: a column holding only these
+#: can be de-duplicated by value. ``1``, ``1.0`` and ``True`` are equal but not interchangeable.
+_PLAIN_TYPES: Final = frozenset({str, type(None), _Absent})
+
+
 @dataclass(frozen=True, slots=True)
 class _FieldPlan:
     name: str
@@ -164,6 +179,7 @@ class RecordValidator:
             if spec.required and f"{spec.code}.{required.RULE_ID}" not in off:
                 required_fields.append((spec.code, spec.name, severity(f"{spec.code}.{required.RULE_ID}")))
         self._required = tuple(required_fields)
+        self._required_names = frozenset(code for code, _, _ in required_fields)
         self._unknown_severity = severity(UNKNOWN_FIELD)
         self._check_unknown = UNKNOWN_FIELD not in off
 
@@ -312,8 +328,13 @@ class RecordValidator:
         first_index: dict[str, int] = {}
         per_record: list[list[Violation]] = []
         memo: RuleMemo = [{} for _ in self._record_rules]
+        # Only the records the column screen cannot clear are checked one by one.
+        suspects = None if partial or not records else self._suspects(records)
         for index, record in enumerate(records):
-            problems = self.violations(record, partial=partial, memo=memo)
+            if suspects is None or index in suspects:
+                problems = self.violations(record, partial=partial, memo=memo)
+            else:
+                problems = []
             key = record.get(key_field)
             if isinstance(key, str) and key:
                 if key in first_index:
@@ -351,9 +372,139 @@ class RecordValidator:
                 report.warnings.append({"index": index, "key": shown_key, "warnings": warnings})
         return report
 
+    def _suspects(self, records: Sequence[Mapping[str, Any]]) -> set[int]:
+        """The records that may break a rule, found column by column over distinct values.
+
+        A batch repeats most of its values (code lists, units, areas, dates), so every field rule and
+        record rule runs once per distinct value (or distinct tuple of the values it reads) instead of
+        once per record. A record holding no failing value has no violation; only the others go
+        through ``violations``, which then reports exactly as it would have without the screen.
+        """
+        suspects: set[int] = set()
+        count = len(records)
+        names: set[str] = set().union(*records)
+        plans = self._plans
+        if self._check_unknown:
+            for name in names.difference(plans):
+                suspects.update(index for index, record in enumerate(records) if name in record)
+        columns: dict[str, list[Any]] = {}
+
+        def column(name: str) -> list[Any]:
+            values = columns.get(name)
+            if values is None:
+                values = columns[name] = [record.get(name, _ABSENT) for record in records]
+            return values
+
+        required_names = self._required_names
+        for name, plan in plans.items():
+            required_field = name in required_names
+            if name not in names:
+                if required_field:
+                    return set(range(count))  # no record holds it: every one fails
+                continue
+            if not _screen_column(column(name), _field_passes(plan, required_field), suspects):
+                suspects.update(range(count))
+        for _, _, triggers, single, reads, rule_check, _, _ in self._rule_steps:
+            if triggers.isdisjoint(names):
+                continue
+            if single is not None:
+                passes = _single_read_passes(single, rule_check)
+                if not _screen_column(column(single), passes, suspects):
+                    suspects.update(range(count))
+                continue
+            rows = list(zip(*(column(name) for name in reads), strict=True))
+            if not _screen_column(rows, _many_reads_passes(reads, triggers, rule_check), suspects):
+                suspects.update(range(count))
+        return suspects
+
     def validate_batch(self, records: Sequence[Mapping[str, Any]], *, partial: bool = False) -> list[dict[str, Any]]:
         """Per-record details of every record with errors (empty when the batch may be stored)."""
         return self.check_batch(records, partial=partial).errors
+
+
+def _field_passes(plan: _FieldPlan, required_field: bool) -> Callable[[Any], bool]:
+    """Whether ``violations`` would find nothing wrong with a value of the field."""
+    fast = plan.passes
+    checks = plan.checks
+
+    def passes(value: Any) -> bool:
+        if value is _ABSENT or value is None:
+            return not required_field
+        # Blank before the combined test: a required field holding only spaces passes that test.
+        if type(value) is str and (not value or (value[0].isspace() and not value.strip())):
+            return not required_field
+        if fast is not None and fast(value):
+            return True
+        return all(check(value) is None for _, check, _ in checks)
+
+    return passes
+
+
+def _single_read_passes(name: str, rule_check: RecordCheck) -> Callable[[Any], bool]:
+    """A record rule reading one field: it passes a value when a record holding only it passes."""
+
+    def passes(value: Any) -> bool:
+        return value is _ABSENT or not rule_check({name: value})
+
+    return passes
+
+
+def _many_reads_passes(
+    reads: tuple[str, ...], triggers: frozenset[str], rule_check: RecordCheck
+) -> Callable[[tuple[Any, ...]], bool]:
+    def passes(values: tuple[Any, ...]) -> bool:
+        record = {name: value for name, value in zip(reads, values, strict=True) if value is not _ABSENT}
+        return triggers.isdisjoint(record) or not rule_check(record)
+
+    return passes
+
+
+def _screen_column(values: list[Any], passes: Callable[[Any], bool], suspects: set[int]) -> bool:
+    """Add the positions whose value fails ``passes`` to ``suspects``, testing each distinct value once.
+
+    Returns False when the column cannot be de-duplicated (a list or object value): the caller then
+    treats every record as a suspect.
+    """
+    try:
+        distinct = set(values)
+    except TypeError:
+        return False
+    if not _plain(distinct):
+        # Equal values of different types (1, 1.0, True) must be told apart.
+        typed = [_typed(value) for value in values]
+        try:
+            distinct = set(typed)
+        except TypeError:
+            return False
+        failing = {key for key in distinct if not passes(_untyped(key))}
+        if failing:
+            suspects.update(index for index, key in enumerate(typed) if key in failing)
+        return True
+    failing = {value for value in distinct if not passes(value)}
+    if failing:
+        suspects.update(index for index, value in enumerate(values) if value in failing)
+    return True
+
+
+def _plain(distinct: set[Any]) -> bool:
+    kinds = set(map(type, distinct))
+    if kinds <= _PLAIN_TYPES:
+        return True
+    if kinds == {tuple}:
+        return all(set(map(type, row)) <= _PLAIN_TYPES for row in distinct)
+    return False
+
+
+def _typed(value: Any) -> Any:
+    if type(value) is tuple:
+        return tuple((item.__class__, item) for item in value)
+    return (value.__class__, value)
+
+
+def _untyped(key: Any) -> Any:
+    if key and type(key[0]) is tuple:
+        return tuple(item for _, item in key)
+    return key[1]
 
 
 def compile_validator(
