@@ -21,21 +21,11 @@ def store(database_url: str) -> Any:
 
 def row(
     key: str, region: str, seq: int, *, deleted: bool = False, updated_at: str = "2026-01-01 00:00:00"
-) -> dict[str, Any]:
-    return {
-        "business": "0101",
-        "record_key": key,
-        "region": region,
-        "updated_at": updated_at,
-        "data": {"EQP_CODE": key, "AREA_CODE": region, "UPDATE_TIME": updated_at, "USE_STATUS": "2"},
-        "deleted": deleted,
-        "deleted_at": "2026-02-01 00:00:00" if deleted else None,
-        "deleted_by": "x" if deleted else None,
-        "source_appid": "x",
-        "changed_by": "x",
-        "changed_at": "2026-01-01 00:00:00",
-        "seq": seq,
-    }
+) -> record_store.NewRow:
+    data = {"EQP_CODE": key, "AREA_CODE": region, "UPDATE_TIME": updated_at, "USE_STATUS": "2"}
+    deleted_at, deleted_by = ("2026-02-01 00:00:00", "x") if deleted else (None, None)
+    return ("0101", key, region, updated_at, record_store.document(data), deleted, deleted_at, deleted_by,
+            "x", "x", "2026-01-01 00:00:00", seq)  # fmt: skip
 
 
 def test_migrating_twice_changes_nothing(database_url: str) -> None:

@@ -45,7 +45,7 @@ from tzsb.protocol.messages import (
     success_datalist,
 )
 from tzsb.protocol.regions import region_prefix
-from tzsb.protocol.signing import SignAlgorithm, canonical_params, verify
+from tzsb.protocol.signing import SignAlgorithm, canonical_params, verify_canonical
 from tzsb.registry import App, AppRegistry
 from tzsb.registry.access import DirectionPolicy, Party
 from tzsb.registry.lockout import Lockouts
@@ -139,12 +139,13 @@ class Exchange:
             request.action,
             request.random,
         )
-        app = self._authenticate(request, trace, client_addr)
+        canonical = canonical_params(request.signed_params).encode("utf-8")
+        app = self._authenticate(request, canonical, trace, client_addr)
         self._admit(request, app, len(body))
         # One generation of the rules for the whole request, even if the file is reloaded meanwhile.
         rules = self.rules.current()
         business, action = self._authorise(request, app, rules)
-        fingerprint = hashlib.sha256(canonical_params(request.signed_params).encode("utf-8")).hexdigest()
+        fingerprint = hashlib.sha256(canonical).hexdigest()
         # A query's random is claimed after it runs (a duplicate claim is caught there and answered
         # with the first response); a write's first answer is looked up now, before any validation.
         claim = self._find_claim(app.appid, request.random) if action is not Action.QUERY else None
@@ -179,7 +180,7 @@ class Exchange:
         validator = rules.validators[business.code]
         return self._write(request, app, business, action, records, validator, fingerprint, trace, client_addr, started)
 
-    def _authenticate(self, request: ExchangeRequest, trace: _Trace, client_addr: str) -> App:
+    def _authenticate(self, request: ExchangeRequest, canonical: bytes, trace: _Trace, client_addr: str) -> App:
         app = self.registry.get(request.appid)
         if app is None or not app.enabled:
             raise ExchangeError(
@@ -205,7 +206,7 @@ class Exchange:
         if locked_until is not None:
             raise _locked_error(app.appid, client_addr, locked_until)
         for secret in app.secrets:
-            if verify(request.signed_params, secret, app.sign_algorithm, request.sign):
+            if verify_canonical(canonical, secret, app.sign_algorithm, request.sign):
                 trace.secret, trace.algorithm = secret, app.sign_algorithm
                 if has_failures:
                     self.lockouts.clear(app.appid, client_addr)

@@ -16,7 +16,7 @@ from tzsb.registry import App
 from tzsb.rules import RecordValidator
 from tzsb.rules.base import Severity
 from tzsb.store import records as record_store
-from tzsb.store.records import StoredRecord
+from tzsb.store.records import StoredRecord, document
 
 
 @dataclass(slots=True)
@@ -137,13 +137,14 @@ def apply(
     last_seq = record_store.lock_change_counter(connection)
     stored = record_store.fetch(connection, business.code, keys)
     outcome = WriteOutcome()
-    inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     missing: list[dict[str, Any]] = []
     owned: list[dict[str, Any]] = []
     outside: list[dict[str, Any]] = []
     invalid: list[dict[str, Any]] = []
-    timestamp_field = business.timestamp_field
+    inserts: list[record_store.NewRow] = []
+    code, region_field, timestamp_field = business.code, business.region_field, business.timestamp_field
+    appid, now = context.app.appid, context.now
 
     for index, (key, record) in enumerate(zip(keys, records, strict=True)):
         current = stored.get(key)
@@ -158,7 +159,10 @@ def apply(
         if action is Action.ADD:
             if current is None:
                 last_seq += 1
-                inserts.append(_row(context, key, record, last_seq, context.app.appid))
+                inserts.append(
+                    (code, key, record[region_field], record[timestamp_field], document(record), False, None, None,
+                     appid, appid, now, last_seq)
+                )  # fmt: skip
                 outcome.inserted += 1
                 continue
             newest = max(current.updated_at, current.deleted_at or "") if current.deleted else current.updated_at

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +16,12 @@ from alembic.config import Config
 from sqlalchemy.engine import Connection, Engine
 
 from tzsb.store import schema
+
+logger = logging.getLogger(__name__)
+
+#: Pages (4 KiB) the write-ahead log may reach before a writer checkpoints it itself: only when the
+#: background checkpointer falls behind or is stopped.
+WAL_AUTOCHECKPOINT_PAGES = 16384
 
 
 def _json_serializer(value: Any) -> str:
@@ -39,6 +46,8 @@ class Store:
         self.engine = engine
         self.is_sqlite = engine.dialect.name == "sqlite"
         self._write_lock = threading.Lock() if self.is_sqlite else None
+        file_database = self.is_sqlite and (engine.url.database or ":memory:") != ":memory:"
+        self._checkpointer = WalCheckpointer(engine) if file_database else None
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -53,6 +62,8 @@ class Store:
             connection.begin(),
         ):
             yield connection
+        if self._checkpointer is not None:
+            self._checkpointer.wanted()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -68,7 +79,56 @@ class Store:
             command.upgrade(config, "head")
 
     def dispose(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self.engine.dispose()
+
+
+class WalCheckpointer:
+    """Copies committed pages from SQLite's write-ahead log into the database file, in a thread.
+
+    Left to itself, SQLite checkpoints inside the commit that crosses the WAL size limit: that
+    request then waits for thousands of pages to be copied and the file synced. Here writers only
+    signal; this thread runs PASSIVE checkpoints (they never block readers or writers) at most
+    every ``interval`` seconds, on the other core, since sqlite3 releases the GIL while it works.
+    """
+
+    def __init__(self, engine: Engine, interval: float = 0.25) -> None:
+        self._engine = engine
+        self._interval = interval
+        self._wanted = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tzsb-wal-checkpoint", daemon=True)
+        self._thread.start()
+
+    def wanted(self) -> None:
+        self._wanted.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wanted.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        connection = None
+        try:
+            while True:
+                self._wanted.wait()
+                if self._stopping.is_set():
+                    return
+                self._wanted.clear()
+                try:
+                    if connection is None:
+                        connection = self._engine.raw_connection()
+                    # The driver connection is in autocommit mode (see _configure_sqlite): a
+                    # checkpoint cannot run inside a transaction.
+                    connection.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()  # type: ignore[union-attr]
+                except Exception:
+                    logger.exception("WAL checkpoint failed; SQLite will checkpoint on commit instead")
+                self._stopping.wait(self._interval)
+        finally:
+            if connection is not None:
+                connection.close()
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
@@ -80,6 +140,7 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     # NORMAL in WAL mode: a power cut may lose the last commits but never corrupts the file.
     cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()

@@ -92,14 +92,33 @@ _COLUMNS = (
 
 
 def fetch(connection: Connection, business: str, keys: Iterable[str]) -> dict[str, StoredRecord]:
-    """The stored rows (deleted ones included) for ``keys``, by key."""
+    """The stored rows (deleted ones included) for ``keys``, by key.
+
+    Plain SQL to the driver: SQLAlchemy's expansion of a 1,000-key IN list cost more than the look-up.
+    """
     wanted = list(dict.fromkeys(keys))
     found: dict[str, StoredRecord] = {}
+    marker = "?" if connection.dialect.name == "sqlite" else "%s"
     for start in range(0, len(wanted), _IN_CHUNK):
         chunk = wanted[start : start + _IN_CHUNK]
-        statement = sa.select(*_COLUMNS).where(records.c.business == business, records.c.record_key.in_(chunk))
-        for row in connection.execute(statement):
-            found[row.record_key] = _row_to_record(row)
+        statement = (
+            "SELECT record_key, region, updated_at, data, deleted, deleted_at, source_appid, seq FROM records "  # noqa: S608 - fixed names, bound values
+            f"WHERE business = {marker} AND record_key IN ({', '.join([marker] * len(chunk))})"
+        )
+        for key, region, updated_at, data, deleted, deleted_at, source_appid, seq in connection.exec_driver_sql(
+            statement, (business, *chunk)
+        ):
+            found[key] = StoredRecord(
+                key=key,
+                region=region,
+                updated_at=updated_at,
+                # SQLite hands back the JSON text; psycopg decodes jsonb itself.
+                data=orjson.loads(data) if isinstance(data, str | bytes) else data,
+                deleted=bool(deleted),
+                deleted_at=deleted_at,
+                source_appid=source_appid,
+                seq=int(seq),
+            )
     return found
 
 
@@ -119,7 +138,8 @@ def live_keys(connection: Connection, business: str, keys: Iterable[str], region
     return found
 
 
-_INSERT_COLUMNS = (
+#: Column order of the rows ``insert`` takes.
+INSERT_COLUMNS = (
     "business",
     "record_key",
     "region",
@@ -133,27 +153,27 @@ _INSERT_COLUMNS = (
     "changed_at",
     "seq",
 )
+#: A new row in ``INSERT_COLUMNS`` order; ``data`` is the document as compact JSON text (``document``).
+NewRow = tuple[str, str, str, str, str, bool, str | None, str | None, str, str, str, int]
 
 
-def insert(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert new rows (dicts with every column of ``records``) in one executemany.
+def document(data: Mapping[str, Any]) -> str:
+    """A record as the JSON text the store keeps (and raw reads splice into answers unparsed)."""
+    return orjson.dumps(data).decode("utf-8")
 
-    The statement goes to the driver directly, with the documents serialised once by orjson:
-    per-row parameter processing was most of the cost of a 1,000-record add.
+
+def insert(connection: Connection, rows: Sequence[NewRow]) -> None:
+    """Insert new rows in one executemany, straight to the driver.
+
+    SQLAlchemy's per-row parameter processing was most of the cost of a 1,000-record add.
     """
     if not rows:
         return
     sqlite = connection.dialect.name == "sqlite"
     marker = "?" if sqlite else "%s"
-    values = ", ".join(f"{marker}::jsonb" if name == "data" and not sqlite else marker for name in _INSERT_COLUMNS)
-    statement = f"INSERT INTO records ({', '.join(_INSERT_COLUMNS)}) VALUES ({values})"  # noqa: S608 - fixed names
-    connection.exec_driver_sql(
-        statement,
-        [
-            tuple(orjson.dumps(row[name]).decode("utf-8") if name == "data" else row[name] for name in _INSERT_COLUMNS)
-            for row in rows
-        ],
-    )
+    values = ", ".join(f"{marker}::jsonb" if name == "data" and not sqlite else marker for name in INSERT_COLUMNS)
+    statement = f"INSERT INTO records ({', '.join(INSERT_COLUMNS)}) VALUES ({values})"  # noqa: S608 - fixed names
+    connection.exec_driver_sql(statement, list(rows))
 
 
 def update(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
