@@ -71,6 +71,25 @@ def test_rotation_with_and_without_grace(node: Node, clock: FixedClock) -> None:
     assert found is not None and found.secrets == (newest,)
 
 
+def test_a_cached_app_is_not_decrypted_again_but_its_grace_still_ends_on_time(
+    node: Node, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry = node.registry
+    registry.cache_seconds = 3600
+    old = grant(node)
+    new = registry.rotate_secret("hz-city", timedelta(hours=1))
+    decrypted: list[str] = []
+    decrypt = registry.master_key.decrypt
+    monkeypatch.setattr(registry.master_key, "decrypt", lambda *args: decrypted.append(args[1]) or decrypt(*args))
+    first = registry.get("hz-city")
+    assert first is not None and first.secrets == (new, old)
+    assert registry.get("hz-city") is first
+    assert decrypted == ["hz-city", "hz-city"]  # the new and the previous secret, once
+    clock.advance(timedelta(hours=1, seconds=1))
+    after_grace = registry.get("hz-city")  # still inside the cache time, past the grace
+    assert after_grace is not None and after_grace.secrets == (new,)
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [

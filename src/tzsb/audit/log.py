@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -48,6 +48,10 @@ class LogEntry:
         return row
 
 
+#: Built once: SQLAlchemy then reuses its compiled form instead of building a statement per request.
+_INSERT: Final = sa.insert(interaction_log)
+
+
 class InteractionLog:
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -55,7 +59,7 @@ class InteractionLog:
     @staticmethod
     def append(connection: Connection, entry: LogEntry) -> None:
         """Add the row inside a caller's transaction (it commits or rolls back with the request)."""
-        connection.execute(sa.insert(interaction_log), [entry.row()])
+        connection.execute(_INSERT, entry.row())
 
     def record(self, entry: LogEntry) -> None:
         """Add the row in a transaction of its own (for refused requests)."""

@@ -15,6 +15,7 @@ from tzsb.catalog import BusinessType
 
 _COUNTY: Final = re.compile(r"(?<!自治)[区县旗]")
 _CITY: Final = re.compile(r"市(?!场)")
+_NAME_SEPARATORS: Final = re.compile(r"[,，、;；\s]+")
 
 
 def _keep(value: str, head: int, tail: int) -> str:
@@ -24,7 +25,7 @@ def _keep(value: str, head: int, tail: int) -> str:
 
 
 def _name(value: str) -> str:
-    names = [part for part in re.split(r"[,，、;；\s]+", value) if part]
+    names = [part for part in _NAME_SEPARATORS.split(value) if part]
     return "、".join(part[:1] + "*" * max(len(part) - 1, 1) for part in names)
 
 

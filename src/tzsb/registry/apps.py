@@ -7,7 +7,7 @@ import secrets
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -167,7 +167,7 @@ class AppRegistry:
         # Every request looks its app up; rows are kept this long (changes made through this
         # registry apply at once, changes from another process within cache_seconds).
         self.cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[float, sa.Row[Any] | None]] = {}
+        self._cache: dict[str, tuple[float, tuple[sa.Row[Any], App] | None]] = {}
 
     def create(self, spec: AppSpec) -> tuple[App, str]:
         """Register an app; returns it with its new secret, which is not retrievable later."""
@@ -211,15 +211,22 @@ class AppRegistry:
     def get(self, appid: str) -> App | None:
         cached = self._cache.get(appid) if self.cache_seconds else None
         if cached is not None and cached[0] > time.monotonic():
-            row = cached[1]
-        else:
-            with self.store.read() as connection:
-                row = connection.execute(sa.select(apps).where(apps.c.appid == appid)).first()
-            if self.cache_seconds:
-                if len(self._cache) > 10_000:
-                    self._cache.clear()  # unknown appids must not grow the cache without bound
-                self._cache[appid] = (time.monotonic() + self.cache_seconds, row)
-        return None if row is None else self._to_app(row)
+            found = cached[1]
+            if found is None:
+                return None
+            row, app = found
+            # Decrypting the secrets is the dear part: reuse the App unless a rotation grace ended.
+            if not app.secrets[1:] or self.clock.now() < _grace_end(row):
+                return app
+            return self._to_app(row)
+        with self.store.read() as connection:
+            stored = connection.execute(sa.select(apps).where(apps.c.appid == appid)).first()
+        entry = None if stored is None else (stored, self._to_app(stored))
+        if self.cache_seconds:
+            if len(self._cache) > 10_000:
+                self._cache.clear()  # unknown appids must not grow the cache without bound
+            self._cache[appid] = (time.monotonic() + self.cache_seconds, entry)
+        return None if entry is None else entry[1]
 
     def list(self) -> list[App]:
         with self.store.read() as connection:
@@ -263,8 +270,8 @@ class AppRegistry:
         mapping = row._mapping
         appid = str(mapping["appid"])
         in_force = [self.master_key.decrypt(bytes(mapping["secret_enc"]), appid)]
-        previous, until = mapping["previous_secret_enc"], mapping["previous_valid_until"]
-        if previous is not None and until is not None and self.clock.now() < datetime.fromisoformat(str(until)):
+        previous = mapping["previous_secret_enc"]
+        if previous is not None and self.clock.now() < _grace_end(row):
             in_force.append(self.master_key.decrypt(bytes(previous), appid))
         return App(
             appid=appid,
@@ -290,3 +297,9 @@ class AppRegistry:
 
 def _frozen(value: object) -> frozenset[str]:
     return frozenset(str(item) for item in value) if isinstance(value, Iterable) else frozenset()
+
+
+def _grace_end(row: sa.Row[Any]) -> datetime:
+    """When the previous secret of a rotation stops verifying (the epoch when there is none)."""
+    until = row._mapping["previous_valid_until"]
+    return datetime.fromisoformat(str(until)) if until is not None else datetime.min.replace(tzinfo=UTC)

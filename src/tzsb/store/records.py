@@ -66,29 +66,26 @@ def store_change_counter(connection: Connection, last_seq: int) -> None:
     connection.execute(sa.update(change_counter).where(change_counter.c.id == 1).values(last_seq=last_seq))
 
 
-def _row_to_record(row: Any) -> StoredRecord:
+#: The columns every read of records selects, in the order ``_stored`` unpacks them.
+_SELECTED = "record_key, region, updated_at, data, deleted, deleted_at, source_appid, seq"
+
+
+def _stored(row: Any, raw: bool = False) -> StoredRecord:
+    key, region, updated_at, data, deleted, deleted_at, source_appid, seq = row
+    deleted = bool(deleted)
+    keep_text = raw and not deleted
     return StoredRecord(
-        key=row.record_key,
-        region=row.region,
-        updated_at=row.updated_at,
-        data=row.data,
-        deleted=bool(row.deleted),
-        deleted_at=row.deleted_at,
-        source_appid=row.source_appid,
-        seq=int(row.seq),
+        key=key,
+        region=region,
+        updated_at=updated_at,
+        # SQLite hands back the JSON text; psycopg decodes jsonb itself.
+        data={} if keep_text else orjson.loads(data) if isinstance(data, str | bytes) else data,
+        deleted=deleted,
+        deleted_at=deleted_at,
+        source_appid=source_appid,
+        seq=int(seq),
+        text=data if keep_text else None,
     )
-
-
-_COLUMNS = (
-    records.c.record_key,
-    records.c.region,
-    records.c.updated_at,
-    records.c.data,
-    records.c.deleted,
-    records.c.deleted_at,
-    records.c.source_appid,
-    records.c.seq,
-)
 
 
 def fetch(connection: Connection, business: str, keys: Iterable[str]) -> dict[str, StoredRecord]:
@@ -102,23 +99,11 @@ def fetch(connection: Connection, business: str, keys: Iterable[str]) -> dict[st
     for start in range(0, len(wanted), _IN_CHUNK):
         chunk = wanted[start : start + _IN_CHUNK]
         statement = (
-            "SELECT record_key, region, updated_at, data, deleted, deleted_at, source_appid, seq FROM records "  # noqa: S608 - fixed names, bound values
+            f"SELECT {_SELECTED} FROM records "  # noqa: S608 - fixed names, bound values
             f"WHERE business = {marker} AND record_key IN ({', '.join([marker] * len(chunk))})"
         )
-        for key, region, updated_at, data, deleted, deleted_at, source_appid, seq in connection.exec_driver_sql(
-            statement, (business, *chunk)
-        ):
-            found[key] = StoredRecord(
-                key=key,
-                region=region,
-                updated_at=updated_at,
-                # SQLite hands back the JSON text; psycopg decodes jsonb itself.
-                data=orjson.loads(data) if isinstance(data, str | bytes) else data,
-                deleted=bool(deleted),
-                deleted_at=deleted_at,
-                source_appid=source_appid,
-                seq=int(seq),
-            )
+        for row in connection.exec_driver_sql(statement, (business, *chunk)):
+            found[row[0]] = _stored(row)
     return found
 
 
@@ -215,71 +200,64 @@ def select_records(connection: Connection, query: RecordQuery, *, raw: bool = Fa
 
     ``raw`` (SQLite only, where the document is stored as the compact text the node wrote) returns
     each live record's JSON text instead of parsing it; tombstones are parsed as usual.
+
+    Plain SQL to the driver: a page is one or two index range scans, and building, caching and
+    processing SQLAlchemy statements and rows cost more than the scans themselves.
     """
-    conditions: list[sa.ColumnElement[bool]] = [records.c.business == query.business]
+    sqlite = connection.dialect.name == "sqlite"
+    marker = "?" if sqlite else "%s"
+    conditions = [f"business = {marker}"]
+    params: list[Any] = [query.business]
+
+    def add(condition: str, *values: Any) -> None:
+        conditions.append(condition.replace("?", marker))
+        params.extend(values)
+
     for prefix in query.region_prefixes:
         if prefix:
-            conditions.append(_prefix_range(records.c.region, prefix))
+            add("region >= ? AND region < ?", prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1))
     if query.key is not None:
-        conditions.append(records.c.record_key == query.key)
+        add("record_key = ?", query.key)
     if query.region is not None:
-        conditions.append(records.c.region == query.region)
+        add("region = ?", query.region)
     for field, value in (query.equals or {}).items():
-        conditions.append(records.c.data[field].as_string() == value)
+        # Compared as text, so that a number stored as 15 matches the condition "15".
+        if sqlite:
+            add("CAST(json_extract(data, ?) AS TEXT) = ?", f'$."{field}"', value)
+        else:
+            add("(data ->> ?) = ?", field, value)
     if query.updated_from is not None:
-        conditions.append(records.c.updated_at >= query.updated_from)
+        add("updated_at >= ?", query.updated_from)
     if query.updated_to is not None:
-        conditions.append(records.c.updated_at <= query.updated_to)
+        add("updated_at <= ?", query.updated_to)
     if query.since is not None:
-        conditions.append(records.c.seq > query.since)
-    elif not query.include_deleted:
-        conditions.append(records.c.deleted == sa.false())
-    if query.since is not None:
+        add("seq > ?", query.since)
         if query.after is not None:
-            conditions.append(records.c.seq > query.after[0])
-        return _run(connection, conditions, (records.c.seq,), query.limit, raw)
-    order = (records.c.region, records.c.record_key)
+            add("seq > ?", query.after[0])
+        return _run(connection, conditions, params, "seq", query.limit, raw and sqlite)
+    if not query.include_deleted:
+        add("deleted = ?", False)
+    order = "region, record_key"
     if query.after is None:
-        return _run(connection, conditions, order, query.limit, raw)
+        return _run(connection, conditions, params, order, query.limit, raw and sqlite)
     # Keyset page after (region, key), in two index range scans: the rest of that region, then
     # the regions after it. SQLite does not seek an index on a row-value comparison, so a single
     # "(region, key) > (?, ?)" would rescan every earlier row of the range on each page.
     region, key = cast(tuple[str, str], query.after)
-    found = _run(
-        connection, [*conditions, records.c.region == region, records.c.record_key > key], order, query.limit, raw
-    )
+    same_region = [*conditions, f"region = {marker} AND record_key > {marker}"]
+    found = _run(connection, same_region, [*params, region, key], order, query.limit, raw and sqlite)
     if len(found) < query.limit:
-        found += _run(connection, [*conditions, records.c.region > region], order, query.limit - len(found), raw)
+        later = [*conditions, f"region > {marker}"]
+        found += _run(connection, later, [*params, region], order, query.limit - len(found), raw and sqlite)
     return found
 
 
 def _run(
-    connection: Connection,
-    conditions: list[sa.ColumnElement[bool]],
-    order: tuple[sa.ColumnElement[Any], ...],
-    limit: int,
-    raw: bool,
+    connection: Connection, conditions: list[str], params: list[Any], order: str, limit: int, raw: bool
 ) -> list[StoredRecord]:
-    if not raw:
-        statement = sa.select(*_COLUMNS).where(*conditions).order_by(*order).limit(limit)
-        return [_row_to_record(row) for row in connection.execute(statement)]
-    text = sa.type_coerce(records.c.data, sa.Text).label("data")
-    columns = [text if column is records.c.data else column for column in _COLUMNS]
-    statement = sa.select(*columns).where(*conditions).order_by(*order).limit(limit)
-    found: list[StoredRecord] = []
-    for row in connection.execute(statement):
-        deleted = bool(row.deleted)
-        found.append(
-            StoredRecord(
-                key=row.record_key,
-                region=row.region,
-                updated_at=row.updated_at,
-                data=orjson.loads(row.data) if deleted else {},
-                deleted=deleted,
-                deleted_at=row.deleted_at,
-                source_appid=row.source_appid,
-                seq=int(row.seq),
-                text=None if deleted else row.data,
-            )
-        )
-    return found
+    marker = "?" if connection.dialect.name == "sqlite" else "%s"
+    statement = (
+        f"SELECT {_SELECTED} FROM records "  # noqa: S608 - fixed names, bound values
+        f"WHERE {' AND '.join(conditions)} ORDER BY {order} LIMIT {marker}"
+    )
+    return [_stored(row, raw) for row in connection.exec_driver_sql(statement, (*params, limit))]

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 
-class ClientCertificateProtocol(H11Protocol):
-    """h11 protocol that exposes the peer certificate (DER) of each TLS connection to the app."""
+class ClientCertificateProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, exposing the peer certificate (DER) of each TLS connection to the app."""
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
