@@ -148,17 +148,22 @@ def document(data: Mapping[str, Any]) -> str:
 
 
 def insert(connection: Connection, rows: Sequence[NewRow]) -> None:
-    """Insert new rows in one executemany, straight to the driver.
+    """Insert new rows, straight to the driver, inside the caller's transaction.
 
+    SQLite: one executemany. PostgreSQL: COPY (psycopg's executemany costs ~50 µs a row in Python).
     SQLAlchemy's per-row parameter processing was most of the cost of a 1,000-record add.
     """
     if not rows:
         return
-    sqlite = connection.dialect.name == "sqlite"
-    marker = "?" if sqlite else "%s"
-    values = ", ".join(f"{marker}::jsonb" if name == "data" and not sqlite else marker for name in INSERT_COLUMNS)
-    statement = f"INSERT INTO records ({', '.join(INSERT_COLUMNS)}) VALUES ({values})"  # noqa: S608 - fixed names
-    connection.exec_driver_sql(statement, list(rows))
+    columns = ", ".join(INSERT_COLUMNS)
+    if connection.dialect.name == "sqlite":
+        markers = ", ".join("?" for _ in INSERT_COLUMNS)
+        connection.exec_driver_sql(f"INSERT INTO records ({columns}) VALUES ({markers})", list(rows))  # noqa: S608 - fixed names
+        return
+    driver = connection.connection.driver_connection
+    with driver.cursor() as cursor, cursor.copy(f"COPY records ({columns}) FROM STDIN") as copy:  # type: ignore[union-attr]
+        for row in rows:
+            copy.write_row(row)
 
 
 def update(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
