@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import orjson
 import sqlalchemy as sa
@@ -21,8 +21,9 @@ from tzsb.store.schema import change_counter, records
 _IN_CHUNK = 5000
 
 
-@dataclass(frozen=True, slots=True)
-class StoredRecord:
+class StoredRecord(NamedTuple):
+    """One stored row (a named tuple: a page builds a hundred, and a frozen dataclass is slow to build)."""
+
     key: str
     region: str
     updated_at: str
