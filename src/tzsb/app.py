@@ -27,6 +27,7 @@ class Node:
     clock: Clock
 
     def close(self) -> None:
+        self.exchange.close()
         self.store.dispose()
 
 
@@ -74,5 +75,6 @@ def build_node(settings: Settings, clock: Clock | None = None, *, migrate: bool 
         timestamp_window=settings.timestamp_window,
         page_size=settings.page_size,
         max_page_size=settings.max_page_size,
+        read_ahead_pages=settings.read_ahead_pages,
     )
     return Node(settings, store, catalog, registry, rules, exchange, clock)

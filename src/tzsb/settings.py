@@ -41,6 +41,7 @@ class Settings:
     max_body_bytes: int = _setting(16 * 1024 * 1024, "Hard limit of a request body; larger bodies get HTTP 413.")
     page_size: int = _setting(100, "Records per query page when _page_size is not given.")
     max_page_size: int = _setting(1000, "Largest _page_size a query may ask for.")
+    read_ahead_pages: int = _setting(16, "Next pages of paged queries read ahead and kept (0 = no read-ahead).")
     rules_check_seconds: float = _setting(1.0, "How often (seconds) <home>/rules.json is checked for changes.")
     app_cache_seconds: float = _setting(1.0, "Seconds an app's row is cached between requests (0 = always read).")
     timestamp_window: int = _setting(300, "Seconds a signed timestamp may differ from the node's clock.")
@@ -67,6 +68,7 @@ _TYPES: Final = {
     "max_body_bytes": int,
     "page_size": int,
     "max_page_size": int,
+    "read_ahead_pages": int,
     "rules_check_seconds": float,
     "timestamp_window": int,
     "app_cache_seconds": float,

@@ -28,6 +28,7 @@ from tzsb.exchange import query as query_planning
 from tzsb.exchange import writes
 from tzsb.exchange.cursors import CursorCodec
 from tzsb.exchange.masking import masker
+from tzsb.exchange.readahead import ReadAhead
 from tzsb.protocol.codes import (
     BUSINESS_TYPES,
     PUBLIC_PURPOSE,
@@ -99,6 +100,7 @@ class Exchange:
         page_size: int = 100,
         max_page_size: int = 1000,
         timestamp_window: int = 300,
+        read_ahead_pages: int = 16,
     ) -> None:
         self.store = store
         self.catalog = catalog
@@ -114,6 +116,10 @@ class Exchange:
         self.codec = CursorCodec(cursor_key)
         self.page_size = page_size
         self.max_page_size = max_page_size
+        self.read_ahead = ReadAhead(store, capacity=read_ahead_pages)
+
+    def close(self) -> None:
+        self.read_ahead.close()
 
     def handle(self, body: bytes, content_type: str, client_addr: str, client_cert: str | None = None) -> bytes:
         """Answer one request body; never raises. ``client_cert``: SHA-256 of a verified TLS client certificate."""
@@ -385,8 +391,11 @@ class Exchange:
         plan = query_planning.plan_query(
             records[0], business, app.region, self.codec, self.page_size, self.max_page_size, masked=masked
         )
-        with self.store.read() as connection:
-            rows = record_store.select_records(connection, plan.query, raw=self.store.is_sqlite and not masked)
+        raw = self.store.is_sqlite and not masked
+        rows = self.read_ahead.page(app.appid, plan.query, raw=raw)
+        following = query_planning.next_query(plan, rows)
+        if following is not None:
+            self.read_ahead.prepare(app.appid, following, raw=raw)
         busilist = query_planning.render(rows, plan)
         if masked:
             mask = self._maskers[business.code]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 import orjson
@@ -203,6 +203,17 @@ def page_extras(plan: QueryPlan, rows: list[StoredRecord], codec: CursorCodec) -
         return {"next_cursor": None}
     last_row = page[-1]
     return {"next_cursor": codec.encode({"m": "k", "f": plan.fingerprint, "p": [last_row.region, last_row.key]})}
+
+
+def next_query(plan: QueryPlan, rows: list[StoredRecord]) -> RecordQuery | None:
+    """The query the caller's next page request will plan to (from the token ``page_extras`` gives),
+    or None when this page is the last."""
+    if len(rows) <= plan.page_size:
+        return None
+    last = rows[plan.page_size - 1]
+    if plan.feed:
+        return replace(plan.query, since=last.seq, after=None)
+    return replace(plan.query, after=(last.region, last.key))
 
 
 def render(rows: list[StoredRecord], plan: QueryPlan) -> list[Any]:

@@ -70,6 +70,19 @@ class Store:
         with self.engine.connect() as connection:
             yield connection
 
+    @contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """A read transaction in which every statement sees the same committed state.
+
+        SQLite gives that to any read transaction; PostgreSQL needs REPEATABLE READ (its default,
+        READ COMMITTED, takes a new snapshot per statement).
+        """
+        with self.engine.connect() as connection:
+            if not self.is_sqlite:
+                connection = connection.execution_options(isolation_level="REPEATABLE READ")
+            with connection.begin():
+                yield connection
+
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision."""
         config = Config()

@@ -63,6 +63,11 @@ def lock_change_counter(connection: Connection) -> int:
     return int(connection.execute(statement).scalar_one())
 
 
+def last_change(connection: Connection) -> int:
+    """The last change sequence handed out, as the connection's transaction sees it (no lock)."""
+    return int(connection.exec_driver_sql("SELECT last_seq FROM change_counter WHERE id = 1").scalar_one())
+
+
 def store_change_counter(connection: Connection, last_seq: int) -> None:
     connection.execute(sa.update(change_counter).where(change_counter.c.id == 1).values(last_seq=last_seq))
 

@@ -1,0 +1,101 @@
+"""Read-ahead for paged queries: the next page is read while the caller handles this one.
+
+A caller paging through a region or a change feed asks for page n + 1 as soon as page n arrives.
+While the node masks, signs, logs and sends page n, and while the caller parses it, a background
+thread already reads page n + 1 (SQLite and PostgreSQL do that work without holding the GIL).
+
+A page read ahead is served only if no record changed since it was read: every change to
+``records`` moves the change counter in the same transaction, so the read-ahead notes the counter
+in the snapshot it reads from, and the request compares it with the counter now. Equal means the
+page is exactly what reading it now would give; otherwise the page is read again. Pages are kept
+per app and per exact query (the app's scope is part of the query), at most ``capacity`` of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import fields
+
+from tzsb.store import Store
+from tzsb.store import records as record_store
+from tzsb.store.records import RecordQuery, StoredRecord
+
+logger = logging.getLogger(__name__)
+
+_Page = tuple[int, list[StoredRecord]]
+
+
+def _key(owner: str, query: RecordQuery, raw: bool) -> tuple[Hashable, ...]:
+    values = (getattr(query, item.name) for item in fields(query))
+    # The field conditions are a mapping; everything else in a query is hashable as it is.
+    return (owner, raw, *(tuple(sorted(value.items())) if isinstance(value, Mapping) else value for value in values))
+
+
+class ReadAhead:
+    def __init__(self, store: Store, capacity: int = 16, wait_seconds: float = 30.0) -> None:
+        self._store = store
+        self._capacity = capacity
+        self._wait_seconds = wait_seconds
+        self._pages: OrderedDict[tuple[Hashable, ...], Future[_Page]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tzsb-read-ahead")
+
+    def page(self, owner: str, query: RecordQuery, *, raw: bool) -> list[StoredRecord]:
+        """The rows of ``query``: the page read ahead for ``owner`` if nothing changed since, else read now."""
+        with self._lock:
+            ahead = self._pages.pop(_key(owner, query, raw), None)
+        read_ahead: _Page | None = None
+        if ahead is not None:
+            try:
+                read_ahead = ahead.result(timeout=self._wait_seconds)
+            except FutureTimeout:
+                ahead.cancel()
+            except Exception:
+                logger.warning("a read-ahead page failed; reading it again", exc_info=True)
+        with self._store.snapshot() as connection:
+            if read_ahead is not None and read_ahead[0] == record_store.last_change(connection):
+                return read_ahead[1]
+            return record_store.select_records(connection, query, raw=raw)
+
+    def prepare(self, owner: str, query: RecordQuery, *, raw: bool) -> None:
+        """Start reading ``query`` for ``owner`` in the background (the page it will likely ask for next)."""
+        if self._capacity <= 0:
+            return
+        key = _key(owner, query, raw)
+        with self._lock:
+            if self._closed or key in self._pages:
+                return
+            self._pages[key] = self._executor.submit(self._read, query, raw)
+            while len(self._pages) > self._capacity:
+                _, oldest = self._pages.popitem(last=False)
+                oldest.cancel()
+
+    def pending(self) -> int:
+        """Pages read ahead (or being read) and not yet asked for."""
+        with self._lock:
+            return len(self._pages)
+
+    def wait_idle(self, timeout: float = 30.0) -> None:
+        """Wait until every page being read ahead has been read."""
+        with self._lock:
+            running = list(self._pages.values())
+        wait(running, timeout=timeout)
+
+    def _read(self, query: RecordQuery, raw: bool) -> _Page:
+        with self._store.snapshot() as connection:
+            seq = record_store.last_change(connection)
+            return seq, record_store.select_records(connection, query, raw=raw)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            for pending in self._pages.values():
+                pending.cancel()
+            self._pages.clear()
+        self._executor.shutdown(wait=True)
