@@ -148,3 +148,31 @@ def test_close_stops_the_read_ahead_thread(node: Node) -> None:
     assert threads() == before
     read_ahead.prepare("app", RecordQuery("0101", key="x"), raw=False)  # after close: ignored
     assert read_ahead.pending() == 0
+
+
+def test_a_page_still_queued_behind_another_apps_read_is_read_at_once(
+    node: Node, hz: Caller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hz.ok("01", [device(n) for n in range(3)])
+    read_ahead = ReadAhead(node.store)
+    release, slow_done = threading.Event(), threading.Event()
+    select = record_store.select_records
+
+    def slow_for_other(connection: Any, query: RecordQuery, *, raw: bool = False) -> Any:
+        if query.key == "slow":
+            release.wait(2)
+            slow_done.set()
+        return select(connection, query, raw=raw)
+
+    monkeypatch.setattr(record_store, "select_records", slow_for_other)
+    try:
+        read_ahead.prepare("other", RecordQuery("0101", key="slow"), raw=False)  # occupies the thread
+        mine = RecordQuery("0101", region_prefixes=("3301",), limit=10)
+        read_ahead.prepare("mine", mine, raw=False)  # queued behind it
+        rows = read_ahead.page("mine", mine, raw=False)
+        # Read at once: had it waited for its queued read-ahead, the other app's read would be done.
+        assert not slow_done.is_set()
+        assert [row.key for row in rows] == [key(0), key(1), key(2)]
+    finally:
+        release.set()
+        read_ahead.close()

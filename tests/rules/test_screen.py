@@ -28,16 +28,20 @@ COMPILED: Final[CompiledRules] = compile_rules(CATALOG, None, FixedClock(datetim
 
 #: Values that stress de-duplication: equal across types (1, 1.0, True), blank, unhashable.
 ODD_VALUES: Final[tuple[Any, ...]] = (
-    None, "", " ", "\u3000", "\t x ", 0, 1, 1.0, True, False, -1, 1e300, [], ["1"], {}, {"a": 1},
+    None, "", " ", "\u3000", "\t x ", 0, 1, 1.0, True, False, -1, 1e300, 0.0, -0.0, 100, 100.0, -10.0, [], ["1"], {},
+    {"a": 1},
     "1", "2026-02-29", "2024-02-29", "9999-12-31 23:59:59", "３３０１０６", "330106", "x" * 300,
 )  # fmt: skip
 
 
 def record_by_record(validator: RecordValidator, records: list[dict[str, Any]]) -> Any:
-    """The report with the screen off: every record goes through ``violations``."""
+    """The report with the screen and the per-batch memo off: every record goes through ``violations``."""
     unscreened = RecordValidator.__new__(RecordValidator)
     unscreened.__dict__.update(validator.__dict__)
     unscreened._suspects = lambda batch: set(range(len(batch)))  # type: ignore[method-assign]
+    unscreened.violations = (  # type: ignore[method-assign]
+        lambda record, *, partial=False, memo=None: RecordValidator.violations(unscreened, record, partial=partial)
+    )
     return unscreened.check_batch(records)
 
 
@@ -93,6 +97,23 @@ def test_equal_values_of_different_types_are_screened_apart() -> None:
     report = validator.check_batch(batch)
     assert [(item["index"], [error["rule"] for error in item["errors"]]) for item in report.errors] == [(1, ["type"])]
     assert report == record_by_record(validator, batch)
+
+
+def test_zero_and_negative_zero_are_screened_apart() -> None:
+    """0.0 == -0.0, but their text differs in length: a length rule passes one and fails the other."""
+    validator = RecordValidator(
+        CATALOG["0101"],
+        SHIPPED["0101"].rules,
+        disabled=["DESIGN_LIFE.type"],
+        clock=FixedClock(datetime(2026, 11, 28, tzinfo=BEIJING)),
+    )
+    valid = dict(SHIPPED["0101"].valid_cases[0])
+    positive = dict(valid, DESIGN_LIFE=0.0)
+    negative = dict(valid, EQP_CODE=valid["EQP_CODE"][:-1] + "9", DESIGN_LIFE=-0.0)
+    assert [v.rule for v in validator.violations(negative)] == ["length"]
+    report = validator.check_batch([positive, negative])
+    assert [item["index"] for item in report.errors] == [1]
+    assert report == record_by_record(validator, [positive, negative])
 
 
 def test_a_warning_on_a_shared_value_reaches_every_record_holding_it() -> None:

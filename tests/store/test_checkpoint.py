@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from tzsb.store import open_store
@@ -51,3 +53,14 @@ def test_an_in_memory_database_has_no_checkpointer() -> None:
         assert len(checkpointer_threads()) == running
     finally:
         store.dispose()
+
+
+def test_a_failed_open_leaves_no_checkpointer_behind(tmp_path: Path) -> None:
+    path = tmp_path / "not-a-node.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE records (anything TEXT)")  # the first migration cannot create its own
+    running = len(checkpointer_threads())
+    for _ in range(3):
+        with pytest.raises(sa.exc.OperationalError, match="already exists"):
+            open_store(f"sqlite:///{path}")
+    assert len(checkpointer_threads()) == running

@@ -51,6 +51,10 @@ class ReadAhead:
         with self._lock:
             ahead = self._pages.pop(_key(owner, query, raw), None)
         read_ahead: _Page | None = None
+        # A page still queued behind other apps' read-aheads is read here and now instead: waiting
+        # for it would make this caller's request depend on other callers' queries.
+        if ahead is not None and ahead.cancel():
+            ahead = None
         if ahead is not None:
             try:
                 read_ahead = ahead.result(timeout=self._wait_seconds)

@@ -7,6 +7,7 @@ by which configuration can change its severity or switch it off.
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -287,9 +288,9 @@ class RecordValidator:
                     # Keyed by type too: 1, 1.0 and True are equal keys but not equal values to a rule.
                     if single is not None:
                         value = record.get(single)
-                        key: Any = (value.__class__, value)
+                        key: Any = _typed_item(value)
                     else:
-                        key = tuple((record.get(name).__class__, record.get(name)) for name in reads)
+                        key = tuple(_typed_item(record.get(name)) for name in reads)
                     cache = memo[position]
                     try:
                         rule_faults = cache[key]
@@ -504,15 +505,23 @@ def _plain(distinct: set[Any]) -> bool:
     return False
 
 
+def _typed_item(value: Any) -> tuple[Any, ...]:
+    """A key under which only interchangeable values meet: 1, 1.0 and True are equal but render
+    differently, and so do 0.0 and -0.0 (``str`` gives "0.0" and "-0.0", which a length rule counts)."""
+    if type(value) is float:
+        return (float, value, math.copysign(1.0, value))
+    return (value.__class__, value)
+
+
 def _typed(value: Any) -> Any:
     if type(value) is tuple:
-        return tuple((item.__class__, item) for item in value)
-    return (value.__class__, value)
+        return tuple(_typed_item(item) for item in value)
+    return _typed_item(value)
 
 
 def _untyped(key: Any) -> Any:
     if key and type(key[0]) is tuple:
-        return tuple(item for _, item in key)
+        return tuple(item[1] for item in key)
     return key[1]
 
 

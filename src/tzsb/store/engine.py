@@ -111,16 +111,24 @@ class WalCheckpointer:
         self._interval = interval
         self._wanted = threading.Event()
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="tzsb-wal-checkpoint", daemon=True)
-        self._thread.start()
+        self._starting = threading.Lock()
+        self._thread: threading.Thread | None = None
 
     def wanted(self) -> None:
+        if self._thread is None:
+            # Started by the first commit, so that a store that never writes has no thread to leak.
+            with self._starting:
+                if self._thread is None and not self._stopping.is_set():
+                    self._thread = threading.Thread(target=self._run, name="tzsb-wal-checkpoint", daemon=True)
+                    self._thread.start()
         self._wanted.set()
 
     def stop(self) -> None:
-        self._stopping.set()
+        with self._starting:
+            self._stopping.set()
         self._wanted.set()
-        self._thread.join(timeout=30)
+        if self._thread is not None:
+            self._thread.join(timeout=30)
 
     def _run(self) -> None:
         connection = None
@@ -183,7 +191,11 @@ def open_store(url: str, *, migrate: bool = True, **engine_options: Any) -> Stor
         sa.event.listen(engine, "begin", _begin_sqlite)
     store = Store(engine)
     if migrate:
-        store.migrate()
+        try:
+            store.migrate()
+        except BaseException:
+            store.dispose()
+            raise
     return store
 
 
