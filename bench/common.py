@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -118,8 +119,8 @@ class NodeServer:
 
 
 @contextmanager
-def node_server(database_url: str = "", region: str = "330000") -> Iterator[NodeServer]:
-    """A freshly initialised node served by `tzsb serve` (one uvicorn worker) in its own process."""
+def node_server(database_url: str = "", region: str = "330000", workers: int = 1) -> Iterator[NodeServer]:
+    """A freshly initialised node served by `tzsb serve` (one uvicorn worker unless asked) in its own process."""
     with tempfile.TemporaryDirectory(prefix="tzsb-bench-") as folder:
         home = Path(folder) / "node"
         extra = ["--database-url", database_url] if database_url else []
@@ -131,7 +132,18 @@ def node_server(database_url: str = "", region: str = "330000") -> Iterator[Node
         secret = json.loads(created)["secret"]
         port = free_port()
         process = subprocess.Popen(
-            [sys.executable, "-m", "tzsb", "serve", "--home", str(home), "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "tzsb",
+                "serve",
+                "--home",
+                str(home),
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -156,15 +168,33 @@ def post_ok(client: httpx.Client, url: str, body: bytes) -> dict[str, Any]:
     return answer
 
 
-def ingest(server: NodeServer, records: int, batch: int = 1000, start: int = 0) -> float:
-    """Add ``records`` devices in signed batches; returns the seconds spent in requests."""
-    spent = 0.0
-    with httpx.Client(timeout=300) as client:
-        for offset in range(start, start + records, batch):
-            body = signed(server.secret, "01", [device(n) for n in range(offset, min(offset + batch, start + records))])
-            began = time.perf_counter()
-            post_ok(client, server.url, body)
-            spent += time.perf_counter() - began
+def ingest(server: NodeServer, records: int, batch: int = 1000, start: int = 0, clients: int = 1) -> float:
+    """Add ``records`` devices in signed batches from ``clients`` concurrent connections; returns the
+    wall-clock seconds from the first request to the last answer (bodies are built beforehand)."""
+    bodies = [
+        signed(server.secret, "01", [device(n) for n in range(offset, min(offset + batch, start + records))])
+        for offset in range(start, start + records, batch)
+    ]
+    shares = [bodies[index::clients] for index in range(clients)]
+    failures: list[BaseException] = []
+
+    def send(share: list[bytes]) -> None:
+        try:
+            with httpx.Client(timeout=300) as client:
+                for body in share:
+                    post_ok(client, server.url, body)
+        except BaseException as exc:  # reported below, in the calling thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=send, args=(share,)) for share in shares]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    spent = time.perf_counter() - began
+    if failures:
+        raise failures[0]
     return spent
 
 

@@ -38,6 +38,9 @@ class Settings:
     service_path: str = _setting("/tzsb/exchange", "The /<service>/<interFlag> path the interface is served at.")
     host: str = _setting("127.0.0.1", "Address `tzsb serve` listens on.")
     port: int = _setting(8080, "Port `tzsb serve` listens on.")
+    workers: int = _setting(
+        1, "Server processes of `tzsb serve` (more than one share rate limits through the database)."
+    )
     max_body_bytes: int = _setting(16 * 1024 * 1024, "Hard limit of a request body; larger bodies get HTTP 413.")
     page_size: int = _setting(100, "Records per query page when _page_size is not given.")
     max_page_size: int = _setting(1000, "Largest _page_size a query may ask for.")
@@ -65,6 +68,7 @@ class Settings:
 
 _TYPES: Final = {
     "port": int,
+    "workers": int,
     "max_body_bytes": int,
     "page_size": int,
     "max_page_size": int,
@@ -108,6 +112,8 @@ def load_settings(home: Path | None = None, environ: dict[str, str] | None = Non
             values[name] = _coerce(name, env_value)
     settings = replace(Settings(), **values)
     settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+    if not 1 <= settings.workers <= 64:
+        raise ConfigurationError(f"workers must be between 1 and 64, got {settings.workers}")
     if settings.level not in LEVELS:
         raise ConfigurationError(f"level {settings.level!r} must be one of {', '.join(LEVELS)}")
     if not settings.service_path.startswith("/") or settings.service_path.count("/") != 2:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -64,6 +64,9 @@ def serve(
     home: HomeOption,
     host: Annotated[str | None, typer.Option(help="Listen address (default from settings: 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port (default from settings: 8080).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Server processes (default from settings: 1); use one per core.")
+    ] = None,
     tls_cert: Annotated[Path | None, typer.Option(help="Server certificate (PEM): serve HTTPS.")] = None,
     tls_key: Annotated[Path | None, typer.Option(help="Server private key (PEM).")] = None,
     client_ca: Annotated[
@@ -71,16 +74,20 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the interface over HTTP, or HTTPS with --tls-cert/--tls-key (and --client-ca for mutual TLS)."""
+    import os
+
     import uvicorn
 
+    from tzsb.app import tune_runtime
     from tzsb.web import create_asgi
     from tzsb.web.tls import TLSOptions
 
     if (tls_cert is None) != (tls_key is None) or (client_ca is not None and tls_cert is None):
         raise fail("--tls-cert and --tls-key go together, and --client-ca needs both")
     tls = TLSOptions(tls_cert, tls_key, client_ca) if tls_cert is not None and tls_key is not None else None
-    from tzsb.app import tune_runtime
-
+    if workers is not None:
+        # The worker processes read their settings from the environment, as this process does.
+        os.environ["TZSB_WORKERS"] = str(workers)
     node = open_node(home)
     settings = node.settings
     scheme = "https" if tls else "http"
@@ -88,20 +95,26 @@ def serve(
         f"serving {settings.level} node {settings.region} at "
         f"{scheme}://{host or settings.host}:{port or settings.port}{settings.service_path}"
         + (" (client certificates required)" if client_ca else "")
+        + (f" with {settings.workers} worker processes" if settings.workers > 1 else "")
     )
-    asgi = create_asgi(node)
-    tune_runtime()
-    uvicorn.run(
-        asgi,
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level="warning",
-        access_log=False,
+    options: dict[str, Any] = {
+        "host": host or settings.host,
+        "port": port or settings.port,
+        "log_level": "warning",
+        "access_log": False,
         # The client address is the TCP peer: a forwarded-for header would let a caller pick the
         # address that IP allow-lists and lock-outs judge.
-        proxy_headers=False,
+        "proxy_headers": False,
         **(tls.uvicorn_options() if tls else {}),
-    )
+    }
+    if settings.workers == 1:
+        asgi = create_asgi(node)
+        tune_runtime()
+        uvicorn.run(asgi, **options)
+        return
+    node.close()  # each worker builds its own
+    os.environ["TZSB_HOME"] = str(settings.home.resolve())
+    uvicorn.run("tzsb.web.server:worker_app", factory=True, workers=settings.workers, **options)
 
 
 @app.command()

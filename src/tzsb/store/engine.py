@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from importlib import resources
-from typing import Any
+from typing import IO, Any
 
 import orjson
 import sqlalchemy as sa
@@ -16,6 +16,11 @@ from alembic.config import Config
 from sqlalchemy.engine import Connection, Engine
 
 from tzsb.store import schema
+
+try:
+    import fcntl
+except ImportError:  # Windows: writers of other processes fall back to SQLite's busy timeout
+    fcntl = None  # type: ignore[assignment]
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +53,7 @@ class Store:
         self._write_lock = threading.Lock() if self.is_sqlite else None
         file_database = self.is_sqlite and (engine.url.database or ":memory:") != ":memory:"
         self._checkpointer = WalCheckpointer(engine) if file_database else None
+        self._process_lock = _ProcessLock(f"{engine.url.database}-writer.lock") if file_database else None
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -58,6 +64,7 @@ class Store:
             return
         with (
             self._write_lock,
+            self._process_lock or nullcontext(),
             self.engine.connect().execution_options(sqlite_begin="BEGIN IMMEDIATE") as connection,
             connection.begin(),
         ):
@@ -94,7 +101,39 @@ class Store:
     def dispose(self) -> None:
         if self._checkpointer is not None:
             self._checkpointer.stop()
+        if self._process_lock is not None:
+            self._process_lock.close()
         self.engine.dispose()
+
+
+class _ProcessLock:
+    """An exclusive lock on a file, held by one process at a time (``flock``; POSIX only).
+
+    SQLite lets writers of other processes (more server workers, a CLI command) wait for its lock
+    only by sleeping and retrying, in steps of up to 100 ms; queueing on a file lock first hands
+    the write lock over as soon as it is free. Threads of one process queue on the Store's own
+    lock before they get here.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._file: IO[bytes] | None = None
+
+    def __enter__(self) -> None:
+        if fcntl is None:
+            return
+        if self._file is None:
+            self._file = open(self._path, "ab")  # held open for the store's life
+        fcntl.flock(self._file.fileno(), fcntl.LOCK_EX)
+
+    def __exit__(self, *_exc: object) -> None:
+        if fcntl is not None and self._file is not None:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 class WalCheckpointer:

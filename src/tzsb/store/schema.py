@@ -93,6 +93,15 @@ accounts = sa.Table(
     sa.Column("password_changed_at", sa.String(32), nullable=False),
 )
 
+#: Requests per app and minute when several server workers share the limit (one worker counts in memory).
+rate_windows = sa.Table(
+    "rate_windows",
+    metadata,
+    sa.Column("appid", sa.String(64), primary_key=True),
+    sa.Column("minute", sa.BigInteger, primary_key=True),
+    sa.Column("count", sa.Integer, nullable=False),
+)
+
 #: ``random`` values claimed per app: the idempotency key and the replay guard.
 nonces = sa.Table(
     "nonces",

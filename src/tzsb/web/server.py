@@ -14,8 +14,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tzsb import __version__
-from tzsb.app import Node, build_node
-from tzsb.settings import Settings
+from tzsb.app import Node, build_node, tune_runtime
+from tzsb.settings import Settings, load_settings
 from tzsb.web.openapi import openapi
 from tzsb.web.tls import client_fingerprint
 
@@ -118,3 +118,11 @@ def create_asgi(node: Node) -> Starlette:
 def create_app(settings: Settings) -> Starlette:
     """Build the node described by ``settings`` and its HTTP application."""
     return create_asgi(build_node(settings))
+
+
+def worker_app() -> Starlette:
+    """One worker process of ``tzsb serve --workers N`` (uvicorn's factory): its own node, built from
+    ``TZSB_HOME`` and the ``TZSB_*`` environment the serving command set."""
+    application = create_app(load_settings())
+    tune_runtime()
+    return application
