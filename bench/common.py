@@ -131,19 +131,9 @@ def node_server(database_url: str = "", region: str = "330000", workers: int = 1
         )  # fmt: skip
         secret = json.loads(created)["secret"]
         port = free_port()
+        command = [sys.executable, "-m", "tzsb", "serve", "--home", str(home), "--port", str(port)]
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tzsb",
-                "serve",
-                "--home",
-                str(home),
-                "--port",
-                str(port),
-                "--workers",
-                str(workers),
-            ],
+            [*command, "--workers", str(workers)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
