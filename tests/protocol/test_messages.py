@@ -15,8 +15,10 @@ from tests.protocol.test_signing import WORKED_EXAMPLES, WORKED_PARAMS, WORKED_S
 from tzsb.errors import ErrorCode, ExchangeError
 from tzsb.protocol.messages import (
     ExchangeRequest,
+    _outside_busilist,
     encode_response,
     failure_datalist,
+    parse_body,
     parse_request,
     response_signed_params,
     success_datalist,
@@ -551,3 +553,119 @@ def test_deeply_nested_busilist_is_refused_not_crashing() -> None:
     body = b'{"appid":"hz-city","busicode":"140101","action":"01","random":"abcdefgh","sign":"AB","busilist":'
     body += b"[" * 300 + b"]" * 300 + b"}"
     parses_or_refuses(body, JSON)
+
+
+# ------------------------------------------------------------------ repeated names in large bodies
+
+#: A busilist string well above the size from which its value is cut out before names are counted.
+BIG_BUSILIST: Final = orjson.dumps(
+    [
+        {"EQP_CODE": f"31103301062015{n:05d}", "USE_UNIT_NAME": '杭州某某物业\\管理"有限公司', "NOTE": '"appid"'}
+        for n in range(900)
+    ]
+).decode()
+
+
+def json_members(members: list[tuple[str, Any]], ascii_only: bool = False) -> bytes:
+    """A JSON object written member by member (a name may repeat), as orjson or as Python's json writes values."""
+    import json
+
+    def value(item: Any) -> str:
+        return json.dumps(item) if ascii_only else orjson.dumps(item).decode()
+
+    return ("{" + ",".join(f"{json.dumps(name)}:{value(item)}" for name, item in members) + "}").encode()
+
+
+def exact_repeat(body: bytes) -> str | None:
+    """The slow, exact answer: decode every object and look at the outermost one's names."""
+    import json
+
+    outermost: list[str | None] = []
+
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        names = [name for name, _ in pairs]
+        outermost.append(next((name for name in names if names.count(name) > 1), None))
+        return dict(pairs)
+
+    json.loads(body, object_pairs_hook=hook)
+    return outermost[-1]
+
+
+def members_with(extra: list[tuple[str, Any]], busilist: str = BIG_BUSILIST) -> list[tuple[str, Any]]:
+    fields = {**VALID, "busilist": busilist}
+    return list(fields.items()) + extra
+
+
+@pytest.mark.parametrize("ascii_only", [False, True], ids=["utf8", "ascii-escaped"])
+@pytest.mark.parametrize(
+    ("layout", "name"),
+    [
+        (lambda m: [("appid", "x"), *m], "appid"),
+        (lambda m: [*m, ("random", "again")], "random"),
+        (lambda m: [m[0], *m[3:], ("sign", "AB"), *m[1:3]], "sign"),
+        (lambda m: [*m, ("busilist", "[]")], "busilist"),
+        (lambda m: [("busilist", "[]"), *m], "busilist"),
+        (lambda m: [*m, ("busilist", BIG_BUSILIST)], "busilist"),
+    ],
+)
+def test_a_repeated_name_around_a_large_busilist_is_refused(
+    layout: Callable[[list[tuple[str, Any]]], list[tuple[str, Any]]], name: str, ascii_only: bool
+) -> None:
+    body = json_members(layout(members_with([])), ascii_only)
+    assert len(body) > 65536
+    error = refused(body)
+    assert error.code is ErrorCode.PARAM
+    assert error.message == (
+        f"参数 {name} 重复出现，每个参数只能发送一次 / "
+        f"Parameter '{name}' appears more than once; send each parameter once"
+    )
+
+
+@pytest.mark.parametrize("ascii_only", [False, True], ids=["utf8", "ascii-escaped"])
+def test_an_escaped_repeated_name_after_a_large_busilist_is_refused(ascii_only: bool) -> None:
+    body = json_members(members_with([]), ascii_only)[:-1] + b',"app\\u0069d":"other"}'
+    assert refused(body).message.startswith("参数 appid 重复出现")
+
+
+@pytest.mark.parametrize("ascii_only", [False, True], ids=["utf8", "ascii-escaped"])
+def test_a_large_busilist_holding_names_and_escapes_is_accepted(ascii_only: bool) -> None:
+    body = json_members(members_with([]), ascii_only)
+    assert parse_request(body, JSON).busilist_text == BIG_BUSILIST
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    extra=st.lists(
+        st.tuples(st.sampled_from(["appid", "random", "sign", "busilist", "timestamp", "action"]), st.text(max_size=5)),
+        max_size=2,
+    ),
+    order=st.randoms(use_true_random=False),
+    ascii_only=st.booleans(),
+    spaced=st.booleans(),
+)
+def test_the_large_body_shortcut_agrees_with_decoding(
+    extra: list[tuple[str, str]], order: Any, ascii_only: bool, spaced: bool
+) -> None:
+    members = members_with(extra)
+    order.shuffle(members)
+    body = json_members(members, ascii_only)
+    if spaced:
+        body = body.replace(b'":', b'" :  ', 3).replace(b',"', b', "', 3)
+    expected = exact_repeat(body)
+    if expected is None:
+        assert parse_body(body, JSON) == orjson.loads(body)
+    else:
+        with pytest.raises(ExchangeError) as caught:
+            parse_body(body, JSON)
+        assert caught.value.message.startswith(f"参数 {expected} 重复出现")
+
+
+@pytest.mark.parametrize("ascii_only", [False, True], ids=["utf8", "ascii-escaped"])
+def test_names_are_counted_around_the_busilist_value_only(ascii_only: bool) -> None:
+    body = json_members(members_with([]), ascii_only)
+    head, tail = _outside_busilist(body, BIG_BUSILIST)
+    assert head.endswith(b'"busilist":') and tail.startswith(b',"random"')
+    assert len(head) + len(tail) < 400
+    # Not found exactly (another spelling of the value): the whole body is counted.
+    respaced = body.replace(b'\\"', b"\\u0022")
+    assert _outside_busilist(respaced, orjson.loads(respaced)["busilist"]) == (respaced,)

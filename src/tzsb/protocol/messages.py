@@ -123,7 +123,7 @@ def parse_body(body: bytes, content_type: str) -> dict[str, Any]:
         raise _json_error() from None
     if not isinstance(parsed, dict):
         raise _json_error()
-    repeated = _repeated_top_level_name(body)
+    repeated = _repeated_top_level_name(body, parsed.get("busilist"))
     if repeated is not None:
         raise _twice(repeated)
     return parsed
@@ -137,15 +137,14 @@ def _twice(name: str) -> ExchangeError:
     )
 
 
-def _repeated_top_level_name(body: bytes) -> str | None:
+def _repeated_top_level_name(body: bytes, busilist: Any = None) -> str | None:
     """A parameter named twice in the JSON object (orjson keeps the last silently).
 
     A proxy that reads the first value and a node that reads the last would disagree about the
     caller, so a repeat is refused. Counting the quoted names is cheap; only when one appears
     twice (it may sit inside a record) is the body parsed again, slowly, to look at the top level.
     """
-    # A name may also be spelled with \u escapes ("app\u0069d"); then only decoding can tell.
-    if b"\\u" not in body and all(body.count(b'"' + name.encode() + b'"') < 2 for name in _KNOWN):
+    if _names_appear_once(_outside_busilist(body, busilist)):
         return None
     calls: list[str | None] = []
 
@@ -160,6 +159,39 @@ def _repeated_top_level_name(body: bytes) -> str | None:
         raise _json_error() from None
     # The outermost object is the last one the decoder finishes.
     return calls[-1] if calls else None
+
+
+def _names_appear_once(parts: tuple[bytes, ...]) -> bool:
+    # A name may also be spelled with \u escapes ("app\u0069d"); then only decoding can tell.
+    return all(b"\\u" not in part for part in parts) and all(
+        sum(part.count(b'"' + name.encode() + b'"') for part in parts) < 2 for name in _KNOWN
+    )
+
+
+_COLON: Final = re.compile(rb"[ \t\r\n]*:[ \t\r\n]*")
+
+
+def _outside_busilist(body: bytes, busilist: Any) -> tuple[bytes, ...]:
+    """The body without the string value of busilist, when that value can be found exactly.
+
+    busilist is nearly all of a large body, and a JSON string holds no parameter names, so the
+    names need only be counted around it. The value is located where the first "busilist" key
+    points and must equal, byte for byte, a JSON encoding of the parsed value (orjson's, or the
+    all-ASCII one many clients send). Cutting out a span that is a complete JSON string can never
+    hide a key; when the value is not found so, the whole body is counted.
+    """
+    if not isinstance(busilist, str) or len(body) < 65536:
+        return (body,)
+    key = body.find(b'"busilist"')
+    colon = _COLON.match(body, key + len(b'"busilist"')) if key >= 0 else None
+    if colon is None:
+        return (body,)
+    start = colon.end()
+    # orjson's spelling (raw UTF-8), or, for an all-ASCII body, the \u-escaped one of Python's json.
+    encoded = json.dumps(busilist).encode("ascii") if body.isascii() else orjson.dumps(busilist)
+    if body.startswith(encoded, start):
+        return body[:start], body[start + len(encoded) :]
+    return (body,)
 
 
 def parse_request(body: bytes, content_type: str) -> ExchangeRequest:
