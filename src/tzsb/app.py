@@ -76,6 +76,6 @@ def build_node(settings: Settings, clock: Clock | None = None, *, migrate: bool 
         page_size=settings.page_size,
         max_page_size=settings.max_page_size,
         read_ahead_pages=settings.read_ahead_pages,
-        shared_rate_limits=settings.workers > 1,
+        several_processes=settings.workers > 1,
     )
     return Node(settings, store, catalog, registry, rules, exchange, clock)

@@ -29,6 +29,8 @@ def test_workers_share_one_count_per_app_and_minute(node: Node, clock: FixedCloc
     first, second = RateLimiter(clock, shared=node.store), RateLimiter(clock, shared=node.store)
     allowed = [limiter.allow("a", 5) for _ in range(4) for limiter in (first, second)]
     assert allowed == [True] * 5 + [False] * 3
+    with node.store.read() as connection:  # a refused request changed nothing
+        assert connection.execute(sa.text("SELECT count FROM rate_windows WHERE appid = 'a'")).scalar_one() == 5
     assert second.allow("b", 5)
     clock.advance(timedelta(minutes=1))
     assert first.allow("a", 5)

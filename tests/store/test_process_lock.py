@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from tzsb.store import open_store
 
@@ -41,5 +42,48 @@ def test_a_write_transaction_holds_the_writer_lock_against_other_processes(tmp_p
         with pytest.raises(RuntimeError), store.write():
             raise RuntimeError("a failed transaction releases the lock too")
         assert other_process_sees(lock) == "free"
+    finally:
+        store.dispose()
+
+
+HOLD_LOCK = """
+import fcntl, sys, time
+with open(sys.argv[1], "ab") as lock:
+    fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+    print("held", flush=True)
+    time.sleep(30)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="flock is POSIX")
+def test_a_writer_waits_no_longer_than_the_busy_timeout(tmp_path: Path) -> None:
+    path = tmp_path / "node.db"
+    store = open_store(f"sqlite:///{path}")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, f"{path}-writer.lock"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        lock = store._process_lock
+        assert lock is not None
+        lock._timeout = 0.3
+        with pytest.raises(sa.exc.OperationalError, match="database is locked"), store.write():
+            pass
+    finally:
+        holder.kill()
+        holder.communicate()
+    with store.write() as connection:  # free again once the other process is gone
+        connection.execute(sa.text("SELECT 1"))
+    store.dispose()
+
+
+def test_a_sqlite_uri_name_gets_no_lock_file(tmp_path: Path) -> None:
+    path = tmp_path / "node.db"
+    store = open_store(f"sqlite:///file:{path}?mode=rwc&uri=true")
+    try:
+        with store.write() as connection:
+            connection.execute(sa.text("SELECT 1"))
+        assert store._process_lock is None
+        assert not list(tmp_path.glob("*writer.lock"))
     finally:
         store.dispose()

@@ -101,7 +101,7 @@ class Exchange:
         max_page_size: int = 1000,
         timestamp_window: int = 300,
         read_ahead_pages: int = 16,
-        shared_rate_limits: bool = False,
+        several_processes: bool = False,
     ) -> None:
         self.store = store
         self.catalog = catalog
@@ -109,9 +109,9 @@ class Exchange:
         self.rules = rules
         self.clock = clock
         self.directions = directions
-        self.lockouts = Lockouts(store, clock)
+        self.lockouts = Lockouts(store, clock, shared=several_processes)
         # Several server processes count each app's requests together, in the database.
-        self.rate_limiter = RateLimiter(clock, shared=store if shared_rate_limits else None)
+        self.rate_limiter = RateLimiter(clock, shared=store if several_processes else None)
         self.timestamp_window = timestamp_window
         self._maskers = {code: masker(catalog[code]) for code in catalog}
         self.log = InteractionLog(store)

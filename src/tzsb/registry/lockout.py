@@ -26,7 +26,13 @@ class LockoutPolicy:
 
 class Lockouts:
     def __init__(
-        self, store: Store, clock: Clock, policy: LockoutPolicy | None = None, refresh_seconds: float = 5.0
+        self,
+        store: Store,
+        clock: Clock,
+        policy: LockoutPolicy | None = None,
+        refresh_seconds: float = 5.0,
+        *,
+        shared: bool = False,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -34,6 +40,9 @@ class Lockouts:
         # Pairs with recorded failures, re-read every refresh_seconds: a request from any other pair
         # (nearly all of them) needs no database read to know it is not locked.
         self.refresh_seconds = refresh_seconds
+        # Several server processes record failures: a lock another process set must hold at once,
+        # so every request reads its pair's row instead of trusting this process's list.
+        self.shared = shared
         self._suspects: set[tuple[str, str]] = set()
         self._suspects_read = -float("inf")
 
@@ -44,7 +53,7 @@ class Lockouts:
                 rows = connection.execute(sa.select(auth_failures.c.appid, auth_failures.c.client_addr)).all()
             self._suspects = {(row.appid, row.client_addr) for row in rows}
             self._suspects_read = time.monotonic()
-        return (appid, client_addr) in self._suspects
+        return self.shared or (appid, client_addr) in self._suspects
 
     def status(self, appid: str, client_addr: str) -> tuple[bool, datetime | None]:
         """Whether the pair has recorded failures, and when its lock ends if it is locked now."""

@@ -25,7 +25,7 @@ class RateLimiter:
             return True
         minute = int(self.clock.now().timestamp() // 60)
         if self._shared is not None:
-            return self._count_shared(appid, minute) <= per_minute
+            return self._allow_shared(appid, minute, per_minute)
         with self._lock:
             start, count = self._window.get(appid, (minute, 0))
             if start != minute:
@@ -35,25 +35,26 @@ class RateLimiter:
             self._window[appid] = (start, count + 1)
             return True
 
-    def _count_shared(self, appid: str, minute: int) -> int:
-        """This request's number within the minute, counted atomically across processes."""
+    def _allow_shared(self, appid: str, minute: int, per_minute: int) -> bool:
+        """Count this request across processes, atomically; a refused request changes nothing."""
         assert self._shared is not None
         with self._shared.write() as connection:
-            marker = "?" if connection.dialect.name == "sqlite" else "%s"
-            connection.exec_driver_sql(
-                f"INSERT INTO rate_windows (appid, minute, count) VALUES ({marker}, {marker}, 1) "  # noqa: S608 - markers only
-                "ON CONFLICT (appid, minute) DO UPDATE SET count = rate_windows.count + 1",
-                (appid, minute),
+            sqlite = connection.dialect.name == "sqlite"
+            marker = "?" if sqlite else "%s"
+            open_window = (
+                "INSERT OR IGNORE INTO rate_windows (appid, minute, count) VALUES (?, ?, 0)"
+                if sqlite
+                else "INSERT INTO rate_windows (appid, minute, count) VALUES (%s, %s, 0) ON CONFLICT DO NOTHING"
             )
-            count = int(
-                connection.exec_driver_sql(
-                    f"SELECT count FROM rate_windows WHERE appid = {marker} AND minute = {marker}",  # noqa: S608
-                    (appid, minute),
-                ).scalar_one()
-            )
-            if count == 1:  # the app's first request of a new minute: its older windows are done
+            opened = connection.exec_driver_sql(open_window, (appid, minute)).rowcount
+            counted = connection.exec_driver_sql(
+                f"UPDATE rate_windows SET count = count + 1 WHERE appid = {marker} AND minute = {marker} "  # noqa: S608
+                f"AND count < {marker}",
+                (appid, minute, per_minute),
+            ).rowcount
+            if opened:  # the app's first request of a new minute: its older windows are done
                 connection.exec_driver_sql(
                     f"DELETE FROM rate_windows WHERE appid = {marker} AND minute < {marker}",  # noqa: S608
                     (appid, minute),
                 )
-        return count
+        return counted == 1

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from importlib import resources
-from typing import IO, Any
+from typing import Any
 
 import orjson
 import sqlalchemy as sa
@@ -24,6 +27,8 @@ except ImportError:  # Windows: writers of other processes fall back to SQLite's
 
 logger = logging.getLogger(__name__)
 
+#: How long a SQLite writer waits for another process's write transaction before giving up.
+BUSY_TIMEOUT_SECONDS = 10.0
 #: Pages (4 KiB) the write-ahead log may reach before a writer checkpoints it itself: only when the
 #: background checkpointer falls behind or is stopped.
 WAL_AUTOCHECKPOINT_PAGES = 16384
@@ -53,7 +58,7 @@ class Store:
         self._write_lock = threading.Lock() if self.is_sqlite else None
         file_database = self.is_sqlite and (engine.url.database or ":memory:") != ":memory:"
         self._checkpointer = WalCheckpointer(engine) if file_database else None
-        self._process_lock = _ProcessLock(f"{engine.url.database}-writer.lock") if file_database else None
+        self._process_lock = _ProcessLock.for_database(engine.url) if file_database else None
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -64,7 +69,7 @@ class Store:
             return
         with (
             self._write_lock,
-            self._process_lock or nullcontext(),
+            self._process_lock if self._process_lock is not None else nullcontext(),
             self.engine.connect().execution_options(sqlite_begin="BEGIN IMMEDIATE") as connection,
             connection.begin(),
         ):
@@ -101,8 +106,9 @@ class Store:
     def dispose(self) -> None:
         if self._checkpointer is not None:
             self._checkpointer.stop()
-        if self._process_lock is not None:
-            self._process_lock.close()
+        if self._process_lock is not None and self._write_lock is not None:
+            with self._write_lock:  # a write still running in another thread finishes first
+                self._process_lock.close()
         self.engine.dispose()
 
 
@@ -111,29 +117,51 @@ class _ProcessLock:
 
     SQLite lets writers of other processes (more server workers, a CLI command) wait for its lock
     only by sleeping and retrying, in steps of up to 100 ms; queueing on a file lock first hands
-    the write lock over as soon as it is free. Threads of one process queue on the Store's own
-    lock before they get here.
+    the write lock over within a millisecond or two. Threads of one process queue on the Store's
+    own lock before they get here. A writer that waits longer than ``timeout`` (SQLite's busy
+    timeout) fails as SQLite would, with "database is locked".
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, timeout: float = BUSY_TIMEOUT_SECONDS) -> None:
         self._path = path
-        self._file: IO[bytes] | None = None
+        self._timeout = timeout
+        self._fd: int | None = None
+
+    @classmethod
+    def for_database(cls, url: sa.URL) -> _ProcessLock | None:
+        """The lock beside a plain database file; None for SQLite URI names (``file:…``)."""
+        database = url.database or ""
+        if fcntl is None or database.startswith("file:") or url.query.get("uri"):
+            return None
+        return cls(os.path.abspath(database) + "-writer.lock")
 
     def __enter__(self) -> None:
-        if fcntl is None:
-            return
-        if self._file is None:
-            self._file = open(self._path, "ab")  # held open for the store's life
-        fcntl.flock(self._file.fileno(), fcntl.LOCK_EX)
+        assert fcntl is not None
+        if self._fd is None:
+            # Read-only is enough for flock, so a lock file another user created still works.
+            self._fd = os.open(self._path, os.O_RDONLY | os.O_CREAT, 0o666)
+        deadline = time.monotonic() + self._timeout
+        pause = 0.0002
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise sa.exc.OperationalError(
+                        "flock", None, sqlite3.OperationalError("database is locked")
+                    ) from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.002)
 
     def __exit__(self, *_exc: object) -> None:
-        if fcntl is not None and self._file is not None:
-            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+        if self._fd is not None and fcntl is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 class WalCheckpointer:
@@ -201,7 +229,7 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     # NORMAL in WAL mode: a power cut may lose the last commits but never corrupts the file.
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
