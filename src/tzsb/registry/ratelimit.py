@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 
 from tzsb.clock import Clock
-from tzsb.store import Store
+from tzsb.store import Store, driver_sql
 
 
 class RateLimiter:
@@ -39,22 +39,17 @@ class RateLimiter:
         """Count this request across processes, atomically; a refused request changes nothing."""
         assert self._shared is not None
         with self._shared.write() as connection:
-            sqlite = connection.dialect.name == "sqlite"
-            marker = "?" if sqlite else "%s"
             open_window = (
                 "INSERT OR IGNORE INTO rate_windows (appid, minute, count) VALUES (?, ?, 0)"
-                if sqlite
-                else "INSERT INTO rate_windows (appid, minute, count) VALUES (%s, %s, 0) ON CONFLICT DO NOTHING"
+                if connection.dialect.name == "sqlite"
+                else "INSERT INTO rate_windows (appid, minute, count) VALUES (?, ?, 0) ON CONFLICT DO NOTHING"
             )
-            opened = connection.exec_driver_sql(open_window, (appid, minute)).rowcount
+            opened = connection.exec_driver_sql(driver_sql(connection, open_window), (appid, minute)).rowcount
+            count_one = "UPDATE rate_windows SET count = count + 1 WHERE appid = ? AND minute = ? AND count < ?"
             counted = connection.exec_driver_sql(
-                f"UPDATE rate_windows SET count = count + 1 WHERE appid = {marker} AND minute = {marker} "  # noqa: S608
-                f"AND count < {marker}",
-                (appid, minute, per_minute),
+                driver_sql(connection, count_one), (appid, minute, per_minute)
             ).rowcount
             if opened:  # the app's first request of a new minute: its older windows are done
-                connection.exec_driver_sql(
-                    f"DELETE FROM rate_windows WHERE appid = {marker} AND minute < {marker}",  # noqa: S608
-                    (appid, minute),
-                )
+                drop_older = "DELETE FROM rate_windows WHERE appid = ? AND minute < ?"
+                connection.exec_driver_sql(driver_sql(connection, drop_older), (appid, minute))
         return counted == 1

@@ -38,6 +38,11 @@ def _json_serializer(value: Any) -> str:
     return orjson.dumps(value).decode("utf-8")
 
 
+def driver_sql(connection: Connection, statement: str) -> str:
+    """``statement``, written with ``?`` markers, in the driver's own style (psycopg wants ``%s``)."""
+    return statement if connection.dialect.name == "sqlite" else statement.replace("?", "%s")
+
+
 def normalise_url(url: str) -> str:
     """``postgresql://`` means psycopg 3 here; other URLs pass unchanged."""
     if url.startswith("postgresql://") or url.startswith("postgres://"):
@@ -266,4 +271,4 @@ def open_store(url: str, *, migrate: bool = True, **engine_options: Any) -> Stor
     return store
 
 
-__all__ = ["Store", "normalise_url", "open_store", "schema"]
+__all__ = ["Store", "driver_sql", "normalise_url", "open_store", "schema"]

@@ -15,6 +15,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from tzsb.store.engine import driver_sql
 from tzsb.store.schema import change_counter, records
 
 #: SQLite allows 32,766 bound variables per statement; stay well below it.
@@ -101,14 +102,13 @@ def fetch(connection: Connection, business: str, keys: Iterable[str]) -> dict[st
     """
     wanted = list(dict.fromkeys(keys))
     found: dict[str, StoredRecord] = {}
-    marker = "?" if connection.dialect.name == "sqlite" else "%s"
     for start in range(0, len(wanted), _IN_CHUNK):
         chunk = wanted[start : start + _IN_CHUNK]
         statement = (
             f"SELECT {_SELECTED} FROM records "  # noqa: S608 - fixed names, bound values
-            f"WHERE business = {marker} AND record_key IN ({', '.join([marker] * len(chunk))})"
+            f"WHERE business = ? AND record_key IN ({', '.join('?' * len(chunk))})"
         )
-        for row in connection.exec_driver_sql(statement, (business, *chunk)):
+        for row in connection.exec_driver_sql(driver_sql(connection, statement), (business, *chunk)):
             found[row[0]] = _stored(row)
     return found
 
@@ -216,12 +216,11 @@ def select_records(connection: Connection, query: RecordQuery, *, raw: bool = Fa
     processing SQLAlchemy statements and rows cost more than the scans themselves.
     """
     sqlite = connection.dialect.name == "sqlite"
-    marker = "?" if sqlite else "%s"
-    conditions = [f"business = {marker}"]
+    conditions = ["business = ?"]
     params: list[Any] = [query.business]
 
     def add(condition: str, *values: Any) -> None:
-        conditions.append(condition.replace("?", marker))
+        conditions.append(condition)
         params.extend(values)
 
     for prefix in query.region_prefixes:
@@ -255,10 +254,10 @@ def select_records(connection: Connection, query: RecordQuery, *, raw: bool = Fa
     # the regions after it. SQLite does not seek an index on a row-value comparison, so a single
     # "(region, key) > (?, ?)" would rescan every earlier row of the range on each page.
     region, key = cast(tuple[str, str], query.after)
-    same_region = [*conditions, f"region = {marker} AND record_key > {marker}"]
+    same_region = [*conditions, "region = ? AND record_key > ?"]
     found = _run(connection, same_region, [*params, region, key], order, query.limit, raw and sqlite)
     if len(found) < query.limit:
-        later = [*conditions, f"region > {marker}"]
+        later = [*conditions, "region > ?"]
         found += _run(connection, later, [*params, region], order, query.limit - len(found), raw and sqlite)
     return found
 
@@ -266,9 +265,7 @@ def select_records(connection: Connection, query: RecordQuery, *, raw: bool = Fa
 def _run(
     connection: Connection, conditions: list[str], params: list[Any], order: str, limit: int, raw: bool
 ) -> list[StoredRecord]:
-    marker = "?" if connection.dialect.name == "sqlite" else "%s"
-    statement = (
-        f"SELECT {_SELECTED} FROM records "  # noqa: S608 - fixed names, bound values
-        f"WHERE {' AND '.join(conditions)} ORDER BY {order} LIMIT {marker}"
-    )
-    return [_stored(row, raw) for row in connection.exec_driver_sql(statement, (*params, limit))]
+    statement = f"SELECT {_SELECTED} FROM records WHERE {' AND '.join(conditions)} ORDER BY {order} LIMIT ?"  # noqa: S608 - fixed names, bound values
+    return [
+        _stored(row, raw) for row in connection.exec_driver_sql(driver_sql(connection, statement), (*params, limit))
+    ]
