@@ -8,7 +8,9 @@ from __future__ import annotations
 import sqlite3
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 from bench.common import arguments, device, ingest, node_server, report
@@ -17,28 +19,40 @@ from tzsb.store import open_store
 from tzsb.store.records import INSERT_COLUMNS
 
 
+def _executemany_records_per_second(
+    path: Path, records: int, batch: int, statement: str, rows_of: Callable[[int, list[dict[str, Any]]], list[Any]]
+) -> float:
+    """Write the bench devices in batches, one transaction each, with the node's durability setting."""
+    connection = sqlite3.connect(path, isolation_level=None)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    spent = 0.0
+    for offset in range(0, records, batch):
+        devices = [device(n) for n in range(offset, min(offset + batch, records))]
+        began = time.perf_counter()
+        connection.execute("BEGIN IMMEDIATE")
+        connection.executemany(statement, rows_of(offset, devices))
+        connection.execute("COMMIT")
+        spent += time.perf_counter() - began
+    connection.close()
+    return records / spent
+
+
 def baseline_records_per_second(records: int, batch: int) -> float:
     with tempfile.TemporaryDirectory() as folder:
-        connection = sqlite3.connect(Path(folder) / "plain.db", isolation_level=None)
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")
-        connection.execute(
-            "CREATE TABLE records (record_key TEXT PRIMARY KEY, region TEXT, updated_at TEXT, data TEXT)"
-        )
-        spent = 0.0
-        for offset in range(0, records, batch):
-            rows = [device(n) for n in range(offset, min(offset + batch, records))]
-            began = time.perf_counter()
-            connection.execute("BEGIN")
-            connection.executemany(
-                "INSERT INTO records VALUES (?, ?, ?, ?) ON CONFLICT(record_key) DO UPDATE SET "
-                "region=excluded.region, updated_at=excluded.updated_at, data=excluded.data",
-                [(r["EQP_CODE"], r["AREA_CODE"], r["UPDATE_TIME"], orjson.dumps(r).decode()) for r in rows],
+        path = Path(folder) / "plain.db"
+        with sqlite3.connect(path) as connection:
+            connection.execute(
+                "CREATE TABLE records (record_key TEXT PRIMARY KEY, region TEXT, updated_at TEXT, data TEXT)"
             )
-            connection.execute("COMMIT")
-            spent += time.perf_counter() - began
-        connection.close()
-    return records / spent
+        return _executemany_records_per_second(
+            path,
+            records,
+            batch,
+            "INSERT INTO records VALUES (?, ?, ?, ?) ON CONFLICT(record_key) DO UPDATE SET "
+            "region=excluded.region, updated_at=excluded.updated_at, data=excluded.data",
+            lambda _, rows: [(r["EQP_CODE"], r["AREA_CODE"], r["UPDATE_TIME"], orjson.dumps(r).decode()) for r in rows],
+        )
 
 
 def schema_floor_records_per_second(records: int, batch: int) -> float:
@@ -48,28 +62,18 @@ def schema_floor_records_per_second(records: int, batch: int) -> float:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "node-schema.db"
         open_store(f"sqlite:///{path}").dispose()
-        connection = sqlite3.connect(path, isolation_level=None)
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")
         columns = ", ".join(INSERT_COLUMNS)
         markers = ", ".join("?" for _ in INSERT_COLUMNS)
-        spent = 0.0
-        for offset in range(0, records, batch):
-            rows = [device(n) for n in range(offset, min(offset + batch, records))]
-            began = time.perf_counter()
-            connection.execute("BEGIN IMMEDIATE")
-            connection.executemany(
-                f"INSERT INTO records ({columns}) VALUES ({markers})",  # noqa: S608 - fixed names
-                [
-                    ("0101", r["EQP_CODE"], r["AREA_CODE"], r["UPDATE_TIME"], orjson.dumps(r).decode(), False, None,
-                     None, "bench", "bench", "2026-11-01 10:00:00", offset + index + 1)
-                    for index, r in enumerate(rows)
-                ],
-            )  # fmt: skip
-            connection.execute("COMMIT")
-            spent += time.perf_counter() - began
-        connection.close()
-    return records / spent
+
+        def node_rows(offset: int, rows: list[dict[str, Any]]) -> list[Any]:
+            return [
+                ("0101", r["EQP_CODE"], r["AREA_CODE"], r["UPDATE_TIME"], orjson.dumps(r).decode(), False, None,
+                 None, "bench", "bench", "2026-11-01 10:00:00", offset + index + 1)
+                for index, r in enumerate(rows)
+            ]  # fmt: skip
+
+        statement = f"INSERT INTO records ({columns}) VALUES ({markers})"  # noqa: S608 - fixed names
+        return _executemany_records_per_second(path, records, batch, statement, node_rows)
 
 
 def main() -> None:

@@ -21,6 +21,13 @@ def tzsb(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
     )
 
 
+def init_province(home: Path, database_url: str = "") -> None:
+    """`tzsb init` a province node (330000) in ``home``, on ``database_url`` (SQLite when empty)."""
+    extra = ("--database-url", database_url) if database_url else ()
+    init = tzsb("init", "--home", str(home), "--level", "province", "--region", "330000", *extra)
+    assert init.returncode == 0, init.stderr
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from tests.support import device
-from tests.web.servers import serving, tzsb
+from tests.web.servers import init_province, serving, tzsb
 from tzsb.client import ExchangeClient, ResponseSignatureError, build_request
 from tzsb.protocol.signing import SignAlgorithm
 
@@ -32,10 +32,7 @@ class Server:
 @pytest.fixture
 def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
     home = tmp_path / "node"
-    init = tzsb(
-        "init", "--home", str(home), "--level", "province", "--region", "330000", "--database-url", database_url
-    )
-    assert init.returncode == 0, init.stderr
+    init_province(home, database_url)
     created = tzsb(
         "app", "create", "--home", str(home), "--appid", "hz-city", "--region", "330100",
         "--busicode", "140101", "--busicode", "140102", "--busicode", "140103",

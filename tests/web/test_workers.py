@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from tests.support import device
-from tests.web.servers import serving, tzsb
+from tests.web.servers import init_province, serving, tzsb
 from tzsb.client import build_request
 from tzsb.protocol.signing import SignAlgorithm
 
@@ -39,10 +39,7 @@ def create_app(home: Path, appid: str, *extra: str) -> str:
 @pytest.fixture
 def node(database_url: str, tmp_path: Path) -> Iterator[Node]:
     home = tmp_path / "node"
-    init = tzsb(
-        "init", "--home", str(home), "--level", "province", "--region", "330000", "--database-url", database_url
-    )
-    assert init.returncode == 0, init.stderr
+    init_province(home, database_url)
     secrets = {"busy": create_app(home, "busy"), "limited": create_app(home, "limited", "--rate", "6")}
     with serving(home, tmp_path / "serve.log", {"TZSB_WORKERS": "2"}) as base:
         yield Node(f"{base}/tzsb/exchange", secrets)
