@@ -206,6 +206,12 @@ def _prefix_range(column: sa.ColumnElement[str], prefix: str) -> sa.ColumnElemen
     return sa.and_(column >= prefix, column < upper)
 
 
+def _narrowest(prefixes: Iterable[str]) -> str | None:
+    """The one region prefix that implies all of ``prefixes``, or None when no region can satisfy them all."""
+    narrowest = max(prefixes, key=len, default="")
+    return narrowest if all(narrowest.startswith(prefix) for prefix in prefixes) else None
+
+
 def select_records(connection: Connection, query: RecordQuery, *, raw: bool = False) -> list[StoredRecord]:
     """Run a query; returns at most ``query.limit`` rows after the keyset position.
 
@@ -214,8 +220,17 @@ def select_records(connection: Connection, query: RecordQuery, *, raw: bool = Fa
 
     Plain SQL to the driver: a page is one or two index range scans, and building, caching and
     processing SQLAlchemy statements and rows cost more than the scans themselves.
+
+    Region conditions are reduced before they reach SQL: nested prefixes (the caller's scope and
+    ``_region``) to the narrowest one, and a prefix to nothing where the region is pinned by an
+    equality. SQLite, without statistics, took a region range beside ``region = ? AND record_key > ?``
+    as reason to walk the primary-key index from that key on: a scan of every later key, which
+    turned each keyset page into a scan of the whole table.
     """
     sqlite = connection.dialect.name == "sqlite"
+    prefix = _narrowest(query.region_prefixes)
+    if prefix is None or (query.region is not None and not query.region.startswith(prefix)):
+        return []
     conditions = ["business = ?"]
     params: list[Any] = [query.business]
 
@@ -223,9 +238,6 @@ def select_records(connection: Connection, query: RecordQuery, *, raw: bool = Fa
         conditions.append(condition)
         params.extend(values)
 
-    for prefix in query.region_prefixes:
-        if prefix:
-            add("region >= ? AND region < ?", prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1))
     if query.key is not None:
         add("record_key = ?", query.key)
     if query.region is not None:
@@ -240,7 +252,14 @@ def select_records(connection: Connection, query: RecordQuery, *, raw: bool = Fa
         add("updated_at >= ?", query.updated_from)
     if query.updated_to is not None:
         add("updated_at <= ?", query.updated_to)
+    # A region equality makes a prefix range redundant (checked above) and only misleads the planner.
+    ranged: list[str] = []
+    range_params: list[Any] = []
+    if prefix and query.region is None:
+        ranged, range_params = ["region >= ? AND region < ?"], [prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)]
     if query.since is not None:
+        conditions += ranged
+        params += range_params
         add("seq > ?", query.since)
         if query.after is not None:
             add("seq > ?", query.after[0])
@@ -249,16 +268,26 @@ def select_records(connection: Connection, query: RecordQuery, *, raw: bool = Fa
         add("deleted = ?", False)
     order = "region, record_key"
     if query.after is None:
-        return _run(connection, conditions, params, order, query.limit, raw and sqlite)
+        return _run(connection, [*conditions, *ranged], [*params, *range_params], order, query.limit, raw and sqlite)
     # Keyset page after (region, key), in two index range scans: the rest of that region, then
     # the regions after it. SQLite does not seek an index on a row-value comparison, so a single
     # "(region, key) > (?, ?)" would rescan every earlier row of the range on each page.
     region, key = cast(tuple[str, str], query.after)
-    same_region = [*conditions, "region = ? AND record_key > ?"]
-    found = _run(connection, same_region, [*params, region, key], order, query.limit, raw and sqlite)
+    if query.region is not None:
+        # One region: the keys after ``key`` in it, all of it, or nothing.
+        if region > query.region:
+            return []
+        rest = [*conditions, "record_key > ?"] if region == query.region else conditions
+        rest_params = [*params, key] if region == query.region else params
+        return _run(connection, rest, rest_params, order, query.limit, raw and sqlite)
+    found: list[StoredRecord] = []
+    if region.startswith(prefix):
+        same_region = [*conditions, "region = ? AND record_key > ?"]
+        found = _run(connection, same_region, [*params, region, key], order, query.limit, raw and sqlite)
     if len(found) < query.limit:
-        later = [*conditions, "region > ?"]
-        found += _run(connection, later, [*params, region], order, query.limit - len(found), raw and sqlite)
+        later = [*conditions, "region > ?", *ranged]
+        later_params = [*params, region, *range_params]
+        found += _run(connection, later, later_params, order, query.limit - len(found), raw and sqlite)
     return found
 
 

@@ -1,0 +1,172 @@
+"""Keyset pages over regions: the right rows in the right order, each page an index range scan.
+
+A page of a region query is "the rest of this region after key k, then the regions after it".
+SQLite, without statistics, once answered "region = ? AND record_key > ?" beside the caller's
+region range by walking the primary-key index from k onwards, filtering by region: harmless while
+keys happened to start with their region, a scan of the table per page otherwise. The plans are
+checked here on data whose keys say nothing about their region.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any, Final
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tzsb.store import Store, open_store
+from tzsb.store import records as record_store
+from tzsb.store.records import RecordQuery
+
+REGIONS: Final = ("110101", "330102", "330106", "330110", "330201", "339900")
+#: Prefixes a query may carry: the caller's scope and ``_region``, nested or (in the model) not.
+PREFIXES: Final = ("", "33", "3301", "330106", "11", "3302")
+
+
+def _dataset(count: int) -> list[tuple[str, str, bool]]:
+    """(key, region, deleted): keys drawn independently of regions, a tenth of them deleted."""
+    chooser = random.Random(20261130)
+    keys = chooser.sample(range(10**6), count)
+    return [(f"K{key:06d}", chooser.choice(REGIONS), chooser.random() < 0.1) for key in keys]
+
+
+def _row(key: str, region: str, deleted: bool, seq: int) -> record_store.NewRow:
+    data = record_store.document({"EQP_CODE": key, "AREA_CODE": region, "UPDATE_TIME": "2026-01-01 00:00:00"})
+    deleted_at, deleted_by = ("2026-02-01 00:00:00", "x") if deleted else (None, None)
+    return ("0101", key, region, "2026-01-01 00:00:00", data, deleted, deleted_at, deleted_by,
+            "x", "x", "2026-01-01 00:00:00", seq)  # fmt: skip
+
+
+def _filled(url: str, rows: list[tuple[str, str, bool]]) -> Store:
+    store = open_store(url)
+    with store.write() as connection:
+        record_store.insert(connection, [_row(*row, seq) for seq, row in enumerate(rows, 1)])
+        record_store.store_change_counter(connection, len(rows))
+    return store
+
+
+@pytest.fixture
+def small_store(database_url: str) -> Iterator[tuple[Store, list[tuple[str, str, bool]]]]:
+    rows = _dataset(120)
+    store = _filled(database_url, rows)
+    yield store, rows
+    store.dispose()
+
+
+def _model(rows: list[tuple[str, str, bool]], query: RecordQuery) -> list[str]:
+    kept = [
+        (region, key)
+        for key, region, deleted in rows
+        if (query.include_deleted or not deleted)
+        and all(region.startswith(prefix) for prefix in query.region_prefixes)
+        and query.region in (None, region)
+    ]
+    return [key for _, key in sorted(kept)]
+
+
+def _all_pages(store: Store, query: RecordQuery) -> list[str]:
+    seen: list[str] = []
+    after: tuple[str, str] | None = None
+    with store.read() as connection:
+        while True:
+            page = record_store.select_records(connection, replace(query, after=after))
+            seen += [row.key for row in page]
+            if len(page) < query.limit:
+                return seen
+            after = (page[-1].region, page[-1].key)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    prefixes=st.lists(st.sampled_from(PREFIXES), max_size=3),
+    pinned=st.none() | st.sampled_from(REGIONS),
+    include_deleted=st.booleans(),
+    limit=st.integers(1, 40),
+)
+def test_pages_join_up_to_the_whole_answer(
+    small_store: tuple[Store, list[tuple[str, str, bool]]],
+    prefixes: list[str],
+    pinned: str | None,
+    include_deleted: bool,
+    limit: int,
+) -> None:
+    store, rows = small_store
+    query = RecordQuery(
+        "0101", region_prefixes=tuple(prefixes), region=pinned, include_deleted=include_deleted, limit=limit
+    )
+    assert _all_pages(store, query) == _model(rows, query)
+
+
+def test_a_pinned_region_after_a_position_outside_it(
+    small_store: tuple[Store, list[tuple[str, str, bool]]],
+) -> None:
+    store, rows = small_store
+    everything = _model(rows, RecordQuery("0101", region="330106"))
+
+    def page(after: tuple[str, str]) -> list[str]:
+        with store.read() as connection:
+            query = RecordQuery("0101", region="330106", after=after, limit=1000)
+            return [row.key for row in record_store.select_records(connection, query)]
+
+    assert page(("330102", "K999999")) == everything
+    assert page(("330106", everything[2])) == everything[3:]
+    assert page(("330110", "")) == []
+
+
+def _plans(store: Store, queries: list[RecordQuery]) -> list[tuple[str, list[str]]]:
+    """Every statement the queries ran, with SQLite's plan for it (bound parameters, as run)."""
+    statements: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        if statement.startswith("SELECT") and "FROM records" in statement:
+            statements.append((statement, parameters))
+
+    sa.event.listen(store.engine, "before_cursor_execute", capture)
+    try:
+        with store.read() as connection:
+            for query in queries:
+                record_store.select_records(connection, query)
+            driver = connection.connection.driver_connection
+            assert driver is not None
+            return [
+                (statement, [str(line[3]) for line in driver.execute(f"EXPLAIN QUERY PLAN {statement}", parameters)])
+                for statement, parameters in statements
+            ]
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", capture)
+
+
+def test_every_region_page_is_a_range_scan_of_the_region_index(tmp_path: Any) -> None:
+    rows = _dataset(3000)
+    store = _filled(f"sqlite:///{tmp_path / 'plans.db'}", rows)
+    try:
+        with store.read() as connection:
+            first = record_store.select_records(connection, RecordQuery("0101", region_prefixes=("33", "3301")))
+        middle = (first[-1].region, first[-1].key)
+        end_of_region = max((region, key) for key, region, _ in rows if region == "330106")
+        queries = [
+            RecordQuery("0101", region_prefixes=("33", "3301")),
+            RecordQuery("0101", region_prefixes=("33", "3301"), after=middle),
+            RecordQuery("0101", region_prefixes=("33", "3301"), after=end_of_region),
+            RecordQuery("0101", region_prefixes=("33",), region="330106"),
+            RecordQuery("0101", region_prefixes=("33",), region="330106", after=end_of_region),
+            RecordQuery("0101", region_prefixes=("33",), region="330106", after=("330106", rows[0][0])),
+            RecordQuery("0101", region_prefixes=("33", "3301"), equals={"UPDATE_TIME": "x"}, after=middle),
+        ]
+        plans = _plans(store, queries)
+    finally:
+        store.dispose()
+    assert len(plans) >= len(queries)
+    for statement, plan in plans:
+        assert len(plan) == 1, (statement, plan)
+        assert plan[0].startswith("SEARCH records USING INDEX ix_records_region (business=? AND region"), (
+            statement,
+            plan,
+        )
+        if "region = ?" in statement:
+            assert "region=?" in plan[0], (statement, plan)
