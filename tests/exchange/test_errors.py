@@ -583,7 +583,7 @@ CASES = [
         Case(
             "E_INTERNAL",
             INTERNAL_MESSAGE,
-            signed([device(1), device(2)], patch=failing("tzsb.store.records.insert")),
+            signed([device(1), device(2)], patch=failing("tzsb.store.records.insert_new")),
         ),
         id="internal-write",
     ),

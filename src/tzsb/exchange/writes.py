@@ -16,7 +16,7 @@ from tzsb.registry import App
 from tzsb.rules import RecordValidator
 from tzsb.rules.base import Severity
 from tzsb.store import records as record_store
-from tzsb.store.records import StoredRecord, document
+from tzsb.store.records import StoredRecord
 
 
 @dataclass(slots=True)
@@ -142,9 +142,9 @@ def apply(
     owned: list[dict[str, Any]] = []
     outside: list[dict[str, Any]] = []
     invalid: list[dict[str, Any]] = []
-    inserts: list[record_store.NewRow] = []
-    code, region_field, timestamp_field = business.code, business.region_field, business.timestamp_field
-    appid, now = context.app.appid, context.now
+    new_records: list[dict[str, Any]] = []
+    new_seqs: list[int] = []
+    timestamp_field = business.timestamp_field
 
     for index, (key, record) in enumerate(zip(keys, records, strict=True)):
         current = stored.get(key)
@@ -159,10 +159,8 @@ def apply(
         if action is Action.ADD:
             if current is None:
                 last_seq += 1
-                inserts.append(
-                    (code, key, record[region_field], record[timestamp_field], document(record), False, None, None,
-                     appid, appid, now, last_seq)
-                )  # fmt: skip
+                new_records.append(record)
+                new_seqs.append(last_seq)
                 outcome.inserted += 1
                 continue
             newest = max(current.updated_at, current.deleted_at or "") if current.deleted else current.updated_at
@@ -232,8 +230,14 @@ def apply(
         raise _not_found(missing, business)
     if owned:
         raise _conflict(owned, business)
-    record_store.insert(connection, inserts)
+    record_store.insert_new(
+        connection,
+        record_store.NewRecords(
+            business.code, business.primary_key, business.region_field, business.timestamp_field, new_records,
+            new_seqs, context.app.appid, context.now,
+        ),
+    )  # fmt: skip
     record_store.update(connection, updates)
-    if inserts or updates:
+    if new_records or updates:
         record_store.store_change_counter(connection, last_seq)
     return outcome

@@ -1,0 +1,119 @@
+"""New records go in by one statement over a JSON array on SQLite, row by row otherwise: the rows
+stored must be the same either way, byte for byte."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy.engine import Connection
+
+from tzsb.store import Store, open_store
+from tzsb.store import records as record_store
+from tzsb.store.records import NewRecords
+
+#: JSON values a record may hold (as orjson parses them: 64-bit integers): strings with quotes,
+#: escapes, control characters, any plane.
+VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    opened = open_store(database_url)
+    yield opened
+    opened.dispose()
+
+
+def _new(records: list[dict[str, Any]], seqs: list[int]) -> NewRecords:
+    return NewRecords("0101", "EQP_CODE", "AREA_CODE", "UPDATE_TIME", records, seqs, "app", "2026-11-30 10:00:00")
+
+
+def _stored_rows(connection: Connection) -> list[tuple[Any, ...]]:
+    return [
+        tuple(row)
+        for row in connection.exec_driver_sql(
+            "SELECT business, record_key, region, updated_at, CAST(data AS TEXT), deleted, deleted_at, "
+            "deleted_by, source_appid, changed_by, changed_at, seq FROM records ORDER BY seq"
+        )
+    ]
+
+
+def _all_rows(store: Store) -> list[tuple[Any, ...]]:
+    with store.read() as connection:
+        return _stored_rows(connection)
+
+
+class _RolledBack(Exception):
+    pass
+
+
+def _inserted_then_rolled_back(store: Store, insert: Callable[[Connection], None]) -> list[tuple[Any, ...]]:
+    """The rows ``insert`` leaves, read inside its transaction, which is then rolled back."""
+    rows: list[tuple[Any, ...]] = []
+    with pytest.raises(_RolledBack), store.write() as connection:
+        insert(connection)
+        rows = _stored_rows(connection)
+        raise _RolledBack
+    return rows
+
+
+def _record(number: int, **fields: Any) -> dict[str, Any]:
+    return {"EQP_CODE": f"K{number:04d}", "AREA_CODE": "330106", "UPDATE_TIME": "2026-11-01 10:00:00", **fields}
+
+
+@pytest.fixture(scope="module")
+def sqlite_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    opened = open_store(f"sqlite:///{tmp_path_factory.mktemp('insert') / 'tzsb.db'}")
+    yield opened
+    opened.dispose()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    extras=st.lists(st.dictionaries(st.text(min_size=1, max_size=8), VALUES, max_size=4), min_size=1, max_size=6),
+    key_text=st.text(min_size=1, max_size=12),
+    first=st.integers(1, 10**12),
+)
+def test_one_statement_stores_what_rows_would(
+    sqlite_store: Store, extras: list[dict[str, Any]], key_text: str, first: int
+) -> None:
+    records = [{**extra, **_record(number), "EQP_CODE": f"{key_text}{number}"} for number, extra in enumerate(extras)]
+    new = _new(records, list(range(first, first + len(records))))
+    one_statement = _inserted_then_rolled_back(
+        sqlite_store, lambda connection: record_store.insert_new(connection, new)
+    )
+    row_by_row = _inserted_then_rolled_back(
+        sqlite_store, lambda connection: record_store.insert(connection, new.rows())
+    )
+    assert one_statement == row_by_row
+    assert [row[4] for row in one_statement] == [record_store.document(record) for record in records]
+
+
+def test_number_keys_and_interleaved_sequences_take_the_row_path(store: Store) -> None:
+    numbered = _new([{**_record(1), "EQP_CODE": 15}, _record(2)], [1, 2])
+    gapped = _new([_record(3), _record(4)], [3, 5])
+    with store.write() as connection:
+        record_store.insert_new(connection, numbered)
+        record_store.insert_new(connection, gapped)
+    assert [(row[1], row[11]) for row in _all_rows(store)] == [("15", 1), ("K0002", 2), ("K0003", 3), ("K0004", 5)]
+
+
+def test_nothing_new_writes_nothing(store: Store) -> None:
+    with store.write() as connection:
+        record_store.insert_new(connection, _new([], []))
+    assert _all_rows(store) == []
+
+
+def test_a_key_already_stored_fails_the_whole_statement(store: Store) -> None:
+    with store.write() as connection:
+        record_store.insert_new(connection, _new([_record(1)], [1]))
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate"), store.write() as connection:
+        record_store.insert_new(connection, _new([_record(2), _record(1)], [2, 3]))
+    assert [row[1] for row in _all_rows(store)] == ["K0001"]
