@@ -102,6 +102,12 @@ def fetch(connection: Connection, business: str, keys: Iterable[str]) -> dict[st
     """
     wanted = list(dict.fromkeys(keys))
     found: dict[str, StoredRecord] = {}
+    if connection.dialect.name != "sqlite":
+        # One array parameter: psycopg scans a statement's text for markers in Python, 1 ms for 1,000.
+        statement = f"SELECT {_SELECTED} FROM records WHERE business = %s AND record_key = ANY(%s)"  # noqa: S608
+        for row in connection.exec_driver_sql(statement, (business, wanted)):
+            found[row[0]] = _stored(row)
+        return found
     for start in range(0, len(wanted), _IN_CHUNK):
         chunk = wanted[start : start + _IN_CHUNK]
         statement = (
@@ -196,16 +202,18 @@ class NewRecords:
 #: SQLite: the new rows of a batch in one statement over one JSON array of the documents. The
 #: sqlite3 module binds 12 parameters per row of an executemany in Python and takes the GIL back
 #: for every row; this binds 9 in all and leaves the GIL while SQLite parses and inserts.
-#: json_each gives each element's text exactly as orjson wrote it (compact, strings verbatim).
+#: json_each gives each element's text exactly as orjson wrote it (compact, strings verbatim). The
+#: array goes in as orjson's bytes, cast to text: SQLite 3.45 and later read a BLOB as binary JSONB.
 _INSERT_FROM_ARRAY = (
     f"INSERT INTO records ({', '.join(INSERT_COLUMNS)}) "  # noqa: S608 - fixed names
     "SELECT ?, json_extract(value, ?), json_extract(value, ?), json_extract(value, ?), value, 0, NULL, NULL, "
-    "?, ?, ?, ? + key FROM json_each(?)"
+    "?, ?, ?, ? + key FROM json_each(CAST(? AS TEXT))"
 )
 
 
-def _plain_text(value: Any) -> bool:
-    return type(value) is str and "\x00" not in value
+def _plain_texts(values: list[Any]) -> bool:
+    """All strings, none holding NUL (checked per column in C: a per-value test cost 1 ms a batch)."""
+    return set(map(type, values)) == {str} and "\x00" not in "".join(values)
 
 
 def insert_new(connection: Connection, new: NewRecords) -> None:
@@ -221,7 +229,7 @@ def insert_new(connection: Connection, new: NewRecords) -> None:
     if (
         connection.dialect.name != "sqlite"
         or new.seqs[-1] - first != len(new.seqs) - 1
-        or not all(_plain_text(record.get(field)) for record in new.records for field in fields)
+        or not all(_plain_texts([record.get(field) for record in new.records]) for field in fields)
     ):
         insert(connection, new.rows())
         return
