@@ -296,6 +296,29 @@ def test_add_refuses_duplicate_keys_in_one_batch(hz: Caller) -> None:
     ]
 
 
+def test_a_repeated_key_is_a_validation_refusal_whichever_way_the_insert_goes(
+    node: Node, hz: Caller, subtests: pytest.Subtests
+) -> None:
+    """New records go in while the batch is validated; a repeated key makes that insert fail too, but
+    the caller is told what validation found, and nothing stays written."""
+    hz.ok("01", [device(2)])
+    batches = {
+        # New and changed records interleaved: the rows are inserted one by one.
+        "interleaved": [device(1), device(2, EQP_NAME="changed"), device(1, EQP_NAME="again")],
+        # A full batch, the repeat at its end: one statement on SQLite, a long COPY on PostgreSQL.
+        "full batch": [device(number) for number in range(10, 1009)] + [device(10, EQP_NAME="again")],
+    }
+    for name, batch in batches.items():
+        with subtests.test(name):
+            before = records_and_seq(node)
+            datalist = hz.refused("01", batch, "E_VALIDATION")
+            assert datalist["message"] == validation_message(1)
+            assert [(item["index"], item["errors"][0]["rule"]) for item in datalist["busilist"]] == [
+                (len(batch) - 1, "duplicate_key")
+            ]
+            assert records_and_seq(node) == before
+
+
 def test_a_nul_character_gets_the_same_answer_on_every_backend(node: Node, hz: Caller) -> None:
     before = snapshot(node)
     datalist = hz.send("01", [device(1, USE_ADDRESS="杭州市\u0000西湖区")])

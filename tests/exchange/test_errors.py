@@ -156,6 +156,14 @@ def failing(target: str) -> Callable[[Node, pytest.MonkeyPatch], None]:
     return patch
 
 
+def failing_insert(node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The insert of new records fails in the database: SQLite's one statement, PostgreSQL's COPY."""
+    if node.store.is_sqlite:
+        monkeypatch.setattr("tzsb.store.records._INSERT_FROM_ARRAY", "INSERT INTO no_such_table SELECT ?")
+    else:
+        monkeypatch.setattr("tzsb.store.records.INSERT_COLUMNS", ("no_such_column",))
+
+
 def not_serving(business: str) -> Callable[[Node, pytest.MonkeyPatch], None]:
     """The node's exchange serves every shipped business type but ``business``."""
 
@@ -578,14 +586,22 @@ CASES = [
         ),
         id="conflict",
     ),
-    # E_INTERNAL: the store fails half-way.
+    # E_INTERNAL: the store fails half-way (the new records are in, the rest of the write fails).
     pytest.param(
         Case(
             "E_INTERNAL",
             INTERNAL_MESSAGE,
-            signed([device(1), device(2)], patch=failing("tzsb.store.records.insert_new")),
+            signed([device(1), device(2)], patch=failing("tzsb.store.records.store_change_counter")),
         ),
         id="internal-write",
+    ),
+    pytest.param(
+        Case(
+            "E_INTERNAL",
+            INTERNAL_MESSAGE,
+            signed([device(1), device(2)], patch=failing_insert),
+        ),
+        id="internal-insert",
     ),
     pytest.param(
         Case(

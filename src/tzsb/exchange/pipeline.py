@@ -12,6 +12,7 @@ import ipaddress
 import logging
 import time
 from collections.abc import Collection
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -330,6 +331,50 @@ class Exchange:
         client_addr: str,
         started: float,
     ) -> bytes:
+        context = writes.WriteContext(business, validator, app, business_timestamp(self.clock.now()))
+        # An add of well-formed records is planned first and its new records inserted while the
+        # batch is validated (the database works without the GIL meanwhile); a refusal then rolls
+        # the insert back. Anything else is validated before the write begins.
+        overlapped = action is Action.ADD and writes.plannable(records, business)
+        warnings = [] if overlapped else self._checked(action, records, business, validator, app)
+        try:
+            with self.store.write() as connection:
+                if overlapped:
+                    planned = writes.plan(connection, action, records, context)
+                    inserting = record_store.inserting(connection, planned.new) if planned.error is None else None
+                    with inserting or nullcontext():
+                        warnings = self._checked(action, records, business, validator, app)
+                    if planned.error is not None:
+                        raise planned.error
+                    writes.finish(connection, planned)
+                    outcome = planned.outcome
+                else:
+                    outcome = writes.apply(connection, action, records, context)
+                message = outcome.message()
+                extra: dict[str, Any] = {"counts": outcome.counts(), "skipped_keys": outcome.skipped_keys}
+                if warnings:
+                    message += f"；数据质量警告 {len(warnings)} 条 / {len(warnings)} record(s) with warnings"
+                    extra["warnings"] = warnings
+                response = self._encode(trace, success_datalist(message, [], **extra))
+                self._claim(connection, app, request, fingerprint, response)
+                InteractionLog.append(connection, self._entry(trace, client_addr, started, RESULT_SUCCESS, "", message))
+        except IntegrityError:
+            # Another request with the same random committed first: answer as a retry of it would be.
+            answer = self._first_answer(app, request, fingerprint, trace, client_addr, started)
+            if answer is None:
+                raise
+            return answer
+        return response
+
+    def _checked(
+        self,
+        action: Action,
+        records: list[dict[str, Any]],
+        business: BusinessType,
+        validator: RecordValidator,
+        app: App,
+    ) -> list[dict[str, Any]]:
+        """Validate a write's batch and check its regions; returns the warnings, raises on errors."""
         warnings: list[dict[str, Any]] = []
         if action is Action.ADD:
             report = validator.check_batch(
@@ -351,25 +396,7 @@ class Exchange:
             )
         if action is not Action.DELETE:
             writes.check_regions(records, business, app.region)
-        context = writes.WriteContext(business, validator, app, business_timestamp(self.clock.now()))
-        try:
-            with self.store.write() as connection:
-                outcome = writes.apply(connection, action, records, context)
-                message = outcome.message()
-                extra: dict[str, Any] = {"counts": outcome.counts(), "skipped_keys": outcome.skipped_keys}
-                if warnings:
-                    message += f"；数据质量警告 {len(warnings)} 条 / {len(warnings)} record(s) with warnings"
-                    extra["warnings"] = warnings
-                response = self._encode(trace, success_datalist(message, [], **extra))
-                self._claim(connection, app, request, fingerprint, response)
-                InteractionLog.append(connection, self._entry(trace, client_addr, started, RESULT_SUCCESS, "", message))
-        except IntegrityError:
-            # Another request with the same random committed first: answer as a retry of it would be.
-            answer = self._first_answer(app, request, fingerprint, trace, client_addr, started)
-            if answer is None:
-                raise
-            return answer
-        return response
+        return warnings
 
     def _query(
         self,

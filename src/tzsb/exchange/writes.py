@@ -128,10 +128,29 @@ def _row(context: WriteContext, key: str, data: dict[str, Any], seq: int, source
     }
 
 
-def apply(
-    connection: Connection, action: Action, records: Sequence[dict[str, Any]], context: WriteContext
-) -> WriteOutcome:
-    """Apply a checked batch. Raises (and so rolls back) on the first record that cannot be applied."""
+@dataclass(frozen=True, slots=True)
+class WritePlan:
+    """What a batch would change, decided against the stored records under the writers' lock."""
+
+    outcome: WriteOutcome
+    new: record_store.NewRecords
+    #: Rows of stored records to replace (``update`` rows, with their sequences).
+    updates: list[dict[str, Any]]
+    last_seq: int
+    #: Why the batch cannot be applied (the first of: invalid after a change, outside the caller's
+    #: region, not found, another source's record), or None.
+    error: ExchangeError | None
+
+
+def plannable(records: Sequence[dict[str, Any]], business: BusinessType) -> bool:
+    """Whether ``plan`` may see these records before they are validated: key, region and timestamp
+    are strings in every one (planning compares them; validation reports anything else)."""
+    fields = (business.primary_key, business.region_field, business.timestamp_field)
+    return all(set(map(type, [record.get(field) for record in records])) == {str} for field in fields)
+
+
+def plan(connection: Connection, action: Action, records: Sequence[dict[str, Any]], context: WriteContext) -> WritePlan:
+    """Lock the change counter, read the stored records the batch names and decide each one."""
     business = context.business
     keys = [str(record[business.primary_key]) for record in records]
     last_seq = record_store.lock_change_counter(connection)
@@ -216,28 +235,42 @@ def apply(
             outcome.updated += 1
         updates.append(row)
 
+    error: ExchangeError | None = None
     if invalid:
-        raise ExchangeError(
+        error = ExchangeError(
             ErrorCode.VALIDATION,
             f"有 {len(invalid)} 条记录修改后未通过数据校验，整批未写入，请按 busilist 中的明细修正",
             f"{len(invalid)} record(s) fail validation after the change; nothing was written. "
             "Fix them as listed in busilist",
             invalid,
         )
-    if outside:
-        raise _region_error(outside, context.app.region)
-    if missing:
-        raise _not_found(missing, business)
-    if owned:
-        raise _conflict(owned, business)
-    record_store.insert_new(
-        connection,
-        record_store.NewRecords(
-            business.code, business.primary_key, business.region_field, business.timestamp_field, new_records,
-            new_seqs, context.app.appid, context.now,
-        ),
+    elif outside:
+        error = _region_error(outside, context.app.region)
+    elif missing:
+        error = _not_found(missing, business)
+    elif owned:
+        error = _conflict(owned, business)
+    new = record_store.NewRecords(
+        business.code, business.primary_key, business.region_field, business.timestamp_field, new_records, new_seqs,
+        context.app.appid, context.now,
     )  # fmt: skip
-    record_store.update(connection, updates)
-    if new_records or updates:
-        record_store.store_change_counter(connection, last_seq)
-    return outcome
+    return WritePlan(outcome, new, updates, last_seq, error)
+
+
+def finish(connection: Connection, plan: WritePlan) -> None:
+    """Store what ``plan`` changes in stored records (its new records are inserted by the caller)."""
+    record_store.update(connection, plan.updates)
+    if plan.new.records or plan.updates:
+        record_store.store_change_counter(connection, plan.last_seq)
+
+
+def apply(
+    connection: Connection, action: Action, records: Sequence[dict[str, Any]], context: WriteContext
+) -> WriteOutcome:
+    """Apply a checked batch. Raises (and so rolls back) on the first record that cannot be applied."""
+    planned = plan(connection, action, records, context)
+    if planned.error is not None:
+        raise planned.error
+    record_store.insert_new(connection, planned.new)
+    finish(connection, planned)
+    return planned.outcome

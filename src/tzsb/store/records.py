@@ -7,7 +7,9 @@ in commit order: a reader that has seen ``seq = n`` never later finds a new row 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NamedTuple, cast
 
@@ -216,26 +218,88 @@ def _plain_texts(values: list[Any]) -> bool:
     return set(map(type, values)) == {str} and "\x00" not in "".join(values)
 
 
-def insert_new(connection: Connection, new: NewRecords) -> None:
-    """Insert records new to the store, inside the caller's transaction."""
-    if not new.records:
-        return
-    fields = (new.key_field, new.region_field, new.timestamp_field)
+def _one_statement(connection: Connection, new: NewRecords) -> tuple[Any, ...] | None:
+    """The parameters of ``_INSERT_FROM_ARRAY`` for ``new``, or None when it must go row by row."""
+    if connection.dialect.name != "sqlite":
+        return None
     first = new.seqs[0]
     # The statement numbers the rows first, first + 1, …: only for one run of sequences (a batch
     # that also changes stored records may interleave them). json_extract hands back exactly what
     # the record holds only for strings without NUL (a number comes back as SQLite formats it, and
     # a string ends at its first NUL).
-    if (
-        connection.dialect.name != "sqlite"
-        or new.seqs[-1] - first != len(new.seqs) - 1
-        or not all(_plain_texts([record.get(field) for record in new.records]) for field in fields)
+    fields = (new.key_field, new.region_field, new.timestamp_field)
+    if new.seqs[-1] - first != len(new.seqs) - 1 or not all(
+        _plain_texts([record.get(field) for record in new.records]) for field in fields
     ):
-        insert(connection, new.rows())
-        return
+        return None
     paths = [f'$."{field}"' for field in fields]
-    parameters = (new.business, *paths, new.appid, new.appid, new.now, first, orjson.dumps(new.records))
-    connection.exec_driver_sql(_INSERT_FROM_ARRAY, parameters)
+    return (new.business, *paths, new.appid, new.appid, new.now, first, orjson.dumps(new.records))
+
+
+def insert_new(connection: Connection, new: NewRecords) -> None:
+    """Insert records new to the store, inside the caller's transaction."""
+    with inserting(connection, new):
+        pass
+
+
+@contextmanager
+def inserting(connection: Connection, new: NewRecords) -> Iterator[None]:
+    """Insert records new to the store, inside the caller's transaction, while the caller's block runs.
+
+    SQLite: the one statement runs in a thread of its own, without the GIL, so the block's Python
+    work (validating the same batch) overlaps it. PostgreSQL: the rows are streamed by COPY before
+    the block runs and the server works through them meanwhile. When the block ends the insert has
+    finished; an error of the block wins over one of the insert (the transaction rolls back either
+    way), and the connection is never left with a statement still running.
+    """
+    if not new.records:
+        yield
+        return
+    failures: list[BaseException] = []
+    try:
+        parameters = _one_statement(connection, new)
+        rows = new.rows() if parameters is None else []
+    except Exception as exc:  # a record that cannot be stored (the caller's validation usually says why)
+        failures.append(exc)
+        parameters, rows = None, []
+    driver: Any = connection.connection.driver_connection
+    if failures:
+        pass
+    elif connection.dialect.name != "sqlite":
+        with driver.cursor() as cursor, cursor.copy(f"COPY records ({', '.join(INSERT_COLUMNS)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+            yield
+        return
+    elif parameters is None:
+        try:
+            insert(connection, rows)
+        except Exception as exc:  # raised after the caller's block, whose own refusal comes first
+            failures.append(exc)
+    else:
+        started = threading.Event()
+
+        def run() -> None:
+            started.set()
+            try:
+                driver.execute(_INSERT_FROM_ARRAY, parameters)
+            except BaseException as exc:  # raised in the caller's thread below
+                failures.append(exc)
+
+        worker = threading.Thread(target=run, name="tzsb-insert", daemon=True)
+        worker.start()
+        # Waiting here hands the GIL to the new thread, which keeps it only until SQLite starts.
+        started.wait()
+        try:
+            yield
+        finally:
+            worker.join()
+        if failures:
+            raise failures[0]
+        return
+    yield
+    if failures:
+        raise failures[0]
 
 
 def update(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
