@@ -356,14 +356,12 @@ class Exchange:
                     message += f"；数据质量警告 {len(warnings)} 条 / {len(warnings)} record(s) with warnings"
                     extra["warnings"] = warnings
                 response = self._encode(trace, success_datalist(message, [], **extra))
-                self._claim(connection, app, request, fingerprint, response)
-                InteractionLog.append(connection, self._entry(trace, client_addr, started, RESULT_SUCCESS, "", message))
-        except IntegrityError:
+                self._claim_and_log(
+                    connection, app, request, fingerprint, response, trace, client_addr, started, message
+                )
+        except IntegrityError as conflict:
             # Another request with the same random committed first: answer as a retry of it would be.
-            answer = self._first_answer(app, request, fingerprint, trace, client_addr, started)
-            if answer is None:
-                raise
-            return answer
+            return self._first_answer(conflict, app, request, fingerprint, trace, client_addr, started)
         return response
 
     def _checked(
@@ -434,20 +432,28 @@ class Exchange:
         response = self._encode(trace, datalist)
         try:
             with self.store.write() as connection:
-                self._claim(connection, app, request, fingerprint, response)
-                InteractionLog.append(connection, self._entry(trace, client_addr, started, RESULT_SUCCESS, "", message))
-        except IntegrityError:
+                self._claim_and_log(
+                    connection, app, request, fingerprint, response, trace, client_addr, started, message
+                )
+        except IntegrityError as conflict:
             # The random was claimed before: a retry of the same query gets the first answer.
-            answer = self._first_answer(app, request, fingerprint, trace, client_addr, started)
-            if answer is None:
-                raise
-            return answer
+            return self._first_answer(conflict, app, request, fingerprint, trace, client_addr, started)
         return response
 
-    def _claim(
-        self, connection: Connection, app: App, request: ExchangeRequest, fingerprint: str, response: bytes
+    def _claim_and_log(
+        self,
+        connection: Connection,
+        app: App,
+        request: ExchangeRequest,
+        fingerprint: str,
+        response: bytes,
+        trace: _Trace,
+        client_addr: str,
+        started: float,
+        message: str,
     ) -> None:
-        """Claim the request's random with its answer, in the caller's transaction (a duplicate fails it)."""
+        """Claim the request's random with its answer and log the success, in the caller's transaction
+        (a duplicate claim fails it)."""
         connection.execute(
             _CLAIM,
             {
@@ -458,21 +464,23 @@ class Exchange:
                 "created_at": self.clock.now().isoformat(),
             },
         )
+        InteractionLog.append(connection, self._entry(trace, client_addr, started, RESULT_SUCCESS, "", message))
 
     def _first_answer(
         self,
+        conflict: IntegrityError,
         app: App,
         request: ExchangeRequest,
         fingerprint: str,
         trace: _Trace,
         client_addr: str,
         started: float,
-    ) -> bytes | None:
+    ) -> bytes:
         """The stored answer of the request that claimed this random first (E_REPLAY if it differed);
-        None when no claim explains the integrity error."""
+        ``conflict`` again when no claim explains it."""
         claim = self._find_claim(app.appid, request.random)
         if claim is None:
-            return None
+            raise conflict
         if claim.fingerprint != fingerprint or claim.response is None:
             raise _replay_error()
         self._log(trace, client_addr, started, RESULT_SUCCESS, "", "重复请求，返回首次响应 / replayed")
