@@ -84,3 +84,25 @@ def test_a_failed_transaction_leaves_nothing(store: Store) -> None:
     with store.read() as connection:
         assert record_store.fetch(connection, "0101", ["A"]) == {}
         assert connection.execute(sa.text("SELECT last_seq FROM change_counter")).scalar_one() == 0
+
+
+def test_write_if_free_and_try_lock_take_nothing_from_a_busy_writer(store: Store, database_url: str) -> None:
+    other = open_store(database_url, migrate=False)  # another process's store: its own file lock
+    try:
+        for holder in (store, other):
+            with holder.write() as held:
+                record_store.lock_change_counter(held)
+                with store.write_if_free() as connection:
+                    if store.is_sqlite:
+                        assert connection is None
+                    else:  # PostgreSQL writers queue on the change-counter row
+                        assert connection is not None
+                        assert record_store.try_lock_change_counter(connection) is None
+        with store.write_if_free() as connection:
+            assert connection is not None
+            assert record_store.try_lock_change_counter(connection) == 0
+            record_store.store_change_counter(connection, 5)
+        with store.read() as connection:
+            assert record_store.last_change(connection) == 5
+    finally:
+        other.dispose()

@@ -332,36 +332,84 @@ class Exchange:
         started: float,
     ) -> bytes:
         context = writes.WriteContext(business, validator, app, business_timestamp(self.clock.now()))
-        # An add of well-formed records is planned first and its new records inserted while the
-        # batch is validated (the database works without the GIL meanwhile); a refusal then rolls
-        # the insert back. Anything else is validated before the write begins.
-        overlapped = action is Action.ADD and writes.plannable(records, business)
-        warnings = [] if overlapped else self._checked(action, records, business, validator, app)
+        if action is Action.ADD and not validator.reads_store and writes.plannable(records, business):
+            answer = self._add_while_validating(
+                request, app, records, validator, context, fingerprint, trace, client_addr, started
+            )
+            if answer is not None:
+                return answer
+        warnings = self._checked(action, records, business, validator, app)
         try:
             with self.store.write() as connection:
-                if overlapped:
-                    planned = writes.plan(connection, action, records, context)
-                    inserting = record_store.inserting(connection, planned.new) if planned.error is None else None
-                    with inserting or nullcontext():
-                        warnings = self._checked(action, records, business, validator, app)
-                    if planned.error is not None:
-                        raise planned.error
-                    writes.finish(connection, planned)
-                    outcome = planned.outcome
-                else:
-                    outcome = writes.apply(connection, action, records, context)
-                message = outcome.message()
-                extra: dict[str, Any] = {"counts": outcome.counts(), "skipped_keys": outcome.skipped_keys}
-                if warnings:
-                    message += f"；数据质量警告 {len(warnings)} 条 / {len(warnings)} record(s) with warnings"
-                    extra["warnings"] = warnings
-                response = self._encode(trace, success_datalist(message, [], **extra))
-                self._claim_and_log(
-                    connection, app, request, fingerprint, response, trace, client_addr, started, message
+                outcome = writes.apply(connection, action, records, context)
+                return self._written(
+                    connection, outcome, warnings, app, request, fingerprint, trace, client_addr, started
                 )
         except IntegrityError as conflict:
             # Another request with the same random committed first: answer as a retry of it would be.
             return self._first_answer(conflict, app, request, fingerprint, trace, client_addr, started)
+
+    def _add_while_validating(
+        self,
+        request: ExchangeRequest,
+        app: App,
+        records: list[dict[str, Any]],
+        validator: RecordValidator,
+        context: writes.WriteContext,
+        fingerprint: str,
+        trace: _Trace,
+        client_addr: str,
+        started: float,
+    ) -> bytes | None:
+        """An add planned against the stored records, its new records inserted while the batch is
+        validated (the database works without the GIL meanwhile); a refusal rolls the insert back and
+        answers exactly as validating first would.
+
+        Only when the writers' lock is free right now (else None: the caller validates first and then
+        queues for the lock, so that validation never waits behind other writers, nor holds them up)
+        and when validation reads nothing from the store (a reference look-up would need a second
+        connection while this one is held: with writers queued holding the others, the pool could run
+        dry).
+        """
+        business = context.business
+        try:
+            with self.store.write_if_free() as connection:
+                last_seq = None if connection is None else record_store.try_lock_change_counter(connection)
+                if connection is None or last_seq is None:
+                    return None
+                planned = writes.plan(connection, Action.ADD, records, context, last_seq)
+                inserting = record_store.inserting(connection, planned.new) if planned.error is None else None
+                with inserting or nullcontext():
+                    warnings = self._checked(Action.ADD, records, business, validator, app)
+                if planned.error is not None:
+                    raise planned.error
+                writes.finish(connection, planned)
+                return self._written(
+                    connection, planned.outcome, warnings, app, request, fingerprint, trace, client_addr, started
+                )
+        except IntegrityError as conflict:
+            return self._first_answer(conflict, app, request, fingerprint, trace, client_addr, started)
+
+    def _written(
+        self,
+        connection: Connection,
+        outcome: writes.WriteOutcome,
+        warnings: list[dict[str, Any]],
+        app: App,
+        request: ExchangeRequest,
+        fingerprint: str,
+        trace: _Trace,
+        client_addr: str,
+        started: float,
+    ) -> bytes:
+        """The success answer of a write, claimed with the request's random and logged in its transaction."""
+        message = outcome.message()
+        extra: dict[str, Any] = {"counts": outcome.counts(), "skipped_keys": outcome.skipped_keys}
+        if warnings:
+            message += f"；数据质量警告 {len(warnings)} 条 / {len(warnings)} record(s) with warnings"
+            extra["warnings"] = warnings
+        response = self._encode(trace, success_datalist(message, [], **extra))
+        self._claim_and_log(connection, app, request, fingerprint, response, trace, client_addr, started, message)
         return response
 
     def _checked(

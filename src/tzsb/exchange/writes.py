@@ -149,11 +149,19 @@ def plannable(records: Sequence[dict[str, Any]], business: BusinessType) -> bool
     return all(set(map(type, [record.get(field) for record in records])) == {str} for field in fields)
 
 
-def plan(connection: Connection, action: Action, records: Sequence[dict[str, Any]], context: WriteContext) -> WritePlan:
-    """Lock the change counter, read the stored records the batch names and decide each one."""
+def plan(
+    connection: Connection,
+    action: Action,
+    records: Sequence[dict[str, Any]],
+    context: WriteContext,
+    last_seq: int | None = None,
+) -> WritePlan:
+    """Lock the change counter (unless the caller holds it: ``last_seq``), read the stored records
+    the batch names and decide each one."""
     business = context.business
     keys = [str(record[business.primary_key]) for record in records]
-    last_seq = record_store.lock_change_counter(connection)
+    if last_seq is None:
+        last_seq = record_store.lock_change_counter(connection)
     stored = record_store.fetch(connection, business.code, keys)
     outcome = WriteOutcome()
     updates: list[dict[str, Any]] = []

@@ -236,6 +236,11 @@ class RecordValidator:
         )  # fmt: skip
         self._references = tuple(references)
 
+    @property
+    def reads_store(self) -> bool:
+        """Whether ``check_batch`` looks records up through its ``lookup`` (reference rules)."""
+        return bool(self._references)
+
     def violations(
         self, record: Mapping[str, Any], *, partial: bool = False, memo: RuleMemo | None = None
     ) -> list[Violation]:

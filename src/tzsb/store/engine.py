@@ -83,6 +83,36 @@ class Store:
             self._checkpointer.wanted()
 
     @contextmanager
+    def write_if_free(self) -> Iterator[Connection | None]:
+        """Like ``write``, when no writer of this process or another holds SQLite's writers' lock right
+        now; else None, with nothing taken. (On PostgreSQL writers queue on the change-counter row:
+        the caller tries that lock itself, ``records.try_lock_change_counter``.)"""
+        if self._write_lock is None:
+            with self.write() as connection:
+                yield connection
+            return
+        if not self._write_lock.acquire(blocking=False):
+            yield None
+            return
+        try:
+            if self._process_lock is not None and not self._process_lock.try_acquire():
+                yield None
+                return
+            try:
+                with (
+                    self.engine.connect().execution_options(sqlite_begin="BEGIN IMMEDIATE") as connection,
+                    connection.begin(),
+                ):
+                    yield connection
+            finally:
+                if self._process_lock is not None:
+                    self._process_lock.__exit__()
+        finally:
+            self._write_lock.release()
+        if self._checkpointer is not None:
+            self._checkpointer.wanted()
+
+    @contextmanager
     def read(self) -> Iterator[Connection]:
         with self.engine.connect() as connection:
             yield connection
@@ -139,6 +169,17 @@ class _ProcessLock:
         if fcntl is None or database.startswith("file:") or url.query.get("uri"):
             return None
         return cls(os.path.abspath(database) + "-writer.lock")
+
+    def try_acquire(self) -> bool:
+        """Take the lock if no other process holds it; never waits."""
+        assert fcntl is not None
+        if self._fd is None:
+            self._fd = os.open(self._path, os.O_RDONLY | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
 
     def __enter__(self) -> None:
         assert fcntl is not None

@@ -66,6 +66,13 @@ def lock_change_counter(connection: Connection) -> int:
     return int(connection.execute(statement).scalar_one())
 
 
+def try_lock_change_counter(connection: Connection) -> int | None:
+    """``lock_change_counter`` if no other writer holds the lock now (PostgreSQL: SKIP LOCKED), else None."""
+    statement = sa.select(change_counter.c.last_seq).where(change_counter.c.id == 1).with_for_update(skip_locked=True)
+    last_seq = connection.execute(statement).scalar_one_or_none()
+    return None if last_seq is None else int(last_seq)
+
+
 def last_change(connection: Connection) -> int:
     """The last change sequence handed out, as the connection's transaction sees it (no lock)."""
     return int(connection.exec_driver_sql("SELECT last_seq FROM change_counter WHERE id = 1").scalar_one())
@@ -232,8 +239,12 @@ def _one_statement(connection: Connection, new: NewRecords) -> tuple[Any, ...] |
         _plain_texts([record.get(field) for record in new.records]) for field in fields
     ):
         return None
+    try:
+        array = orjson.dumps(new.records)
+    except orjson.JSONEncodeError:
+        return None  # a record at orjson's depth limit, one level deeper inside the array: row by row
     paths = [f'$."{field}"' for field in fields]
-    return (new.business, *paths, new.appid, new.appid, new.now, first, orjson.dumps(new.records))
+    return (new.business, *paths, new.appid, new.appid, new.now, first, array)
 
 
 def insert_new(connection: Connection, new: NewRecords) -> None:
