@@ -78,6 +78,10 @@ class _Trace:
     secret: str | None = None
     algorithm: SignAlgorithm = SignAlgorithm.MD5
     client_cert: str | None = None
+    #: The TCP peer's address.
+    client_addr: str = ""
+    #: ``time.perf_counter()`` when the request arrived (the log row's duration).
+    started: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,12 +130,11 @@ class Exchange:
 
     def handle(self, body: bytes, content_type: str, client_addr: str, client_cert: str | None = None) -> bytes:
         """Answer one request body; never raises. ``client_cert``: SHA-256 of a verified TLS client certificate."""
-        started = time.perf_counter()
-        trace = _Trace(client_cert=client_cert)
+        trace = _Trace(client_cert=client_cert, client_addr=client_addr, started=time.perf_counter())
         try:
-            return self._handle(body, content_type, client_addr, trace, started)
+            return self._handle(body, content_type, trace)
         except ExchangeError as error:
-            return self._refuse(error, trace, client_addr, started)
+            return self._refuse(error, trace)
         except Exception:
             logger.exception("internal error while handling a request from %s", client_addr)
             internal = ExchangeError(
@@ -140,11 +143,11 @@ class Exchange:
                 "Internal error in the node; nothing was written. Retry later, and tell the node operator "
                 "if it persists",
             )
-            return self._refuse(internal, trace, client_addr, started)
+            return self._refuse(internal, trace)
 
     # -- steps -----------------------------------------------------------------------------
 
-    def _handle(self, body: bytes, content_type: str, client_addr: str, trace: _Trace, started: float) -> bytes:
+    def _handle(self, body: bytes, content_type: str, trace: _Trace) -> bytes:
         request = parse_request(body, content_type)
         trace.appid, trace.busicode, trace.action, trace.random = (
             request.appid,
@@ -153,7 +156,7 @@ class Exchange:
             request.random,
         )
         canonical = canonical_params(request.signed_params).encode("utf-8")
-        app = self._authenticate(request, canonical, trace, client_addr)
+        app = self._authenticate(request, canonical, trace)
         self._admit(request, app, len(body))
         # One generation of the rules for the whole request, even if the file is reloaded meanwhile.
         rules = self.rules.current()
@@ -166,7 +169,7 @@ class Exchange:
             if claim.fingerprint != fingerprint:
                 raise _replay_error()
             if claim.response is not None:
-                self._log(trace, client_addr, started, RESULT_SUCCESS, "", "重复请求，返回首次响应 / replayed")
+                self._log(trace, RESULT_SUCCESS, "", "重复请求，返回首次响应 / replayed")
                 return claim.response
         records = request.records()
         trace.record_count = len(records)
@@ -189,11 +192,12 @@ class Exchange:
                 f"At most {app.max_records} records per request, got {len(records)}; split the batch",
             )
         if action is Action.QUERY:
-            return self._query(request, app, business, records, fingerprint, trace, client_addr, started)
+            return self._query(request, app, business, records, fingerprint, trace)
         validator = rules.validators[business.code]
-        return self._write(request, app, business, action, records, validator, fingerprint, trace, client_addr, started)
+        return self._write(request, app, business, action, records, validator, fingerprint, trace)
 
-    def _authenticate(self, request: ExchangeRequest, canonical: bytes, trace: _Trace, client_addr: str) -> App:
+    def _authenticate(self, request: ExchangeRequest, canonical: bytes, trace: _Trace) -> App:
+        client_addr = trace.client_addr
         app = self.registry.get(request.appid)
         if app is None or not app.enabled:
             raise ExchangeError(
@@ -328,26 +332,20 @@ class Exchange:
         validator: RecordValidator,
         fingerprint: str,
         trace: _Trace,
-        client_addr: str,
-        started: float,
     ) -> bytes:
         context = writes.WriteContext(business, validator, app, business_timestamp(self.clock.now()))
         if action is Action.ADD and not validator.reads_store and writes.plannable(records, business):
-            answer = self._add_while_validating(
-                request, app, records, validator, context, fingerprint, trace, client_addr, started
-            )
+            answer = self._add_while_validating(request, app, records, validator, context, fingerprint, trace)
             if answer is not None:
                 return answer
         warnings = self._checked(action, records, business, validator, app)
         try:
             with self.store.write() as connection:
                 outcome = writes.apply(connection, action, records, context)
-                return self._written(
-                    connection, outcome, warnings, app, request, fingerprint, trace, client_addr, started
-                )
+                return self._written(connection, outcome, warnings, app, request, fingerprint, trace)
         except IntegrityError as conflict:
             # Another request with the same random committed first: answer as a retry of it would be.
-            return self._first_answer(conflict, app, request, fingerprint, trace, client_addr, started)
+            return self._first_answer(conflict, app, request, fingerprint, trace)
 
     def _add_while_validating(
         self,
@@ -358,8 +356,6 @@ class Exchange:
         context: writes.WriteContext,
         fingerprint: str,
         trace: _Trace,
-        client_addr: str,
-        started: float,
     ) -> bytes | None:
         """An add planned against the stored records, its new records inserted while the batch is
         validated (the database works without the GIL meanwhile); a refusal rolls the insert back and
@@ -384,11 +380,9 @@ class Exchange:
                 if planned.error is not None:
                     raise planned.error
                 writes.finish(connection, planned)
-                return self._written(
-                    connection, planned.outcome, warnings, app, request, fingerprint, trace, client_addr, started
-                )
+                return self._written(connection, planned.outcome, warnings, app, request, fingerprint, trace)
         except IntegrityError as conflict:
-            return self._first_answer(conflict, app, request, fingerprint, trace, client_addr, started)
+            return self._first_answer(conflict, app, request, fingerprint, trace)
 
     def _written(
         self,
@@ -399,8 +393,6 @@ class Exchange:
         request: ExchangeRequest,
         fingerprint: str,
         trace: _Trace,
-        client_addr: str,
-        started: float,
     ) -> bytes:
         """The success answer of a write, claimed with the request's random and logged in its transaction."""
         message = outcome.message()
@@ -409,7 +401,7 @@ class Exchange:
             message += f"；数据质量警告 {len(warnings)} 条 / {len(warnings)} record(s) with warnings"
             extra["warnings"] = warnings
         response = self._encode(trace, success_datalist(message, [], **extra))
-        self._claim_and_log(connection, app, request, fingerprint, response, trace, client_addr, started, message)
+        self._claim_and_log(connection, app, request, fingerprint, response, trace, message)
         return response
 
     def _checked(
@@ -452,8 +444,6 @@ class Exchange:
         records: list[dict[str, Any]],
         fingerprint: str,
         trace: _Trace,
-        client_addr: str,
-        started: float,
     ) -> bytes:
         if len(records) != 1:
             raise ExchangeError(
@@ -480,12 +470,10 @@ class Exchange:
         response = self._encode(trace, datalist)
         try:
             with self.store.write() as connection:
-                self._claim_and_log(
-                    connection, app, request, fingerprint, response, trace, client_addr, started, message
-                )
+                self._claim_and_log(connection, app, request, fingerprint, response, trace, message)
         except IntegrityError as conflict:
             # The random was claimed before: a retry of the same query gets the first answer.
-            return self._first_answer(conflict, app, request, fingerprint, trace, client_addr, started)
+            return self._first_answer(conflict, app, request, fingerprint, trace)
         return response
 
     def _claim_and_log(
@@ -496,8 +484,6 @@ class Exchange:
         fingerprint: str,
         response: bytes,
         trace: _Trace,
-        client_addr: str,
-        started: float,
         message: str,
     ) -> None:
         """Claim the request's random with its answer and log the success, in the caller's transaction
@@ -512,7 +498,7 @@ class Exchange:
                 "created_at": self.clock.now().isoformat(),
             },
         )
-        InteractionLog.append(connection, self._entry(trace, client_addr, started, RESULT_SUCCESS, "", message))
+        InteractionLog.append(connection, self._entry(trace, RESULT_SUCCESS, "", message))
 
     def _first_answer(
         self,
@@ -521,8 +507,6 @@ class Exchange:
         request: ExchangeRequest,
         fingerprint: str,
         trace: _Trace,
-        client_addr: str,
-        started: float,
     ) -> bytes:
         """The stored answer of the request that claimed this random first (E_REPLAY if it differed);
         ``conflict`` again when no claim explains it."""
@@ -531,7 +515,7 @@ class Exchange:
             raise conflict
         if claim.fingerprint != fingerprint or claim.response is None:
             raise _replay_error()
-        self._log(trace, client_addr, started, RESULT_SUCCESS, "", "重复请求，返回首次响应 / replayed")
+        self._log(trace, RESULT_SUCCESS, "", "重复请求，返回首次响应 / replayed")
         return claim.response
 
     def _live_keys(self, business: str, keys: Collection[str], scope: str) -> set[str]:
@@ -541,43 +525,43 @@ class Exchange:
 
     def record_oversized(self, client_addr: str, declared_or_read: int, limit: int) -> None:
         """Log a body refused by the HTTP layer before it could be parsed (every refusal leaves a row)."""
-        trace = _Trace()
+        trace = _Trace(client_addr=client_addr, started=time.perf_counter())
         message = (
             f"请求体超过节点上限 {limit} 字节（收到至少 {declared_or_read} 字节），未处理 / "
             f"Request body over the node's limit of {limit} bytes (at least {declared_or_read}); not processed"
         )
-        self._log(trace, client_addr, time.perf_counter(), RESULT_FAILURE, ErrorCode.LIMIT.value, message)
+        self._log(trace, RESULT_FAILURE, ErrorCode.LIMIT.value, message)
 
     # -- answers and log -------------------------------------------------------------------
 
     def _encode(self, trace: _Trace, datalist: dict[str, Any]) -> bytes:
         return encode_response(trace.appid, trace.busicode, trace.random, datalist, trace.secret, trace.algorithm)
 
-    def _refuse(self, error: ExchangeError, trace: _Trace, client_addr: str, started: float) -> bytes:
+    def _refuse(self, error: ExchangeError, trace: _Trace) -> bytes:
         response = self._encode(trace, failure_datalist(error))
         try:
-            self._log(trace, client_addr, started, RESULT_FAILURE, error.code.value, error.message)
+            self._log(trace, RESULT_FAILURE, error.code.value, error.message)
         except Exception:
             logger.exception("could not write the interaction log row for a refused request")
         return response
 
-    def _entry(self, trace: _Trace, client_addr: str, started: float, result: str, code: str, message: str) -> LogEntry:
+    def _entry(self, trace: _Trace, result: str, code: str, message: str) -> LogEntry:
         return LogEntry(
             at=self.clock.now().isoformat(timespec="milliseconds"),
             appid=trace.appid,
             busicode=trace.busicode,
             action=trace.action,
             random=trace.random,
-            client_addr=client_addr,
+            client_addr=trace.client_addr,
             record_count=trace.record_count,
             result=result,
             code=code,
             message=message,
-            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+            duration_ms=round((time.perf_counter() - trace.started) * 1000, 3),
         )
 
-    def _log(self, trace: _Trace, client_addr: str, started: float, result: str, code: str, message: str) -> None:
-        self.log.record(self._entry(trace, client_addr, started, result, code, message))
+    def _log(self, trace: _Trace, result: str, code: str, message: str) -> None:
+        self.log.record(self._entry(trace, result, code, message))
 
 
 #: An answer lists at most this many faulty records, and this many faults of each (the message counts all).
