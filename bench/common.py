@@ -27,6 +27,9 @@ import orjson
 
 from tzsb.client import build_request
 from tzsb.protocol.signing import SignAlgorithm
+from tzsb.store import open_store
+from tzsb.store import records as record_store
+from tzsb.store.records import NewRecords
 
 POSTGRES_URL = os.environ.get("TZSB_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 APPID = "bench"
@@ -211,3 +214,27 @@ def report(
                       "baseline": None if baseline is None else round(baseline, 3),
                       "ratio": ratio, "goal": goal}))  # fmt: skip
     sys.stdout.flush()
+
+
+def store_alone_records_per_second(database_url: str, records: int, batch: int) -> float:
+    """Not a baseline: the node's own store inserting the bench devices (its schema, its insert, one
+    transaction per batch) with no request around it. Shows how much of an ingest gap is the schema
+    and the store rather than the request pipeline."""
+    store = open_store(database_url)
+    spent = 0.0
+    try:
+        for offset in range(0, records, batch):
+            # Parsed from JSON, as the node receives them.
+            devices = orjson.loads(orjson.dumps([device(n) for n in range(offset, min(offset + batch, records))]))
+            began = time.perf_counter()
+            with store.write() as connection:
+                last = record_store.lock_change_counter(connection)
+                seqs = range(last + 1, last + 1 + len(devices))
+                stamp = "2026-11-01 10:00:00"
+                new = NewRecords("0101", "EQP_CODE", "AREA_CODE", "UPDATE_TIME", devices, seqs, APPID, stamp)
+                record_store.insert_new(connection, new)
+                record_store.store_change_counter(connection, seqs[-1])
+            spent += time.perf_counter() - began
+    finally:
+        store.dispose()
+    return records / spent

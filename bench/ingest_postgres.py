@@ -8,7 +8,15 @@ import uuid
 
 import orjson
 import psycopg
-from bench.common import POSTGRES_URL, arguments, device, ingest, node_server, report
+from bench.common import (
+    POSTGRES_URL,
+    arguments,
+    device,
+    ingest,
+    node_server,
+    report,
+    store_alone_records_per_second,
+)
 
 
 def schema_url(schema: str) -> str:
@@ -40,12 +48,14 @@ def baseline_records_per_second(records: int, batch: int, schema: str) -> float:
 def main() -> None:
     options = arguments(__doc__ or "", records=50_000, batch=1000)
     records = 2_000 if options.quick else options.records
-    schema, spare = (f"bench_{uuid.uuid4().hex[:12]}" for _ in range(2))
+    schema, spare, alone = (f"bench_{uuid.uuid4().hex[:12]}" for _ in range(3))
     with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
         admin.execute(f'CREATE SCHEMA "{schema}"')
         admin.execute(f'CREATE SCHEMA "{spare}"')
+        admin.execute(f'CREATE SCHEMA "{alone}"')
     try:
         baseline = baseline_records_per_second(records, options.batch, schema)
+        store_alone = store_alone_records_per_second(schema_url(alone), records, options.batch)
         with node_server(schema_url(schema)) as server:
             node = records / ingest(server, records, options.batch)
         # Not the headline (the issue's figure is one worker): both cores, as a node runs in production.
@@ -55,6 +65,7 @@ def main() -> None:
         with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
             admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
             admin.execute(f'DROP SCHEMA "{spare}" CASCADE')
+            admin.execute(f'DROP SCHEMA "{alone}" CASCADE')
     report(
         "ingest-postgres",
         node,
@@ -66,6 +77,7 @@ def main() -> None:
             ("node on PostgreSQL (HTTP, signed, validated, logged), 1 worker", f"{node:,.0f} records/s"),
             ("the same, 2 workers and 4 concurrent clients", f"{two_workers:,.0f} records/s"),
             ("psycopg 3 COPY", f"{baseline:,.0f} records/s"),
+            ("the node's store alone, no request (not the baseline)", f"{store_alone:,.0f} records/s"),
         ],
     )
 

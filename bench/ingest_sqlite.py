@@ -11,13 +11,7 @@ import time
 from pathlib import Path
 
 import orjson
-from bench.common import APPID, arguments, device, ingest, node_server, report
-
-from tzsb.store import open_store
-from tzsb.store import records as record_store
-from tzsb.store.records import NewRecords
-
-STAMP = "2026-11-01 10:00:00"
+from bench.common import arguments, device, ingest, node_server, report, store_alone_records_per_second
 
 
 def baseline_records_per_second(records: int, batch: int) -> float:
@@ -49,32 +43,12 @@ def baseline_records_per_second(records: int, batch: int) -> float:
         return records / spent
 
 
-def store_alone_records_per_second(records: int, batch: int) -> float:
-    """Not the baseline: the node's own store inserting the same records (its schema, its one-statement
-    insert, one transaction per batch), with no request around it. Shows how much of the gap is the
-    schema and the store rather than the request pipeline."""
-    with tempfile.TemporaryDirectory() as folder:
-        store = open_store(f"sqlite:///{Path(folder) / 'store-alone.db'}")
-        spent = 0.0
-        for offset in range(0, records, batch):
-            devices = orjson.loads(orjson.dumps([device(n) for n in range(offset, min(offset + batch, records))]))
-            began = time.perf_counter()
-            with store.write() as connection:
-                last = record_store.lock_change_counter(connection)
-                seqs = range(last + 1, last + 1 + len(devices))
-                new = NewRecords("0101", "EQP_CODE", "AREA_CODE", "UPDATE_TIME", devices, seqs, APPID, STAMP)
-                record_store.insert_new(connection, new)
-                record_store.store_change_counter(connection, seqs[-1])
-            spent += time.perf_counter() - began
-        store.dispose()
-        return records / spent
-
-
 def main() -> None:
     options = arguments(__doc__ or "", records=50_000, batch=1000)
     records = 2_000 if options.quick else options.records
     baseline = baseline_records_per_second(records, options.batch)
-    store_alone = store_alone_records_per_second(records, options.batch)
+    with tempfile.TemporaryDirectory() as folder:
+        store_alone = store_alone_records_per_second(f"sqlite:///{Path(folder) / 'alone.db'}", records, options.batch)
     with node_server() as server:
         node = records / ingest(server, records, options.batch)
     # Not the headline (the issue's figure is one worker): both cores, as a node runs in production.
