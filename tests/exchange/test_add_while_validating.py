@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -16,10 +17,13 @@ import sqlalchemy as sa
 
 import tzsb.app
 from tests.support import body, call, device, grant, log_rows, snapshot
-from tzsb.app import Node
+from tzsb.app import Node, build_node
+from tzsb.clock import FixedClock
 from tzsb.protocol.signing import SignAlgorithm, sign
+from tzsb.registry import MasterKey
 from tzsb.rules.ruleset import RULES_FILE, shipped_rule_sets
-from tzsb.store import open_store
+from tzsb.settings import load_settings, write_config
+from tzsb.store import engine, open_store
 from tzsb.store.schema import change_counter
 
 
@@ -131,3 +135,32 @@ def test_a_record_at_the_depth_limit_is_stored(make_node: Callable[..., Node]) -
     answer = call(node, orjson.dumps({**params, "sign": sign(params, secret, SignAlgorithm.MD5)}))["datalist"]
     assert answer["result"] == "0001", answer
     assert len(snapshot(node)["records"]) == 1
+
+
+@pytest.mark.parametrize("name", ["uri", "symlink"])
+def test_an_invalid_add_is_refused_for_what_it_is_while_a_writer_past_the_file_lock_holds_sqlite(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: FixedClock, name: str
+) -> None:
+    """A SQLite URI name has no file lock, and a symlink is another name of the file: the writer
+    there is seen by SQLite's own lock, which the add tries without waiting."""
+    monkeypatch.setattr(engine, "BUSY_TIMEOUT_SECONDS", 1.0)  # the queued path's wait, cut from 10 s
+    path = tmp_path / "tzsb.db"
+    url = other_url = f"sqlite:///file:{path}?uri=true" if name == "uri" else f"sqlite:///{path}"
+    if name == "symlink":
+        (tmp_path / "link.db").symlink_to(path)
+        url = f"sqlite:///{tmp_path / 'link.db'}"
+    home = tmp_path / "home"
+    home.mkdir()
+    settings = load_settings(home, environ={}, level="province", region="330000", database_url=url)
+    MasterKey.generate().write(settings.master_key_path)
+    write_config(settings)
+    node = build_node(settings, clock)
+    try:
+        secret = grant(node)
+        assert call(node, body("hz-city", secret, "140101", "01", [device(5)]))["datalist"]["result"] == "0001"
+        with writer_holding_the_lock(other_url, seconds=3):
+            refused = call(node, body("hz-city", secret, "140101", "01", [device(1, EQP_TYPE="bad")]))["datalist"]
+        assert refused["code"] == "E_VALIDATION"
+        assert [row[1] for row in snapshot(node)["records"]] == [device(5)["EQP_CODE"]]
+    finally:
+        node.close()

@@ -87,3 +87,16 @@ def test_a_sqlite_uri_name_gets_no_lock_file(tmp_path: Path) -> None:
         assert not list(tmp_path.glob("*writer.lock"))
     finally:
         store.dispose()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="flock is POSIX")
+def test_every_name_of_the_file_shares_one_lock(tmp_path: Path) -> None:
+    path = tmp_path / "node.db"
+    (tmp_path / "link.db").symlink_to(path)
+    store = open_store(f"sqlite:///{tmp_path / 'link.db'}")
+    try:
+        with store.write():
+            assert other_process_sees(Path(f"{path}-writer.lock")) == "busy"
+        assert not Path(f"{tmp_path / 'link.db'}-writer.lock").exists()
+    finally:
+        store.dispose()

@@ -99,11 +99,13 @@ class Store:
                 yield None
                 return
             try:
-                with (
-                    self.engine.connect().execution_options(sqlite_begin="BEGIN IMMEDIATE") as connection,
-                    connection.begin(),
-                ):
-                    yield connection
+                with self.engine.connect().execution_options(sqlite_begin="BEGIN IMMEDIATE") as connection:
+                    transaction = _begin_at_once(connection)
+                    if transaction is None:
+                        yield None
+                        return
+                    with transaction:
+                        yield connection
             finally:
                 if self._process_lock is not None:
                     self._process_lock.__exit__()
@@ -147,6 +149,24 @@ class Store:
         self.engine.dispose()
 
 
+def _begin_at_once(connection: Connection) -> sa.RootTransaction | None:
+    """BEGIN IMMEDIATE without waiting: None while another connection holds SQLite's write lock.
+
+    The file lock only queues this node's own processes on one name of the file: a SQLite URI name
+    (no file lock), Windows, another name of the same file or another program writes past it.
+    """
+    driver: Any = connection.connection.driver_connection
+    driver.execute("PRAGMA busy_timeout=0")
+    try:
+        return connection.begin()
+    except sa.exc.OperationalError as error:
+        if "locked" not in str(error.orig) and "busy" not in str(error.orig):
+            raise
+        return None
+    finally:
+        driver.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
+
+
 class _ProcessLock:
     """An exclusive lock on a file, held by one process at a time (``flock``; POSIX only).
 
@@ -168,7 +188,8 @@ class _ProcessLock:
         database = url.database or ""
         if fcntl is None or database.startswith("file:") or url.query.get("uri"):
             return None
-        return cls(os.path.abspath(database) + "-writer.lock")
+        # Every name of the file (a symlink, a relative path) shares one lock.
+        return cls(os.path.realpath(database) + "-writer.lock")
 
     def try_acquire(self) -> bool:
         """Take the lock if no other process holds it; never waits."""
