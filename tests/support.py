@@ -7,12 +7,25 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
+from hypothesis import strategies as st
 
 from tzsb.app import Node
 from tzsb.client import build_request
 from tzsb.protocol.signing import SignAlgorithm
 from tzsb.registry import AppSpec
 from tzsb.store.schema import interaction_log, nonces, records
+
+#: JSON values as orjson parses them (64-bit integers, finite floats): strings with quotes, escapes,
+#: control characters, any plane; nested lists and objects.
+JSON_VALUES: st.SearchStrategy[Any] = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=12,
+)
 
 DEVICE: dict[str, Any] = {
     "EQP_CODE": "31103301052014080025",

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.protocol.test_signing import WORKED_EXAMPLES, WORKED_PARAMS, WORKED_SECRET
+from tests.support import JSON_VALUES
 from tzsb.errors import ErrorCode, ExchangeError
 from tzsb.protocol.messages import (
     ExchangeRequest,
@@ -500,15 +501,6 @@ def test_success_datalist_shape() -> None:
 FUZZ_SETTINGS: Final = settings(max_examples=300, deadline=None)
 CONTENT_TYPES: Final = st.sampled_from([JSON, FORM, "text/plain", ""])
 NAMES: Final = st.sampled_from(["appid", "busicode", "basicode", "action", "busilist", "random", "sign", "x"])
-JSON_VALUES: Final = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**63), 2**63 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
-    max_leaves=12,
-)
 ENVELOPE_VALUES: Final = st.one_of(
     st.sampled_from(list(VALID.values())),
     st.text(alphabet="0123456789abcdefABCDEF-_ ", max_size=12),

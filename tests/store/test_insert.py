@@ -11,21 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy.engine import Connection
 
+from tests.support import JSON_VALUES
 from tzsb.store import Store, open_store
 from tzsb.store import records as record_store
 from tzsb.store.records import NewRecords
-
-#: JSON values a record may hold (as orjson parses them: 64-bit integers): strings with quotes,
-#: escapes, control characters, any plane.
-VALUES = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**63), 2**63 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
-    max_leaves=6,
-)
 
 
 @pytest.fixture
@@ -81,7 +70,7 @@ def sqlite_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
 
 @settings(max_examples=60, deadline=None)
 @given(
-    extras=st.lists(st.dictionaries(st.text(min_size=1, max_size=8), VALUES, max_size=4), min_size=1, max_size=6),
+    extras=st.lists(st.dictionaries(st.text(min_size=1, max_size=8), JSON_VALUES, max_size=4), min_size=1, max_size=6),
     key_text=st.text(min_size=1, max_size=12),
     first=st.integers(1, 10**12),
 )
