@@ -195,6 +195,7 @@ class _ProcessLock:
         """Take the lock if no other process holds it; never waits."""
         assert fcntl is not None
         if self._fd is None:
+            # Read-only is enough for flock, so a lock file another user created still works.
             self._fd = os.open(self._path, os.O_RDONLY | os.O_CREAT, 0o666)
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -203,23 +204,13 @@ class _ProcessLock:
         return True
 
     def __enter__(self) -> None:
-        assert fcntl is not None
-        if self._fd is None:
-            # Read-only is enough for flock, so a lock file another user created still works.
-            self._fd = os.open(self._path, os.O_RDONLY | os.O_CREAT, 0o666)
         deadline = time.monotonic() + self._timeout
         pause = 0.0002
-        while True:
-            try:
-                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise sa.exc.OperationalError(
-                        "flock", None, sqlite3.OperationalError("database is locked")
-                    ) from None
-                time.sleep(pause)
-                pause = min(pause * 2, 0.002)
+        while not self.try_acquire():
+            if time.monotonic() >= deadline:
+                raise sa.exc.OperationalError("flock", None, sqlite3.OperationalError("database is locked")) from None
+            time.sleep(pause)
+            pause = min(pause * 2, 0.002)
 
     def __exit__(self, *_exc: object) -> None:
         if self._fd is not None and fcntl is not None:
