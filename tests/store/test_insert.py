@@ -57,6 +57,12 @@ def _inserted_then_rolled_back(store: Store, insert: Callable[[Connection], None
     return rows
 
 
+def _while_nothing(connection: Connection, new: NewRecords) -> None:
+    """``inserting`` around an empty block: the statement in its helper thread."""
+    with record_store.inserting(connection, new):
+        pass
+
+
 def _record(number: int, **fields: Any) -> dict[str, Any]:
     return {"EQP_CODE": f"K{number:04d}", "AREA_CODE": "330106", "UPDATE_TIME": "2026-11-01 10:00:00", **fields}
 
@@ -85,7 +91,8 @@ def test_one_statement_stores_what_rows_would(
     row_by_row = _inserted_then_rolled_back(
         sqlite_store, lambda connection: record_store.insert(connection, new.rows())
     )
-    assert one_statement == row_by_row
+    in_a_thread = _inserted_then_rolled_back(sqlite_store, lambda connection: _while_nothing(connection, new))
+    assert one_statement == row_by_row == in_a_thread
     assert [row[4] for row in one_statement] == [record_store.document(record) for record in records]
 
 

@@ -248,9 +248,15 @@ def _one_statement(connection: Connection, new: NewRecords) -> tuple[Any, ...] |
 
 
 def insert_new(connection: Connection, new: NewRecords) -> None:
-    """Insert records new to the store, inside the caller's transaction."""
-    with inserting(connection, new):
-        pass
+    """Insert records new to the store, inside the caller's transaction (no block to overlap: the
+    statement runs in the caller's thread)."""
+    if not new.records:
+        return
+    parameters = _one_statement(connection, new)
+    if parameters is None:
+        insert(connection, new.rows())
+    else:
+        connection.exec_driver_sql(_INSERT_FROM_ARRAY, parameters)
 
 
 @contextmanager
