@@ -159,7 +159,8 @@ def failing(target: str) -> Callable[[Node, pytest.MonkeyPatch], None]:
 def failing_insert(node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
     """The insert of new records fails in the database: SQLite's one statement, PostgreSQL's COPY."""
     if node.store.is_sqlite:
-        monkeypatch.setattr("tzsb.store.records._INSERT_FROM_ARRAY", "INSERT INTO no_such_table SELECT ?")
+        for statement in ("_INSERT_FROM_ARRAYS", "_INSERT_FROM_ARRAY"):
+            monkeypatch.setattr(f"tzsb.store.records.{statement}", "INSERT INTO no_such_table SELECT ?")
     else:
         monkeypatch.setattr("tzsb.store.records.INSERT_COLUMNS", ("no_such_column",))
 

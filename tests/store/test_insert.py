@@ -4,6 +4,7 @@ stored must be the same either way, byte for byte."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -117,3 +118,42 @@ def test_a_key_already_stored_fails_the_whole_statement(store: Store) -> None:
     with pytest.raises(Exception, match=r"(?i)unique|duplicate"), store.write() as connection:
         record_store.insert_new(connection, _new([_record(2), _record(1)], [2, 3]))
     assert [row[1] for row in _all_rows(store)] == ["K0001"]
+
+
+def _sqlite_version(store: Store, version: tuple[int, ...]) -> None:
+    store.engine.dialect.server_version_info = version
+
+
+@pytest.mark.parametrize("version", [(3, 34, 1), (3, 35, 0)], ids=["fields-extracted", "fields-joined"])
+def test_both_statements_store_what_rows_would(tmp_path: Path, version: tuple[int, ...]) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'tzsb.db'}")
+    try:
+        _sqlite_version(store, version)
+        records = [_record(number, NAME=f'名称 "{number}" \\ \u00e9', LIST=[number, None]) for number in range(50)]
+        new = _new(records, list(range(7, 57)))
+        with store.read() as connection:
+            chosen = record_store._one_statement(connection, new)
+        joined = record_store._INSERT_FROM_ARRAYS if version >= (3, 35) else record_store._INSERT_FROM_ARRAY
+        assert chosen is not None and chosen[0] == joined
+        one_statement = _inserted_then_rolled_back(store, lambda connection: record_store.insert_new(connection, new))
+        row_by_row = _inserted_then_rolled_back(store, lambda connection: record_store.insert(connection, new.rows()))
+        assert one_statement == row_by_row
+        assert len(one_statement) == 50
+    finally:
+        store.dispose()
+
+
+def test_the_joined_statement_scans_the_documents_once(tmp_path: Path) -> None:
+    """The plan that keeps the statement linear: the documents scanned in one pass, each one's fields
+    found through an index (json_each scanned per document would be quadratic in the batch)."""
+    store = open_store(f"sqlite:///{tmp_path / 'tzsb.db'}")
+    try:
+        with store.read() as connection:
+            statement = record_store._one_statement(connection, _new([_record(1), _record(2)], [1, 2]))
+            assert statement is not None and statement[0] == record_store._INSERT_FROM_ARRAYS
+            plan = [row[3] for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement[0], statement[1])]
+    finally:
+        store.dispose()
+    scans = [step for step in plan if step.startswith("SCAN")]
+    assert scans[-1].startswith("SCAN documents"), plan
+    assert any("AUTOMATIC" in step and "fields" in step for step in plan), plan
