@@ -17,6 +17,7 @@ from tzsb.app import Node
 from tzsb.catalog import Catalog
 from tzsb.client import build_request
 from tzsb.errors import ErrorCode
+from tzsb.exchange import pipeline
 from tzsb.protocol.messages import response_signed_params
 from tzsb.protocol.signing import SignAlgorithm, sign, verify
 
@@ -181,6 +182,10 @@ E_JSON_MESSAGE = (
     "请求体不是 UTF-8 编码的 JSON 对象，请按 application/json; charset=utf-8 发送 / "
     "The body is not a UTF-8 JSON object; send application/json; charset=utf-8"
 )
+#: Sign texts over 64 KB: their digests are computed beside the busilist's parsing.
+LARGE_NOT_JSON = '[{"EQP_CODE": "' + "x" * 70_000
+LARGE_BATCH = [device(number) for number in range(200)]
+
 SIGN_MESSAGE = (
     "签名校验失败（{0}）：请按规范 6.5 重算 sign——除 sign 外的非空参数按参数名 ASCII 排序，以 name=value 用 & 连接，"
     "末尾加 &key=密钥，再计算并转大写 / Signature mismatch ({0}): rebuild it as in spec 6.5 — every non-empty "
@@ -396,6 +401,30 @@ CASES = [
         ),
         id="param-busilist-item-not-an-object",
     ),
+    # A busilist this large is parsed while the signature is checked in another thread: what is
+    # wrong with it is still told only once the caller is known, and after the envelope's faults.
+    pytest.param(
+        Case(
+            "E_PARAM",
+            "busilist 不是合法的 JSON，请发送 JSON 数组（可作为字符串） / "
+            "busilist is not valid JSON; send a JSON array (optionally as a string)",
+            signed(LARGE_NOT_JSON),
+        ),
+        id="param-large-busilist-not-json",
+    ),
+    pytest.param(
+        Case(
+            "E_PARAM",
+            "请求动作代码 05 无效，应为 01 新增、02 修改、03 删除、04 查询 / "
+            "action 05 is not valid; use 01 add, 02 modify, 03 delete or 04 query",
+            signed(LARGE_NOT_JSON, action="05"),
+        ),
+        id="param-large-busilist-unknown-action",
+    ),
+    pytest.param(
+        Case("E_SIGN", SIGN_MESSAGE.format("MD5"), signed(LARGE_NOT_JSON, secret="0" * 32)),
+        id="sign-large-busilist-not-json",
+    ),
     pytest.param(
         Case(
             "E_PARAM",
@@ -454,6 +483,16 @@ CASES = [
             signed([device(2)], before=add_first([device(1)], random=RANDOM)),
         ),
         id="replay",
+    ),
+    pytest.param(
+        Case(
+            "E_REPLAY",
+            "random 已被本应用的另一个请求使用，请为每个新请求生成新的 random（建议 UUID） / "
+            "This random was already used by a different request of this app; generate a new random "
+            "(a UUID) for every new request",
+            signed(LARGE_BATCH, before=add_first(LARGE_BATCH[:-1], random=RANDOM)),
+        ),
+        id="replay-large",
     ),
     # E_BUSICODE: not tables 6 + 7, or not served here.
     pytest.param(
@@ -646,6 +685,11 @@ def normalised(details: list[dict[str, Any]]) -> list[dict[str, Any]]:
         else detail
         for detail in details
     ]
+
+
+def test_the_large_cases_are_digested_beside_the_parsing() -> None:
+    for busilist in (LARGE_NOT_JSON, orjson.dumps(LARGE_BATCH)):
+        assert len(busilist) > pipeline._DIGESTS_ASIDE_BYTES
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -100,6 +100,8 @@ def stored(node: Node, secret: str, number: int) -> list[dict[str, Any]]:
 
 WRITES = [
     pytest.param("01", [device(2)], id="add"),
+    # Over 64 KB: its sign and fingerprint are digested beside the parsing of its busilist.
+    pytest.param("01", [device(number) for number in range(2, 202)], id="add-large"),
     pytest.param("02", [{"EQP_CODE": key(1), "USE_STATUS": "3"}], id="modify"),
     pytest.param("03", [{"EQP_CODE": key(1)}], id="delete"),
 ]

@@ -11,7 +11,8 @@ import hashlib
 import ipaddress
 import logging
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
@@ -63,6 +64,10 @@ logger = logging.getLogger(__name__)
 
 #: Built once: SQLAlchemy then reuses its compiled form instead of building a statement per request.
 _CLAIM: Final = sa.insert(nonces)
+#: From this size of sign text on, the digests are computed in a helper thread while the request's
+#: thread parses the busilist (hashlib and cryptography leave the GIL); below it, handing them over
+#: costs more than it saves.
+_DIGESTS_ASIDE_BYTES: Final = 64 * 1024
 
 
 @dataclass(slots=True)
@@ -82,6 +87,25 @@ class _Trace:
     client_addr: str = ""
     #: ``time.perf_counter()`` when the request arrived (the log row's duration).
     started: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Digests:
+    """The digests of a request's sign text: which live secret of its app signed it, and the
+    fingerprint that tells a retry of the request from another request reusing its random."""
+
+    canonical: bytes
+    secrets: Sequence[str]
+    algorithm: SignAlgorithm
+    received_sign: str
+
+    def __call__(self) -> tuple[str | None, str]:
+        signed = (
+            secret
+            for secret in self.secrets
+            if verify_canonical(self.canonical, secret, self.algorithm, self.received_sign)
+        )
+        return next(signed, None), hashlib.sha256(self.canonical).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,9 +148,11 @@ class Exchange:
         self.page_size = page_size
         self.max_page_size = max_page_size
         self.read_ahead = ReadAhead(store, capacity=read_ahead_pages)
+        self._digester = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tzsb-digest")
 
     def close(self) -> None:
         self.read_ahead.close()
+        self._digester.shutdown()
 
     def handle(self, body: bytes, content_type: str, client_addr: str, client_cert: str | None = None) -> bytes:
         """Answer one request body; never raises. ``client_cert``: SHA-256 of a verified TLS client certificate."""
@@ -156,12 +182,21 @@ class Exchange:
             request.random,
         )
         canonical = canonical_params(request.signed_params).encode("utf-8")
-        app = self._authenticate(request, canonical, trace)
+        app, has_failures = self._identify(request, trace)
+        digests = _Digests(canonical, app.secrets, app.sign_algorithm, request.sign)
+        parsed: list[dict[str, Any]] | ExchangeError | None = None
+        if len(canonical) < _DIGESTS_ASIDE_BYTES:
+            signer, fingerprint = digests()
+        else:
+            pending = self._digester.submit(digests)
+            # Parsed before the caller is known to be genuine, but its faults told only after that.
+            parsed = _parsed_records(request)
+            signer, fingerprint = pending.result()
+        self._authenticate(app, signer, has_failures, trace)
         self._admit(request, app, len(body))
         # One generation of the rules for the whole request, even if the file is reloaded meanwhile.
         rules = self.rules.current()
         business, action = self._authorise(request, app, rules)
-        fingerprint = hashlib.sha256(canonical).hexdigest()
         # A query's random is claimed after it runs (a duplicate claim is caught there and answered
         # with the first response); a write's first answer is looked up now, before any validation.
         claim = self._find_claim(app.appid, request.random) if action is not Action.QUERY else None
@@ -171,7 +206,11 @@ class Exchange:
             if claim.response is not None:
                 self._log(trace, RESULT_SUCCESS, "", "重复请求，返回首次响应 / replayed")
                 return claim.response
-        records = request.records()
+        if parsed is None:
+            parsed = _parsed_records(request)
+        if isinstance(parsed, ExchangeError):
+            raise parsed
+        records = parsed
         trace.record_count = len(records)
         if "\\u0000" in request.busilist_text and _holds_nul(records):
             raise ExchangeError(
@@ -196,7 +235,9 @@ class Exchange:
         validator = rules.validators[business.code]
         return self._write(request, app, business, action, records, validator, fingerprint, trace)
 
-    def _authenticate(self, request: ExchangeRequest, canonical: bytes, trace: _Trace) -> App:
+    def _identify(self, request: ExchangeRequest, trace: _Trace) -> tuple[App, bool]:
+        """The app a request names, if it may call from here and now (not yet whether it signed the
+        request); also whether its caller has recent signature failures."""
         client_addr = trace.client_addr
         app = self.registry.get(request.appid)
         if app is None or not app.enabled:
@@ -222,12 +263,16 @@ class Exchange:
         has_failures, locked_until = self.lockouts.status(app.appid, client_addr)
         if locked_until is not None:
             raise _locked_error(app.appid, client_addr, locked_until)
-        for secret in app.secrets:
-            if verify_canonical(canonical, secret, app.sign_algorithm, request.sign):
-                trace.secret, trace.algorithm = secret, app.sign_algorithm
-                if has_failures:
-                    self.lockouts.clear(app.appid, client_addr)
-                return app
+        return app, has_failures
+
+    def _authenticate(self, app: App, signer: str | None, has_failures: bool, trace: _Trace) -> None:
+        """Accept the request signed with ``signer`` (a live secret of ``app``), or count the failure."""
+        client_addr = trace.client_addr
+        if signer is not None:
+            trace.secret, trace.algorithm = signer, app.sign_algorithm
+            if has_failures:
+                self.lockouts.clear(app.appid, client_addr)
+            return
         locked_now = self.lockouts.record_failure(app.appid, client_addr)
         if locked_now is not None:
             raise _locked_error(app.appid, client_addr, locked_now)
@@ -580,6 +625,14 @@ def _capped(details: list[dict[str, Any]]) -> list[dict[str, Any]]:
         key = detail.get("key")
         capped.append({**detail, "key": key[:64] if isinstance(key, str) else key, "errors": faults})
     return capped
+
+
+def _parsed_records(request: ExchangeRequest) -> list[dict[str, Any]] | ExchangeError:
+    """The busilist's records, or the refusal to raise when its turn comes."""
+    try:
+        return request.records()
+    except ExchangeError as refusal:
+        return refusal
 
 
 def _holds_nul(value: Any) -> bool:
