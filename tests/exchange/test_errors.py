@@ -182,6 +182,11 @@ E_JSON_MESSAGE = (
     "请求体不是 UTF-8 编码的 JSON 对象，请按 application/json; charset=utf-8 发送 / "
     "The body is not a UTF-8 JSON object; send application/json; charset=utf-8"
 )
+REPLAY_MESSAGE = (
+    "random 已被本应用的另一个请求使用，请为每个新请求生成新的 random（建议 UUID） / "
+    "This random was already used by a different request of this app; generate a new random "
+    "(a UUID) for every new request"
+)
 #: Sign texts over 64 KB: their digests are computed beside the busilist's parsing.
 LARGE_NOT_JSON = '[{"EQP_CODE": "' + "x" * 70_000
 LARGE_BATCH = [device(number) for number in range(200)]
@@ -475,23 +480,11 @@ CASES = [
     ),
     # E_REPLAY: the random of an earlier, different request.
     pytest.param(
-        Case(
-            "E_REPLAY",
-            "random 已被本应用的另一个请求使用，请为每个新请求生成新的 random（建议 UUID） / "
-            "This random was already used by a different request of this app; generate a new random "
-            "(a UUID) for every new request",
-            signed([device(2)], before=add_first([device(1)], random=RANDOM)),
-        ),
+        Case("E_REPLAY", REPLAY_MESSAGE, signed([device(2)], before=add_first([device(1)], random=RANDOM))),
         id="replay",
     ),
     pytest.param(
-        Case(
-            "E_REPLAY",
-            "random 已被本应用的另一个请求使用，请为每个新请求生成新的 random（建议 UUID） / "
-            "This random was already used by a different request of this app; generate a new random "
-            "(a UUID) for every new request",
-            signed(LARGE_BATCH, before=add_first(LARGE_BATCH[:-1], random=RANDOM)),
-        ),
+        Case("E_REPLAY", REPLAY_MESSAGE, signed(LARGE_BATCH, before=add_first(LARGE_BATCH[:-1], random=RANDOM))),
         id="replay-large",
     ),
     # E_BUSICODE: not tables 6 + 7, or not served here.
