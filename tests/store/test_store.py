@@ -106,3 +106,26 @@ def test_write_if_free_and_try_lock_take_nothing_from_a_busy_writer(store: Store
             assert record_store.last_change(connection) == 5
     finally:
         other.dispose()
+
+
+def test_fetch_probes_the_primary_key_on_postgresql(store: Store) -> None:
+    """Whatever the table's statistics say: a scan of the business type costs in proportion to the table."""
+    if store.is_sqlite:
+        pytest.skip("the PostgreSQL statement")
+    keys = [f"K{number:07d}" for number in range(5_000)]
+    with store.write() as connection:
+        record_store.insert(connection, [row(key, "330106", seq) for seq, key in enumerate(keys, 1)])
+    wanted = [f"K{number:07d}" for number in range(0, 10_000, 10)]
+    for analysed in (False, True):
+        with store.write() as connection:
+            if analysed:
+                connection.exec_driver_sql("ANALYZE records")
+            plan = "\n".join(
+                line
+                for (line,) in connection.exec_driver_sql(
+                    "EXPLAIN " + record_store.FETCH_ON_POSTGRESQL, (wanted, "0101")
+                )
+            )
+            found = record_store.fetch(connection, "0101", wanted)
+        assert "records_pkey" in plan and "Seq Scan" not in plan and "Bitmap" not in plan, plan
+        assert sorted(found) == wanted[:500]

@@ -104,6 +104,16 @@ def _stored(row: Any, raw: bool = False) -> StoredRecord:
     )
 
 
+#: One array parameter (psycopg scans a statement's text for markers in Python: 1 ms for 1,000), and
+#: one primary-key probe per key. LIMIT 1 keeps the planner from turning the lateral join into a
+#: scan: for ``record_key = ANY(%s)`` it chose to read every row of the business type, a cost that
+#: grows with the table (11 ms for 1,000 keys among 25,000 rows, against 3.6 ms probing).
+FETCH_ON_POSTGRESQL = (
+    f"SELECT {_SELECTED} FROM unnest(CAST(%s AS text[])) AS wanted(key) CROSS JOIN LATERAL "  # noqa: S608
+    "(SELECT * FROM records WHERE business = %s AND record_key = wanted.key LIMIT 1) AS records"
+)
+
+
 def fetch(connection: Connection, business: str, keys: Iterable[str]) -> dict[str, StoredRecord]:
     """The stored rows (deleted ones included) for ``keys``, by key.
 
@@ -112,9 +122,7 @@ def fetch(connection: Connection, business: str, keys: Iterable[str]) -> dict[st
     wanted = list(dict.fromkeys(keys))
     found: dict[str, StoredRecord] = {}
     if connection.dialect.name != "sqlite":
-        # One array parameter: psycopg scans a statement's text for markers in Python, 1 ms for 1,000.
-        statement = f"SELECT {_SELECTED} FROM records WHERE business = %s AND record_key = ANY(%s)"  # noqa: S608
-        for row in connection.exec_driver_sql(statement, (business, wanted)):
+        for row in connection.exec_driver_sql(FETCH_ON_POSTGRESQL, (wanted, business)):
             found[row[0]] = _stored(row)
         return found
     for start in range(0, len(wanted), _IN_CHUNK):
