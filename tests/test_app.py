@@ -33,8 +33,14 @@ print(set_now, counted[1] - counted[0])
 """
 
 
+def _without_malloc_settings() -> dict[str, str]:
+    return {
+        name: value for name, value in os.environ.items() if not name.startswith("MALLOC_") and name != "GLIBC_TUNABLES"
+    }
+
+
 def _faults(mode: str) -> tuple[str, int]:
-    environment = {name: value for name, value in os.environ.items() if not name.startswith("MALLOC_")}
+    environment = _without_malloc_settings()
     done = subprocess.run(
         [sys.executable, "-c", _ROUNDS, mode], capture_output=True, text=True, check=True, env=environment
     )
@@ -52,13 +58,24 @@ def test_freed_request_buffers_are_reused_without_page_faults() -> None:
     assert tuned_faults < default_faults / 10
 
 
-def test_an_operators_malloc_setting_wins() -> None:
-    environment = {**os.environ, "MALLOC_TRIM_THRESHOLD_": "131072"}
+@pytest.mark.parametrize(
+    ("setting", "set_here"),
+    [
+        ({"MALLOC_TRIM_THRESHOLD_": "131072"}, False),
+        ({"MALLOC_MMAP_THRESHOLD_": "131072"}, False),
+        ({"GLIBC_TUNABLES": "glibc.malloc.trim_threshold=131072"}, False),
+        ({"GLIBC_TUNABLES": "glibc.malloc.arena_max=2:glibc.malloc.mmap_threshold=131072"}, False),
+        ({"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"}, True),
+    ],
+)
+def test_an_operators_malloc_thresholds_win(setting: dict[str, str], set_here: bool) -> None:
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("mallopt is glibc's")
     done = subprocess.run(
         [sys.executable, "-c", "from tzsb.app import keep_freed_memory; print(keep_freed_memory())"],
         capture_output=True,
         text=True,
         check=True,
-        env=environment,
+        env={**_without_malloc_settings(), **setting},
     )
-    assert done.stdout.strip() == "False"
+    assert done.stdout.strip() == str(set_here)

@@ -6,6 +6,7 @@ import ctypes
 import gc
 import os
 import platform
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -44,7 +45,7 @@ _TRIM_THRESHOLD_BYTES: Final = 32 << 20
 
 def keep_freed_memory() -> bool:
     """Let glibc keep a request's freed buffers for the next request instead of returning them to
-    the system; returns whether it was set (glibc only; an operator's MALLOC_*_ variable wins).
+    the system; returns whether it was set (glibc only; an operator's own threshold settings win).
 
     A 1,000-record request holds several buffers of the body's size (the body, the busilist text,
     the sign text, the documents). glibc's default thresholds adapt to about their size, so each
@@ -53,11 +54,19 @@ def keep_freed_memory() -> bool:
     the thresholds set here (8 MiB per allocation, 32 MiB free at the top of a heap) memory still
     goes back to the system.
     """
-    if platform.libc_ver()[0] != "glibc" or {"MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"} & set(os.environ):
+    if platform.libc_ver()[0] != "glibc" or _operator_tunes_malloc(os.environ):
         return False
     mallopt = ctypes.CDLL(None).mallopt
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES) and mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD_BYTES))
+
+
+def _operator_tunes_malloc(environment: Mapping[str, str]) -> bool:
+    """Whether the environment sets glibc's malloc thresholds (then neither is changed here)."""
+    tunables = environment.get("GLIBC_TUNABLES", "")
+    return bool({"MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"} & set(environment)) or any(
+        f"glibc.malloc.{name}=" in tunables for name in ("mmap_threshold", "trim_threshold")
+    )
 
 
 def tune_runtime() -> None:

@@ -680,7 +680,7 @@ def normalised(details: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def test_the_large_cases_are_digested_beside_the_parsing() -> None:
+def test_the_large_cases_are_over_the_parse_ahead_size() -> None:
     for busilist in (LARGE_NOT_JSON, orjson.dumps(LARGE_BATCH)):
         assert len(busilist) > pipeline._DIGESTS_ASIDE_BYTES
 
