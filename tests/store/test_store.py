@@ -108,10 +108,10 @@ def test_write_if_free_and_try_lock_take_nothing_from_a_busy_writer(store: Store
         other.dispose()
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_fetch_probes_the_primary_key_on_postgresql(store: Store) -> None:
     """Whatever the table's statistics say: a scan of the business type costs in proportion to the table."""
-    if store.is_sqlite:
-        pytest.skip("the PostgreSQL statement")
     keys = [f"K{number:07d}" for number in range(5_000)]
     with store.write() as connection:
         record_store.insert(connection, [row(key, "330106", seq) for seq, key in enumerate(keys, 1)])
