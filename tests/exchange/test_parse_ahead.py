@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
+from tests.exchange import test_errors
 from tests.exchange.test_errors import SIGN_MESSAGE
 from tests.support import body, call, device, grant, log_rows, snapshot
 from tzsb.app import Node
@@ -101,7 +102,7 @@ def test_large_forged_requests_lock_their_caller_out_and_are_not_parsed_ahead_af
     node: Node, parsed_ahead: list[int]
 ) -> None:
     secret = grant(node)
-    before = snapshot(node)
+    before, logged = snapshot(node), len(log_rows(node))
     answers = [
         call(node, body(APPID, "0" * 32, "140101", "01", LARGE, random=f"forged-{attempt:04d}"))["datalist"]
         for attempt in range(3)
@@ -115,5 +116,39 @@ def test_large_forged_requests_lock_their_caller_out_and_are_not_parsed_ahead_af
     genuine = call(node, body(APPID, secret, "140101", "01", LARGE, random="genuine-0001"))["datalist"]
     assert (genuine["code"], genuine["message"]) == ("E_LOCKED", _locked(node))
     assert snapshot(node) == before
+    assert [row["code"] for row in log_rows(node)[logged:]] == ["E_SIGN", "E_SIGN", "E_LOCKED", "E_LOCKED"]
     # Only the first: a caller with recent signature failures is parsed after its sign is checked.
+    assert parsed_ahead == [1]
+
+
+def test_a_sign_text_over_the_bound_is_parsed_after_its_caller_is_known(
+    node: Node, parsed_ahead: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above the bound (4 MiB; lowered here so that a small batch crosses it) even a genuine caller's
+    busilist waits for the sign check; a forged one is refused unparsed."""
+    monkeypatch.setattr(pipeline, "_PARSE_AHEAD_MAX_BYTES", len(orjson.dumps(LARGE)) - 1)
+    secret = grant(node)
+    before, logged = snapshot(node), len(log_rows(node))
+    forged = call(node, body(APPID, "0" * 32, "140101", "01", LARGE, random="forged-0001"))["datalist"]
+    assert (forged["code"], forged["message"]) == ("E_SIGN", SIGN_MESSAGE.format("MD5"))
+    assert snapshot(node) == before
+    assert [row["code"] for row in log_rows(node)[logged:]] == ["E_SIGN"]
+    assert call(node, body(APPID, secret, "140101", "01", LARGE))["datalist"]["result"] == "0001"
+    assert parsed_ahead == []
+
+
+@pytest.mark.parametrize(
+    ("busilist", "options"),
+    [
+        pytest.param(test_errors.LARGE_NOT_JSON, {}, id="not-json"),
+        pytest.param(test_errors.LARGE_NOT_JSON, {"secret": "0" * 32}, id="forged"),
+        pytest.param(test_errors.LARGE_NOT_JSON, {"action": "05"}, id="unknown-action"),
+    ],
+)
+def test_the_large_refusals_of_the_error_table_are_parsed_ahead(
+    node: Node, parsed_ahead: list[int], monkeypatch: pytest.MonkeyPatch, busilist: str, options: dict[str, Any]
+) -> None:
+    """The table in test_errors.py checks their answers; this, that they take the path they are there for."""
+    sent = test_errors.signed(busilist, **options)(node, monkeypatch)
+    call(node, sent.payload, sent.content_type)
     assert parsed_ahead == [1]

@@ -157,7 +157,7 @@ class Exchange:
         self.page_size = page_size
         self.max_page_size = max_page_size
         self.read_ahead = ReadAhead(store, capacity=read_ahead_pages)
-        self._digester = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="tzsb-digest")
+        self._digester = ThreadPoolExecutor(max_workers=max(2, _usable_cpus()), thread_name_prefix="tzsb-digest")
 
     def close(self) -> None:
         try:
@@ -636,6 +636,13 @@ def _capped(details: list[dict[str, Any]]) -> list[dict[str, Any]]:
         key = detail.get("key")
         capped.append({**detail, "key": key[:64] if isinstance(key, str) else key, "errors": faults})
     return capped
+
+
+def _usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity, where the platform tells it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def _parse_ahead(request: ExchangeRequest, app: App, has_failures: bool, body_size: int, sign_size: int) -> bool:

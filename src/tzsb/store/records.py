@@ -218,7 +218,7 @@ class NewRecords:
 
 #: SQLite: the new rows of a batch in one statement over one JSON array of the documents. The
 #: sqlite3 module binds 12 parameters per row of an executemany in Python and takes the GIL back
-#: for every row; this binds 10 in all and leaves the GIL while SQLite parses and inserts.
+#: for every row; this binds 7 in all and leaves the GIL while SQLite parses and inserts.
 #: json_each gives each element's text exactly as orjson wrote it (compact, strings verbatim). The
 #: arrays go in as orjson's bytes, cast to text: SQLite 3.45 and later read a BLOB as binary JSONB.
 #: Key, region and timestamp come from a second, small array of [key, region, timestamp] joined by
