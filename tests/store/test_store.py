@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 import sqlalchemy as sa
 
@@ -129,3 +130,45 @@ def test_fetch_probes_the_primary_key_on_postgresql(store: Store) -> None:
             found = record_store.fetch(connection, "0101", wanted)
         assert "records_pkey" in plan and "Seq Scan" not in plan and "Bitmap" not in plan, plan
         assert sorted(found) == wanted[:500]
+
+
+def test_live_keys_are_the_live_records_inside_the_region(store: Store) -> None:
+    rows = [
+        row("K1", "330106", 1),
+        row("K2", "330205", 2),
+        row("K3", "330106", 3, deleted=True),
+        row("K4", "330110", 4),
+    ]
+    with store.write() as connection:
+        record_store.insert(connection, rows)
+    wanted = ["K1", "K2", "K3", "K4", "K5", "K1"]
+    with store.read() as connection:
+        assert record_store.live_keys(connection, "0101", wanted, "3301") == {"K1", "K4"}
+        assert record_store.live_keys(connection, "0101", wanted, "330106") == {"K1"}
+        assert record_store.live_keys(connection, "0101", wanted) == {"K1", "K2", "K4"}
+        assert record_store.live_keys(connection, "0102", wanted) == set()
+        assert record_store.live_keys(connection, "0101", []) == set()
+
+
+def test_live_keys_probe_the_primary_key(store: Store) -> None:
+    """One probe per key whatever the statistics: reading the region's range costs in proportion to it."""
+    keys = [f"K{number:07d}" for number in range(5_000)]
+    with store.write() as connection:
+        record_store.insert(connection, [row(key, "330106", seq) for seq, key in enumerate(keys, 1)])
+    wanted = [f"K{number:07d}" for number in range(0, 10_000, 10)]
+    dialect = "sqlite" if store.is_sqlite else "postgresql"
+    statement = record_store.live_keys_statement(dialect, "3301")
+    keys_parameter: Any = orjson.dumps(wanted) if store.is_sqlite else wanted
+    for analysed in (False, True):
+        with store.write() as connection:
+            if analysed:
+                connection.exec_driver_sql("ANALYZE records" if not store.is_sqlite else "ANALYZE")
+            explain = "EXPLAIN QUERY PLAN " if store.is_sqlite else "EXPLAIN "
+            lines = connection.exec_driver_sql(explain + statement, (keys_parameter, "0101", "3301", "3302")).all()
+            found = record_store.live_keys(connection, "0101", wanted, "3301")
+        plan = "\n".join(str(line[-1]) for line in lines)
+        if store.is_sqlite:
+            assert "SCAN wanted" in plan and "SEARCH found USING INDEX sqlite_autoindex_records_1" in plan, plan
+        else:
+            assert "records_pkey" in plan and "Seq Scan" not in plan and "Bitmap" not in plan, plan
+        assert found == set(wanted[:500])

@@ -136,20 +136,42 @@ def fetch(connection: Connection, business: str, keys: Iterable[str]) -> dict[st
     return found
 
 
-def live_keys(connection: Connection, business: str, keys: Iterable[str], region_prefix: str = "") -> set[str]:
-    """Which of ``keys`` the business type holds as live (not deleted) records inside a region."""
-    wanted = list(dict.fromkeys(keys))
-    found: set[str] = set()
-    for start in range(0, len(wanted), _IN_CHUNK):
-        statement = sa.select(records.c.record_key).where(
-            records.c.business == business,
-            records.c.record_key.in_(wanted[start : start + _IN_CHUNK]),
-            records.c.deleted == sa.false(),
+def live_keys_statement(dialect: str, region_prefix: str = "") -> str:
+    """``live_keys``'s SQL: one primary-key probe per wanted key (as ``FETCH_ON_POSTGRESQL``), the
+    region range applied to what the probes find. Markers: the keys (one JSON array on SQLite, one
+    array on PostgreSQL), the business type, then the region range's bounds if there is a prefix."""
+    if dialect == "sqlite":
+        # CROSS JOIN keeps the keys outside: SQLite would otherwise weigh a scan of the region's
+        # range against the probes, without statistics to weigh them by.
+        statement = (
+            "SELECT found.record_key FROM json_each(CAST(? AS TEXT)) AS wanted CROSS JOIN records AS found "
+            "ON found.business = ? AND found.record_key = wanted.value WHERE found.deleted = 0"
         )
-        if region_prefix:
-            statement = statement.where(_prefix_range(records.c.region, region_prefix))
-        found.update(connection.execute(statement).scalars())
-    return found
+        return statement + (" AND found.region >= ? AND found.region < ?" if region_prefix else "")
+    statement = (
+        "SELECT found.record_key FROM unnest(CAST(%s AS text[])) AS wanted(key) CROSS JOIN LATERAL "
+        "(SELECT record_key, region, deleted FROM records WHERE business = %s AND record_key = wanted.key LIMIT 1) "
+        "AS found WHERE NOT found.deleted"
+    )
+    return statement + (" AND found.region >= %s AND found.region < %s" if region_prefix else "")
+
+
+def live_keys(connection: Connection, business: str, keys: Iterable[str], region_prefix: str = "") -> set[str]:
+    """Which of ``keys`` the business type holds as live (not deleted) records inside a region.
+
+    SQLAlchemy's expansion of a 1,000-key ``IN`` list cost more than the look-up, and on PostgreSQL
+    the planner answered it by reading the region's whole range (13 ms for 1,000 keys among 25,000
+    rows, growing with the table).
+    """
+    wanted = list(dict.fromkeys(keys))
+    if not wanted:
+        return set()
+    dialect = connection.dialect.name
+    parameters: tuple[Any, ...] = (orjson.dumps(wanted) if dialect == "sqlite" else wanted, business)
+    if region_prefix:
+        parameters += _prefix_bounds(region_prefix)
+    statement = live_keys_statement(dialect, region_prefix)
+    return {key for (key,) in connection.exec_driver_sql(statement, parameters)}
 
 
 #: Column order of the rows ``insert`` takes.
@@ -378,10 +400,15 @@ def update(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     )
 
 
+def _prefix_bounds(prefix: str) -> tuple[str, str]:
+    """The range of the texts that start with ``prefix``: at least it, below the next prefix (codes are digits)."""
+    return prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
 def _prefix_range(column: sa.ColumnElement[str], prefix: str) -> sa.ColumnElement[bool]:
-    """``column`` starts with ``prefix`` as a range the index can serve (codes are digits)."""
-    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-    return sa.and_(column >= prefix, column < upper)
+    """``column`` starts with ``prefix`` as a range the index can serve."""
+    lower, upper = _prefix_bounds(prefix)
+    return sa.and_(column >= lower, column < upper)
 
 
 def _narrowest(prefixes: Iterable[str]) -> str | None:
