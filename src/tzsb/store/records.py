@@ -20,9 +20,6 @@ from sqlalchemy.engine import Connection
 from tzsb.store.engine import driver_sql
 from tzsb.store.schema import change_counter, records
 
-#: SQLite allows 32,766 bound variables per statement; stay well below it.
-_IN_CHUNK = 5000
-
 
 class StoredRecord(NamedTuple):
     """One stored row (a named tuple: a page builds a hundred, and a frozen dataclass is slow to build)."""
@@ -104,36 +101,32 @@ def _stored(row: Any, raw: bool = False) -> StoredRecord:
     )
 
 
-#: One array parameter (psycopg scans a statement's text for markers in Python: 1 ms for 1,000), and
-#: one primary-key probe per key. LIMIT 1 keeps the planner from turning the lateral join into a
-#: scan: for ``record_key = ANY(%s)`` it chose to read every row of the business type, a cost that
-#: grows with the table (11 ms for 1,000 keys among 25,000 rows, against 3.6 ms probing).
+#: The stored rows for a list of keys: one array parameter and one primary-key probe per key.
+#: PostgreSQL: psycopg scans a statement's text for markers in Python (1 ms for 1,000), and LIMIT 1
+#: keeps the planner from turning the lateral join into a scan: for ``record_key = ANY(%s)`` it chose
+#: to read every row of the business type, a cost that grows with the table (11 ms for 1,000 keys
+#: among 25,000 rows, against 3.6 ms probing). SQLite: binding an ``IN`` list of 1,000 markers cost
+#: more than the look-up (0.67 against 0.37 ms), and CROSS JOIN keeps the keys outside.
 FETCH_ON_POSTGRESQL = (
     f"SELECT {_SELECTED} FROM unnest(CAST(%s AS text[])) AS wanted(key) CROSS JOIN LATERAL "  # noqa: S608
     "(SELECT * FROM records WHERE business = %s AND record_key = wanted.key LIMIT 1) AS records"
 )
+FETCH_ON_SQLITE = (
+    f"SELECT {_SELECTED} FROM json_each(CAST(? AS TEXT)) AS wanted CROSS JOIN records "  # noqa: S608
+    "ON records.business = ? AND records.record_key = wanted.value"
+)
 
 
 def fetch(connection: Connection, business: str, keys: Iterable[str]) -> dict[str, StoredRecord]:
-    """The stored rows (deleted ones included) for ``keys``, by key.
-
-    Plain SQL to the driver: SQLAlchemy's expansion of a 1,000-key IN list cost more than the look-up.
-    """
+    """The stored rows (deleted ones included) for ``keys``, by key (plain SQL to the driver)."""
     wanted = list(dict.fromkeys(keys))
-    found: dict[str, StoredRecord] = {}
-    if connection.dialect.name != "sqlite":
-        for row in connection.exec_driver_sql(FETCH_ON_POSTGRESQL, (wanted, business)):
-            found[row[0]] = _stored(row)
-        return found
-    for start in range(0, len(wanted), _IN_CHUNK):
-        chunk = wanted[start : start + _IN_CHUNK]
-        statement = (
-            f"SELECT {_SELECTED} FROM records "  # noqa: S608 - fixed names, bound values
-            f"WHERE business = ? AND record_key IN ({', '.join('?' * len(chunk))})"
-        )
-        for row in connection.exec_driver_sql(driver_sql(connection, statement), (business, *chunk)):
-            found[row[0]] = _stored(row)
-    return found
+    if not wanted:
+        return {}
+    if connection.dialect.name == "sqlite":
+        rows = connection.exec_driver_sql(FETCH_ON_SQLITE, (orjson.dumps(wanted), business))
+    else:
+        rows = connection.exec_driver_sql(FETCH_ON_POSTGRESQL, (wanted, business))
+    return {row[0]: _stored(row) for row in rows}
 
 
 def live_keys_statement(dialect: str, region_prefix: str = "") -> str:
