@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from tzsb.store import Store, open_store
 from tzsb.store import records as record_store
@@ -109,28 +111,39 @@ def test_write_if_free_and_try_lock_take_nothing_from_a_busy_writer(store: Store
         other.dispose()
 
 
-def test_fetch_probes_the_primary_key(store: Store) -> None:
-    """Whatever the table's statistics say: a scan of the business type costs in proportion to the table."""
+def _probed_keys(store: Store) -> list[str]:
+    """5,000 stored keys; returns 1,000 wanted ones, every other one of them stored."""
     keys = [f"K{number:07d}" for number in range(5_000)]
     with store.write() as connection:
         record_store.insert(connection, [row(key, "330106", seq) for seq, key in enumerate(keys, 1)])
-    wanted = [f"K{number:07d}" for number in range(0, 10_000, 10)]
-    if store.is_sqlite:
-        explain, statement, keys_parameter = "EXPLAIN QUERY PLAN ", record_store.FETCH_ON_SQLITE, orjson.dumps(wanted)
-    else:
-        explain, statement, keys_parameter = "EXPLAIN ", record_store.FETCH_ON_POSTGRESQL, wanted
+    return [f"K{number:07d}" for number in range(0, 10_000, 10)]
+
+
+def _plans(store: Store, statement: str, parameters: tuple[Any, ...]) -> Iterator[tuple[str, Connection]]:
+    """The plan of ``statement`` on fresh statistics, then after ANALYZE, each with a connection to run it on."""
+    explain = "EXPLAIN QUERY PLAN " if store.is_sqlite else "EXPLAIN "
     for analysed in (False, True):
         with store.write() as connection:
             if analysed:
                 connection.exec_driver_sql("ANALYZE" if store.is_sqlite else "ANALYZE records")
-            lines = connection.exec_driver_sql(explain + statement, (keys_parameter, "0101")).all()
-            found = record_store.fetch(connection, "0101", wanted)
-        plan = "\n".join(str(line[-1]) for line in lines)
-        if store.is_sqlite:
-            assert "SCAN wanted" in plan and "SEARCH records USING INDEX sqlite_autoindex_records_1" in plan, plan
-        else:
-            assert "records_pkey" in plan and "Seq Scan" not in plan and "Bitmap" not in plan, plan
-        assert sorted(found) == wanted[:500]
+            lines = connection.exec_driver_sql(explain + statement, parameters).all()
+            yield "\n".join(str(line[-1]) for line in lines), connection
+
+
+def _probes_the_primary_key(store: Store, plan: str, alias: str) -> bool:
+    if store.is_sqlite:
+        return "SCAN wanted" in plan and f"SEARCH {alias} USING INDEX sqlite_autoindex_records_1" in plan
+    return "records_pkey" in plan and "Seq Scan" not in plan and "Bitmap" not in plan
+
+
+def test_fetch_probes_the_primary_key(store: Store) -> None:
+    """Whatever the table's statistics say: a scan of the business type costs in proportion to the table."""
+    wanted = _probed_keys(store)
+    statement = record_store.FETCH_ON_SQLITE if store.is_sqlite else record_store.FETCH_ON_POSTGRESQL
+    keys_parameter: Any = orjson.dumps(wanted) if store.is_sqlite else wanted
+    for plan, connection in _plans(store, statement, (keys_parameter, "0101")):
+        assert _probes_the_primary_key(store, plan, "records"), plan
+        assert sorted(record_store.fetch(connection, "0101", wanted)) == wanted[:500]
 
 
 def test_live_keys_are_the_live_records_inside_the_region(store: Store) -> None:
@@ -153,23 +166,9 @@ def test_live_keys_are_the_live_records_inside_the_region(store: Store) -> None:
 
 def test_live_keys_probe_the_primary_key(store: Store) -> None:
     """One probe per key whatever the statistics: reading the region's range costs in proportion to it."""
-    keys = [f"K{number:07d}" for number in range(5_000)]
-    with store.write() as connection:
-        record_store.insert(connection, [row(key, "330106", seq) for seq, key in enumerate(keys, 1)])
-    wanted = [f"K{number:07d}" for number in range(0, 10_000, 10)]
-    dialect = "sqlite" if store.is_sqlite else "postgresql"
-    statement = record_store.live_keys_statement(dialect, "3301")
+    wanted = _probed_keys(store)
+    statement = record_store.live_keys_statement("sqlite" if store.is_sqlite else "postgresql", "3301")
     keys_parameter: Any = orjson.dumps(wanted) if store.is_sqlite else wanted
-    for analysed in (False, True):
-        with store.write() as connection:
-            if analysed:
-                connection.exec_driver_sql("ANALYZE records" if not store.is_sqlite else "ANALYZE")
-            explain = "EXPLAIN QUERY PLAN " if store.is_sqlite else "EXPLAIN "
-            lines = connection.exec_driver_sql(explain + statement, (keys_parameter, "0101", "3301", "3302")).all()
-            found = record_store.live_keys(connection, "0101", wanted, "3301")
-        plan = "\n".join(str(line[-1]) for line in lines)
-        if store.is_sqlite:
-            assert "SCAN wanted" in plan and "SEARCH found USING INDEX sqlite_autoindex_records_1" in plan, plan
-        else:
-            assert "records_pkey" in plan and "Seq Scan" not in plan and "Bitmap" not in plan, plan
-        assert found == set(wanted[:500])
+    for plan, connection in _plans(store, statement, (keys_parameter, "0101", "3301", "3302")):
+        assert _probes_the_primary_key(store, plan, "found"), plan
+        assert record_store.live_keys(connection, "0101", wanted, "3301") == set(wanted[:500])
