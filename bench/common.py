@@ -27,9 +27,7 @@ import orjson
 
 from tzsb.client import build_request
 from tzsb.protocol.signing import SignAlgorithm
-from tzsb.store import open_store
-from tzsb.store import records as record_store
-from tzsb.store.records import NewRecords
+from tzsb.store import NewRecords, open_store, records_written
 
 POSTGRES_URL = os.environ.get("TZSB_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 APPID = "bench"
@@ -228,12 +226,12 @@ def store_alone_records_per_second(database_url: str, records: int, batch: int) 
             devices = orjson.loads(orjson.dumps([device(n) for n in range(offset, min(offset + batch, records))]))
             began = time.perf_counter()
             with store.write() as connection:
-                last = record_store.lock_change_counter(connection)
+                last = records_written.lock_change_counter(connection)
                 seqs = range(last + 1, last + 1 + len(devices))
                 stamp = "2026-11-01 10:00:00"
                 new = NewRecords("0101", "EQP_CODE", "AREA_CODE", "UPDATE_TIME", devices, seqs, APPID, stamp)
-                record_store.insert_new(connection, new)
-                record_store.store_change_counter(connection, seqs[-1])
+                records_written.insert_new(connection, new)
+                records_written.store_change_counter(connection, seqs[-1])
             spent += time.perf_counter() - began
     finally:
         store.dispose()

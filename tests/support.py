@@ -1,4 +1,4 @@
-"""Shared test helpers: sample records, request building, and store inspection."""
+"""Shared test helpers: sample records, request building, expected refusals, and store inspection."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from tzsb.app import Node
 from tzsb.client import build_request
+from tzsb.errors import RecordFault
 from tzsb.protocol.signing import SignAlgorithm
 from tzsb.registry import AppSpec
 from tzsb.store.schema import interaction_log, nonces, records
@@ -83,6 +84,12 @@ def body(
     sign: SignAlgorithm = SignAlgorithm.MD5,
 ) -> bytes:
     return orjson.dumps(build_request(appid, secret, sign, busicode, action, busilist, random))
+
+
+def placeholder_faults(count: int) -> list[RecordFault]:
+    """``count`` record faults for building an expected refusal whose message counts its records
+    (``refusals.records_not_found`` …): only their number shows in the message."""
+    return [RecordFault(index) for index in range(count)]
 
 
 def call(node: Node, payload: bytes, content_type: str = "application/json") -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """``python -m tzsb`` is the ``tzsb`` command."""
 
-from tzsb.cli.main import main
+from tzsb.cli import main
 
 main()

@@ -10,13 +10,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from tzsb.audit import InteractionLog
 from tzsb.catalog import Catalog, load_catalog
 from tzsb.clock import Clock, SystemClock
 from tzsb.errors import ConfigurationError
-from tzsb.exchange import Exchange
-from tzsb.registry import AppRegistry, MasterKey
-from tzsb.registry.access import DIRECTIONS_FILE, DirectionPolicy, Party, load_directions
-from tzsb.rules.ruleset import RULES_FILE, RuleBook
+from tzsb.exchange import Admission, Answers, CursorCodec, DigestPool, Exchange, LocalExecution, ReadAhead
+from tzsb.registry import (
+    DIRECTIONS_FILE,
+    AppRegistry,
+    DirectionPolicy,
+    Lockouts,
+    MasterKey,
+    Party,
+    RateLimiter,
+    load_directions,
+)
+from tzsb.rules import RULES_FILE, RuleBook
 from tzsb.settings import Settings
 from tzsb.store import Store, open_store
 
@@ -101,20 +110,43 @@ def build_node(settings: Settings, clock: Clock | None = None, *, migrate: bool 
     catalog = load_catalog(settings.catalog_dir)
     registry = AppRegistry(store, master_key, clock, cache_seconds=settings.app_cache_seconds)
     rules = RuleBook(catalog, settings.home / RULES_FILE, clock, check_every=settings.rules_check_seconds)
-    exchange = Exchange(
-        store,
+    exchange = build_exchange(settings, store, catalog, registry, rules, master_key, clock)
+    return Node(settings, store, catalog, registry, rules, exchange, clock)
+
+
+def build_exchange(
+    settings: Settings,
+    store: Store,
+    catalog: Catalog,
+    registry: AppRegistry,
+    rules: RuleBook,
+    master_key: MasterKey,
+    clock: Clock,
+) -> Exchange:
+    """The request pipeline and every collaborator of its steps."""
+    several_processes = settings.workers > 1
+    digests = DigestPool()
+    read_ahead = ReadAhead(store, capacity=settings.read_ahead_pages)
+    admission = Admission(
         catalog,
         registry,
         rules,
+        DirectionPolicy(Party(settings.level, settings.region), load_directions(settings.home / DIRECTIONS_FILE)),
+        Lockouts(store, clock, shared=several_processes),
+        # Several server processes count each app's requests together, in the database.
+        RateLimiter(clock, shared=store if several_processes else None),
+        digests,
         clock,
-        cursor_key=master_key.derive("tzsb/cursor"),
-        directions=DirectionPolicy(
-            Party(settings.level, settings.region), load_directions(settings.home / DIRECTIONS_FILE)
-        ),
         timestamp_window=settings.timestamp_window,
+    )
+    answers = Answers(store, InteractionLog(store), clock)
+    local = LocalExecution(
+        store,
+        catalog,
+        answers,
+        CursorCodec(master_key.derive("tzsb/cursor")),
+        read_ahead,
         page_size=settings.page_size,
         max_page_size=settings.max_page_size,
-        read_ahead_pages=settings.read_ahead_pages,
-        several_processes=settings.workers > 1,
     )
-    return Node(settings, store, catalog, registry, rules, exchange, clock)
+    return Exchange(admission, answers, local, clock, read_ahead=read_ahead, digests=digests)

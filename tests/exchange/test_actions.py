@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.support import body, call, device, grant, snapshot
+from tests.support import body, call, device, grant, placeholder_faults, snapshot
+from tzsb import refusals
 from tzsb.app import Node
 from tzsb.clock import FixedClock
+from tzsb.errors import ExchangeError
 from tzsb.store.schema import records
 
 BUSICODE = "140101"
@@ -37,34 +39,19 @@ def outcome_message(inserted: int = 0, updated: int = 0, deleted: int = 0, skipp
     )
 
 
-def not_found_message(count: int) -> str:
-    return (
-        f"有 {count} 条记录在本节点不存在（EQP_CODE），整批未写入；新记录请用 01 新增 / "
-        f"{count} record(s) do not exist here (EQP_CODE); nothing was written. Use action 01 to add new records"
-    )
+def not_found(count: int) -> ExchangeError:
+    """``count`` 0101 records do not exist."""
+    return refusals.records_not_found(placeholder_faults(count), "EQP_CODE")
 
 
-def validation_message(count: int) -> str:
-    return (
-        f"有 {count} 条记录未通过数据校验，整批未写入，请按 busilist 中的明细修正后重发 / "
-        f"{count} record(s) failed validation; nothing was written. Fix them as listed in busilist and resend"
-    )
+def invalid(count: int) -> ExchangeError:
+    """``count`` records fail validation."""
+    return refusals.records_invalid((), count)
 
 
-CONFLICT_MESSAGE = (
-    "有 1 条记录由其他数据源提供（一数一源），本应用无权覆盖 0101，整批未写入；"
-    "如确需接管，请联系节点管理员授予 override / "
-    "1 record(s) were supplied by another source (one record, one source) and this app may not override 0101; "
-    "nothing was written. Ask the node operator for an override grant"
-)
-CURSOR_MISMATCH = (
-    "_cursor 与本次查询条件不符，翻页时请保持其余条件不变 / "
-    "_cursor belongs to other conditions; keep every other condition unchanged while paging"
-)
-CURSOR_INVALID = (
-    "_cursor 无效或已被篡改，请使用上一次响应返回的值 / "
-    "_cursor is invalid or was altered; pass the value the previous response returned"
-)
+CONFLICT = refusals.records_of_another_source(placeholder_faults(1), "0101")
+CURSOR_MISMATCH = refusals.cursor_of_other_conditions()
+CURSOR_INVALID = refusals.cursor_invalid("_cursor")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,12 +73,12 @@ class Caller:
         assert datalist["result"] == "0001", datalist
         return datalist
 
-    def refused(self, action: str, busilist: list[dict[str, Any]], code: str) -> dict[str, Any]:
-        """Send a request that must be refused with ``code`` and must write nothing."""
+    def refused(self, action: str, busilist: list[dict[str, Any]], expected: ExchangeError) -> dict[str, Any]:
+        """Send a request that must be refused as ``expected`` (its code, its exact message) and must write nothing."""
         before = snapshot(self.node)
         datalist = self.send(action, busilist)
         assert datalist["result"] == "0000", datalist
-        assert datalist["code"] == code, datalist
+        assert (datalist["code"], datalist["message"]) == (expected.code.value, expected.message), datalist
         assert snapshot(self.node) == before
         return datalist
 
@@ -278,8 +265,7 @@ def test_add_revives_a_deleted_record_only_when_newer(node: Node, hz: Caller, su
 
 
 def test_add_refuses_duplicate_keys_in_one_batch(hz: Caller) -> None:
-    datalist = hz.refused("01", [device(1), device(2), device(1, EQP_NAME="again")], "E_VALIDATION")
-    assert datalist["message"] == validation_message(1)
+    datalist = hz.refused("01", [device(1), device(2), device(1, EQP_NAME="again")], invalid(1))
     assert datalist["busilist"] == [
         {
             "index": 2,
@@ -311,23 +297,15 @@ def test_a_repeated_key_is_a_validation_refusal_whichever_way_the_insert_goes(
     for name, batch in batches.items():
         with subtests.test(name):
             before = records_and_seq(node)
-            datalist = hz.refused("01", batch, "E_VALIDATION")
-            assert datalist["message"] == validation_message(1)
+            datalist = hz.refused("01", batch, invalid(1))
             assert [(item["index"], item["errors"][0]["rule"]) for item in datalist["busilist"]] == [
                 (len(batch) - 1, "duplicate_key")
             ]
             assert records_and_seq(node) == before
 
 
-def test_a_nul_character_gets_the_same_answer_on_every_backend(node: Node, hz: Caller) -> None:
-    before = snapshot(node)
-    datalist = hz.send("01", [device(1, USE_ADDRESS="杭州市\u0000西湖区")])
-    assert datalist["code"] == "E_PARAM"
-    assert datalist["message"] == (
-        "busilist 含有 NUL 字符（\\u0000），请去掉后重发 / busilist contains NUL characters (\\u0000); "
-        "remove them and resend"
-    )
-    assert snapshot(node) == before
+def test_a_nul_character_gets_the_same_answer_on_every_backend(hz: Caller) -> None:
+    hz.refused("01", [device(1, USE_ADDRESS="杭州市\u0000西湖区")], refusals.busilist_holds_nul())
 
 
 # -- 02 modify -------------------------------------------------------------------------------
@@ -402,9 +380,8 @@ def test_modify_of_a_missing_key_refuses_the_whole_batch(hz: Caller) -> None:
             {"EQP_CODE": key(3), "USE_STATUS": "3"},
             {"EQP_CODE": key(4), "USE_STATUS": "3"},
         ],
-        "E_NOTFOUND",
+        not_found(2),
     )
-    assert datalist["message"] == not_found_message(2)
     assert datalist["busilist"] == [{"index": 1, "key": key(2)}, {"index": 3, "key": key(4)}]
     assert hz.query({"EQP_CODE": key(1)})["busilist"] == [device(1)]
 
@@ -412,8 +389,7 @@ def test_modify_of_a_missing_key_refuses_the_whole_batch(hz: Caller) -> None:
 def test_modify_of_a_deleted_record_is_not_found(hz: Caller) -> None:
     hz.ok("01", [device(1)])
     hz.ok("03", [{"EQP_CODE": key(1)}])
-    datalist = hz.refused("02", [{"EQP_CODE": key(1), "USE_STATUS": "3"}], "E_NOTFOUND")
-    assert datalist["message"] == not_found_message(1)
+    datalist = hz.refused("02", [{"EQP_CODE": key(1), "USE_STATUS": "3"}], not_found(1))
     assert datalist["busilist"] == [{"index": 0, "key": key(1)}]
 
 
@@ -434,9 +410,8 @@ def test_modify_that_makes_the_record_invalid_is_refused(hz: Caller, subtests: p
         change, field, rule = case.values
         with subtests.test(case.id):
             datalist = hz.refused(
-                "02", [{"EQP_CODE": key(2), "USE_STATUS": "3"}, {"EQP_CODE": key(1), **change}], "E_VALIDATION"
+                "02", [{"EQP_CODE": key(2), "USE_STATUS": "3"}, {"EQP_CODE": key(1), **change}], invalid(1)
             )
-            assert datalist["message"] == validation_message(1)
             [detail] = datalist["busilist"]
             assert (detail["index"], detail["key"]) == (1, key(1))
             assert [(error["field"], error["rule"]) for error in detail["errors"]] == [(field, rule)]
@@ -455,8 +430,7 @@ def test_modify_without_the_primary_key_is_refused(hz: Caller, subtests: pytest.
     for case in KEYLESS_MODIFIES:
         record, reported_key = case.values
         with subtests.test(case.id):
-            datalist = hz.refused("02", [{"EQP_CODE": key(1), "USE_STATUS": "4"}, record], "E_VALIDATION")
-            assert datalist["message"] == validation_message(1)
+            datalist = hz.refused("02", [{"EQP_CODE": key(1), "USE_STATUS": "4"}, record], invalid(1))
             [detail] = datalist["busilist"]
             assert (detail["index"], detail["key"]) == (1, reported_key)
             assert [(error["field"], error["rule"]) for error in detail["errors"]] == [("EQP_CODE", "required")]
@@ -486,8 +460,7 @@ def test_delete_is_a_soft_delete(node: Node, hz: Caller) -> None:
 
 def test_delete_of_a_missing_key_refuses_the_whole_batch(hz: Caller) -> None:
     hz.ok("01", [device(1)])
-    datalist = hz.refused("03", [{"EQP_CODE": key(1)}, {"EQP_CODE": key(2)}], "E_NOTFOUND")
-    assert datalist["message"] == not_found_message(1)
+    datalist = hz.refused("03", [{"EQP_CODE": key(1)}, {"EQP_CODE": key(2)}], not_found(1))
     assert datalist["busilist"] == [{"index": 1, "key": key(2)}]
     assert hz.keys({}) == [key(1)]
 
@@ -507,8 +480,7 @@ def test_delete_takes_only_the_primary_key(hz: Caller, subtests: pytest.Subtests
     for case in BAD_DELETES:
         record, errors = case.values
         with subtests.test(case.id):
-            datalist = hz.refused("03", [record], "E_VALIDATION")
-            assert datalist["message"] == validation_message(1)
+            datalist = hz.refused("03", [record], invalid(1))
             [detail] = datalist["busilist"]
             assert detail["index"] == 0
             assert detail["key"] == record.get("EQP_CODE")
@@ -719,18 +691,17 @@ def test_a_cursor_only_serves_its_own_conditions(hz: Caller, subtests: pytest.Su
     since = hz.query({"_since": "0", "_page_size": 2})["next_since"]
     assert token and since
     for case in CURSOR_CASES:
-        change, message = case.values
+        change, refusal = case.values
         with subtests.test(case.id):
-            datalist = hz.refused("04", [change(conditions, token, since)], "E_PARAM")
-            assert datalist == {"result": "0000", "message": message, "code": "E_PARAM"}
+            datalist = hz.refused("04", [change(conditions, token, since)], refusal)
+            assert datalist == {"result": "0000", "message": refusal.message, "code": refusal.code.value}
 
 
 def test_a_cursor_is_bound_to_the_apps_scope(node: Node, hz: Caller) -> None:
     wider = app(node, "zj-prov", region="330000")
     hz.ok("01", [device(n) for n in range(5)])
     token = hz.query({"_page_size": 2})["next_cursor"]
-    datalist = wider.refused("04", [{"_page_size": 2, "_cursor": token}], "E_PARAM")
-    assert datalist["message"] == CURSOR_MISMATCH
+    wider.refused("04", [{"_page_size": 2, "_cursor": token}], CURSOR_MISMATCH)
 
 
 # -- 04 query: the change feed ---------------------------------------------------------------
@@ -807,95 +778,44 @@ def test_change_feed_cursor_of_another_business_type_is_refused(node: Node) -> N
     caller = app(node, "hz-city")
     unit_feed = call(node, body("hz-city", caller.secret, "140102", "04", [{"_since": "0"}]))["datalist"]
     assert unit_feed["result"] == "0001", unit_feed
-    datalist = caller.refused("04", [{"_since": unit_feed["next_since"]}], "E_PARAM")
-    assert datalist["message"] == (
-        '_since 不属于本业务类型的增量游标，请使用本业务上次返回的 next_since 或 "0" / '
-        '_since is not a change cursor of this business type; use its last next_since or "0"'
-    )
+    caller.refused("04", [{"_since": unit_feed["next_since"]}], refusals.since_of_another_business())
 
 
-CONTROLS = "_cursor, _include_deleted, _page_size, _region, _since, _updated_from, _updated_to"
+CONTROLS = ["_cursor", "_include_deleted", "_page_size", "_region", "_since", "_updated_from", "_updated_to"]
 
 
 BAD_QUERY_CASES = [
+    pytest.param([{"_since": "0", "_cursor": "x.y"}], refusals.since_with_cursor(), id="since-with-cursor"),
+    pytest.param([{"_since": 0}], refusals.cursor_invalid("_since"), id="since-not-a-token"),
+    pytest.param([{"NOT_A_FIELD": "x"}], refusals.query_field_unknown("NOT_A_FIELD", "0101"), id="unknown-field"),
+    pytest.param([{"_sort": "EQP_CODE"}], refusals.query_control_unknown("_sort", CONTROLS), id="unknown-control"),
     pytest.param(
-        [{"_since": "0", "_cursor": "x.y"}],
-        "_since 与 _cursor 不能同时使用：增量拉取请用上次返回的 next_since 作为 _since / "
-        "Use _since or _cursor, not both: page a change feed with next_since as _since",
-        id="since-with-cursor",
+        [{"EQP_CODE": key(1)}, {"EQP_CODE": key(2)}], refusals.query_needs_one_condition(), id="two-condition-objects"
+    ),
+    pytest.param([{"_page_size": 1001}], refusals.page_size_malformed(1000), id="page-size-above-cap"),
+    pytest.param([{"_page_size": 0}], refusals.page_size_malformed(1000), id="page-size-zero"),
+    pytest.param([{"_page_size": True}], refusals.page_size_malformed(1000), id="page-size-boolean"),
+    pytest.param(
+        [{"_updated_from": "2026/11/01"}], refusals.query_time_malformed("_updated_from"), id="updated-from-format"
     ),
     pytest.param(
-        [{"_since": 0}],
-        "_since 无效或已被篡改，请使用上一次响应返回的值 / "
-        "_since is invalid or was altered; pass the value the previous response returned",
-        id="since-not-a-token",
+        [{"_updated_to": "2026-11-01T10:00:00"}], refusals.query_time_malformed("_updated_to"), id="updated-to-format"
     ),
     pytest.param(
-        [{"NOT_A_FIELD": "x"}],
-        "查询字段 NOT_A_FIELD 不是 0101 的数据元 / NOT_A_FIELD is not a data element of 0101",
-        id="unknown-field",
+        [{"_include_deleted": "true"}], refusals.include_deleted_malformed(), id="include-deleted-not-boolean"
     ),
-    pytest.param(
-        [{"_sort": "EQP_CODE"}],
-        f"未知的查询控制参数 _sort，可用：{CONTROLS} / Unknown query control _sort; use one of {CONTROLS}",
-        id="unknown-control",
-    ),
-    pytest.param(
-        [{"EQP_CODE": key(1)}, {"EQP_CODE": key(2)}],
-        "查询时 busilist 只能包含一个条件对象 / A query's busilist must hold exactly one condition object",
-        id="two-condition-objects",
-    ),
-    pytest.param(
-        [{"_page_size": 1001}],
-        "_page_size 应为 1 到 1000 之间的整数 / _page_size must be a whole number from 1 to 1000",
-        id="page-size-above-cap",
-    ),
-    pytest.param(
-        [{"_page_size": 0}],
-        "_page_size 应为 1 到 1000 之间的整数 / _page_size must be a whole number from 1 to 1000",
-        id="page-size-zero",
-    ),
-    pytest.param(
-        [{"_page_size": True}],
-        "_page_size 应为 1 到 1000 之间的整数 / _page_size must be a whole number from 1 to 1000",
-        id="page-size-boolean",
-    ),
-    pytest.param(
-        [{"_updated_from": "2026/11/01"}],
-        "_updated_from 应为 YYYY-MM-DD 或 YYYY-MM-DD HH:MM:SS / "
-        "_updated_from must be YYYY-MM-DD or YYYY-MM-DD HH:MM:SS",
-        id="updated-from-format",
-    ),
-    pytest.param(
-        [{"_updated_to": "2026-11-01T10:00:00"}],
-        "_updated_to 应为 YYYY-MM-DD 或 YYYY-MM-DD HH:MM:SS / _updated_to must be YYYY-MM-DD or YYYY-MM-DD HH:MM:SS",
-        id="updated-to-format",
-    ),
-    pytest.param(
-        [{"_include_deleted": "true"}],
-        "_include_deleted 应为 true 或 false / _include_deleted must be true or false",
-        id="include-deleted-not-boolean",
-    ),
-    pytest.param(
-        [{"_region": "3301"}],
-        "_region 应为 6 位行政区划代码 / _region must be a 6-digit region code",
-        id="region-format",
-    ),
-    pytest.param(
-        [{"USE_STATUS": 2}],
-        "查询条件 USE_STATUS 的值必须是非空字符串 / Condition USE_STATUS must be a non-empty string",
-        id="condition-not-a-string",
-    ),
+    pytest.param([{"_region": "3301"}], refusals.query_region_malformed("_region"), id="region-format"),
+    pytest.param([{"USE_STATUS": 2}], refusals.query_value_not_text("USE_STATUS"), id="condition-not-a-string"),
 ]
 
 
 def test_bad_query_parameters(hz: Caller, subtests: pytest.Subtests) -> None:
     hz.ok("01", [device(1), device(2)])
     for case in BAD_QUERY_CASES:
-        busilist, message = case.values
+        busilist, refusal = case.values
         with subtests.test(case.id):
-            datalist = hz.refused("04", busilist, "E_PARAM")
-            assert datalist == {"result": "0000", "message": message, "code": "E_PARAM"}
+            datalist = hz.refused("04", busilist, refusal)
+            assert datalist == {"result": "0000", "message": refusal.message, "code": refusal.code.value}
 
 
 # -- the change sequence ---------------------------------------------------------------------
@@ -925,7 +845,7 @@ def test_change_sequence_is_one_per_changed_record_and_only_grows(node: Node, hz
         assert all(seq > max(before.values(), default=0) for seq in changed.values())
         assert counter(node) == max(after.values())
     # A refused request takes no sequence either.
-    hz.refused("02", [{"EQP_CODE": key(1), "USE_STATUS": "3"}, {"EQP_CODE": key(9)}], "E_NOTFOUND")
+    hz.refused("02", [{"EQP_CODE": key(1), "USE_STATUS": "3"}, {"EQP_CODE": key(9)}], not_found(1))
     assert seqs(node) == expected
     assert counter(node) == 8
     # The feed hands the changes out in sequence order.
@@ -950,8 +870,7 @@ def test_another_source_may_not_change_a_record(node: Node, hz: Caller, subtests
         action, change = case.values
         with subtests.test(case.id):
             # The app's own record in the same batch does not save it: the whole batch is refused.
-            datalist = other.refused(action, [change(5), change(1)], "E_CONFLICT")
-            assert datalist["message"] == CONFLICT_MESSAGE
+            datalist = other.refused(action, [change(5), change(1)], CONFLICT)
             assert datalist["busilist"] == [{"index": 1, "key": key(1), "source": "hz-city"}]
     assert rows(node)[key(1)]["data"] == device(1)
 

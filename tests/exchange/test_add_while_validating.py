@@ -16,8 +16,8 @@ import pytest
 import sqlalchemy as sa
 
 import tzsb.app
-from tests.exchange.test_actions import validation_message
 from tests.support import body, call, device, grant, log_rows, snapshot
+from tzsb import refusals
 from tzsb.app import Node, build_node
 from tzsb.clock import FixedClock
 from tzsb.protocol.signing import SignAlgorithm, sign
@@ -26,6 +26,9 @@ from tzsb.rules.ruleset import RULES_FILE, shipped_rule_sets
 from tzsb.settings import load_settings, write_config
 from tzsb.store import engine, open_store
 from tzsb.store.schema import change_counter
+
+#: The refusal of an add whose one record fails validation.
+ONE_INVALID = refusals.records_invalid((), 1)
 
 
 @contextmanager
@@ -68,7 +71,7 @@ def test_an_invalid_add_is_refused_for_what_it_is_while_another_writer_holds_the
         began = time.monotonic()
         refused = call(node, body("hz-city", secret, "140101", "01", [device(1, EQP_TYPE="bad")]))["datalist"]
         waited = time.monotonic() - began
-    assert (refused["code"], refused["message"]) == ("E_VALIDATION", validation_message(1))
+    assert (refused["code"], refused["message"]) == (ONE_INVALID.code.value, ONE_INVALID.message)
     assert refused["busilist"][0]["errors"][0]["field"] == "EQP_TYPE"
     assert snapshot(node)["records"] == before["records"]
     if not node.store.is_sqlite:  # on SQLite the refusal's log row itself waits for the lock
@@ -161,7 +164,7 @@ def test_an_invalid_add_is_refused_for_what_it_is_while_a_writer_past_the_file_l
         assert call(node, body("hz-city", secret, "140101", "01", [device(5)]))["datalist"]["result"] == "0001"
         with writer_holding_the_lock(other_url, seconds=3):
             refused = call(node, body("hz-city", secret, "140101", "01", [device(1, EQP_TYPE="bad")]))["datalist"]
-        assert (refused["code"], refused["message"]) == ("E_VALIDATION", validation_message(1))
+        assert (refused["code"], refused["message"]) == (ONE_INVALID.code.value, ONE_INVALID.message)
         assert [row[1] for row in snapshot(node)["records"]] == [device(5)["EQP_CODE"]]
     finally:
         node.close()

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from tests.support import body, call, device, grant
+from tzsb import refusals
 from tzsb.app import Node
 from tzsb.catalog import load_catalog
+from tzsb.errors import ExchangeError
 from tzsb.exchange.masking import MASKERS, masker
 
 PERSON = {
@@ -89,23 +91,23 @@ def test_public_purpose_is_always_masked(node: Node) -> None:
 
 
 @pytest.mark.parametrize(
-    ("busicode", "condition", "message"),
+    ("busicode", "condition", "refusal"),
     [
-        ("140101", {"SAFETY_MANAGER_PHONE": "13800138000"},
-         "安全管理员联系电话（SAFETY_MANAGER_PHONE）是敏感字段，本应用只能收到脱敏数据，不能以其作为查询条件 / "
-         "SAFETY_MANAGER_PHONE is a sensitive field; an app that receives it masked may not query by it"),
-        ("140103", {"ID_NO": "11010519491231002X"},
-         "身份证号码（ID_NO）是敏感字段，本应用只能收到脱敏数据，不能以其作为查询条件 / "
-         "ID_NO is a sensitive field; an app that receives it masked may not query by it"),
+        (
+            "140101",
+            {"SAFETY_MANAGER_PHONE": "13800138000"},
+            refusals.query_by_sensitive_field("SAFETY_MANAGER_PHONE", "安全管理员联系电话"),
+        ),
+        ("140103", {"ID_NO": "11010519491231002X"}, refusals.query_by_sensitive_field("ID_NO", "身份证号码")),
     ],
-)  # fmt: skip
+)
 def test_a_masked_app_cannot_probe_sensitive_values(
-    node: Node, busicode: str, condition: dict[str, str], message: str
+    node: Node, busicode: str, condition: dict[str, str], refusal: ExchangeError
 ) -> None:
     writer = grant(node, appid="writer")
     call(node, body("writer", writer, "140103", "01", [PERSON]))
     reader = grant(node, appid="reader", unmasked=frozenset())
     answer = call(node, body("reader", reader, busicode, "04", [condition]))
-    assert answer["datalist"] == {"result": "0000", "message": message, "code": "E_FORBIDDEN"}
+    assert answer["datalist"] == {"result": "0000", "message": refusal.message, "code": refusal.code.value}
     (record,) = query(node, "writer", writer, "140103", {"ID_NO": PERSON["ID_NO"]})
     assert record == PERSON

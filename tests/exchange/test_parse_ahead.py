@@ -3,7 +3,6 @@ only for a caller that may be genuine: the answers are those of checking the sig
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -11,10 +10,12 @@ import orjson
 import pytest
 
 from tests.exchange import test_errors
-from tests.exchange.test_errors import SIGN_MESSAGE
 from tests.support import body, call, device, grant, log_rows, snapshot
+from tzsb import refusals
 from tzsb.app import Node
-from tzsb.exchange import pipeline
+from tzsb.errors import ExchangeError
+from tzsb.exchange import overlap
+from tzsb.exchange.overlap import DIGESTS_ASIDE_BYTES
 from tzsb.protocol.messages import response_signed_params
 from tzsb.protocol.signing import SignAlgorithm, verify
 
@@ -27,28 +28,33 @@ LARGE = [device(number) for number in range(200)]
 def parsed_ahead(node: Node, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts the requests whose digests went to the helper thread."""
     submitted: list[int] = []
-    submit = node.exchange._digester.submit
+    digest_while_parsing = node.exchange.digests.digest_while_parsing
 
-    def counting(work: Callable[[], Any]) -> Any:
+    def counting(*arguments: Any) -> Any:
         submitted.append(1)
-        return submit(work)
+        return digest_while_parsing(*arguments)
 
-    monkeypatch.setattr(node.exchange._digester, "submit", counting)
+    monkeypatch.setattr(node.exchange.digests, "digest_while_parsing", counting)
     return submitted
 
 
-def _locked(node: Node) -> str:
-    until = (node.clock.now() + timedelta(hours=24)).isoformat(timespec="seconds")
-    return (
-        f"应用 {APPID} 自地址 127.0.0.1 多次签名校验失败，已暂停至 {until}（规范 7.4）；"
-        "请核对密钥，或请节点管理员解除（tzsb app unlock） / "
-        f"App {APPID} failed signature checks repeatedly from 127.0.0.1 and is locked out until {until} "
-        "(spec 7.4); check the secret, or ask the node operator to unlock"
-    )
+SIGN_MISMATCH = refusals.signature_mismatch("MD5")
+
+
+def _locked(node: Node) -> ExchangeError:
+    return refusals.locked_out(APPID, "127.0.0.1", node.clock.now() + timedelta(hours=24))
+
+
+def _refusal(datalist: dict[str, Any]) -> tuple[str, str]:
+    return datalist["code"], datalist["message"]
+
+
+def _expected(refusal: ExchangeError) -> tuple[str, str]:
+    return refusal.code.value, refusal.message
 
 
 def test_the_large_batch_is_large_enough() -> None:
-    assert len(orjson.dumps(LARGE)) > pipeline._DIGESTS_ASIDE_BYTES
+    assert len(orjson.dumps(LARGE)) > DIGESTS_ASIDE_BYTES
 
 
 @pytest.mark.parametrize("algorithm", list(SignAlgorithm))
@@ -88,11 +94,7 @@ def test_a_body_over_the_apps_byte_limit_is_refused_unparsed(node: Node, parsed_
     payload = body(APPID, secret, "140101", "01", LARGE)
     before, logged = snapshot(node), len(log_rows(node))
     answer = call(node, payload)
-    message = (
-        f"请求体 {len(payload)} 字节，超过本应用上限 50000 字节，请分批发送 / "
-        f"The request has {len(payload)} bytes, over this app's limit of 50000; split the batch"
-    )
-    assert (answer["datalist"]["code"], answer["datalist"]["message"]) == ("E_LIMIT", message)
+    assert _refusal(answer["datalist"]) == _expected(refusals.body_over_app_limit(len(payload), 50_000))
     assert snapshot(node) == before
     assert [row["code"] for row in log_rows(node)[logged:]] == ["E_LIMIT"]
     assert parsed_ahead == []
@@ -107,14 +109,13 @@ def test_large_forged_requests_lock_their_caller_out_and_are_not_parsed_ahead_af
         call(node, body(APPID, "0" * 32, "140101", "01", LARGE, random=f"forged-{attempt:04d}"))["datalist"]
         for attempt in range(3)
     ]
-    sign_refusal = ("E_SIGN", SIGN_MESSAGE.format("MD5"))
-    assert [(item["code"], item["message"]) for item in answers] == [
-        sign_refusal,
-        sign_refusal,
-        ("E_LOCKED", _locked(node)),
+    assert [_refusal(item) for item in answers] == [
+        _expected(SIGN_MISMATCH),
+        _expected(SIGN_MISMATCH),
+        _expected(_locked(node)),
     ]
     genuine = call(node, body(APPID, secret, "140101", "01", LARGE, random="genuine-0001"))["datalist"]
-    assert (genuine["code"], genuine["message"]) == ("E_LOCKED", _locked(node))
+    assert _refusal(genuine) == _expected(_locked(node))
     assert snapshot(node) == before
     assert [row["code"] for row in log_rows(node)[logged:]] == ["E_SIGN", "E_SIGN", "E_LOCKED", "E_LOCKED"]
     # Only the first: a caller with recent signature failures is parsed after its sign is checked.
@@ -126,11 +127,11 @@ def test_a_sign_text_over_the_bound_is_parsed_after_its_caller_is_known(
 ) -> None:
     """Above the bound (4 MiB; lowered here so that a small batch crosses it) even a genuine caller's
     busilist waits for the sign check; a forged one is refused unparsed."""
-    monkeypatch.setattr(pipeline, "_PARSE_AHEAD_MAX_BYTES", len(orjson.dumps(LARGE)) - 1)
+    monkeypatch.setattr(overlap, "PARSE_AHEAD_MAX_BYTES", len(orjson.dumps(LARGE)) - 1)
     secret = grant(node)
     before, logged = snapshot(node), len(log_rows(node))
     forged = call(node, body(APPID, "0" * 32, "140101", "01", LARGE, random="forged-0001"))["datalist"]
-    assert (forged["code"], forged["message"]) == ("E_SIGN", SIGN_MESSAGE.format("MD5"))
+    assert _refusal(forged) == _expected(SIGN_MISMATCH)
     assert snapshot(node) == before
     assert [row["code"] for row in log_rows(node)[logged:]] == ["E_SIGN"]
     assert call(node, body(APPID, secret, "140101", "01", LARGE))["datalist"]["result"] == "0001"

@@ -12,8 +12,7 @@ from tests.exchange.test_actions import Caller, key
 from tests.support import device, grant
 from tzsb.app import Node
 from tzsb.exchange.readahead import ReadAhead
-from tzsb.store import records as record_store
-from tzsb.store.records import RecordQuery
+from tzsb.store import RecordQuery, records_read
 
 
 def keys(page: dict[str, Any]) -> list[str]:
@@ -94,13 +93,13 @@ def test_a_page_read_ahead_is_served_when_nothing_changed(
     hz.ok("01", [device(n) for n in range(6)])
     read_ahead = node.exchange.read_ahead
     reads: list[RecordQuery] = []
-    select = record_store.select_records
+    select = records_read.select_records
 
     def counting(connection: Any, query: RecordQuery, *, raw: bool = False) -> Any:
         reads.append(query)
         return select(connection, query, raw=raw)
 
-    monkeypatch.setattr(record_store, "select_records", counting)
+    monkeypatch.setattr(records_read, "select_records", counting)
     first = hz.query({"_page_size": 3})
     read_ahead.wait_idle()
     assert len(reads) == 2  # page 1 now, page 2 ahead
@@ -156,7 +155,7 @@ def test_a_page_still_queued_behind_another_apps_read_is_read_at_once(
     hz.ok("01", [device(n) for n in range(3)])
     read_ahead = ReadAhead(node.store)
     release, slow_done = threading.Event(), threading.Event()
-    select = record_store.select_records
+    select = records_read.select_records
 
     def slow_for_other(connection: Any, query: RecordQuery, *, raw: bool = False) -> Any:
         if query.key == "slow":
@@ -164,7 +163,7 @@ def test_a_page_still_queued_behind_another_apps_read_is_read_at_once(
             slow_done.set()
         return select(connection, query, raw=raw)
 
-    monkeypatch.setattr(record_store, "select_records", slow_for_other)
+    monkeypatch.setattr(records_read, "select_records", slow_for_other)
     try:
         read_ahead.prepare("other", RecordQuery("0101", key="slow"), raw=False)  # occupies the thread
         mine = RecordQuery("0101", region_prefixes=("3301",), limit=10)

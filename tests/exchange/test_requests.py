@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.padding import PKCS7
 
 from tests.support import body, call, device, grant, log_rows, snapshot
+from tzsb import refusals
 from tzsb.app import Node
 from tzsb.clock import FixedClock
 from tzsb.protocol.messages import response_signed_params
@@ -170,11 +171,7 @@ def test_a_replayed_query_returns_the_first_answer_after_a_change(node: Node) ->
     assert node.exchange.handle(payload, JSON, "127.0.0.1") == first
 
 
-REPLAY_MESSAGE = (
-    "random 已被本应用的另一个请求使用，请为每个新请求生成新的 random（建议 UUID） / "
-    "This random was already used by a different request of this app; generate a new random "
-    "(a UUID) for every new request"
-)
+REPLAYED = refusals.random_reused()
 
 
 REPLAYS = [
@@ -195,7 +192,7 @@ def test_the_same_random_for_a_different_request_is_a_replay(node: Node, subtest
             assert send(node, envelope(secret, *first, random=random))["datalist"]["result"] == "0001"
             before = snapshot(node)
             answer = send(node, envelope(secret, *second, random=random))
-            assert answer["datalist"] == {"result": "0000", "message": REPLAY_MESSAGE, "code": "E_REPLAY"}
+            assert answer["datalist"] == {"result": "0000", "message": REPLAYED.message, "code": REPLAYED.code.value}
             assert snapshot(node) == before
             assert_signed_by(answer, secret, SignAlgorithm.MD5)
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from tests.protocol.test_signing import WORKED_EXAMPLES, WORKED_PARAMS, WORKED_SECRET
 from tests.support import JSON_VALUES
-from tzsb.errors import ErrorCode, ExchangeError
+from tzsb.errors import ErrorCode, ExchangeError, FieldFault, RecordFault
 from tzsb.protocol.messages import (
     ExchangeRequest,
     _outside_busilist,
@@ -478,12 +478,12 @@ def test_failure_datalist_shape() -> None:
         "message": "参数错误 / Bad parameter",
         "code": "E_PARAM",
     }
-    details = [{"index": 0, "key": "K", "errors": [{"field": "F", "rule": "required", "message": "m"}]}]
-    assert failure_datalist(ExchangeError(ErrorCode.VALIDATION, "校验失败", "Invalid", details)) == {
+    faults = [RecordFault(0, "K", errors=(FieldFault("F", "required", "m"),))]
+    assert failure_datalist(ExchangeError(ErrorCode.VALIDATION, "校验失败", "Invalid", faults)) == {
         "result": "0000",
         "message": "校验失败 / Invalid",
         "code": "E_VALIDATION",
-        "busilist": details,
+        "busilist": [{"index": 0, "key": "K", "errors": [{"field": "F", "rule": "required", "message": "m"}]}],
     }
 
 

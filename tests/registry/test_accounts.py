@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 from tzsb.app import Node
 from tzsb.cli.main import app as cli
 from tzsb.clock import FixedClock
-from tzsb.errors import ConfigurationError
-from tzsb.registry.accounts import AccountStore, LoginRefused, Role, SessionTokens, check_password, hash_password
+from tzsb.errors import ConfigurationError, LoginRefused
+from tzsb.registry.accounts import AccountStore, Role, SessionTokens, check_password, hash_password
 from tzsb.store.schema import accounts
 
 GOOD = "Tzsb-console-2026"

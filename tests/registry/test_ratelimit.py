@@ -42,8 +42,8 @@ def test_workers_share_one_count_per_app_and_minute(node: Node, clock: FixedCloc
 
 def test_a_node_with_several_workers_counts_in_the_database(make_node: Callable[..., Node]) -> None:
     node = make_node(workers=2)
-    assert node.exchange.rate_limiter._shared is node.store
-    assert make_node().exchange.rate_limiter._shared is None
+    assert node.exchange.admission.rate_limiter._shared is node.store
+    assert make_node().exchange.admission.rate_limiter._shared is None
 
 
 @pytest.mark.parametrize("workers", ["0", "65", "-1"])

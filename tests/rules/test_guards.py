@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -12,11 +14,16 @@ from tests.support import body, call, device, grant, snapshot
 from tzsb.app import Node
 from tzsb.catalog import load_catalog
 from tzsb.clock import FixedClock, business_timestamp
-from tzsb.errors import ConfigurationError
+from tzsb.errors import ConfigurationError, RecordFault
 from tzsb.rules.ruleset import RULES_FILE, compile_rules
 from tzsb.rules.validator import RecordValidator
 
 FUTURE = "更新时间（UPDATE_TIME）不能晚于当前时间 / UPDATE_TIME must not be in the future"
+
+
+def dicts(faults: Sequence[RecordFault]) -> list[dict[str, Any]]:
+    """Record faults in their answer shape, ``{"index", "key", "errors"|"warnings": [...]}``."""
+    return [fault.as_dict() for fault in faults]
 
 
 @pytest.mark.parametrize(("minutes", "accepted"), [(9, True), (11, False)])
@@ -78,5 +85,5 @@ def test_rule_results_are_not_shared_between_equal_but_different_values(clock: F
     validator = RecordValidator(load_catalog()["0101"], [rule], clock=clock)
     records = [device(1, FLOORS=True), device(2, FLOORS=1), device(3, FLOORS=1.0)]
     report = validator.check_batch(records)
-    faulted = {detail["index"]: sorted(error["rule"] for error in detail["errors"]) for detail in report.errors}
+    faulted = {detail["index"]: sorted(error["rule"] for error in detail["errors"]) for detail in dicts(report.errors)}
     assert faulted == {0: ["type"], 1: ["floors-max"], 2: ["floors-max", "type"]}

@@ -17,15 +17,21 @@ from hypothesis import strategies as st
 
 from tzsb.catalog import Catalog, load_catalog
 from tzsb.clock import BEIJING, FixedClock
-from tzsb.errors import ConfigurationError
+from tzsb.errors import ConfigurationError, RecordFault
+from tzsb.rules.record_rules import RECORD_RULE_TYPES
 from tzsb.rules.ruleset import shipped_rule_sets
-from tzsb.rules.validator import RECORD_RULES, RecordValidator
+from tzsb.rules.validator import RecordValidator
 
 CATALOG: Final[Catalog] = load_catalog()
 SHIPPED: Final = shipped_rule_sets()
 #: The first valid case of each shipped rule set: a record every catalog field rule accepts.
 BASE: Final[dict[str, dict[str, Any]]] = {code: dict(rule_set.valid_cases[0]) for code, rule_set in SHIPPED.items()}
 FIELD_RULE_IDS: Final = {"required", "type", "length", "pattern", "code_list", "unknown_field", "duplicate_key"}
+
+
+def dicts(faults: Sequence[RecordFault]) -> list[dict[str, Any]]:
+    """Record faults in their answer shape, ``{"index", "key", "errors"|"warnings": [...]}``."""
+    return [fault.as_dict() for fault in faults]
 
 
 def build(code: str, *rules: Mapping[str, Any], clock: FixedClock, **options: Any) -> RecordValidator:
@@ -59,7 +65,7 @@ def test_base_records_are_clean(clock: FixedClock) -> None:
 
 
 def test_every_record_rule_type_is_registered() -> None:
-    assert set(RECORD_RULES) == {
+    assert set(RECORD_RULE_TYPES) == {
         "numeric_range",
         "date_range",
         "compare",
@@ -68,7 +74,10 @@ def test_every_record_rule_type_is_registered() -> None:
         "region_code",
         "equipment_code",
         "device_code",
+        "reference",
     }
+    # Only the foreign-key type asks the store; every other type checks the record alone.
+    assert [rule_type.id for rule_type in RECORD_RULE_TYPES.values() if rule_type.looks_up] == ["reference"]
 
 
 # ================================================================== numeric_range
@@ -209,7 +218,7 @@ def test_not_future_follows_the_clock(clock: FixedClock) -> None:
     tomorrow = record("0101", MAKE_DATE="2026-11-29")
     assert found(validator, tomorrow) == [("MAKE_DATE", "made", MADE_FUTURE)]
     clock.advance(timedelta(days=1))
-    assert found(validator, tomorrow) == []  # the compiled rule reads the clock on every check
+    assert found(validator, tomorrow) == []  # given no reading, the validator reads its clock on every call
 
 
 def test_not_future_with_times_to_the_second(clock: FixedClock) -> None:
@@ -521,7 +530,7 @@ def test_shipped_uscc_check_is_a_warning_and_id_card_check_an_error(clock: Fixed
     pilot = record("0102", UNIT_CODE="91350100M0001TGQXM")
     report = validator.check_batch([pilot])
     assert report.errors == []
-    assert report.warnings == [
+    assert dicts(report.warnings) == [
         {
             "index": 0,
             "key": "91350100M0001TGQXM",
@@ -529,7 +538,7 @@ def test_shipped_uscc_check_is_a_warning_and_id_card_check_an_error(clock: Fixed
         }
     ]
     wrong_id = record("0102", LEGAL_PERSON_ID_NO="110105194912310021")
-    assert validator.check_batch([wrong_id]).errors == [
+    assert dicts(validator.check_batch([wrong_id]).errors) == [
         {
             "index": 0,
             "key": wrong_id["UNIT_CODE"],
@@ -782,7 +791,7 @@ def test_reference_reports_unknown_keys_with_one_lookup_per_batch(clock: FixedCl
     report = validator.check_batch(batch, lookup=lookup)
     assert lookup.calls == [("0101", {"311033012201900235", "3110330106201599999", "3110330106201500001"})]
     assert report.warnings == []
-    assert report.errors == [
+    assert dicts(report.errors) == [
         entry(index, f"R-{index}", "errors", ("EQP_CODE", "eqp-held", REFERENCE_MESSAGE)) for index in (1, 3)
     ]
 
@@ -791,7 +800,7 @@ def test_reference_as_a_warning(clock: FixedClock) -> None:
     validator = build("0401", {**REFERENCE, "severity": "warning"}, clock=clock)
     report = validator.check_batch(inspections("3110330106201599999"), lookup=Lookup(()))
     assert report.errors == []
-    assert report.warnings == [
+    assert dicts(report.warnings) == [
         {
             "index": 0,
             "key": "R-0",
@@ -817,7 +826,7 @@ def test_reference_is_skipped_without_lookup_for_partial_batches_and_blank_value
     blank = [record("0401", REPORT_NO="R-0", EQP_CODE=""), record("0401", REPORT_NO="R-1", EQP_CODE=12345678901234567)]
     report = validator.check_batch(blank, lookup=lookup)
     assert lookup.calls == []
-    assert {error["rule"] for detail in report.errors for error in detail["errors"]} <= FIELD_RULE_IDS
+    assert {error["rule"] for detail in dicts(report.errors) for error in detail["errors"]} <= FIELD_RULE_IDS
 
 
 def test_shipped_reference_rules_are_off(clock: FixedClock) -> None:
@@ -835,7 +844,7 @@ def test_shipped_reference_rule_switched_on(clock: FixedClock) -> None:
     rules = [dict(rule, enabled=True) if rule["id"] == "eqp-code-held" else rule for rule in SHIPPED["0401"].rules]
     validator = RecordValidator(CATALOG["0401"], rules, clock=clock)
     report = validator.check_batch([BASE["0401"]], lookup=Lookup(()))
-    assert [(e["field"], e["rule"]) for detail in report.errors for e in detail["errors"]] == [
+    assert [(e["field"], e["rule"]) for detail in dicts(report.errors) for e in detail["errors"]] == [
         ("EQP_CODE", "eqp-code-held")
     ]
     assert validator.check_batch([BASE["0401"]], lookup=Lookup({BASE["0401"]["EQP_CODE"]})).errors == []
@@ -971,11 +980,11 @@ def test_check_batch_splits_errors_and_warnings(clock: FixedClock) -> None:
     report = validator.check_batch(batch)
     floors = ("FLOORS", "floors-min", FLOORS_MESSAGE)
     stops = ("STOPS", "stops-min", STOPS_MESSAGE)
-    assert report.errors == [
+    assert dicts(report.errors) == [
         entry(1, "311033012201900002", "errors", floors),
         entry(3, "311033012201900004", "errors", floors),
     ]
-    assert report.warnings == [
+    assert dicts(report.warnings) == [
         entry(1, "311033012201900002", "warnings", stops),
         entry(2, "311033012201900003", "warnings", stops),
     ]
@@ -989,8 +998,8 @@ def test_severities_override_a_record_rule_both_ways(clock: FixedClock) -> None:
         "0101", FLOORS_MIN, WARN_STOPS, clock=clock, severities={"floors-min": "warning", "stops-min": "error"}
     )
     report = softened.check_batch([record("0101", FLOORS=-1, STOPS=-1)])
-    assert [(e["field"], e["rule"]) for e in report.errors[0]["errors"]] == [("STOPS", "stops-min")]
-    assert [(w["field"], w["rule"]) for w in report.warnings[0]["warnings"]] == [("FLOORS", "floors-min")]
+    assert [(e["field"], e["rule"]) for e in dicts(report.errors)[0]["errors"]] == [("STOPS", "stops-min")]
+    assert [(w["field"], w["rule"]) for w in dicts(report.warnings)[0]["warnings"]] == [("FLOORS", "floors-min")]
 
 
 def test_severities_override_catalog_field_rules_by_field_and_rule(clock: FixedClock) -> None:
@@ -998,17 +1007,19 @@ def test_severities_override_catalog_field_rules_by_field_and_rule(clock: FixedC
     data = record("0101", USE_UNIT_CODE="91350100-M0001TGQX")
     report = validator.check_batch([data])
     assert report.errors == []
-    assert report.warnings == [entry(0, data["EQP_CODE"], "warnings", ("USE_UNIT_CODE", "pattern", PATTERN_MESSAGE))]
+    assert dicts(report.warnings) == [
+        entry(0, data["EQP_CODE"], "warnings", ("USE_UNIT_CODE", "pattern", PATTERN_MESSAGE))
+    ]
     # Only that field's rule: the same fault elsewhere is still an error.
     other = validator.check_batch([record("0101", MAKE_UNIT_CODE="91350100-M0001TGQX")])
-    assert [(e["field"], e["rule"]) for e in other.errors[0]["errors"]] == [("MAKE_UNIT_CODE", "pattern")]
+    assert [(e["field"], e["rule"]) for e in dicts(other.errors)[0]["errors"]] == [("MAKE_UNIT_CODE", "pattern")]
 
 
 def test_severities_for_required_and_unknown_fields(clock: FixedClock) -> None:
     validator = build("0101", clock=clock, severities={"USE_UNIT_NAME.required": "warning", "unknown_field": "warning"})
     report = validator.check_batch([record("0101", USE_UNIT_NAME=..., EXTRA="x")])
     assert report.errors == []
-    assert sorted((w["field"], w["rule"]) for w in report.warnings[0]["warnings"]) == [
+    assert sorted((w["field"], w["rule"]) for w in dicts(report.warnings)[0]["warnings"]) == [
         ("EXTRA", "unknown_field"),
         ("USE_UNIT_NAME", "required"),
     ]
@@ -1044,7 +1055,7 @@ def test_disabling_one_field_rule_keeps_the_next_rules_of_that_field(clock: Fixe
 def test_a_warning_does_not_hide_an_error_on_the_same_field(clock: FixedClock) -> None:
     validator = build("0101", clock=clock, severities={"USE_STATUS.length": "warning"})
     report = validator.check_batch([record("0101", USE_STATUS="77")])
-    assert [(e["field"], e["rule"]) for detail in report.errors for e in detail["errors"]] == [
+    assert [(e["field"], e["rule"]) for detail in dicts(report.errors) for e in detail["errors"]] == [
         ("USE_STATUS", "code_list")
     ]
 
@@ -1098,7 +1109,7 @@ def test_shipped_0101_validator_never_raises(batch: list[tuple[bool, dict[str, A
     ]
     lookup: Callable[[str, Collection[str]], set[str]] = Lookup(())
     report = validator.check_batch(records, partial=partial, lookup=lookup)
-    for kind, details in (("errors", report.errors), ("warnings", report.warnings)):
+    for kind, details in (("errors", dicts(report.errors)), ("warnings", dicts(report.warnings))):
         assert [detail["index"] for detail in details] == sorted({detail["index"] for detail in details})
         for detail in details:
             assert 0 <= detail["index"] < len(records)

@@ -165,8 +165,10 @@ def test_node_file_changes_severities_of_record_and_field_rules(tmp_path: Path, 
         ("USE_UNIT_CODE", "use-unit-code-check-digit", "error")
     ]
     report = compiled.validators["0101"].check_batch([dict(base, USE_UNIT_CODE="not-a-code")])
-    assert [w["rule"] for w in report.warnings[0]["warnings"]] == ["pattern"]
-    assert [e["rule"] for e in report.errors[0]["errors"]] == ["use-unit-code-check-digit"]  # malformed: now an error
+    assert [w["rule"] for w in report.warnings[0].as_dict()["warnings"]] == ["pattern"]
+    assert [e["rule"] for e in report.errors[0].as_dict()["errors"]] == [
+        "use-unit-code-check-digit"
+    ]  # malformed: now an error
     assert compiled.disabled == {}
 
 

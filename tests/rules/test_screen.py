@@ -8,6 +8,7 @@ and mutated with blanks, nulls, numbers, booleans, lists, unknown fields and val
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final
 
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 
 from tzsb.catalog import load_catalog
 from tzsb.clock import BEIJING, FixedClock
+from tzsb.errors import RecordFault
 from tzsb.protocol.codes import BUSINESS_TYPES
 from tzsb.rules import RecordValidator
 from tzsb.rules.base import Severity
@@ -25,6 +27,12 @@ from tzsb.rules.ruleset import CompiledRules, compile_rules, shipped_rule_sets
 CATALOG: Final = load_catalog()
 SHIPPED: Final = shipped_rule_sets()
 COMPILED: Final[CompiledRules] = compile_rules(CATALOG, None, FixedClock(datetime(2026, 11, 28, 9, 30, tzinfo=BEIJING)))
+
+
+def dicts(faults: Sequence[RecordFault]) -> list[dict[str, Any]]:
+    """Record faults in their answer shape, ``{"index", "key", "errors"|"warnings": [...]}``."""
+    return [fault.as_dict() for fault in faults]
+
 
 #: Values that stress de-duplication: equal across types (1, 1.0, True), blank, unhashable.
 ODD_VALUES: Final[tuple[Any, ...]] = (
@@ -38,9 +46,11 @@ def record_by_record(validator: RecordValidator, records: list[dict[str, Any]]) 
     """The report with the screen and the per-batch memo off: every record goes through ``violations``."""
     unscreened = RecordValidator.__new__(RecordValidator)
     unscreened.__dict__.update(validator.__dict__)
-    unscreened._suspects = lambda batch: set(range(len(batch)))  # type: ignore[method-assign]
+    unscreened._suspects = lambda batch, now: set(range(len(batch)))  # type: ignore[method-assign]
     unscreened.violations = (  # type: ignore[method-assign]
-        lambda record, *, partial=False, memo=None: RecordValidator.violations(unscreened, record, partial=partial)
+        lambda record, *, partial=False, now=None, memo=None: RecordValidator.violations(
+            unscreened, record, partial=partial, now=now
+        )
     )
     return unscreened.check_batch(records)
 
@@ -95,7 +105,9 @@ def test_equal_values_of_different_types_are_screened_apart() -> None:
     valid = dict(SHIPPED["0101"].valid_cases[0])
     batch = [dict(valid, DESIGN_LIFE=1), dict(valid, EQP_CODE=valid["EQP_CODE"][:-1] + "9", DESIGN_LIFE=True)]
     report = validator.check_batch(batch)
-    assert [(item["index"], [error["rule"] for error in item["errors"]]) for item in report.errors] == [(1, ["type"])]
+    assert [(item["index"], [error["rule"] for error in item["errors"]]) for item in dicts(report.errors)] == [
+        (1, ["type"])
+    ]
     assert report == record_by_record(validator, batch)
 
 
@@ -112,7 +124,7 @@ def test_zero_and_negative_zero_are_screened_apart() -> None:
     negative = dict(valid, EQP_CODE=valid["EQP_CODE"][:-1] + "9", DESIGN_LIFE=-0.0)
     assert [v.rule for v in validator.violations(negative)] == ["length"]
     report = validator.check_batch([positive, negative])
-    assert [item["index"] for item in report.errors] == [1]
+    assert [item["index"] for item in dicts(report.errors)] == [1]
     assert report == record_by_record(validator, [positive, negative])
 
 
@@ -124,8 +136,8 @@ def test_a_warning_on_a_shared_value_reaches_every_record_holding_it() -> None:
     ]
     report = validator.check_batch(batch)
     assert report.errors == []
-    assert [item["index"] for item in report.warnings] == [0, 1, 2, 3, 4]
-    assert {w["rule"] for item in report.warnings for w in item["warnings"]} == {"use-unit-code-check-digit"}
+    assert [item["index"] for item in dicts(report.warnings)] == [0, 1, 2, 3, 4]
+    assert {w["rule"] for item in dicts(report.warnings) for w in item["warnings"]} == {"use-unit-code-check-digit"}
     assert all(v.severity is Severity.WARNING for v in validator.violations(batch[0]))
 
 
@@ -134,5 +146,5 @@ def test_a_required_field_no_record_holds_fails_every_record() -> None:
     valid = dict(SHIPPED["0101"].valid_cases[0])
     batch = [{name: value for name, value in valid.items() if name != "USE_STATUS"}] * 2
     report = validator.check_batch(batch)
-    assert [item["index"] for item in report.errors] == [0, 1]
+    assert [item["index"] for item in dicts(report.errors)] == [0, 1]
     assert report == record_by_record(validator, batch)

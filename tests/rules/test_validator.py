@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from typing import Any, Final
 
 import pytest
@@ -12,10 +13,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tzsb.catalog import BusinessType, Catalog, FieldSpec, FieldType, load_catalog
+from tzsb.errors import RecordFault
 from tzsb.rules import RecordValidator, Violation, compile_validator
 
 CATALOG: Final[Catalog] = load_catalog()
 DEVICES: Final[RecordValidator] = compile_validator(CATALOG["0101"])
+
+
+def dicts(faults: Sequence[RecordFault]) -> list[dict[str, Any]]:
+    """Record faults in their answer shape, ``{"index", "key", "errors"|"warnings": [...]}``."""
+    return [fault.as_dict() for fault in faults]
+
 
 DEVICE: Final[dict[str, Any]] = {
     "EQP_CODE": "31103301062014080025",
@@ -420,7 +428,7 @@ def test_validate_batch_reports_every_error_of_every_record() -> None:
     ]
     details = [
         {**detail, "errors": sorted(detail["errors"], key=lambda error: (error["field"], error["rule"]))}
-        for detail in DEVICES.validate_batch(records)
+        for detail in dicts(DEVICES.validate_batch(records))
     ]  # the order of one record's errors is not part of the contract
     assert [detail["index"] for detail in details] == [1, 3]
     assert details[0] == {
@@ -456,7 +464,7 @@ def test_validate_batch_reports_every_error_of_every_record() -> None:
 
 
 def test_validate_batch_key_of_record_without_key() -> None:
-    assert DEVICES.validate_batch([device(EQP_CODE=...)]) == [
+    assert dicts(DEVICES.validate_batch([device(EQP_CODE=...)])) == [
         {
             "index": 0,
             "key": None,
@@ -475,7 +483,7 @@ def test_duplicate_key_names_the_first_index() -> None:
     key = "31103301062014080025"
     records = [device(EQP_CODE="31103301062014080001"), device(), device(EQP_CODE="31103301062014080002"), device()]
     records.append(device(USE_STATUS="7"))
-    details = DEVICES.validate_batch(records)
+    details = dicts(DEVICES.validate_batch(records))
     message = (
         f"主键 {key} 与第 1 条重复，同一批次中每条记录只能出现一次 / "
         f"primary key {key} repeats record 1; send each record once per batch"
@@ -497,10 +505,12 @@ def test_duplicate_key_names_the_first_index() -> None:
 
 def test_duplicate_key_is_exact_and_per_type() -> None:
     units = compile_validator(CATALOG["0102"])
-    assert units.validate_batch([UNIT, {**UNIT, "UNIT_NAME": "另一家"}])[0]["errors"][0]["rule"] == "duplicate_key"
+    assert (
+        dicts(units.validate_batch([UNIT, {**UNIT, "UNIT_NAME": "另一家"}]))[0]["errors"][0]["rule"] == "duplicate_key"
+    )
     assert units.validate_batch([UNIT, {**UNIT, "UNIT_CODE": "91110000600037342L"}]) == []
     people = compile_validator(CATALOG["0103"])
-    assert people.validate_batch([PERSON, PERSON])[0]["errors"] == [
+    assert dicts(people.validate_batch([PERSON, PERSON]))[0]["errors"] == [
         {
             "field": "ID_NO",
             "rule": "duplicate_key",
@@ -542,7 +552,7 @@ CHANGES: Final = st.dictionaries(st.sampled_from(ALL_FIELDS) | st.text(max_size=
 def test_validator_never_raises(code: str, changes: list[tuple[bool, dict[str, Any]]], partial: bool) -> None:
     business = CATALOG[code]
     records = [{**(BASES[code] if from_valid else {}), **change} for from_valid, change in changes]
-    details = compile_validator(business).validate_batch(records, partial=partial)
+    details = dicts(compile_validator(business).validate_batch(records, partial=partial))
     assert [detail["index"] for detail in details] == sorted({detail["index"] for detail in details})
     for detail in details:
         record = records[detail["index"]]

@@ -2,8 +2,9 @@
 
 One table of hostile or broken requests, each sent through the pipeline. For every case:
 
-- ``datalist.code`` and ``datalist.message`` are exactly the node's (messages copied from the
-  source; variable parts computed), ``result`` is ``0000``;
+- ``datalist.code`` and ``datalist.message`` are exactly the node's (the refusal the case names in
+  the refusal table, ``tzsb.refusals``, with its variable parts computed; a few golden cases spell
+  the wording out), ``result`` is ``0000``;
 - the store is unchanged (records, nonces, change counter);
 - the interaction log gained exactly one row, holding that code and result ``0000``;
 - ``sign`` is ``""`` exactly when the caller could not be identified, and otherwise verifies
@@ -28,8 +29,10 @@ import orjson
 import pytest
 
 from tests.security.conftest import NodePool
-from tests.support import body, call, device, grant, log_rows, snapshot
+from tests.support import body, call, device, grant, log_rows, placeholder_faults, snapshot
+from tzsb import refusals
 from tzsb.app import Node
+from tzsb.errors import ExchangeError
 from tzsb.protocol.messages import response_signed_params
 from tzsb.protocol.signing import SignAlgorithm, sign, verify
 from tzsb.web import create_asgi
@@ -294,12 +297,9 @@ def other_address_still_works(scene: Scene) -> None:
     assert answer["datalist"]["result"] == "0001", answer
 
 
-# -- messages (literal text of src/tzsb; variable parts computed) -------------------------------------------
+# -- expected refusals (from the refusal table, tzsb.refusals; variable parts computed) ----------------------
 
-JSON_MESSAGE = (
-    "请求体不是 UTF-8 编码的 JSON 对象，请按 application/json; charset=utf-8 发送 / "
-    "The body is not a UTF-8 JSON object; send application/json; charset=utf-8"
-)
+#: What each strictly formatted parameter must look like, as a malformed one is told.
 FORMATS = {
     "appid": ("1–64 位字母、数字、下划线或连字符", "1-64 characters of A-Z a-z 0-9 _ -"),
     "busicode": ("6 位数字（用途 2 位 + 业务 4 位）", "6 digits (purpose 2 + business 4)"),
@@ -312,207 +312,67 @@ FORMATS = {
     "sign": ("十六进制大写字符串", "upper-case hex"),
     "timestamp": ("10 位 Unix 时间戳（秒）", "10-digit Unix time in seconds"),
 }
-BOTH_BUSICODES = "busicode 与 basicode 只能发送其一 / Send either busicode or its alias basicode, not both"
-REPLAY = (
-    "random 已被本应用的另一个请求使用，请为每个新请求生成新的 random（建议 UUID） / "
-    "This random was already used by a different request of this app; generate a new random "
-    "(a UUID) for every new request"
-)
-REQUIRE_TIMESTAMP = (
-    "本应用须在请求中携带参与签名的 timestamp（Unix 秒） / "
-    "This app must send the signed parameter 'timestamp' (Unix seconds)"
-)
-NOT_JSON = (
-    "busilist 不是合法的 JSON，请发送 JSON 数组（可作为字符串） / "
-    "busilist is not valid JSON; send a JSON array (optionally as a string)"
-)
-NOT_ARRAY = "busilist 必须是 JSON 数组 / busilist must be a JSON array of objects"
-EMPTY = (
-    "busilist 为空，请至少提供一条记录（查询时提供一个条件对象，可为 {}） / "
-    "busilist is empty; send at least one record (for a query, one condition object, may be {})"
-)
-TOO_DEEP = (
-    "busilist 嵌套层级过深，记录应为扁平的 JSON 对象 / busilist is nested too deeply; records are flat JSON objects"
-)
-ONE_CONDITION = "查询时 busilist 只能包含一个条件对象 / A query's busilist must hold exactly one condition object"
-PAGE_SIZE = "_page_size 应为 1 到 1000 之间的整数 / _page_size must be a whole number from 1 to 1000"
-CONTROLS = "_cursor, _include_deleted, _page_size, _region, _since, _updated_from, _updated_to"
-OTHER_CONDITIONS = (
-    "_cursor 与本次查询条件不符，翻页时请保持其余条件不变 / "
-    "_cursor belongs to other conditions; keep every other condition unchanged while paging"
-)
-SINCE_OF_OTHER_BUSINESS = (
-    '_since 不属于本业务类型的增量游标，请使用本业务上次返回的 next_since 或 "0" / '
-    '_since is not a change cursor of this business type; use its last next_since or "0"'
-)
-SINCE_AND_CURSOR = (
-    "_since 与 _cursor 不能同时使用：增量拉取请用上次返回的 next_since 作为 _since / "
-    "Use _since or _cursor, not both: page a change feed with next_since as _since"
-)
-NUL = (
-    "busilist 含有 NUL 字符（\\u0000），请去掉后重发 / "
-    "busilist contains NUL characters (\\u0000); remove them and resend"
-)
-MAX_RECORDS = "单次请求最多 2 条记录，本次 3 条，请分批发送 / At most 2 records per request, got 3; split the batch"
-PURPOSE_31_WRITE = (
-    "用途 31（信息公开公示或查询数据接口）只能查询（action 04） / "
-    "Purpose 31 (信息公开公示或查询数据接口) is read-only: only action 04"
-)
+CONTROLS = ["_cursor", "_include_deleted", "_page_size", "_region", "_since", "_updated_from", "_updated_to"]
+#: The region of every case's own app (tests.support.grant's default).
+SCOPE = "330100"
+
+SIGN_MISMATCH = refusals.signature_mismatch("MD5")
+REPLAYED = refusals.random_reused()
+PAGE_SIZE = refusals.page_size_malformed(1000)
+PURPOSE_31_READ_ONLY = refusals.public_purpose_read_only("信息公开公示或查询数据接口")
+NUL_REFUSAL = refusals.busilist_holds_nul()
+
+#: A case's expected refusal, or a function of its scene and the body sent giving it.
+Expected = ExchangeError | Callable[[Scene, bytes], ExchangeError]
 
 
-def missing(name: str) -> str:
-    return (
-        f"缺少必填参数 {name}（表 5），请补充后重新签名发送 / "
-        f"Missing required parameter '{name}' (table 5); add it, sign again and resend"
-    )
+def malformed(name: str) -> ExchangeError:
+    return refusals.parameter_malformed(name, *FORMATS[name])
 
 
-def malformed(name: str) -> str:
-    zh, en = FORMATS[name]
-    return f"参数 {name} 格式不正确，应为{zh} / Parameter '{name}' is malformed; expected {en}"
+def not_a_string(name: str) -> ExchangeError:
+    return refusals.parameter_not_text(name, array_allowed=name == "busilist")
 
 
-def not_a_string(name: str) -> str:
-    if name == "busilist":
-        return "参数 busilist 必须是字符串或 JSON 数组 / Parameter 'busilist' must be a string or a JSON array"
-    return f"参数 {name} 必须是字符串 / Parameter '{name}' must be a string"
+def own(refusal: Callable[[str], ExchangeError]) -> Callable[[Scene, bytes], ExchangeError]:
+    """A refusal naming the case's own appid."""
+    return lambda scene, _: refusal(scene.appid)
 
 
-def unknown(*names: str) -> str:
-    listed = ", ".join(names)
-    return (
-        f"未知参数 {listed}；只允许 appid、busicode、action、busilist、random、sign 及可选的 timestamp / "
-        f"Unknown parameter(s) {listed}; only appid, busicode, action, busilist, random, sign and the optional "
-        "timestamp are allowed"
-    )
+def locked(scene: Scene, _: bytes) -> ExchangeError:
+    return refusals.locked_out(scene.appid, "127.0.0.1", scene.node.clock.now() + timedelta(hours=24))
 
 
-def twice(name: str) -> str:
-    return (
-        f"参数 {name} 重复出现，每个参数只能发送一次 / "
-        f"Parameter '{name}' appears more than once; send each parameter once"
-    )
+def off_clock(seconds: int) -> ExchangeError:
+    return refusals.timestamp_off(seconds, 300)
 
 
-def unknown_app(appid: str) -> str:
-    return (
-        f"应用账号 {appid} 不存在或已停用，请向节点管理员确认 appid / "
-        f"App {appid} is unknown or disabled; check the appid with the node operator"
-    )
+def not_granted(busicode: str, action: str, label: str) -> Callable[[Scene, bytes], ExchangeError]:
+    return lambda scene, _: refusals.not_granted(scene.appid, busicode, action, label)
 
 
-def bad_sign(algorithm: str = "MD5") -> str:
-    return (
-        f"签名校验失败（{algorithm}）：请按规范 6.5 重算 sign——除 sign 外的非空参数按参数名 ASCII 排序，"
-        "以 name=value 用 & 连接，末尾加 &key=密钥，再计算并转大写 / "
-        f"Signature mismatch ({algorithm}): rebuild it as in spec 6.5 — every non-empty parameter but sign, "
-        "sorted by name (ASCII), joined as name=value with &, then &key=<secret>; digest, upper case"
-    )
+def outside_records(count: int) -> ExchangeError:
+    return refusals.records_outside_region(placeholder_faults(count), SCOPE)
 
 
-def own(template: Callable[[str], str]) -> Callable[[Scene, bytes], str]:
-    """A message naming the case's own appid."""
-    return lambda scene, _: template(scene.appid)
+def outside_query(region: str) -> ExchangeError:
+    return refusals.query_region_outside(region, SCOPE)
 
 
-def locked(scene: Scene, _: bytes) -> str:
-    until = (scene.node.clock.now() + timedelta(hours=24)).isoformat(timespec="seconds")
-    return (
-        f"应用 {scene.appid} 自地址 127.0.0.1 多次签名校验失败，已暂停至 {until}（规范 7.4）；"
-        "请核对密钥，或请节点管理员解除（tzsb app unlock） / "
-        f"App {scene.appid} failed signature checks repeatedly from 127.0.0.1 and is locked out until {until} "
-        "(spec 7.4); check the secret, or ask the node operator to unlock"
-    )
+def not_a_field(name: str) -> ExchangeError:
+    return refusals.query_field_unknown(name, "0101")
 
 
-def off_clock(seconds: int) -> str:
-    return (
-        f"timestamp 与节点时间相差 {seconds} 秒，超过 ±300 秒：请校准时钟并以当前时间重新签名发送 / "
-        f"timestamp is {seconds} s off the node's clock, beyond ±300 s; correct the clock and sign the request "
-        "again with the current time"
-    )
+def unknown_control(name: str) -> ExchangeError:
+    return refusals.query_control_unknown(name, CONTROLS)
 
 
-def address_refused(appid: str) -> str:
-    return (
-        f"应用 {appid} 不允许从地址 127.0.0.1 访问，请向节点管理员登记访问地址 / "
-        f"App {appid} may not call from 127.0.0.1; ask the node operator to allow that address"
-    )
+def failed_validation(count: int) -> ExchangeError:
+    return refusals.records_invalid((), count)
 
 
-def certificate_missing(appid: str) -> str:
-    return (
-        f"应用 {appid} 须使用已绑定的客户端证书（CA 认证）访问，本次未提供证书 / "
-        f"App {appid} must present its bound client certificate (mutual TLS); this request had none"
-    )
-
-
-def rate_exceeded(appid: str) -> str:
-    return (
-        f"应用 {appid} 每分钟最多 2 次请求，请稍后重试 / "
-        f"App {appid} may send at most 2 requests per minute; retry later"
-    )
-
-
-def not_granted(busicode: str, action: str, label: str) -> Callable[[Scene, bytes], str]:
-    return lambda scene, _: (
-        f"应用 {scene.appid} 未被授权对 {busicode} 执行 {action}（{label}），请向节点管理员申请授权 / "
-        f"App {scene.appid} is not granted action {action} on {busicode}; ask the node operator"
-    )
-
-
-def bad_busicode(busicode: str) -> str:
-    return (
-        f"业务分类代码 {busicode} 无效：前 2 位须为表 6 的用途代码，后 4 位须为表 7 的业务代码 / "
-        f"busicode {busicode} is not a purpose code of table 6 followed by a business code of table 7"
-    )
-
-
-def outside_records(count: int) -> str:
-    return (
-        f"有 {count} 条记录的所属区域超出本应用的授权区域 330100，整批未写入 / "
-        f"{count} record(s) lie outside this app's region 330100; nothing was written"
-    )
-
-
-def outside_query(region: str) -> str:
-    return (
-        f"查询区域 {region} 超出本应用的授权区域 330100，请在授权区域内查询 / "
-        f"Region {region} is outside this app's region 330100; query inside your region"
-    )
-
-
-def not_a_field(name: str) -> str:
-    return f"查询字段 {name} 不是 0101 的数据元 / {name} is not a data element of 0101"
-
-
-def not_a_value(name: str) -> str:
-    return f"查询条件 {name} 的值必须是非空字符串 / Condition {name} must be a non-empty string"
-
-
-def unknown_control(name: str) -> str:
-    return f"未知的查询控制参数 {name}，可用：{CONTROLS} / Unknown query control {name}; use one of {CONTROLS}"
-
-
-def invalid_token(name: str) -> str:
-    return (
-        f"{name} 无效或已被篡改，请使用上一次响应返回的值 / "
-        f"{name} is invalid or was altered; pass the value the previous response returned"
-    )
-
-
-def failed_validation(count: int) -> str:
-    return (
-        f"有 {count} 条记录未通过数据校验，整批未写入，请按 busilist 中的明细修正后重发 / "
-        f"{count} record(s) failed validation; nothing was written. Fix them as listed in busilist and resend"
-    )
-
-
-def not_found(count: int) -> str:
-    return (
-        f"有 {count} 条记录在本节点不存在（EQP_CODE），整批未写入；新记录请用 01 新增 / "
-        f"{count} record(s) do not exist here (EQP_CODE); nothing was written. Use action 01 to add new records"
-    )
+def not_found(count: int) -> ExchangeError:
+    return refusals.records_not_found(placeholder_faults(count), "EQP_CODE")
 
 
 def repeated(key: str) -> dict[str, str]:
@@ -524,32 +384,8 @@ def repeated(key: str) -> dict[str, str]:
     }
 
 
-def purpose_11(flow_zh: str, flow: str) -> str:
-    return (
-        f"用途 11（本级内部接口）只用于同一监管部门内部，本次为 {flow_zh} / "
-        f"Purpose 11 is for systems of the same regulator; this request is {flow}"
-    )
-
-
-def purpose_12(flow_zh: str, flow: str) -> str:
-    return (
-        f"用途 12（省—国家接口）只允许省级向国家报送数据，本次为 {flow_zh} / "
-        f"Purpose 12 only carries data from a province to the national level; this request is {flow}"
-    )
-
-
-def purpose_13(flow_zh: str, flow: str) -> str:
-    return (
-        f"用途 13（国家—省接口）只允许国家向省级下发数据，本次为 {flow_zh} / "
-        f"Purpose 13 only carries data from the national level to a province; this request is {flow}"
-    )
-
-
-def max_bytes(_: Scene, payload: bytes) -> str:
-    return (
-        f"请求体 {len(payload)} 字节，超过本应用上限 1024 字节，请分批发送 / "
-        f"The request has {len(payload)} bytes, over this app's limit of 1024; split the batch"
-    )
+def max_bytes(_: Scene, payload: bytes) -> ExchangeError:
+    return refusals.body_over_app_limit(len(payload), 1024)
 
 
 def forged_cursor() -> str:
@@ -566,8 +402,9 @@ def forged_cursor() -> str:
 class Case:
     id: str
     code: str
-    #: The exact ``datalist.message``, or a function of the scene and the body sent.
-    message: str | Callable[[Scene, bytes], str]
+    #: The refusal the node answers with (its code must be ``code``), or a function of the scene and the body
+    #: sent giving it; for a golden case, the exact ``datalist.message`` spelt out.
+    expected: Expected | str
     send: Build
     #: The node could tell who sent it: the answer is signed with the app's secret.
     identified: bool = False
@@ -588,42 +425,54 @@ WRONG_TIMESTAMPS: dict[str, Any] = {"number": 1795832000, "null": None, "bool": 
 
 CASES: list[Case] = [
     # -- the body is not a UTF-8 JSON object (E_JSON, anonymous) --------------------------------------------
-    Case("json-not-json", "E_JSON", JSON_MESSAGE, raw(b"appid: hz-city, busicode: 140101")),
-    Case("json-empty-body", "E_JSON", JSON_MESSAGE, raw(b"")),
-    Case("json-gbk-body", "E_JSON", JSON_MESSAGE, text(body_text, "gbk")),
-    Case("json-utf16-body", "E_JSON", JSON_MESSAGE, text(body_text, "utf-16")),
-    Case("json-utf8-bom", "E_JSON", JSON_MESSAGE, lambda s: b"\xef\xbb\xbf" + body_text(s).encode()),
-    Case("json-top-level-array", "E_JSON", JSON_MESSAGE, lambda s: b"[" + body_text(s).encode() + b"]"),
-    Case("json-top-level-string", "E_JSON", JSON_MESSAGE, raw(b'"appid=hz-city&busicode=140101"')),
-    Case("json-trailing-garbage", "E_JSON", JSON_MESSAGE, lambda s: body_text(s).encode() + b"&region=110101"),
-    Case("json-two-objects", "E_JSON", JSON_MESSAGE, lambda s: body_text(s).encode() * 2),
-    Case("json-raw-nul-byte", "E_JSON", JSON_MESSAGE, text(lambda s: body_text(s).replace('"action"', '"act\x00ion"'))),
-    Case("json-lone-surrogate", "E_JSON", JSON_MESSAGE, with_raw("appid", '"\\ud800"')),
-    Case("json-huge-number", "E_JSON", JSON_MESSAGE, with_raw("action", "4e400")),
-    Case("json-nan", "E_JSON", JSON_MESSAGE, with_raw("random", "NaN")),
-    Case("json-deeply-nested", "E_JSON", JSON_MESSAGE, raw(b'{"busilist":' + b"[" * 5000 + b"]" * 5000 + b"}")),
-    Case("form-json-body", "E_JSON", JSON_MESSAGE, text(body_text), content_type=FORM),
-    Case("form-gbk-percent-encoded", "E_JSON", JSON_MESSAGE, lambda s: form(s, "gbk"), content_type=FORM),
-    Case("form-not-pairs", "E_JSON", JSON_MESSAGE, raw(b"appid&&busicode"), content_type=FORM),
+    Case("json-not-json", "E_JSON", refusals.body_not_json(), raw(b"appid: hz-city, busicode: 140101")),
+    Case("json-empty-body", "E_JSON", refusals.body_not_json(), raw(b"")),
+    Case("json-gbk-body", "E_JSON", refusals.body_not_json(), text(body_text, "gbk")),
+    Case("json-utf16-body", "E_JSON", refusals.body_not_json(), text(body_text, "utf-16")),
+    Case("json-utf8-bom", "E_JSON", refusals.body_not_json(), lambda s: b"\xef\xbb\xbf" + body_text(s).encode()),
+    Case("json-top-level-array", "E_JSON", refusals.body_not_json(), lambda s: b"[" + body_text(s).encode() + b"]"),
+    Case("json-top-level-string", "E_JSON", refusals.body_not_json(), raw(b'"appid=hz-city&busicode=140101"')),
+    Case(
+        "json-trailing-garbage", "E_JSON", refusals.body_not_json(), lambda s: body_text(s).encode() + b"&region=110101"
+    ),
+    Case("json-two-objects", "E_JSON", refusals.body_not_json(), lambda s: body_text(s).encode() * 2),
+    Case(
+        "json-raw-nul-byte",
+        "E_JSON",
+        refusals.body_not_json(),
+        text(lambda s: body_text(s).replace('"action"', '"act\x00ion"')),
+    ),
+    Case("json-lone-surrogate", "E_JSON", refusals.body_not_json(), with_raw("appid", '"\\ud800"')),
+    Case("json-huge-number", "E_JSON", refusals.body_not_json(), with_raw("action", "4e400")),
+    Case("json-nan", "E_JSON", refusals.body_not_json(), with_raw("random", "NaN")),
+    Case(
+        "json-deeply-nested",
+        "E_JSON",
+        refusals.body_not_json(),
+        raw(b'{"busilist":' + b"[" * 5000 + b"]" * 5000 + b"}"),
+    ),
+    Case("form-json-body", "E_JSON", refusals.body_not_json(), text(body_text), content_type=FORM),
+    Case("form-gbk-percent-encoded", "E_JSON", refusals.body_not_json(), lambda s: form(s, "gbk"), content_type=FORM),
+    Case("form-not-pairs", "E_JSON", refusals.body_not_json(), raw(b"appid&&busicode"), content_type=FORM),
     # -- wrong JSON types for every parameter (E_PARAM, anonymous) -------------------------------------------
     *(
         Case(
             f"type-{name}-{label}",
             "E_PARAM",
-            missing(name) if value is None else not_a_string(name),
+            refusals.parameter_missing(name) if value is None else not_a_string(name),
             edited(put(**{name: value})),
         )
         for name in ("appid", "busicode", "action", "random", "sign")
         for label, value in WRONG_TYPES.items()
     ),
     *(
-        Case(f"missing-{name}", "E_PARAM", missing(name), edited(drop(name)))
+        Case(f"missing-{name}", "E_PARAM", refusals.parameter_missing(name), edited(drop(name)))
         for name in ("appid", "busicode", "action", "busilist", "random", "sign")
     ),
     Case("type-basicode-number", "E_PARAM", not_a_string("basicode"), edited(put(basicode=140101), alias=True)),
     Case("type-busilist-number", "E_PARAM", not_a_string("busilist"), edited(put(busilist=1))),
     Case("type-busilist-bool", "E_PARAM", not_a_string("busilist"), edited(put(busilist=False))),
-    Case("type-busilist-null", "E_PARAM", missing("busilist"), edited(put(busilist=None))),
+    Case("type-busilist-null", "E_PARAM", refusals.parameter_missing("busilist"), edited(put(busilist=None))),
     Case(
         "type-busilist-object",
         "E_PARAM",
@@ -642,7 +491,7 @@ CASES: list[Case] = [
     Case("format-random-key-suffix", "E_PARAM", malformed("random"), signed(random="r1000000&key=")),
     Case("format-random-too-short", "E_PARAM", malformed("random"), signed(random="r1")),
     Case("format-random-too-long", "E_PARAM", malformed("random"), signed(random="r" * 65)),
-    Case("format-random-empty", "E_PARAM", missing("random"), signed(random="")),
+    Case("format-random-empty", "E_PARAM", refusals.parameter_missing("random"), signed(random="")),
     Case("format-appid-too-long", "E_PARAM", malformed("appid"), signed(appid="a" * 65)),
     Case("format-appid-ten-megabytes", "E_PARAM", malformed("appid"), signed(appid="a" * TEN_MB)),
     Case("format-appid-escaped-nul", "E_PARAM", malformed("appid"), signed(appid="hz-city\x00")),
@@ -650,7 +499,7 @@ CASES: list[Case] = [
     Case("format-busicode-fullwidth", "E_PARAM", malformed("busicode"), signed(busicode="１４０１０１")),
     Case("format-busicode-five-digits", "E_PARAM", malformed("busicode"), signed(busicode="14010")),
     Case("format-basicode-malformed", "E_PARAM", malformed("basicode"), signed(busicode="14-0101", alias=True)),
-    Case("format-busicode-and-basicode", "E_PARAM", BOTH_BUSICODES, edited(put(basicode="140101"))),
+    Case("format-busicode-and-basicode", "E_PARAM", refusals.busicode_and_alias(), edited(put(basicode="140101"))),
     Case("format-action-letter-o", "E_PARAM", malformed("action"), signed(action="O1")),
     Case("format-action-one-digit", "E_PARAM", malformed("action"), signed(action="4")),
     Case("format-sign-not-hex", "E_PARAM", malformed("sign"), edited(put(sign="XYZ" * 10))),
@@ -658,16 +507,36 @@ CASES: list[Case] = [
     Case("format-timestamp-eleven-digits", "E_PARAM", malformed("timestamp"), edited(put(timestamp="17958320001"))),
     Case("format-timestamp-empty", "E_PARAM", malformed("timestamp"), edited(put(timestamp=""))),
     Case("format-timestamp-float", "E_PARAM", malformed("timestamp"), edited(put(timestamp="1795832000.5"))),
-    Case("unknown-param-region", "E_PARAM", unknown("region"), edited(put(region="110101"))),
-    Case("unknown-param-key", "E_PARAM", unknown("key"), edited(put(key="0123456789abcdef"))),
-    Case("unknown-params-sorted", "E_PARAM", unknown("extra", "region"), edited(put(region="1", extra="2"))),
-    Case("unknown-param-upper-case-name", "E_PARAM", unknown("APPID"), edited(rename("appid", "APPID"))),
-    Case("unknown-param-capitalised-sign", "E_PARAM", unknown("Sign"), edited(rename("sign", "Sign"))),
-    Case("unknown-param-ten-megabytes", "E_PARAM", unknown("padding"), edited(put(padding="x" * TEN_MB))),
+    Case("unknown-param-region", "E_PARAM", refusals.unknown_parameters(["region"]), edited(put(region="110101"))),
+    Case("unknown-param-key", "E_PARAM", refusals.unknown_parameters(["key"]), edited(put(key="0123456789abcdef"))),
+    Case(
+        "unknown-params-sorted",
+        "E_PARAM",
+        refusals.unknown_parameters(["extra", "region"]),
+        edited(put(region="1", extra="2")),
+    ),
+    Case(
+        "unknown-param-upper-case-name",
+        "E_PARAM",
+        refusals.unknown_parameters(["APPID"]),
+        edited(rename("appid", "APPID")),
+    ),
+    Case(
+        "unknown-param-capitalised-sign",
+        "E_PARAM",
+        refusals.unknown_parameters(["Sign"]),
+        edited(rename("sign", "Sign")),
+    ),
+    Case(
+        "unknown-param-ten-megabytes",
+        "E_PARAM",
+        refusals.unknown_parameters(["padding"]),
+        edited(put(padding="x" * TEN_MB)),
+    ),
     Case(
         "form-raw-ampersand-injection",
         "E_PARAM",
-        unknown("region"),
+        refusals.unknown_parameters(["region"]),
         lambda s: form(s, random="r1000000").replace(b"random=r1000000", b"random=r1000000&region=110101"),
         content_type=FORM,
     ),
@@ -681,59 +550,65 @@ CASES: list[Case] = [
     Case(
         "form-field-twice",
         "E_PARAM",
-        twice("random"),
+        refusals.parameter_repeated("random"),
         lambda s: form(s) + b"&random=" + RANDOM.encode(),
         content_type=FORM,
     ),
     Case(
         "json-duplicate-key",
         "E_PARAM",
-        twice("appid"),
+        refusals.parameter_repeated("appid"),
         text(lambda s: body_text(s).replace(f'"appid":"{s.appid}"', f'"appid":"nobody","appid":"{s.appid}"')),
     ),
     Case(
         "busilist-array-nested-too-deep",
         "E_PARAM",
-        TOO_DEEP,
+        refusals.busilist_too_deep(),
         with_raw("busilist", "[" * 600 + "]" * 600),
     ),
     # -- who is calling: unknown, disabled, wrong sign, locked out, wrong address (anonymous answers) ---------
-    Case("appid-unknown", "E_APPID", unknown_app("nobody"), signed(appid="nobody")),
+    Case("appid-unknown", "E_APPID", refusals.unknown_app("nobody"), signed(appid="nobody")),
     Case(
         "appid-upper-case",
         "E_APPID",
-        lambda s, _: unknown_app(s.appid.upper()),
+        lambda s, _: refusals.unknown_app(s.appid.upper()),
         edited(lambda r: r.update(appid=r["appid"].upper())),
     ),
-    Case("appid-disabled", "E_APPID", own(unknown_app), signed(), setup=disable),
-    Case("sign-tampered", "E_SIGN", bad_sign(), edited(lambda r: r.update(sign=flip_last(r["sign"])))),
+    Case("appid-disabled", "E_APPID", own(refusals.unknown_app), signed(), setup=disable),
+    Case("sign-tampered", "E_SIGN", SIGN_MISMATCH, edited(lambda r: r.update(sign=flip_last(r["sign"])))),
     Case(
-        "sign-lower-case-tampered", "E_SIGN", bad_sign(), edited(lambda r: r.update(sign=flip_last(r["sign"]).lower()))
+        "sign-lower-case-tampered",
+        "E_SIGN",
+        SIGN_MISMATCH,
+        edited(lambda r: r.update(sign=flip_last(r["sign"]).lower())),
     ),
-    Case("sign-wrong-secret", "E_SIGN", bad_sign(), signed(secret="0123456789abcdef0123456789abcdef")),
-    Case("sign-wrong-algorithm", "E_SIGN", bad_sign(), signed(algorithm=SignAlgorithm.SM3)),
+    Case("sign-wrong-secret", "E_SIGN", SIGN_MISMATCH, signed(secret="0123456789abcdef0123456789abcdef")),
+    Case("sign-wrong-algorithm", "E_SIGN", SIGN_MISMATCH, signed(algorithm=SignAlgorithm.SM3)),
     Case(
         "sign-hmac-app-sent-md5",
         "E_SIGN",
-        bad_sign("HMAC-SM3"),
+        refusals.signature_mismatch("HMAC-SM3"),
         lambda s: orjson.dumps(s.request(algorithm=SignAlgorithm.MD5)),
         grants={"sign": SignAlgorithm.HMAC_SM3},
     ),
     Case(
         "sign-busilist-altered",
         "E_SIGN",
-        bad_sign(),
+        SIGN_MISMATCH,
         edited(lambda r: r.update(busilist=r["busilist"].replace("330106", "330205"))),
     ),
-    Case("sign-action-altered", "E_SIGN", bad_sign(), edited(put(action="03"))),
-    Case("sign-alias-renamed-after-signing", "E_SIGN", bad_sign(), edited(rename("busicode", "basicode"))),
+    Case("sign-action-altered", "E_SIGN", SIGN_MISMATCH, edited(put(action="03"))),
+    Case("sign-alias-renamed-after-signing", "E_SIGN", SIGN_MISMATCH, edited(rename("busicode", "basicode"))),
     Case(
-        "sign-timestamp-added-after-signing", "E_SIGN", bad_sign(), edited(lambda r: r.update(timestamp="1795832000"))
+        "sign-timestamp-added-after-signing",
+        "E_SIGN",
+        SIGN_MISMATCH,
+        edited(lambda r: r.update(timestamp="1795832000")),
     ),
     Case(
         "sign-array-busilist-signed-as-spaced-text",
         "E_SIGN",
-        bad_sign(),
+        SIGN_MISMATCH,
         lambda s: orjson.dumps(
             {**s.request(orjson.dumps([s.device(1)], option=orjson.OPT_INDENT_2).decode()), "busilist": [s.device(1)]}
         ),
@@ -741,28 +616,28 @@ CASES: list[Case] = [
     Case(
         "sign-rotated-out-secret",
         "E_SIGN",
-        bad_sign(),
+        SIGN_MISMATCH,
         lambda s: orjson.dumps(s.request(secret=s.notes["old"])),
         setup=rotate(timedelta(0)),
     ),
     Case(
         "sign-rotation-grace-over",
         "E_SIGN",
-        bad_sign(),
+        SIGN_MISMATCH,
         lambda s: orjson.dumps(s.request(secret=s.notes["old"])),
         setup=rotate(timedelta(hours=1), advance=timedelta(minutes=61)),
     ),
     Case(
         "ip-not-allowed",
         "E_FORBIDDEN",
-        own(address_refused),
+        own(lambda appid: refusals.address_not_allowed(appid, "127.0.0.1")),
         signed(),
         grants={"ip_allow": ("10.0.0.0/8",)},
     ),
     Case(
         "client-certificate-missing",
         "E_FORBIDDEN",
-        own(certificate_missing),
+        own(lambda appid: refusals.certificate_required(appid, presented=False)),
         signed(),
         grants={"cert_fingerprints": ("ab" * 32,)},
     ),
@@ -775,55 +650,62 @@ CASES: list[Case] = [
         then=other_address_still_works,
     ),
     # -- the busilist (E_PARAM, identified) ----------------------------------------------------------------
-    Case("busilist-string-not-json", "E_PARAM", NOT_JSON, signed('[{"EQP_CODE": '), identified=True),
+    Case(
+        "busilist-string-not-json", "E_PARAM", refusals.busilist_not_json(), signed('[{"EQP_CODE": '), identified=True
+    ),
     Case(
         "busilist-string-holding-object",
         "E_PARAM",
-        NOT_ARRAY,
+        refusals.busilist_not_array(),
         signed(lambda s: orjson.dumps(s.device(1)).decode()),
         identified=True,
     ),
-    Case("busilist-string-holding-number", "E_PARAM", NOT_ARRAY, signed("1e5"), identified=True),
+    Case("busilist-string-holding-number", "E_PARAM", refusals.busilist_not_array(), signed("1e5"), identified=True),
     Case(
         "busilist-string-lone-surrogate",
         "E_PARAM",
-        NOT_JSON,
+        refusals.busilist_not_json(),
         signed('[{"EQP_NAME": "\\ud800"}]'),
         identified=True,
     ),
     Case(
         "busilist-array-of-strings",
         "E_PARAM",
-        "busilist 第 0 项不是 JSON 对象 / busilist item 0 is not a JSON object",
+        refusals.busilist_item_not_object(0),
         lambda s: orjson.dumps({**s.request(["a&key=b"]), "busilist": ["a&key=b"]}),
         identified=True,
     ),
     Case(
         "busilist-string-array-with-null",
         "E_PARAM",
-        "busilist 第 1 项不是 JSON 对象 / busilist item 1 is not a JSON object",
+        refusals.busilist_item_not_object(1),
         signed(lambda s: [s.device(1), None]),
         identified=True,
     ),
-    Case("busilist-empty-array", "E_PARAM", EMPTY, signed([]), identified=True),
+    Case("busilist-empty-array", "E_PARAM", refusals.busilist_empty(), signed([]), identified=True),
     Case(
         "action-unknown",
         "E_PARAM",
-        "请求动作代码 05 无效，应为 01 新增、02 修改、03 删除、04 查询 / "
-        "action 05 is not valid; use 01 add, 02 modify, 03 delete or 04 query",
+        refusals.action_unknown("05"),
         signed(action="05"),
         identified=True,
     ),
     Case(
         "timestamp-required-missing",
         "E_PARAM",
-        REQUIRE_TIMESTAMP,
+        refusals.timestamp_required(),
         signed(),
         identified=True,
         grants={"require_timestamp": True},
     ),
     # -- query conditions (E_PARAM, identified) -------------------------------------------------------------
-    Case("query-two-conditions", "E_PARAM", ONE_CONDITION, signed([{}, {}], action="04"), identified=True),
+    Case(
+        "query-two-conditions",
+        "E_PARAM",
+        refusals.query_needs_one_condition(),
+        signed([{}, {}], action="04"),
+        identified=True,
+    ),
     Case("query-unknown-field", "E_PARAM", not_a_field("USE_PHONE"), query({"USE_PHONE": "1"}), identified=True),
     Case("query-field-lower-case", "E_PARAM", not_a_field("eqp_code"), query({"eqp_code": "x"}), identified=True),
     Case(
@@ -843,22 +725,21 @@ CASES: list[Case] = [
     Case(
         "query-sql-in-region-field-value",
         "E_PARAM",
-        "AREA_CODE 应为 6 位行政区划代码 / AREA_CODE must be a 6-digit region code",
+        refusals.query_region_malformed("AREA_CODE"),
         query({"AREA_CODE": "330106' OR '1'='1"}),
         identified=True,
     ),
     Case(
         "query-sql-in-region-control",
         "E_PARAM",
-        "_region 应为 6 位行政区划代码 / _region must be a 6-digit region code",
+        refusals.query_region_malformed("_region"),
         query({"_region": "33%' OR 1=1 --"}),
         identified=True,
     ),
     Case(
         "query-sql-in-time-bound",
         "E_PARAM",
-        "_updated_from 应为 YYYY-MM-DD 或 YYYY-MM-DD HH:MM:SS / "
-        "_updated_from must be YYYY-MM-DD or YYYY-MM-DD HH:MM:SS",
+        refusals.query_time_malformed("_updated_from"),
         query({"_updated_from": "2026-01-01' OR '1'='1"}),
         identified=True,
     ),
@@ -868,12 +749,24 @@ CASES: list[Case] = [
     Case(
         "query-operator-object-value",
         "E_PARAM",
-        not_a_value("EQP_CODE"),
+        refusals.query_value_not_text("EQP_CODE"),
         query({"EQP_CODE": {"$ne": ""}}),
         identified=True,
     ),
-    Case("query-number-value", "E_PARAM", not_a_value("USE_STATUS"), query({"USE_STATUS": 2}), identified=True),
-    Case("query-empty-value", "E_PARAM", not_a_value("EQP_NAME"), query({"EQP_NAME": ""}), identified=True),
+    Case(
+        "query-number-value",
+        "E_PARAM",
+        refusals.query_value_not_text("USE_STATUS"),
+        query({"USE_STATUS": 2}),
+        identified=True,
+    ),
+    Case(
+        "query-empty-value",
+        "E_PARAM",
+        refusals.query_value_not_text("EQP_NAME"),
+        query({"EQP_NAME": ""}),
+        identified=True,
+    ),
     Case("query-unknown-control", "E_PARAM", unknown_control("_limit"), query({"_limit": 1}), identified=True),
     Case(
         "query-control-upper-case", "E_PARAM", unknown_control("_REGION"), query({"_REGION": "330106"}), identified=True
@@ -891,23 +784,29 @@ CASES: list[Case] = [
     Case(
         "query-include-deleted-string",
         "E_PARAM",
-        "_include_deleted 应为 true 或 false / _include_deleted must be true or false",
+        refusals.include_deleted_malformed(),
         query({"_include_deleted": "true"}),
         identified=True,
     ),
-    Case("query-forged-cursor", "E_PARAM", invalid_token("_cursor"), query({"_cursor": "abc.def"}), identified=True),
+    Case(
+        "query-forged-cursor",
+        "E_PARAM",
+        refusals.cursor_invalid("_cursor"),
+        query({"_cursor": "abc.def"}),
+        identified=True,
+    ),
     Case(
         "query-forged-cursor-mac",
         "E_PARAM",
-        invalid_token("_cursor"),
+        refusals.cursor_invalid("_cursor"),
         query({"_cursor": forged_cursor()}),
         identified=True,
     ),
-    Case("query-cursor-number", "E_PARAM", invalid_token("_cursor"), query({"_cursor": 1}), identified=True),
+    Case("query-cursor-number", "E_PARAM", refusals.cursor_invalid("_cursor"), query({"_cursor": 1}), identified=True),
     Case(
         "query-cursor-altered",
         "E_PARAM",
-        invalid_token("_cursor"),
+        refusals.cursor_invalid("_cursor"),
         query(lambda s: {"_page_size": 1, "_cursor": altered(s.notes["cursor"])}),
         identified=True,
         setup=own_cursor,
@@ -915,7 +814,7 @@ CASES: list[Case] = [
     Case(
         "query-cursor-of-other-app-scope",
         "E_PARAM",
-        OTHER_CONDITIONS,
+        refusals.cursor_of_other_conditions(),
         query(lambda s: {"_page_size": 1, "_cursor": s.notes["cursor"]}),
         identified=True,
         setup=cursor_of_other_city,
@@ -923,35 +822,41 @@ CASES: list[Case] = [
     Case(
         "query-cursor-of-other-conditions",
         "E_PARAM",
-        OTHER_CONDITIONS,
+        refusals.cursor_of_other_conditions(),
         query(lambda s: {"_page_size": 1, "_cursor": s.notes["cursor"], "USE_STATUS": "2"}),
         identified=True,
         setup=own_cursor,
     ),
-    Case("query-forged-since", "E_PARAM", invalid_token("_since"), query({"_since": "12345"}), identified=True),
-    Case("query-since-number", "E_PARAM", invalid_token("_since"), query({"_since": 0}), identified=True),
+    Case(
+        "query-forged-since", "E_PARAM", refusals.cursor_invalid("_since"), query({"_since": "12345"}), identified=True
+    ),
+    Case("query-since-number", "E_PARAM", refusals.cursor_invalid("_since"), query({"_since": 0}), identified=True),
     Case(
         "query-since-of-other-business",
         "E_PARAM",
-        SINCE_OF_OTHER_BUSINESS,
+        refusals.since_of_another_business(),
         query(lambda s: {"_since": s.notes["since"]}),
         identified=True,
         setup=since_of_0102,
     ),
     Case(
-        "query-since-and-cursor", "E_PARAM", SINCE_AND_CURSOR, query({"_since": "0", "_cursor": "x.y"}), identified=True
+        "query-since-and-cursor",
+        "E_PARAM",
+        refusals.since_with_cursor(),
+        query({"_since": "0", "_cursor": "x.y"}),
+        identified=True,
     ),
     # -- replays (E_REPLAY, identified) ---------------------------------------------------------------------
     Case(
         "replay-random-of-other-write",
         "E_REPLAY",
-        REPLAY,
+        REPLAYED,
         signed(lambda s: [s.device(2)]),
         identified=True,
         setup=add_first(1),
     ),
-    Case("replay-random-of-a-query", "E_REPLAY", REPLAY, signed(), identified=True, setup=query_first({})),
-    Case("replay-query-with-random-of-a-write", "E_REPLAY", REPLAY, query({}), identified=True, setup=add_first(1)),
+    Case("replay-random-of-a-query", "E_REPLAY", REPLAYED, signed(), identified=True, setup=query_first({})),
+    Case("replay-query-with-random-of-a-write", "E_REPLAY", REPLAYED, query({}), identified=True, setup=add_first(1)),
     Case(
         "timestamp-stale",
         "E_REPLAY",
@@ -1083,12 +988,24 @@ CASES: list[Case] = [
         identified=True,
         grants={"actions": frozenset({"01", "04"})},
     ),
-    Case("busicode-unknown-purpose", "E_BUSICODE", bad_busicode("150101"), signed(busicode="150101"), identified=True),
-    Case("busicode-heading", "E_BUSICODE", bad_busicode("140100"), signed(busicode="140100"), identified=True),
+    Case(
+        "busicode-unknown-purpose",
+        "E_BUSICODE",
+        refusals.busicode_unknown("150101"),
+        signed(busicode="150101"),
+        identified=True,
+    ),
+    Case(
+        "busicode-heading",
+        "E_BUSICODE",
+        refusals.busicode_unknown("140100"),
+        signed(busicode="140100"),
+        identified=True,
+    ),
     Case(
         "direction-purpose-12-from-city",
         "E_FORBIDDEN",
-        purpose_12("市级→省级", "city→province"),
+        refusals.province_to_national_only("市级→省级", "city→province"),
         signed(busicode="120101"),
         identified=True,
         grants={"busicodes": frozenset({"120101"})},
@@ -1096,7 +1013,7 @@ CASES: list[Case] = [
     Case(
         "direction-purpose-13-from-city",
         "E_FORBIDDEN",
-        purpose_13("市级→省级", "city→province"),
+        refusals.national_to_province_only("市级→省级", "city→province"),
         signed(busicode="130101"),
         identified=True,
         grants={"busicodes": frozenset({"130101"})},
@@ -1104,7 +1021,7 @@ CASES: list[Case] = [
     Case(
         "direction-purpose-31-add",
         "E_FORBIDDEN",
-        PURPOSE_31_WRITE,
+        PURPOSE_31_READ_ONLY,
         signed(busicode="310101"),
         identified=True,
         grants={"busicodes": frozenset({"310101"})},
@@ -1112,7 +1029,7 @@ CASES: list[Case] = [
     Case(
         "direction-purpose-31-delete",
         "E_FORBIDDEN",
-        PURPOSE_31_WRITE,
+        PURPOSE_31_READ_ONLY,
         signed(lambda s: [{"EQP_CODE": s.key(1)}], action="03", busicode="310101"),
         identified=True,
         grants={"busicodes": frozenset({"310101"})},
@@ -1120,7 +1037,7 @@ CASES: list[Case] = [
     Case(
         "direction-purpose-11-other-province",
         "E_FORBIDDEN",
-        purpose_11("省级→省级", "province→province"),
+        refusals.same_regulator_only("省级→省级", "province→province"),
         signed(lambda s: [s.device(1, AREA_CODE="320106")], busicode="110101"),
         identified=True,
         grants={"region": "320000", "busicodes": frozenset({"110101"})},
@@ -1128,7 +1045,7 @@ CASES: list[Case] = [
     Case(
         "direction-purpose-11-from-city",
         "E_FORBIDDEN",
-        purpose_11("市级→省级", "city→province"),
+        refusals.same_regulator_only("市级→省级", "city→province"),
         signed(busicode="110101"),
         identified=True,
         grants={"busicodes": frozenset({"110101"})},
@@ -1136,8 +1053,7 @@ CASES: list[Case] = [
     Case(
         "direction-purpose-21-from-regulator",
         "E_FORBIDDEN",
-        "用途 21（同级外部接口）只用于与外部部门交换数据，本应用级别为 city / "
-        "Purpose 21 is for external departments; this app's level is city",
+        refusals.external_purpose("21", "同级外部接口", "city"),
         query({}, busicode="210101"),
         identified=True,
         grants={"busicodes": frozenset({"210101"})},
@@ -1145,9 +1061,7 @@ CASES: list[Case] = [
     Case(
         "direction-purpose-14-foreign-city",
         "E_FORBIDDEN",
-        "用途 14（省级—所辖下级接口）只用于省级与所辖市、县之间，本次为 市级→省级（320100→330000） / "
-        "Purpose 14 is between a province and its own cities and counties; this request is city→province "
-        "(320100→330000)",
+        refusals.province_and_its_own_only("市级→省级", "city→province", "320100→330000"),
         signed(lambda s: [s.device(1, AREA_CODE="320106")]),
         identified=True,
         grants={"region": "320100"},
@@ -1155,8 +1069,7 @@ CASES: list[Case] = [
     Case(
         "direction-purpose-14-from-external",
         "E_FORBIDDEN",
-        "用途 14（省级—所辖下级特种设备安全监管部门接口）只用于监管部门之间，本次为 外部部门→省级 / "
-        "Purpose 14 is for regulators only; this request is external→province",
+        refusals.regulators_only("14", "省级—所辖下级特种设备安全监管部门接口", "外部部门→省级", "external→province"),
         signed(),
         identified=True,
         grants={"level": "external"},
@@ -1164,6 +1077,7 @@ CASES: list[Case] = [
     Case(
         "direction-table-0203-from-city",
         "E_FORBIDDEN",
+        # golden wording: pins the text a caller reads
         "业务 0203（特种设备制造许可）不允许 市级→省级 方向的数据交换（表 1–4），"
         "允许：national→province, province→national / "
         "Business type 0203 does not flow city→province (spec tables 1-4); "
@@ -1175,7 +1089,7 @@ CASES: list[Case] = [
     Case(
         "direction-purpose-13-into-national-node",
         "E_FORBIDDEN",
-        purpose_13("省级→国家", "province→national"),
+        refusals.national_to_province_only("省级→国家", "province→national"),
         signed(busicode="130101"),
         identified=True,
         node=NATIONAL,
@@ -1184,7 +1098,7 @@ CASES: list[Case] = [
     Case(
         "direction-purpose-12-query-from-national-node",
         "E_FORBIDDEN",
-        purpose_12("国家→省级", "national→province"),
+        refusals.province_to_national_only("国家→省级", "national→province"),
         query({}, busicode="120101"),
         identified=True,
         node=NATIONAL,
@@ -1194,7 +1108,7 @@ CASES: list[Case] = [
     Case(
         "limit-max-records",
         "E_LIMIT",
-        MAX_RECORDS,
+        refusals.too_many_records(2, 3),
         signed(lambda s: [s.device(n) for n in (1, 2, 3)]),
         identified=True,
         grants={"max_records": 2},
@@ -1210,7 +1124,7 @@ CASES: list[Case] = [
     Case(
         "limit-rate-per-minute",
         "E_LIMIT",
-        own(rate_exceeded),
+        own(lambda appid: refusals.rate_exceeded(appid, 2)),
         signed(),
         identified=True,
         grants={"rate_per_minute": 2},
@@ -1342,6 +1256,7 @@ CASES: list[Case] = [
     Case(
         "modify-record-of-other-source",
         "E_CONFLICT",
+        # golden wording: pins the text a caller reads
         "有 1 条记录由其他数据源提供（一数一源），本应用无权覆盖 0101，整批未写入；"
         "如确需接管，请联系节点管理员授予 override / "
         "1 record(s) were supplied by another source (one record, one source) and this app may not override 0101; "
@@ -1354,30 +1269,30 @@ CASES: list[Case] = [
     Case(
         "record-nul-character",
         "E_PARAM",
-        NUL,
+        NUL_REFUSAL,
         signed(lambda s: [s.device(1, EQP_NAME="曳引\x00电梯")]),
         identified=True,
     ),
     Case(
         "record-nul-in-field-name",
         "E_PARAM",
-        NUL,
+        NUL_REFUSAL,
         signed(lambda s: [{**s.device(1), "EQP\x00NAME": "x"}]),
         identified=True,
     ),
     Case(
         "record-nul-deep-inside-nested-value",
         "E_PARAM",
-        NUL,
+        NUL_REFUSAL,
         signed('[{"EQP_NAME":' + "[" * 1020 + '"\\u0000"' + "]" * 1020 + "}]"),
         identified=True,
     ),
-    Case("delete-nul-key", "E_PARAM", NUL, signed([{"EQP_CODE": "\x00"}], action="03"), identified=True),
-    Case("query-nul-value", "E_PARAM", NUL, query({"EQP_NAME": "电\x00梯"}), identified=True),
+    Case("delete-nul-key", "E_PARAM", NUL_REFUSAL, signed([{"EQP_CODE": "\x00"}], action="03"), identified=True),
+    Case("query-nul-value", "E_PARAM", NUL_REFUSAL, query({"EQP_NAME": "电\x00梯"}), identified=True),
     Case(
         "query-nul-value-array-busilist",
         "E_PARAM",
-        NUL,
+        NUL_REFUSAL,
         lambda s: orjson.dumps({**s.request([{"EQP_CODE": "\x00"}], action="04"), "busilist": [{"EQP_CODE": "\x00"}]}),
         identified=True,
     ),
@@ -1414,7 +1329,12 @@ def test_hostile_request(case: Case, node_pool: NodePool) -> None:
     answer = call(node, payload, case.content_type)
 
     datalist = answer["datalist"]
-    message = case.message(scene, payload) if callable(case.message) else case.message
+    expected = case.expected(scene, payload) if callable(case.expected) else case.expected
+    if isinstance(expected, ExchangeError):
+        assert expected.code.value == case.code
+        message = expected.message
+    else:  # golden wording
+        message = expected
     assert (datalist["result"], datalist.get("code")) == ("0000", case.code), answer
     assert datalist["message"] == message
     if case.details is not None:
@@ -1433,6 +1353,9 @@ def test_hostile_request(case: Case, node_pool: NodePool) -> None:
 
 def test_the_table_is_big_enough() -> None:
     assert len(CASES) >= 60
+    # Most cases take their wording from the refusal table: two spell it out (with the HTTP size-limit
+    # test below, three tests of this file pin the wording).
+    assert len([case for case in CASES if isinstance(case.expected, str)]) <= 2
     assert {case.code for case in CASES} >= {
         "E_JSON", "E_PARAM", "E_APPID", "E_SIGN", "E_REPLAY", "E_BUSICODE", "E_FORBIDDEN", "E_REGION", "E_LIMIT",
         "E_VALIDATION", "E_NOTFOUND", "E_CONFLICT", "E_LOCKED",
@@ -1497,6 +1420,7 @@ def post(node: Node, payload: bytes, *, streamed: bool) -> httpx.Response:
     return anyio.run(send)
 
 
+# golden wording: pins the text a caller reads
 @pytest.mark.parametrize("streamed", [False, True], ids=["content-length", "chunked"])
 def test_body_over_the_node_limit_is_413_and_writes_nothing(make_node: Callable[..., Node], streamed: bool) -> None:
     node = make_node(max_body_bytes=1024 * 1024)
@@ -1509,13 +1433,19 @@ def test_body_over_the_node_limit_is_413_and_writes_nothing(make_node: Callable[
     assert response.status_code == 413
     assert response.headers["content-type"] == "application/json; charset=utf-8"
     limit = 1024 * 1024
+    # The answer of every refusal made before the caller is known: the envelope with nothing of the
+    # request in it (the body was never read through), unsigned.
     assert response.json() == {
+        "appid": "",
+        "busicode": "",
         "datalist": {
             "result": "0000",
             "message": f"请求体超过节点上限 {limit} 字节，请分批发送 / "
             f"Request body exceeds the node's limit of {limit} bytes; split the batch",
             "code": "E_LIMIT",
-        }
+        },
+        "random": "",
+        "sign": "",
     }
     assert snapshot(node) == before
 

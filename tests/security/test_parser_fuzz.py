@@ -270,7 +270,7 @@ def test_pipeline_on_arbitrary_requests(node: Node) -> None:
     @given(data=st.data())
     def run(data: st.DataObject) -> None:
         body, content_type = data.draw(pipeline_requests(secret, int(node.clock.now().timestamp())))
-        logged = node.exchange.log.count()
+        logged = node.exchange.answers.log.count()
         raw = node.exchange.handle(body, content_type, "127.0.0.1")
         answer = orjson.loads(raw)
         assert isinstance(answer, dict), raw
@@ -282,7 +282,7 @@ def test_pipeline_on_arbitrary_requests(node: Node) -> None:
             assert verify(response_signed_params(answer), secret, SignAlgorithm.MD5, answer["sign"]), answer
         else:
             assert datalist.get("code") in anonymous, answer
-        assert node.exchange.log.count() == logged + 1
-        node.exchange.lockouts.clear(APPID)  # failed signs must not lock the fuzzer out of the deeper paths
+        assert node.exchange.answers.log.count() == logged + 1
+        node.exchange.admission.lockouts.clear(APPID)  # failed signs must not lock the fuzzer out of the deeper paths
 
     run()

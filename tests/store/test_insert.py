@@ -14,9 +14,7 @@ from hypothesis import strategies as st
 from sqlalchemy.engine import Connection
 
 from tests.support import JSON_VALUES
-from tzsb.store import Store, open_store
-from tzsb.store import records as record_store
-from tzsb.store.records import NewRecords
+from tzsb.store import NewRecords, Store, open_store, records_written
 
 
 @pytest.fixture
@@ -61,7 +59,7 @@ def _inserted_then_rolled_back(store: Store, insert: Callable[[Connection], None
 
 def _while_nothing(connection: Connection, new: NewRecords) -> None:
     """``inserting`` around an empty block: the statement in its helper thread."""
-    with record_store.inserting(connection, new):
+    with records_written.inserting(connection, new):
         pass
 
 
@@ -88,36 +86,36 @@ def test_one_statement_stores_what_rows_would(
     records = [{**extra, **_record(number), "EQP_CODE": f"{key_text}{number}"} for number, extra in enumerate(extras)]
     new = _new(records, list(range(first, first + len(records))))
     one_statement = _inserted_then_rolled_back(
-        sqlite_store, lambda connection: record_store.insert_new(connection, new)
+        sqlite_store, lambda connection: records_written.insert_new(connection, new)
     )
     row_by_row = _inserted_then_rolled_back(
-        sqlite_store, lambda connection: record_store.insert(connection, new.rows())
+        sqlite_store, lambda connection: records_written.insert(connection, new.rows())
     )
     in_a_thread = _inserted_then_rolled_back(sqlite_store, lambda connection: _while_nothing(connection, new))
     assert one_statement == row_by_row == in_a_thread
-    assert [row[4] for row in one_statement] == [record_store.document(record) for record in records]
+    assert [row[4] for row in one_statement] == [records_written.document(record) for record in records]
 
 
 def test_number_keys_and_interleaved_sequences_take_the_row_path(store: Store) -> None:
     numbered = _new([{**_record(1), "EQP_CODE": 15}, _record(2)], [1, 2])
     gapped = _new([_record(3), _record(4)], [3, 5])
     with store.write() as connection:
-        record_store.insert_new(connection, numbered)
-        record_store.insert_new(connection, gapped)
+        records_written.insert_new(connection, numbered)
+        records_written.insert_new(connection, gapped)
     assert [(row[1], row[11]) for row in _all_rows(store)] == [("15", 1), ("K0002", 2), ("K0003", 3), ("K0004", 5)]
 
 
 def test_nothing_new_writes_nothing(store: Store) -> None:
     with store.write() as connection:
-        record_store.insert_new(connection, _new([], []))
+        records_written.insert_new(connection, _new([], []))
     assert _all_rows(store) == []
 
 
 def test_a_key_already_stored_fails_the_whole_statement(store: Store) -> None:
     with store.write() as connection:
-        record_store.insert_new(connection, _new([_record(1)], [1]))
+        records_written.insert_new(connection, _new([_record(1)], [1]))
     with pytest.raises(Exception, match=r"(?i)unique|duplicate"), store.write() as connection:
-        record_store.insert_new(connection, _new([_record(2), _record(1)], [2, 3]))
+        records_written.insert_new(connection, _new([_record(2), _record(1)], [2, 3]))
     assert [row[1] for row in _all_rows(store)] == ["K0001"]
 
 
@@ -133,11 +131,15 @@ def test_both_statements_store_what_rows_would(tmp_path: Path, version: tuple[in
         records = [_record(number, NAME=f'名称 "{number}" \\ \u00e9', LIST=[number, None]) for number in range(50)]
         new = _new(records, list(range(7, 57)))
         with store.read() as connection:
-            chosen = record_store._one_statement(connection, new)
-        joined = record_store._INSERT_FROM_ARRAYS if version >= (3, 35) else record_store._INSERT_FROM_ARRAY
+            chosen = records_written._one_statement(connection, new)
+        joined = records_written._INSERT_FROM_ARRAYS if version >= (3, 35) else records_written._INSERT_FROM_ARRAY
         assert chosen is not None and chosen[0] == joined
-        one_statement = _inserted_then_rolled_back(store, lambda connection: record_store.insert_new(connection, new))
-        row_by_row = _inserted_then_rolled_back(store, lambda connection: record_store.insert(connection, new.rows()))
+        one_statement = _inserted_then_rolled_back(
+            store, lambda connection: records_written.insert_new(connection, new)
+        )
+        row_by_row = _inserted_then_rolled_back(
+            store, lambda connection: records_written.insert(connection, new.rows())
+        )
         assert one_statement == row_by_row
         assert len(one_statement) == 50
     finally:
@@ -151,8 +153,8 @@ def test_the_joined_statement_scans_the_documents_once(tmp_path: Path) -> None:
     store = open_store(f"sqlite:///{tmp_path / 'tzsb.db'}")
     try:
         with store.read() as connection:
-            statement = record_store._one_statement(connection, _new([_record(1), _record(2)], [1, 2]))
-            assert statement is not None and statement[0] == record_store._INSERT_FROM_ARRAYS
+            statement = records_written._one_statement(connection, _new([_record(1), _record(2)], [1, 2]))
+            assert statement is not None and statement[0] == records_written._INSERT_FROM_ARRAYS
             plan = [row[3] for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement[0], statement[1])]
     finally:
         store.dispose()

@@ -19,9 +19,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tzsb.store import Store, open_store
-from tzsb.store import records as record_store
-from tzsb.store.records import RecordQuery
+from tzsb.store import RecordQuery, Store, open_store, records_read, records_written
 
 REGIONS: Final = ("110101", "330102", "330106", "330110", "330201", "339900")
 #: Prefixes a query may carry: the caller's scope and ``_region``, nested or (in the model) not.
@@ -35,8 +33,8 @@ def _dataset(count: int) -> list[tuple[str, str, bool]]:
     return [(f"K{key:06d}", chooser.choice(REGIONS), chooser.random() < 0.1) for key in keys]
 
 
-def _row(key: str, region: str, deleted: bool, seq: int) -> record_store.NewRow:
-    data = record_store.document({"EQP_CODE": key, "AREA_CODE": region, "UPDATE_TIME": "2026-01-01 00:00:00"})
+def _row(key: str, region: str, deleted: bool, seq: int) -> records_written.NewRow:
+    data = records_written.document({"EQP_CODE": key, "AREA_CODE": region, "UPDATE_TIME": "2026-01-01 00:00:00"})
     deleted_at, deleted_by = ("2026-02-01 00:00:00", "x") if deleted else (None, None)
     return ("0101", key, region, "2026-01-01 00:00:00", data, deleted, deleted_at, deleted_by,
             "x", "x", "2026-01-01 00:00:00", seq)  # fmt: skip
@@ -45,8 +43,8 @@ def _row(key: str, region: str, deleted: bool, seq: int) -> record_store.NewRow:
 def _filled(url: str, rows: list[tuple[str, str, bool]]) -> Store:
     store = open_store(url)
     with store.write() as connection:
-        record_store.insert(connection, [_row(*row, seq) for seq, row in enumerate(rows, 1)])
-        record_store.store_change_counter(connection, len(rows))
+        records_written.insert(connection, [_row(*row, seq) for seq, row in enumerate(rows, 1)])
+        records_written.store_change_counter(connection, len(rows))
     return store
 
 
@@ -74,7 +72,7 @@ def _all_pages(store: Store, query: RecordQuery) -> list[str]:
     after: tuple[str, str] | None = None
     with store.read() as connection:
         while True:
-            page = record_store.select_records(connection, replace(query, after=after))
+            page = records_read.select_records(connection, replace(query, after=after))
             seen += [row.key for row in page]
             if len(page) < query.limit:
                 return seen
@@ -111,7 +109,7 @@ def test_a_pinned_region_after_a_position_outside_it(
     def page(after: tuple[str, str]) -> list[str]:
         with store.read() as connection:
             query = RecordQuery("0101", region="330106", after=after, limit=1000)
-            return [row.key for row in record_store.select_records(connection, query)]
+            return [row.key for row in records_read.select_records(connection, query)]
 
     assert page(("330102", "K999999")) == everything
     assert page(("330106", everything[2])) == everything[3:]
@@ -130,7 +128,7 @@ def _plans(store: Store, queries: list[RecordQuery]) -> list[tuple[str, list[str
     try:
         with store.read() as connection:
             for query in queries:
-                record_store.select_records(connection, query)
+                records_read.select_records(connection, query)
             driver = connection.connection.driver_connection
             assert driver is not None
             return [
@@ -146,7 +144,7 @@ def test_every_region_page_is_a_range_scan_of_the_region_index(tmp_path: Any) ->
     store = _filled(f"sqlite:///{tmp_path / 'plans.db'}", rows)
     try:
         with store.read() as connection:
-            first = record_store.select_records(connection, RecordQuery("0101", region_prefixes=("33", "3301")))
+            first = records_read.select_records(connection, RecordQuery("0101", region_prefixes=("33", "3301")))
         middle = (first[-1].region, first[-1].key)
         end_of_region = max((region, key) for key, region, _ in rows if region == "330106")
         queries = [

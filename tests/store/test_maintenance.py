@@ -7,7 +7,7 @@ from datetime import timedelta
 from tests.support import body, call, device, grant, snapshot
 from tzsb.app import Node
 from tzsb.clock import FixedClock
-from tzsb.store.maintenance import prune_nonces
+from tzsb.store import nonces
 
 
 def test_prune_keeps_recent_claims(node: Node, clock: FixedClock) -> None:
@@ -17,7 +17,7 @@ def test_prune_keeps_recent_claims(node: Node, clock: FixedClock) -> None:
     clock.advance(timedelta(days=40))
     recent = body("hz-city", secret, "140101", "01", [device(2)], random="new-request-1")
     assert call(node, recent)["datalist"]["result"] == "0001"
-    assert prune_nonces(node.store, clock.now() - timedelta(days=30)) == 1
+    assert nonces.prune(node.store, clock.now() - timedelta(days=30)) == 1
     assert [claim[1] for claim in snapshot(node)["nonces"]] == ["new-request-1"]
     replayed = call(node, body("hz-city", secret, "140101", "01", [device(3)], random="new-request-1"))
     assert replayed["datalist"]["code"] == "E_REPLAY"

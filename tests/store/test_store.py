@@ -5,14 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import orjson
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from tzsb.store import Store, open_store
-from tzsb.store import records as record_store
-from tzsb.store.records import RecordQuery
+from tzsb.store import RecordQuery, Store, open_store, records_read, records_written
 
 
 @pytest.fixture
@@ -24,10 +21,10 @@ def store(database_url: str) -> Any:
 
 def row(
     key: str, region: str, seq: int, *, deleted: bool = False, updated_at: str = "2026-01-01 00:00:00"
-) -> record_store.NewRow:
+) -> records_written.NewRow:
     data = {"EQP_CODE": key, "AREA_CODE": region, "UPDATE_TIME": updated_at, "USE_STATUS": "2"}
     deleted_at, deleted_by = ("2026-02-01 00:00:00", "x") if deleted else (None, None)
-    return ("0101", key, region, updated_at, record_store.document(data), deleted, deleted_at, deleted_by,
+    return ("0101", key, region, updated_at, records_written.document(data), deleted, deleted_at, deleted_by,
             "x", "x", "2026-01-01 00:00:00", seq)  # fmt: skip
 
 
@@ -44,9 +41,9 @@ def test_migrating_twice_changes_nothing(database_url: str) -> None:
 def test_fetch_reads_large_key_sets(store: Store) -> None:
     keys = [f"K{number:07d}" for number in range(12_000)]
     with store.write() as connection:
-        record_store.insert(connection, [row(key, "330106", seq) for seq, key in enumerate(keys, 1)])
+        records_written.insert(connection, [row(key, "330106", seq) for seq, key in enumerate(keys, 1)])
     with store.read() as connection:
-        found = record_store.fetch(connection, "0101", [*keys, "missing"])
+        found = records_read.fetch(connection, "0101", [*keys, "missing"])
     assert len(found) == len(keys)
     assert found["K0000042"].seq == 43
 
@@ -54,12 +51,12 @@ def test_fetch_reads_large_key_sets(store: Store) -> None:
 def test_region_prefixes_order_and_keyset(store: Store) -> None:
     layout = [("A", "330106"), ("B", "330106"), ("C", "330102"), ("D", "330201"), ("E", "110101"), ("F", "339900")]
     with store.write() as connection:
-        record_store.insert(connection, [row(key, region, seq) for seq, (key, region) in enumerate(layout, 1)])
-        record_store.insert(connection, [row("G", "330106", 7, deleted=True)])
+        records_written.insert(connection, [row(key, region, seq) for seq, (key, region) in enumerate(layout, 1)])
+        records_written.insert(connection, [row("G", "330106", 7, deleted=True)])
 
     def keys(**options: Any) -> list[str]:
         with store.read() as connection:
-            return [found.key for found in record_store.select_records(connection, RecordQuery("0101", **options))]
+            return [found.key for found in records_read.select_records(connection, RecordQuery("0101", **options))]
 
     assert keys(region_prefixes=("33",)) == ["C", "A", "B", "D", "F"]
     assert keys(region_prefixes=("3301",)) == ["C", "A", "B"]
@@ -73,19 +70,19 @@ def test_region_prefixes_order_and_keyset(store: Store) -> None:
 
 def test_change_counter_is_read_locked_and_stored(store: Store) -> None:
     with store.write() as connection:
-        assert record_store.lock_change_counter(connection) == 0
-        record_store.store_change_counter(connection, 41)
+        assert records_written.lock_change_counter(connection) == 0
+        records_written.store_change_counter(connection, 41)
     with store.write() as connection:
-        assert record_store.lock_change_counter(connection) == 41
+        assert records_written.lock_change_counter(connection) == 41
 
 
 def test_a_failed_transaction_leaves_nothing(store: Store) -> None:
     with pytest.raises(RuntimeError), store.write() as connection:
-        record_store.insert(connection, [row("A", "330106", 1)])
-        record_store.store_change_counter(connection, 1)
+        records_written.insert(connection, [row("A", "330106", 1)])
+        records_written.store_change_counter(connection, 1)
         raise RuntimeError("boom")
     with store.read() as connection:
-        assert record_store.fetch(connection, "0101", ["A"]) == {}
+        assert records_read.fetch(connection, "0101", ["A"]) == {}
         assert connection.execute(sa.text("SELECT last_seq FROM change_counter")).scalar_one() == 0
 
 
@@ -94,19 +91,19 @@ def test_write_if_free_and_try_lock_take_nothing_from_a_busy_writer(store: Store
     try:
         for holder in (store, other):
             with holder.write() as held:
-                record_store.lock_change_counter(held)
+                records_written.lock_change_counter(held)
                 with store.write_if_free() as connection:
                     if store.is_sqlite:
                         assert connection is None
                     else:  # PostgreSQL writers queue on the change-counter row
                         assert connection is not None
-                        assert record_store.try_lock_change_counter(connection) is None
+                        assert records_written.try_lock_change_counter(connection) is None
         with store.write_if_free() as connection:
             assert connection is not None
-            assert record_store.try_lock_change_counter(connection) == 0
-            record_store.store_change_counter(connection, 5)
+            assert records_written.try_lock_change_counter(connection) == 0
+            records_written.store_change_counter(connection, 5)
         with store.read() as connection:
-            assert record_store.last_change(connection) == 5
+            assert records_read.last_change(connection) == 5
     finally:
         other.dispose()
 
@@ -115,7 +112,7 @@ def _probed_keys(store: Store) -> list[str]:
     """5,000 stored keys; returns 1,000 wanted ones, every other one of them stored."""
     keys = [f"K{number:07d}" for number in range(5_000)]
     with store.write() as connection:
-        record_store.insert(connection, [row(key, "330106", seq) for seq, key in enumerate(keys, 1)])
+        records_written.insert(connection, [row(key, "330106", seq) for seq, key in enumerate(keys, 1)])
     return [f"K{number:07d}" for number in range(0, 10_000, 10)]
 
 
@@ -139,11 +136,13 @@ def _probes_the_primary_key(store: Store, plan: str, alias: str) -> bool:
 def test_fetch_probes_the_primary_key(store: Store) -> None:
     """Whatever the table's statistics say: a scan of the business type costs in proportion to the table."""
     wanted = _probed_keys(store)
-    statement = record_store.FETCH_ON_SQLITE if store.is_sqlite else record_store.FETCH_ON_POSTGRESQL
-    keys_parameter: Any = orjson.dumps(wanted) if store.is_sqlite else wanted
-    for plan, connection in _plans(store, statement, (keys_parameter, "0101")):
+    assert store.dialect.fetch_records == (
+        records_read.FETCH_ON_SQLITE if store.is_sqlite else records_read.FETCH_ON_POSTGRESQL
+    )
+    statement = store.dialect.fetch_records
+    for plan, connection in _plans(store, statement, (store.dialect.text_array(wanted), "0101")):
         assert _probes_the_primary_key(store, plan, "records"), plan
-        assert sorted(record_store.fetch(connection, "0101", wanted)) == wanted[:500]
+        assert sorted(records_read.fetch(connection, "0101", wanted)) == wanted[:500]
 
 
 def test_live_keys_are_the_live_records_inside_the_region(store: Store) -> None:
@@ -154,21 +153,21 @@ def test_live_keys_are_the_live_records_inside_the_region(store: Store) -> None:
         row("K4", "330110", 4),
     ]
     with store.write() as connection:
-        record_store.insert(connection, rows)
+        records_written.insert(connection, rows)
     wanted = ["K1", "K2", "K3", "K4", "K5", "K1"]
     with store.read() as connection:
-        assert record_store.live_keys(connection, "0101", wanted, "3301") == {"K1", "K4"}
-        assert record_store.live_keys(connection, "0101", wanted, "330106") == {"K1"}
-        assert record_store.live_keys(connection, "0101", wanted) == {"K1", "K2", "K4"}
-        assert record_store.live_keys(connection, "0102", wanted) == set()
-        assert record_store.live_keys(connection, "0101", []) == set()
+        assert records_read.live_keys(connection, "0101", wanted, "3301") == {"K1", "K4"}
+        assert records_read.live_keys(connection, "0101", wanted, "330106") == {"K1"}
+        assert records_read.live_keys(connection, "0101", wanted) == {"K1", "K2", "K4"}
+        assert records_read.live_keys(connection, "0102", wanted) == set()
+        assert records_read.live_keys(connection, "0101", []) == set()
 
 
 def test_live_keys_probe_the_primary_key(store: Store) -> None:
     """One probe per key whatever the statistics: reading the region's range costs in proportion to it."""
     wanted = _probed_keys(store)
-    statement = record_store.live_keys_statement("sqlite" if store.is_sqlite else "postgresql", "3301")
-    keys_parameter: Any = orjson.dumps(wanted) if store.is_sqlite else wanted
-    for plan, connection in _plans(store, statement, (keys_parameter, "0101", "3301", "3302")):
+    statement = store.dialect.live_keys_statement("3301")
+    assert statement == records_read.live_keys_statement(store.dialect.name, "3301")
+    for plan, connection in _plans(store, statement, (store.dialect.text_array(wanted), "0101", "3301", "3302")):
         assert _probes_the_primary_key(store, plan, "found"), plan
-        assert record_store.live_keys(connection, "0101", wanted, "3301") == set(wanted[:500])
+        assert records_read.live_keys(connection, "0101", wanted, "3301") == set(wanted[:500])

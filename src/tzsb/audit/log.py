@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Final
+from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
-
-from tzsb.store import Store
-from tzsb.store.schema import interaction_log
+from tzsb.store import Connection, Store, interaction_log
 
 _MAX_MESSAGE = 2000
 
@@ -48,10 +44,6 @@ class LogEntry:
         return row
 
 
-#: Built once: SQLAlchemy then reuses its compiled form instead of building a statement per request.
-_INSERT: Final = sa.insert(interaction_log)
-
-
 class InteractionLog:
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -59,7 +51,7 @@ class InteractionLog:
     @staticmethod
     def append(connection: Connection, entry: LogEntry) -> None:
         """Add the row inside a caller's transaction (it commits or rolls back with the request)."""
-        connection.execute(_INSERT, entry.row())
+        interaction_log.append(connection, entry.row())
 
     def record(self, entry: LogEntry) -> None:
         """Add the row in a transaction of its own (for refused requests)."""
@@ -67,13 +59,9 @@ class InteractionLog:
             self.append(connection, entry)
 
     def recent(self, limit: int = 50, appid: str | None = None) -> list[dict[str, Any]]:
-        statement = sa.select(interaction_log).order_by(interaction_log.c.id.desc()).limit(limit)
-        if appid is not None:
-            statement = statement.where(interaction_log.c.appid == appid)
         with self.store.read() as connection:
-            # Column names come back as SQLAlchemy's quoted_name; plain str keeps them JSON-serialisable.
-            return [{str(name): value for name, value in row._mapping.items()} for row in connection.execute(statement)]
+            return interaction_log.recent(connection, limit, appid)
 
     def count(self) -> int:
         with self.store.read() as connection:
-            return int(connection.execute(sa.select(sa.func.count()).select_from(interaction_log)).scalar_one())
+            return interaction_log.count(connection)

@@ -11,7 +11,7 @@ import orjson
 
 from tzsb.catalog.model import MASKS, BusinessType, Catalog, FieldSpec, FieldType, default_mask
 from tzsb.errors import ConfigurationError
-from tzsb.protocol.codes import BUSINESS_TYPES
+from tzsb.protocol import BUSINESS_TYPES
 
 
 def load_catalog(override_dir: Path | None = None) -> Catalog:

@@ -1,1 +1,5 @@
 """The ``tzsb`` command."""
+
+from tzsb.cli.main import main
+
+__all__ = ["main"]

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from tzsb.cli.common import HomeOption, console, fail, node_session, print_json
-from tzsb.protocol.signing import SignAlgorithm
+from tzsb.protocol import SignAlgorithm
 
 apps_cli = typer.Typer(help="Apps (callers) of this node: create, list, show, disable, rotate secrets.")
 
@@ -138,7 +138,7 @@ def app_rotate_secret(
 @apps_cli.command("lockouts")
 def app_lockouts(home: HomeOption, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """App and address pairs with failed signature checks; locked pairs first (spec 7.4)."""
-    from tzsb.registry.lockout import Lockouts
+    from tzsb.registry import Lockouts
 
     with node_session(home) as node:
         rows = Lockouts(node.store, node.clock).listing()
@@ -161,7 +161,7 @@ def app_unlock(
     addr: Annotated[str | None, typer.Option(help="Only this client address (default: all).")] = None,
 ) -> None:
     """Lift a lock-out after checking the caller's secret with them."""
-    from tzsb.registry.lockout import Lockouts
+    from tzsb.registry import Lockouts
 
     with node_session(home) as node:
         removed = Lockouts(node.store, node.clock).clear(appid, addr)

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from tzsb.cli.common import console, fail, print_json
 from tzsb.errors import ConfigurationError
-from tzsb.protocol.codes import BUSINESS_TYPES
+from tzsb.protocol import BUSINESS_TYPES
 
 catalog_cli = typer.Typer(help="The data catalog: business types and their data elements.")
 rules_cli = typer.Typer(help="Data-quality rules: run each interface's rule tests.")
@@ -90,11 +90,10 @@ def catalog_docs(
     home: Annotated[Path | None, typer.Option("--home", envvar="TZSB_HOME")] = None,
 ) -> None:
     """Write a reference page per business type (Chinese names first) and an index."""
-    from tzsb.catalog import load_catalog
-    from tzsb.catalog.reference_docs import pages
+    from tzsb.catalog import catalog_pages, load_catalog
 
     out.mkdir(parents=True, exist_ok=True)
-    generated = pages(load_catalog(home / "catalog" if home else None))
+    generated = catalog_pages(load_catalog(home / "catalog" if home else None))
     for name, text in generated.items():
         (out / name).write_text(text, encoding="utf-8")
     console.print(f"wrote {len(generated)} pages to {out}")
@@ -111,7 +110,7 @@ def rules_test(
     """Run the rule tests of every interface; exit 1 when any fails (that interface stays disabled)."""
     from tzsb.catalog import load_catalog
     from tzsb.clock import SystemClock
-    from tzsb.rules.ruleset import RULES_FILE, compile_rules
+    from tzsb.rules import RULES_FILE, compile_rules
 
     try:
         catalog = load_catalog(home / "catalog" if home else None)

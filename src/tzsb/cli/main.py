@@ -15,8 +15,7 @@ from tzsb.cli.catalog import catalog_cli, rules_cli
 from tzsb.cli.common import HomeOption, console, fail, node_session, open_node, print_json
 from tzsb.cli.users import users_cli
 from tzsb.errors import ConfigurationError
-from tzsb.protocol.regions import is_region_code
-from tzsb.protocol.signing import SignAlgorithm
+from tzsb.protocol import SignAlgorithm, is_region_code
 from tzsb.settings import LEVELS, load_settings, write_config
 
 app = typer.Typer(help="tzsb-exchange: 特种设备安全监管信息共享接口 node.", no_args_is_help=True)
@@ -35,7 +34,7 @@ def init(
     service_path: Annotated[str, typer.Option(help="Interface path /<service>/<interFlag>.")] = "/tzsb/exchange",
 ) -> None:
     """Create a node home: settings, master key (0600) and a migrated database. Never overwrites."""
-    from tzsb.registry.keys import MasterKey
+    from tzsb.registry import MasterKey
     from tzsb.store import open_store
 
     if level not in LEVELS:
@@ -79,8 +78,7 @@ def serve(
     import uvicorn
 
     from tzsb.app import tune_runtime
-    from tzsb.web import create_asgi
-    from tzsb.web.tls import TLSOptions
+    from tzsb.web import TLSOptions, create_asgi
 
     if (tls_cert is None) != (tls_key is None) or (client_ca is not None and tls_cert is None):
         raise fail("--tls-cert and --tls-key go together, and --client-ca needs both")
@@ -164,12 +162,12 @@ def prune_nonces_command(
     """Forget old request ids (random); apps with --require-timestamp stay safe from replays."""
     from datetime import timedelta
 
-    from tzsb.store.maintenance import prune_nonces
+    from tzsb.store import nonces
 
     if days < 1:
         raise fail("--days must be at least 1")
     with node_session(home) as node:
-        removed = prune_nonces(node.store, node.clock.now() - timedelta(days=days))
+        removed = nonces.prune(node.store, node.clock.now() - timedelta(days=days))
     console.print(f"forgot {removed} request id(s) older than {days} day(s)")
 
 

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from tzsb.cli.common import HomeOption, console, fail, node_session, print_json
-from tzsb.registry.accounts import AccountStore
+from tzsb.registry import AccountStore
 
 users_cli = typer.Typer(help="Console accounts: create, list, disable, change passwords.")
 
@@ -30,7 +30,7 @@ def user_create(
     password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input.")] = False,
 ) -> None:
     """Create a console account (password hashed with scrypt)."""
-    from tzsb.registry.accounts import Role
+    from tzsb.registry import Role
 
     try:
         chosen = Role(role)

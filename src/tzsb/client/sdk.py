@@ -11,13 +11,8 @@ from typing import Any
 import httpx
 import orjson
 
-from tzsb.protocol.codes import RESULT_SUCCESS
-from tzsb.protocol.messages import response_signed_params
-from tzsb.protocol.signing import SignAlgorithm, sign, verify
-
-
-class ResponseSignatureError(Exception):
-    """The answer's ``sign`` does not verify: it was altered, or the secret is wrong."""
+from tzsb.errors import ResponseSignatureError
+from tzsb.protocol import RESULT_SUCCESS, SignAlgorithm, response_signed_params, sign, verify
 
 
 def build_request(

@@ -1,5 +1,25 @@
-"""The request pipeline: parse, authenticate, authorise, validate, execute, answer, log."""
+"""The request pipeline: admission, local execution, answers and the log.
 
+``Exchange`` conducts a request through named steps; ``app.py`` builds every collaborator.
+"""
+
+from tzsb.exchange.admission import Admission
+from tzsb.exchange.answers import Answers
+from tzsb.exchange.context import Admitted, RequestContext
+from tzsb.exchange.cursors import CursorCodec
+from tzsb.exchange.local import LocalExecution
+from tzsb.exchange.overlap import DigestPool
 from tzsb.exchange.pipeline import Exchange
+from tzsb.exchange.readahead import ReadAhead
 
-__all__ = ["Exchange"]
+__all__ = [
+    "Admission",
+    "Admitted",
+    "Answers",
+    "CursorCodec",
+    "DigestPool",
+    "Exchange",
+    "LocalExecution",
+    "ReadAhead",
+    "RequestContext",
+]

@@ -16,7 +16,7 @@ import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from tzsb.errors import ErrorCode, ExchangeError
+from tzsb import refusals
 
 _MAC_BYTES = 16
 
@@ -45,11 +45,7 @@ class CursorCodec:
 
     def decode(self, token: Any, parameter: str) -> dict[str, Any]:
         """The payload of a token this node issued, or ``E_PARAM`` naming ``parameter``."""
-        error = ExchangeError(
-            ErrorCode.PARAM,
-            f"{parameter} 无效或已被篡改，请使用上一次响应返回的值",
-            f"{parameter} is invalid or was altered; pass the value the previous response returned",
-        )
+        error = refusals.cursor_invalid(parameter)
         if not isinstance(token, str) or not token.isascii() or len(token) > 2048:
             raise error
         try:

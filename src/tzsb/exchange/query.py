@@ -10,11 +10,11 @@ from typing import Any, Final
 
 import orjson
 
+from tzsb import refusals
 from tzsb.catalog import BusinessType
-from tzsb.errors import ErrorCode, ExchangeError
 from tzsb.exchange.cursors import CursorCodec
-from tzsb.protocol.regions import covers, is_region_code, region_prefix
-from tzsb.store.records import RecordQuery, StoredRecord
+from tzsb.protocol import covers, is_region_code, region_prefix
+from tzsb.store import RecordQuery, StoredRecord
 
 CONTROL_KEYS: Final = frozenset(
     {"_region", "_updated_from", "_updated_to", "_since", "_page_size", "_cursor", "_include_deleted"}
@@ -22,18 +22,6 @@ CONTROL_KEYS: Final = frozenset(
 _DATE: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _DATETIME: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
 FEED_START: Final = "0"
-
-
-def _param_error(zh: str, en: str) -> ExchangeError:
-    return ExchangeError(ErrorCode.PARAM, zh, en)
-
-
-def _region_error(code: str, scope: str) -> ExchangeError:
-    return ExchangeError(
-        ErrorCode.REGION,
-        f"查询区域 {code} 超出本应用的授权区域 {scope}，请在授权区域内查询",
-        f"Region {code} is outside this app's region {scope}; query inside your region",
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +39,7 @@ def _time_bound(name: str, value: Any, end_of_day: bool) -> str:
             return value
         if _DATE.fullmatch(value):
             return value + (" 23:59:59" if end_of_day else " 00:00:00")
-    raise _param_error(
-        f"{name} 应为 YYYY-MM-DD 或 YYYY-MM-DD HH:MM:SS", f"{name} must be YYYY-MM-DD or YYYY-MM-DD HH:MM:SS"
-    )
+    raise refusals.query_time_malformed(name)
 
 
 def plan_query(
@@ -78,30 +64,21 @@ def plan_query(
         if name in CONTROL_KEYS:
             continue
         if name.startswith("_"):
-            raise _param_error(
-                f"未知的查询控制参数 {name}，可用：{', '.join(sorted(CONTROL_KEYS))}",
-                f"Unknown query control {name}; use one of {', '.join(sorted(CONTROL_KEYS))}",
-            )
+            raise refusals.query_control_unknown(name, sorted(CONTROL_KEYS))
         if business.field(name) is None:
-            raise _param_error(
-                f"查询字段 {name} 不是 {business.code} 的数据元", f"{name} is not a data element of {business.code}"
-            )
+            raise refusals.query_field_unknown(name, business.code)
         if not isinstance(value, str) or not value:
-            raise _param_error(f"查询条件 {name} 的值必须是非空字符串", f"Condition {name} must be a non-empty string")
+            raise refusals.query_value_not_text(name)
         spec = business.field(name)
         if masked and spec is not None and spec.sensitive:
-            raise ExchangeError(
-                ErrorCode.FORBIDDEN,
-                f"{spec.name}（{name}）是敏感字段，本应用只能收到脱敏数据，不能以其作为查询条件",
-                f"{name} is a sensitive field; an app that receives it masked may not query by it",
-            )
+            raise refusals.query_by_sensitive_field(name, spec.name)
         if name == business.primary_key:
             key = value
         elif name == business.region_field:
             if not is_region_code(value):
-                raise _param_error(f"{name} 应为 6 位行政区划代码", f"{name} must be a 6-digit region code")
+                raise refusals.query_region_malformed(name)
             if not covers(scope, value):
-                raise _region_error(value, scope)
+                raise refusals.query_region_outside(value, scope)
             region = value
         else:
             equals[name] = value
@@ -109,9 +86,9 @@ def plan_query(
     if "_region" in conditions:
         wanted = conditions["_region"]
         if not isinstance(wanted, str) or not is_region_code(wanted):
-            raise _param_error("_region 应为 6 位行政区划代码", "_region must be a 6-digit region code")
+            raise refusals.query_region_malformed("_region")
         if not covers(scope, wanted):
-            raise _region_error(wanted, scope)
+            raise refusals.query_region_outside(wanted, scope)
         prefixes.append(region_prefix(wanted))
 
     updated_from = (
@@ -121,16 +98,13 @@ def plan_query(
 
     include_deleted = conditions.get("_include_deleted", False)
     if not isinstance(include_deleted, bool):
-        raise _param_error("_include_deleted 应为 true 或 false", "_include_deleted must be true or false")
+        raise refusals.include_deleted_malformed()
 
     page_size = conditions.get("_page_size", default_page_size)
     if isinstance(page_size, str) and page_size.isdigit() and page_size.isascii():
         page_size = int(page_size)
     if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= max_page_size:
-        raise _param_error(
-            f"_page_size 应为 1 到 {max_page_size} 之间的整数",
-            f"_page_size must be a whole number from 1 to {max_page_size}",
-        )
+        raise refusals.page_size_malformed(max_page_size)
 
     filters = {name: value for name, value in conditions.items() if name not in ("_page_size", "_cursor", "_since")}
     fingerprint = hashlib.sha256(
@@ -141,20 +115,14 @@ def plan_query(
     after: tuple[str, str] | tuple[int] | None = None
     if "_since" in conditions:
         if "_cursor" in conditions:
-            raise _param_error(
-                "_since 与 _cursor 不能同时使用：增量拉取请用上次返回的 next_since 作为 _since",
-                "Use _since or _cursor, not both: page a change feed with next_since as _since",
-            )
+            raise refusals.since_with_cursor()
         token = conditions["_since"]
         if token == FEED_START:
             since = 0
         else:
             payload = codec.decode(token, "_since")
             if payload.get("m") != "s" or payload.get("b") != business.code or not isinstance(payload.get("p"), int):
-                raise _param_error(
-                    '_since 不属于本业务类型的增量游标，请使用本业务上次返回的 next_since 或 "0"',
-                    '_since is not a change cursor of this business type; use its last next_since or "0"',
-                )
+                raise refusals.since_of_another_business()
             since = payload["p"]
     elif "_cursor" in conditions:
         payload = codec.decode(conditions["_cursor"], "_cursor")
@@ -166,10 +134,7 @@ def plan_query(
             or len(position) != 2
             or not all(isinstance(part, str) for part in position)
         ):
-            raise _param_error(
-                "_cursor 与本次查询条件不符，翻页时请保持其余条件不变",
-                "_cursor belongs to other conditions; keep every other condition unchanged while paging",
-            )
+            raise refusals.cursor_of_other_conditions()
         after = (position[0], position[1])
 
     query = RecordQuery(

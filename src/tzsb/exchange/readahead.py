@@ -21,9 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import fields
 
-from tzsb.store import Store
-from tzsb.store import records as record_store
-from tzsb.store.records import RecordQuery, StoredRecord
+from tzsb.store import RecordQuery, Store, StoredRecord, records_read
 
 logger = logging.getLogger(__name__)
 
@@ -63,9 +61,9 @@ class ReadAhead:
             except Exception:
                 logger.warning("a read-ahead page failed; reading it again", exc_info=True)
         with self._store.snapshot() as connection:
-            if read_ahead is not None and read_ahead[0] == record_store.last_change(connection):
+            if read_ahead is not None and read_ahead[0] == records_read.last_change(connection):
                 return read_ahead[1]
-            return record_store.select_records(connection, query, raw=raw)
+            return records_read.select_records(connection, query, raw=raw)
 
     def prepare(self, owner: str, query: RecordQuery, *, raw: bool) -> None:
         """Start reading ``query`` for ``owner`` in the background (the page it will likely ask for next)."""
@@ -93,8 +91,8 @@ class ReadAhead:
 
     def _read(self, query: RecordQuery, raw: bool) -> _Page:
         with self._store.snapshot() as connection:
-            seq = record_store.last_change(connection)
-            return seq, record_store.select_records(connection, query, raw=raw)
+            seq = records_read.last_change(connection)
+            return seq, records_read.select_records(connection, query, raw=raw)
 
     def close(self) -> None:
         with self._lock:

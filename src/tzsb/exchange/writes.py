@@ -6,17 +6,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.engine import Connection
-
+from tzsb import refusals
 from tzsb.catalog import BusinessType
-from tzsb.errors import ErrorCode, ExchangeError
-from tzsb.protocol.codes import Action
-from tzsb.protocol.regions import covers
+from tzsb.errors import ExchangeError, RecordFault
+from tzsb.protocol import Action, covers
 from tzsb.registry import App
-from tzsb.rules import RecordValidator
-from tzsb.rules.base import Severity
-from tzsb.store import records as record_store
-from tzsb.store.records import StoredRecord
+from tzsb.rules import RecordValidator, Severity
+from tzsb.store import Connection, StoredRecord, records_read, records_written
 
 
 @dataclass(slots=True)
@@ -59,36 +55,6 @@ class WriteContext:
     now: str
 
 
-def _region_error(indexes: list[dict[str, Any]], scope: str) -> ExchangeError:
-    return ExchangeError(
-        ErrorCode.REGION,
-        f"有 {len(indexes)} 条记录的所属区域超出本应用的授权区域 {scope}，整批未写入",
-        f"{len(indexes)} record(s) lie outside this app's region {scope}; nothing was written",
-        indexes,
-    )
-
-
-def _not_found(missing: list[dict[str, Any]], business: BusinessType) -> ExchangeError:
-    return ExchangeError(
-        ErrorCode.NOTFOUND,
-        f"有 {len(missing)} 条记录在本节点不存在（{business.primary_key}），整批未写入；新记录请用 01 新增",
-        f"{len(missing)} record(s) do not exist here ({business.primary_key}); nothing was written. "
-        "Use action 01 to add new records",
-        missing,
-    )
-
-
-def _conflict(owned: list[dict[str, Any]], business: BusinessType) -> ExchangeError:
-    return ExchangeError(
-        ErrorCode.CONFLICT,
-        f"有 {len(owned)} 条记录由其他数据源提供（一数一源），本应用无权覆盖 {business.code}，整批未写入；"
-        "如确需接管，请联系节点管理员授予 override",
-        f"{len(owned)} record(s) were supplied by another source (one record, one source) and this app may not "
-        f"override {business.code}; nothing was written. Ask the node operator for an override grant",
-        owned,
-    )
-
-
 def check_regions(records: Sequence[dict[str, Any]], business: BusinessType, scope: str) -> None:
     """Every record's region field must lie inside ``scope`` (``E_REGION`` lists those that don't)."""
     field_name = business.region_field
@@ -98,12 +64,12 @@ def check_regions(records: Sequence[dict[str, Any]], business: BusinessType, sco
     if not foreign:
         return
     outside = [
-        {"index": index, "key": record.get(business.primary_key), "region": record.get(field_name)}
+        RecordFault(index, record.get(business.primary_key), region=record.get(field_name))
         for index, record in enumerate(records)
         if field_name in record and str(record[field_name]) in foreign
     ]
     if outside:
-        raise _region_error(outside, scope)
+        raise refusals.records_outside_region(outside, scope)
 
 
 def _may_override(context: WriteContext, stored: StoredRecord) -> bool:
@@ -133,7 +99,7 @@ class WritePlan:
     """What a batch would change, decided against the stored records under the writers' lock."""
 
     outcome: WriteOutcome
-    new: record_store.NewRecords
+    new: records_written.NewRecords
     #: Rows of stored records to replace (``update`` rows, with their sequences).
     updates: list[dict[str, Any]]
     last_seq: int
@@ -161,14 +127,14 @@ def plan(
     business = context.business
     keys = [str(record[business.primary_key]) for record in records]
     if last_seq is None:
-        last_seq = record_store.lock_change_counter(connection)
-    stored = record_store.fetch(connection, business.code, keys)
+        last_seq = records_written.lock_change_counter(connection)
+    stored = records_read.fetch(connection, business.code, keys)
     outcome = WriteOutcome()
     updates: list[dict[str, Any]] = []
-    missing: list[dict[str, Any]] = []
-    owned: list[dict[str, Any]] = []
-    outside: list[dict[str, Any]] = []
-    invalid: list[dict[str, Any]] = []
+    missing: list[RecordFault] = []
+    owned: list[RecordFault] = []
+    outside: list[RecordFault] = []
+    invalid: list[RecordFault] = []
     new_records: list[dict[str, Any]] = []
     new_seqs: list[int] = []
     timestamp_field = business.timestamp_field
@@ -178,10 +144,7 @@ def plan(
         if current is not None and not covers(context.app.region, current.region):
             # A record outside the caller's region is, to the caller, a record it does not hold:
             # neither its existence (02/03) nor its region may be told.
-            if action is Action.ADD:
-                outside.append({"index": index, "key": key})
-            else:
-                missing.append({"index": index, "key": key})
+            (outside if action is Action.ADD else missing).append(RecordFault(index, key))
             continue
         if action is Action.ADD:
             if current is None:
@@ -201,7 +164,7 @@ def plan(
             new_data = record
         elif action is Action.MODIFY:
             if current is None or current.deleted:
-                missing.append({"index": index, "key": key})
+                missing.append(RecordFault(index, key))
                 continue
             if timestamp_field in record and record[timestamp_field] < current.updated_at:
                 outcome.skipped += 1
@@ -215,16 +178,17 @@ def plan(
             if new_data == current.data:
                 outcome.unchanged += 1
                 continue
-            problems = [item for item in context.validator.violations(new_data) if item.severity is Severity.ERROR]
-            if problems:
-                invalid.append({"index": index, "key": key, "errors": [problem.as_dict() for problem in problems]})
+            problems = context.validator.violations(new_data, now=context.now)
+            errors = tuple(problem.as_fault() for problem in problems if problem.severity is Severity.ERROR)
+            if errors:
+                invalid.append(RecordFault(index, key, errors=errors))
                 continue
             if not covers(context.app.region, str(new_data[business.region_field])):
-                outside.append({"index": index, "key": key, "region": new_data[business.region_field]})
+                outside.append(RecordFault(index, key, region=new_data[business.region_field]))
                 continue
         else:
             if current is None:
-                missing.append({"index": index, "key": key})
+                missing.append(RecordFault(index, key))
                 continue
             if current.deleted:
                 outcome.unchanged += 1
@@ -232,7 +196,7 @@ def plan(
             new_data = current.data
 
         if not _may_override(context, current):
-            owned.append({"index": index, "key": key, "source": current.source_appid})
+            owned.append(RecordFault(index, key, source=current.source_appid))
             continue
         last_seq += 1
         row = _row(context, key, new_data, last_seq, current.source_appid)
@@ -245,20 +209,14 @@ def plan(
 
     error: ExchangeError | None = None
     if invalid:
-        error = ExchangeError(
-            ErrorCode.VALIDATION,
-            f"有 {len(invalid)} 条记录修改后未通过数据校验，整批未写入，请按 busilist 中的明细修正",
-            f"{len(invalid)} record(s) fail validation after the change; nothing was written. "
-            "Fix them as listed in busilist",
-            invalid,
-        )
+        error = refusals.records_invalid_after_change(invalid)
     elif outside:
-        error = _region_error(outside, context.app.region)
+        error = refusals.records_outside_region(outside, context.app.region)
     elif missing:
-        error = _not_found(missing, business)
+        error = refusals.records_not_found(missing, business.primary_key)
     elif owned:
-        error = _conflict(owned, business)
-    new = record_store.NewRecords(
+        error = refusals.records_of_another_source(owned, business.code)
+    new = records_written.NewRecords(
         business.code, business.primary_key, business.region_field, business.timestamp_field, new_records, new_seqs,
         context.app.appid, context.now,
     )  # fmt: skip
@@ -267,9 +225,9 @@ def plan(
 
 def finish(connection: Connection, plan: WritePlan) -> None:
     """Store what ``plan`` changes in stored records (its new records are inserted by the caller)."""
-    record_store.update(connection, plan.updates)
+    records_written.update(connection, plan.updates)
     if plan.new.records or plan.updates:
-        record_store.store_change_counter(connection, plan.last_seq)
+        records_written.store_change_counter(connection, plan.last_seq)
 
 
 def apply(
@@ -279,6 +237,6 @@ def apply(
     planned = plan(connection, action, records, context)
     if planned.error is not None:
         raise planned.error
-    record_store.insert_new(connection, planned.new)
+    records_written.insert_new(connection, planned.new)
     finish(connection, planned)
     return planned.outcome

@@ -15,7 +15,8 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from tzsb.errors import ErrorCode, ExchangeError
+from tzsb import refusals
+from tzsb.errors import ExchangeError
 from tzsb.protocol.codes import RESULT_FAILURE, RESULT_SUCCESS
 from tzsb.protocol.signing import SignAlgorithm, sign
 
@@ -73,33 +74,13 @@ class ExchangeRequest:
             try:
                 value = orjson.loads(self.busilist_text)
             except orjson.JSONDecodeError:
-                raise ExchangeError(
-                    ErrorCode.PARAM,
-                    "busilist 不是合法的 JSON，请发送 JSON 数组（可作为字符串）",
-                    "busilist is not valid JSON; send a JSON array (optionally as a string)",
-                ) from None
+                raise refusals.busilist_not_json() from None
         if not isinstance(value, list):
-            raise ExchangeError(
-                ErrorCode.PARAM,
-                "busilist 必须是 JSON 数组",
-                "busilist must be a JSON array of objects",
-            )
+            raise refusals.busilist_not_array()
         for index, item in enumerate(value):
             if not isinstance(item, dict):
-                raise ExchangeError(
-                    ErrorCode.PARAM,
-                    f"busilist 第 {index} 项不是 JSON 对象",
-                    f"busilist item {index} is not a JSON object",
-                )
+                raise refusals.busilist_item_not_object(index)
         return value
-
-
-def _json_error() -> ExchangeError:
-    return ExchangeError(
-        ErrorCode.JSON,
-        "请求体不是 UTF-8 编码的 JSON 对象，请按 application/json; charset=utf-8 发送",
-        "The body is not a UTF-8 JSON object; send application/json; charset=utf-8",
-    )
 
 
 def parse_body(body: bytes, content_type: str) -> dict[str, Any]:
@@ -110,31 +91,23 @@ def parse_body(body: bytes, content_type: str) -> dict[str, Any]:
             text = body.decode("utf-8")
             pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text), errors="strict")
         except (UnicodeDecodeError, ValueError):
-            raise _json_error() from None
+            raise refusals.body_not_json() from None
         fields: dict[str, Any] = {}
         for name, value in pairs:
             if name in fields:
-                raise _twice(name)
+                raise refusals.parameter_repeated(name)
             fields[name] = value
         return fields
     try:
         parsed = orjson.loads(body)
     except orjson.JSONDecodeError:
-        raise _json_error() from None
+        raise refusals.body_not_json() from None
     if not isinstance(parsed, dict):
-        raise _json_error()
+        raise refusals.body_not_json()
     repeated = _repeated_top_level_name(body, parsed.get("busilist"))
     if repeated is not None:
-        raise _twice(repeated)
+        raise refusals.parameter_repeated(repeated)
     return parsed
-
-
-def _twice(name: str) -> ExchangeError:
-    return ExchangeError(
-        ErrorCode.PARAM,
-        f"参数 {name} 重复出现，每个参数只能发送一次",
-        f"Parameter '{name}' appears more than once; send each parameter once",
-    )
 
 
 def _repeated_top_level_name(body: bytes, busilist: Any = None) -> str | None:
@@ -156,7 +129,7 @@ def _repeated_top_level_name(body: bytes, busilist: Any = None) -> str | None:
     try:
         json.loads(body, object_pairs_hook=pairs_hook)
     except (RecursionError, ValueError):
-        raise _json_error() from None
+        raise refusals.body_not_json() from None
     # The outermost object is the last one the decoder finishes.
     return calls[-1] if calls else None
 
@@ -199,46 +172,25 @@ def parse_request(body: bytes, content_type: str) -> ExchangeRequest:
     fields = parse_body(body, content_type)
     unknown = sorted(name for name in fields if name not in _KNOWN)
     if unknown:
-        raise ExchangeError(
-            ErrorCode.PARAM,
-            f"未知参数 {', '.join(unknown)}；只允许 appid、busicode、action、busilist、random、sign 及可选的 timestamp",
-            f"Unknown parameter(s) {', '.join(unknown)}; only appid, busicode, action, busilist, "
-            "random, sign and the optional timestamp are allowed",
-        )
+        raise refusals.unknown_parameters(unknown)
     if "busicode" in fields and BUSICODE_ALIAS in fields:
-        raise ExchangeError(
-            ErrorCode.PARAM,
-            "busicode 与 basicode 只能发送其一",
-            "Send either busicode or its alias basicode, not both",
-        )
+        raise refusals.busicode_and_alias()
     busicode_name = BUSICODE_ALIAS if BUSICODE_ALIAS in fields else "busicode"
 
     signed: dict[str, str] = {}
     for name in ENVELOPE:
         wire_name = busicode_name if name == "busicode" else name
         if wire_name not in fields or fields[wire_name] is None or fields[wire_name] == "":
-            raise ExchangeError(
-                ErrorCode.PARAM,
-                f"缺少必填参数 {wire_name}（表 5），请补充后重新签名发送",
-                f"Missing required parameter '{wire_name}' (table 5); add it, sign again and resend",
-            )
+            raise refusals.parameter_missing(wire_name)
         value = fields[wire_name]
         if name == "busilist" and isinstance(value, list):
             continue
         if not isinstance(value, str):
-            raise ExchangeError(
-                ErrorCode.PARAM,
-                f"参数 {wire_name} 必须是字符串" + ("或 JSON 数组" if name == "busilist" else ""),
-                f"Parameter '{wire_name}' must be a string" + (" or a JSON array" if name == "busilist" else ""),
-            )
+            raise refusals.parameter_not_text(wire_name, array_allowed=name == "busilist")
         if name in _FORMATS:
             pattern, zh, en = _FORMATS[name]
             if not pattern.fullmatch(value):
-                raise ExchangeError(
-                    ErrorCode.PARAM,
-                    f"参数 {wire_name} 格式不正确，应为{zh}",
-                    f"Parameter '{wire_name}' is malformed; expected {en}",
-                )
+                raise refusals.parameter_malformed(wire_name, zh, en)
         signed[wire_name] = value
 
     timestamp: int | None = None
@@ -246,11 +198,7 @@ def parse_request(body: bytes, content_type: str) -> ExchangeRequest:
         value = fields[TIMESTAMP]
         pattern, zh, en = _FORMATS[TIMESTAMP]
         if not isinstance(value, str) or not pattern.fullmatch(value):
-            raise ExchangeError(
-                ErrorCode.PARAM,
-                f"参数 timestamp 格式不正确，应为{zh}",
-                f"Parameter 'timestamp' is malformed; expected {en}",
-            )
+            raise refusals.parameter_malformed(TIMESTAMP, zh, en)
         signed[TIMESTAMP] = value
         timestamp = int(value)
 
@@ -262,11 +210,7 @@ def parse_request(body: bytes, content_type: str) -> ExchangeRequest:
             busilist_text = orjson.dumps(busilist).decode("utf-8")
         except orjson.JSONEncodeError:
             # orjson reads deeper nesting than it writes; records are flat, so this is never data.
-            raise ExchangeError(
-                ErrorCode.PARAM,
-                "busilist 嵌套层级过深，记录应为扁平的 JSON 对象",
-                "busilist is nested too deeply; records are flat JSON objects",
-            ) from None
+            raise refusals.busilist_too_deep() from None
     else:
         busilist_text = busilist
     signed["busilist"] = busilist_text
@@ -293,7 +237,7 @@ def failure_datalist(error: ExchangeError) -> dict[str, Any]:
     """``datalist`` of a refused request (A.2.3 b), with the stable machine ``code``."""
     datalist: dict[str, Any] = {"result": RESULT_FAILURE, "message": error.message, "code": error.code.value}
     if error.details:
-        datalist["busilist"] = error.details
+        datalist["busilist"] = [fault.as_dict() for fault in error.details]
     return datalist
 
 

@@ -19,16 +19,14 @@ from cryptography.hazmat.primitives import hmac as crypto_hmac
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.padding import PKCS7
 
+from tzsb.errors import SecretFormatError
+
 
 class SignAlgorithm(StrEnum):
     MD5 = "MD5"
     SM4 = "SM4"
     SM3 = "SM3"
     HMAC_SM3 = "HMAC-SM3"
-
-
-class SecretFormatError(ValueError):
-    """The secret cannot serve as a key for the chosen algorithm."""
 
 
 def sign_string(params: Mapping[str, str], secret: str) -> str:

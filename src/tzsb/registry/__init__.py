@@ -1,6 +1,28 @@
-"""Who may call the node: apps, their secrets and grants."""
+"""Who may call the node: apps, their secrets and grants; console accounts; lock-outs and rate limits."""
 
+from tzsb.registry.access import DIRECTIONS_FILE, DirectionPolicy, Party, load_directions
+from tzsb.registry.accounts import Account, AccountStore, Role, SessionTokens, check_password, hash_password
 from tzsb.registry.apps import App, AppRegistry, AppSpec
 from tzsb.registry.keys import MasterKey
+from tzsb.registry.lockout import LockoutPolicy, Lockouts
+from tzsb.registry.ratelimit import RateLimiter
 
-__all__ = ["App", "AppRegistry", "AppSpec", "MasterKey"]
+__all__ = [
+    "DIRECTIONS_FILE",
+    "Account",
+    "AccountStore",
+    "App",
+    "AppRegistry",
+    "AppSpec",
+    "DirectionPolicy",
+    "LockoutPolicy",
+    "Lockouts",
+    "MasterKey",
+    "Party",
+    "RateLimiter",
+    "Role",
+    "SessionTokens",
+    "check_password",
+    "hash_password",
+    "load_directions",
+]

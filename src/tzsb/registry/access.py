@@ -15,9 +15,9 @@ from typing import Final
 
 import orjson
 
-from tzsb.errors import ConfigurationError, ErrorCode, ExchangeError
-from tzsb.protocol.codes import BUSINESS_TYPES, PUBLIC_PURPOSE, PURPOSES, Action
-from tzsb.protocol.regions import covers
+from tzsb import refusals
+from tzsb.errors import ConfigurationError
+from tzsb.protocol import BUSINESS_TYPES, PUBLIC_PURPOSE, PURPOSES, Action, covers
 
 INTERNAL_LEVELS: Final = ("county", "city", "province", "national")
 LEVEL_NAMES: Final = {
@@ -84,10 +84,6 @@ def load_directions(override: Path | None = None) -> dict[str, frozenset[tuple[s
     return matrix
 
 
-def _forbidden(zh: str, en: str) -> ExchangeError:
-    return ExchangeError(ErrorCode.FORBIDDEN, zh, en)
-
-
 class DirectionPolicy:
     """Checks a request's purpose and business type against the levels of caller and node."""
 
@@ -102,42 +98,25 @@ class DirectionPolicy:
         name = PURPOSES[purpose]
         if purpose == PUBLIC_PURPOSE:
             if action is not Action.QUERY:
-                raise _forbidden(
-                    f"用途 31（{name}）只能查询（action 04）", f"Purpose 31 ({name}) is read-only: only action 04"
-                )
+                raise refusals.public_purpose_read_only(name)
             return
         if purpose in ("21", "22"):
             if caller.level != "external":
-                raise _forbidden(
-                    f"用途 {purpose}（{name}）只用于与外部部门交换数据，本应用级别为 {caller.level}",
-                    f"Purpose {purpose} is for external departments; this app's level is {caller.level}",
-                )
+                raise refusals.external_purpose(purpose, name, caller.level)
             return
         if purpose == "90":
             return
         # Internal purposes: both parties are regulators.
         if caller.level not in INTERNAL_LEVELS or self.node.level not in INTERNAL_LEVELS:
-            raise _forbidden(
-                f"用途 {purpose}（{name}）只用于监管部门之间，本次为 {flow_zh}",
-                f"Purpose {purpose} is for regulators only; this request is {flow}",
-            )
+            raise refusals.regulators_only(purpose, name, flow_zh, flow)
         if purpose == "11":
             if caller.level != self.node.level or caller.region != self.node.region:
-                raise _forbidden(
-                    f"用途 11（本级内部接口）只用于同一监管部门内部，本次为 {flow_zh}",
-                    f"Purpose 11 is for systems of the same regulator; this request is {flow}",
-                )
+                raise refusals.same_regulator_only(flow_zh, flow)
             return
         if purpose == "12" and (sender.level, receiver.level) != ("province", "national"):
-            raise _forbidden(
-                f"用途 12（省—国家接口）只允许省级向国家报送数据，本次为 {flow_zh}",
-                f"Purpose 12 only carries data from a province to the national level; this request is {flow}",
-            )
+            raise refusals.province_to_national_only(flow_zh, flow)
         if purpose == "13" and (sender.level, receiver.level) != ("national", "province"):
-            raise _forbidden(
-                f"用途 13（国家—省接口）只允许国家向省级下发数据，本次为 {flow_zh}",
-                f"Purpose 13 only carries data from the national level to a province; this request is {flow}",
-            )
+            raise refusals.national_to_province_only(flow_zh, flow)
         if purpose == "14":
             upper, lower = sorted((sender, receiver), key=lambda party: INTERNAL_LEVELS.index(party.level))[::-1]
             if (
@@ -145,17 +124,8 @@ class DirectionPolicy:
                 or "national" in (upper.level, lower.level)
                 or not covers(upper.region, lower.region)
             ):
-                raise _forbidden(
-                    f"用途 14（省级—所辖下级接口）只用于省级与所辖市、县之间，"
-                    f"本次为 {flow_zh}（{sender.region}→{receiver.region}）",
-                    f"Purpose 14 is between a province and its own cities and counties; this request is {flow} "
-                    f"({sender.region}→{receiver.region})",
-                )
+                raise refusals.province_and_its_own_only(flow_zh, flow, f"{sender.region}→{receiver.region}")
         allowed = self.matrix.get(business, frozenset())
         if (sender.level, receiver.level) not in allowed:
             listed = ", ".join(f"{a}→{b}" for a, b in sorted(allowed)) or "none"
-            raise _forbidden(
-                f"业务 {business}（{BUSINESS_TYPES[business]}）不允许 {flow_zh} 方向的数据交换（表 1–4），"
-                f"允许：{listed}",
-                f"Business type {business} does not flow {flow} (spec tables 1-4); allowed: {listed}",
-            )
+            raise refusals.direction_not_allowed(business, BUSINESS_TYPES[business], flow_zh, flow, listed)

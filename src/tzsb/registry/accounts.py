@@ -10,16 +10,16 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import cache
 from typing import Final
 
 import orjson
-import sqlalchemy as sa
 
 from tzsb.clock import Clock
-from tzsb.errors import ConfigurationError, TzsbError
-from tzsb.protocol.regions import is_region_code
+from tzsb.errors import ConfigurationError, LoginRefused
+from tzsb.protocol import is_region_code
 from tzsb.store import Store
-from tzsb.store.schema import accounts
+from tzsb.store import accounts as stored_accounts
 
 # scrypt cost: 2^15 × 8 × 128 B = 32 MiB per hash — memory-hard, about 0.1 s on one core.
 _SCRYPT_N: Final = 2**15
@@ -45,10 +45,6 @@ PERMISSIONS: Final[dict[Role, frozenset[str]]] = {
     Role.DATA_ENTRY: frozenset({"enter_data", "view_records"}),
     Role.AUDITOR: frozenset({"view_records", "view_logs"}),
 }
-
-
-class LoginRefused(TzsbError):
-    """Wrong user or password, disabled, or locked: one message for all, so names cannot be probed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,8 +105,15 @@ def password_problem(password: str) -> str | None:
 
 _REFUSED: Final = "用户名或密码错误，或账号暂时锁定 / wrong user name or password, or the account is locked for now"
 
-# A fixed hash to compare against when the user does not exist, so both paths cost the same.
-_DUMMY_HASH: Final = hash_password(secrets.token_hex(16))
+
+@cache
+def _dummy_hash() -> str:
+    """A fixed hash to compare against when the user does not exist, so both paths cost the same.
+
+    Made by the first AccountStore rather than on import: the registry's face imports this module,
+    and most processes that import the registry never check a password (a hash costs 0.1 s).
+    """
+    return hash_password(secrets.token_hex(16))
 
 
 class AccountStore:
@@ -124,6 +127,7 @@ class AccountStore:
     ) -> None:
         self.store = store
         self.clock = clock
+        _dummy_hash()  # made now, so that the first refusal of an unknown name costs what the others do
         self.max_failures = max_failures
         self.lock_for = lock_for
 
@@ -137,10 +141,11 @@ class AccountStore:
             raise ConfigurationError(problem)
         now = self.clock.now().isoformat()
         with self.store.write() as connection:
-            if connection.execute(sa.select(accounts.c.username).where(accounts.c.username == username)).first():
+            if stored_accounts.exists(connection, username):
                 raise ConfigurationError(f"account {username} already exists")
-            connection.execute(
-                sa.insert(accounts).values(
+            stored_accounts.add(
+                connection,
+                stored_accounts.StoredAccount(
                     username=username,
                     password_hash=hash_password(password),
                     role=role.value,
@@ -150,68 +155,57 @@ class AccountStore:
                     locked_until=None,
                     created_at=now,
                     password_changed_at=now,
-                )
+                ),
             )
         return Account(username, role, region, True)
 
     def get(self, username: str) -> Account | None:
         with self.store.read() as connection:
-            row = connection.execute(sa.select(accounts).where(accounts.c.username == username)).first()
+            row = stored_accounts.find(connection, username)
         return None if row is None else Account(row.username, Role(row.role), row.region, bool(row.enabled))
 
     def list(self) -> list[Account]:
         with self.store.read() as connection:
-            rows = connection.execute(sa.select(accounts).order_by(accounts.c.username)).all()
+            rows = stored_accounts.listing(connection)
         return [Account(row.username, Role(row.role), row.region, bool(row.enabled)) for row in rows]
 
     def authenticate(self, username: str, password: str) -> Account:
         """The account, or LoginRefused; failures count toward a temporary lock."""
         now = self.clock.now()
         with self.store.read() as connection:
-            row = connection.execute(sa.select(accounts).where(accounts.c.username == username)).first()
+            row = stored_accounts.find(connection, username)
         if row is None:
-            check_password(password, _DUMMY_HASH)
+            check_password(password, _dummy_hash())
             raise LoginRefused(_REFUSED)
         if row.locked_until is not None and datetime.fromisoformat(row.locked_until) > now:
             # The same words as a wrong password: a lock must not tell that the name exists.
-            check_password(password, _DUMMY_HASH)
+            check_password(password, _dummy_hash())
             raise LoginRefused(_REFUSED)
         if not row.enabled or not check_password(password, row.password_hash):
             with self.store.write() as connection:
                 # Counted in the database, so parallel guesses cannot slip past the limit.
-                connection.execute(
-                    sa.update(accounts)
-                    .where(accounts.c.username == username)
-                    .values(failed_logins=accounts.c.failed_logins + 1)
-                )
-                connection.execute(
-                    sa.update(accounts)
-                    .where(accounts.c.username == username, accounts.c.failed_logins >= self.max_failures)
-                    .values(failed_logins=0, locked_until=(now + self.lock_for).isoformat())
-                )
+                lock_until = (now + self.lock_for).isoformat()
+                stored_accounts.count_failed_login(connection, username, self.max_failures, lock_until)
             raise LoginRefused(_REFUSED)
         if row.failed_logins or row.locked_until:
             with self.store.write() as connection:
-                connection.execute(
-                    sa.update(accounts)
-                    .where(accounts.c.username == username)
-                    .values(failed_logins=0, locked_until=None)
-                )
+                stored_accounts.clear_failed_logins(connection, username)
         return Account(row.username, Role(row.role), row.region, True)
 
     def set_password(self, username: str, password: str) -> None:
         problem = password_problem(password)
         if problem:
             raise ConfigurationError(problem)
-        self._update(username, password_hash=hash_password(password), password_changed_at=self.clock.now().isoformat())
+        password_hash, changed_at = hash_password(password), self.clock.now().isoformat()
+        with self.store.write() as connection:
+            found = stored_accounts.set_password(connection, username, password_hash, changed_at)
+        if not found:
+            raise ConfigurationError(f"no account {username}")
 
     def set_enabled(self, username: str, enabled: bool) -> None:
-        self._update(username, enabled=enabled)
-
-    def _update(self, username: str, **values: object) -> None:
         with self.store.write() as connection:
-            result = connection.execute(sa.update(accounts).where(accounts.c.username == username).values(**values))
-        if result.rowcount == 0:
+            found = stored_accounts.set_enabled(connection, username, enabled)
+        if not found:
             raise ConfigurationError(f"no account {username}")
 
 

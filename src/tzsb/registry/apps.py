@@ -8,19 +8,13 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-import sqlalchemy as sa
 
 from tzsb.clock import Clock
 from tzsb.errors import ConfigurationError
-from tzsb.protocol.codes import BUSINESS_TYPES, PURPOSES, Action
-from tzsb.protocol.messages import APPID_PATTERN
-from tzsb.protocol.regions import NATIONAL, is_region_code
-from tzsb.protocol.signing import SignAlgorithm
+from tzsb.protocol import APPID_PATTERN, BUSINESS_TYPES, NATIONAL, PURPOSES, Action, SignAlgorithm, is_region_code
 from tzsb.registry.keys import MasterKey
 from tzsb.store import Store
-from tzsb.store.schema import apps
+from tzsb.store import apps as stored_apps
 
 DEFAULT_MAX_RECORDS = 1000
 APP_LEVELS = ("county", "city", "province", "national", "external", "public")
@@ -167,42 +161,40 @@ class AppRegistry:
         # Every request looks its app up; rows are kept this long (changes made through this
         # registry apply at once, changes from another process within cache_seconds).
         self.cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[float, tuple[sa.Row[Any], App] | None]] = {}
+        self._cache: dict[str, tuple[float, tuple[stored_apps.StoredApp, App] | None]] = {}
 
     def create(self, spec: AppSpec) -> tuple[App, str]:
         """Register an app; returns it with its new secret, which is not retrievable later."""
         check_spec(spec)
         secret = secrets.token_hex(16)
         now = self.clock.now().isoformat()
+        stored = stored_apps.StoredApp(
+            appid=spec.appid,
+            name=spec.name,
+            secret_enc=self.master_key.encrypt(secret, spec.appid),
+            previous_secret_enc=None,
+            previous_valid_until=None,
+            sign_algorithm=spec.sign_algorithm.value,
+            busicodes=sorted(spec.busicodes),
+            actions=sorted(spec.actions),
+            overrides=sorted(spec.overrides),
+            region=spec.region,
+            max_records=spec.max_records,
+            enabled=True,
+            created_at=now,
+            updated_at=now,
+            level=spec.level or level_of_region(spec.region),
+            max_bytes=spec.max_bytes,
+            rate_per_minute=spec.rate_per_minute,
+            ip_allow=list(spec.ip_allow),
+            unmasked=sorted(spec.unmasked),
+            require_timestamp=spec.require_timestamp,
+            cert_fingerprints=list(spec.cert_fingerprints),
+        )
         with self.store.write() as connection:
-            exists = connection.execute(sa.select(apps.c.appid).where(apps.c.appid == spec.appid)).first()
-            if exists is not None:
+            if stored_apps.exists(connection, spec.appid):
                 raise ConfigurationError(f"app {spec.appid} already exists")
-            connection.execute(
-                sa.insert(apps).values(
-                    appid=spec.appid,
-                    name=spec.name,
-                    secret_enc=self.master_key.encrypt(secret, spec.appid),
-                    previous_secret_enc=None,
-                    previous_valid_until=None,
-                    sign_algorithm=spec.sign_algorithm.value,
-                    busicodes=sorted(spec.busicodes),
-                    actions=sorted(spec.actions),
-                    overrides=sorted(spec.overrides),
-                    region=spec.region,
-                    max_records=spec.max_records,
-                    enabled=True,
-                    created_at=now,
-                    updated_at=now,
-                    level=spec.level or level_of_region(spec.region),
-                    max_bytes=spec.max_bytes,
-                    rate_per_minute=spec.rate_per_minute,
-                    ip_allow=list(spec.ip_allow),
-                    unmasked=sorted(spec.unmasked),
-                    require_timestamp=spec.require_timestamp,
-                    cert_fingerprints=list(spec.cert_fingerprints),
-                )
-            )
+            stored_apps.add(connection, stored)
         self._cache.pop(spec.appid, None)
         app = self.get(spec.appid)
         assert app is not None
@@ -220,7 +212,7 @@ class AppRegistry:
                 return app
             return self._to_app(row)
         with self.store.read() as connection:
-            stored = connection.execute(sa.select(apps).where(apps.c.appid == appid)).first()
+            stored = stored_apps.find(connection, appid)
         entry = None if stored is None else (stored, self._to_app(stored))
         if self.cache_seconds:
             if len(self._cache) > 10_000:
@@ -230,67 +222,63 @@ class AppRegistry:
 
     def list(self) -> list[App]:
         with self.store.read() as connection:
-            rows = connection.execute(sa.select(apps).order_by(apps.c.appid)).all()
+            rows = stored_apps.listing(connection)
         return [self._to_app(row) for row in rows]
 
     def set_enabled(self, appid: str, enabled: bool) -> App:
-        self._update(appid, enabled=enabled)
+        self._cache.pop(appid, None)
+        with self.store.write() as connection:
+            if not stored_apps.set_enabled(connection, appid, enabled, self.clock.now().isoformat()):
+                raise _no_app(appid)
         return self._require(appid)
 
     def rotate_secret(self, appid: str, grace: timedelta = timedelta(0)) -> str:
         """Issue a new secret; the old one keeps verifying for ``grace``, then stops."""
         current = self._require(appid)
         secret = secrets.token_hex(16)
-        values: dict[str, object] = {"secret_enc": self.master_key.encrypt(secret, appid)}
+        sealed = self.master_key.encrypt(secret, appid)
+        previous, valid_until = None, None
         if grace > timedelta(0):
-            values["previous_secret_enc"] = self.master_key.encrypt(current.secret, appid)
-            values["previous_valid_until"] = (self.clock.now() + grace).isoformat()
-        else:
-            values["previous_secret_enc"] = None
-            values["previous_valid_until"] = None
-        self._update(appid, **values)
+            previous = self.master_key.encrypt(current.secret, appid)
+            valid_until = (self.clock.now() + grace).isoformat()
+        self._cache.pop(appid, None)
+        with self.store.write() as connection:
+            if not stored_apps.set_secrets(
+                connection, appid, sealed, previous, valid_until, self.clock.now().isoformat()
+            ):
+                raise _no_app(appid)
         return secret
 
     def _require(self, appid: str) -> App:
         app = self.get(appid)
         if app is None:
-            raise ConfigurationError(f"no app {appid}; `tzsb app list` shows the registered ones")
+            raise _no_app(appid)
         return app
 
-    def _update(self, appid: str, **values: object) -> None:
-        self._cache.pop(appid, None)
-        with self.store.write() as connection:
-            result = connection.execute(
-                sa.update(apps).where(apps.c.appid == appid).values(updated_at=self.clock.now().isoformat(), **values)
-            )
-            if result.rowcount == 0:
-                raise ConfigurationError(f"no app {appid}; `tzsb app list` shows the registered ones")
-
-    def _to_app(self, row: sa.Row[Any]) -> App:
-        mapping = row._mapping
-        appid = str(mapping["appid"])
-        in_force = [self.master_key.decrypt(bytes(mapping["secret_enc"]), appid)]
-        previous = mapping["previous_secret_enc"]
+    def _to_app(self, row: stored_apps.StoredApp) -> App:
+        appid = str(row.appid)
+        in_force = [self.master_key.decrypt(row.secret_enc, appid)]
+        previous = row.previous_secret_enc
         if previous is not None and self.clock.now() < _grace_end(row):
-            in_force.append(self.master_key.decrypt(bytes(previous), appid))
+            in_force.append(self.master_key.decrypt(previous, appid))
         return App(
             appid=appid,
-            name=str(mapping["name"]),
-            region=str(mapping["region"]),
-            busicodes=_frozen(mapping["busicodes"]),
-            actions=_frozen(mapping["actions"]),
-            overrides=_frozen(mapping["overrides"]),
-            sign_algorithm=SignAlgorithm(mapping["sign_algorithm"]),
-            max_records=int(mapping["max_records"]),
-            enabled=bool(mapping["enabled"]),
-            created_at=str(mapping["created_at"]),
-            level=str(mapping["level"]),
-            max_bytes=None if mapping["max_bytes"] is None else int(mapping["max_bytes"]),
-            rate_per_minute=int(mapping["rate_per_minute"]),
-            ip_allow=tuple(str(item) for item in mapping["ip_allow"]),
-            unmasked=_frozen(mapping["unmasked"]),
-            require_timestamp=bool(mapping["require_timestamp"]),
-            cert_fingerprints=tuple(str(item) for item in mapping["cert_fingerprints"]),
+            name=str(row.name),
+            region=str(row.region),
+            busicodes=_frozen(row.busicodes),
+            actions=_frozen(row.actions),
+            overrides=_frozen(row.overrides),
+            sign_algorithm=SignAlgorithm(row.sign_algorithm),
+            max_records=int(row.max_records),
+            enabled=bool(row.enabled),
+            created_at=str(row.created_at),
+            level=str(row.level),
+            max_bytes=None if row.max_bytes is None else int(row.max_bytes),
+            rate_per_minute=int(row.rate_per_minute),
+            ip_allow=tuple(str(item) for item in row.ip_allow),
+            unmasked=_frozen(row.unmasked),
+            require_timestamp=bool(row.require_timestamp),
+            cert_fingerprints=tuple(str(item) for item in row.cert_fingerprints),
             secrets=tuple(in_force),
         )
 
@@ -299,7 +287,11 @@ def _frozen(value: object) -> frozenset[str]:
     return frozenset(str(item) for item in value) if isinstance(value, Iterable) else frozenset()
 
 
-def _grace_end(row: sa.Row[Any]) -> datetime:
+def _no_app(appid: str) -> ConfigurationError:
+    return ConfigurationError(f"no app {appid}; `tzsb app list` shows the registered ones")
+
+
+def _grace_end(row: stored_apps.StoredApp) -> datetime:
     """When the previous secret of a rotation stops verifying (the epoch when there is none)."""
-    until = row._mapping["previous_valid_until"]
+    until = row.previous_valid_until
     return datetime.fromisoformat(str(until)) if until is not None else datetime.min.replace(tzinfo=UTC)

@@ -9,12 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
-
 from tzsb.clock import Clock
-from tzsb.store import Store
-from tzsb.store.schema import auth_failures
+from tzsb.errors import StoreConflict
+from tzsb.store import Store, lockouts
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +47,7 @@ class Lockouts:
         if time.monotonic() - self._suspects_read >= self.refresh_seconds:
             self._prune()
             with self.store.read() as connection:
-                rows = connection.execute(sa.select(auth_failures.c.appid, auth_failures.c.client_addr)).all()
-            self._suspects = {(row.appid, row.client_addr) for row in rows}
+                self._suspects = lockouts.pairs(connection)
             self._suspects_read = time.monotonic()
         return self.shared or (appid, client_addr) in self._suspects
 
@@ -59,11 +55,8 @@ class Lockouts:
         """Whether the pair has recorded failures, and when its lock ends if it is locked now."""
         if not self._is_suspect(appid, client_addr):
             return False, None
-        statement = sa.select(auth_failures.c.locked_until).where(
-            auth_failures.c.appid == appid, auth_failures.c.client_addr == client_addr
-        )
         with self.store.read() as connection:
-            row = connection.execute(statement).first()
+            row = lockouts.find(connection, appid, client_addr)
         if row is None:
             return False, None
         if row.locked_until is None:
@@ -75,31 +68,29 @@ class Lockouts:
         """Count a failed check; returns the lock's end when this failure locks the pair."""
         try:
             return self._record_failure(appid, client_addr)
-        except IntegrityError:
+        except StoreConflict:
             # Two first failures of a pair raced to insert its row; the row exists now, count again.
             return self._record_failure(appid, client_addr)
 
     def _record_failure(self, appid: str, client_addr: str) -> datetime | None:
         now = self.clock.now()
-        key = (auth_failures.c.appid == appid, auth_failures.c.client_addr == client_addr)
         with self.store.write() as connection:
-            row = connection.execute(sa.select(auth_failures).where(*key).with_for_update()).first()
+            row = lockouts.lock_pair(connection, appid, client_addr)
             if row is None or datetime.fromisoformat(row.first_failed_at) < now - self.policy.window:
                 failures, first = 1, now
             else:
                 failures, first = row.failures + 1, datetime.fromisoformat(row.first_failed_at)
             locked = now + self.policy.cooldown if failures >= self.policy.attempts else None
-            values: dict[str, Any] = {
-                "failures": failures,
-                "first_failed_at": first.isoformat(),
-                "last_failed_at": now.isoformat(),
-                "locked_until": locked.isoformat() if locked else None,
-            }
+            counted = lockouts.Failures(
+                appid=appid,
+                client_addr=client_addr,
+                failures=failures,
+                first_failed_at=first.isoformat(),
+                last_failed_at=now.isoformat(),
+                locked_until=locked.isoformat() if locked else None,
+            )
             self._suspects.add((appid, client_addr))
-            if row is None:
-                connection.execute(sa.insert(auth_failures).values(appid=appid, client_addr=client_addr, **values))
-            else:
-                connection.execute(sa.update(auth_failures).where(*key).values(**values))
+            lockouts.save(connection, counted, new=row is None)
         return locked
 
     def _prune(self) -> None:
@@ -107,37 +98,22 @@ class Lockouts:
         now = self.clock.now()
         stale = (now - self.policy.window).isoformat()
         with self.store.write() as connection:
-            connection.execute(
-                sa.delete(auth_failures).where(
-                    auth_failures.c.last_failed_at < stale,
-                    sa.or_(auth_failures.c.locked_until.is_(None), auth_failures.c.locked_until < now.isoformat()),
-                )
-            )
+            lockouts.prune(connection, stale, now.isoformat())
 
     def clear(self, appid: str, client_addr: str | None = None) -> int:
         """Forget failures (after a success, or an operator's unlock); returns rows removed."""
         self._suspects = {pair for pair in self._suspects if pair[0] != appid or client_addr not in (None, pair[1])}
-        statement = sa.delete(auth_failures).where(auth_failures.c.appid == appid)
-        if client_addr is not None:
-            statement = statement.where(auth_failures.c.client_addr == client_addr)
         with self.store.write() as connection:
-            return int(connection.execute(statement).rowcount)
+            return lockouts.clear(connection, appid, client_addr)
 
     def has_failures(self, appid: str, client_addr: str) -> bool:
-        statement = (
-            sa.select(sa.func.count())
-            .select_from(auth_failures)
-            .where(auth_failures.c.appid == appid, auth_failures.c.client_addr == client_addr)
-        )
         with self.store.read() as connection:
-            return bool(connection.execute(statement).scalar_one())
+            return lockouts.has_failures(connection, appid, client_addr)
 
     def listing(self) -> list[dict[str, Any]]:
         """Every pair with failures, locked ones first: what the operator sees."""
         with self.store.read() as connection:
-            rows = connection.execute(
-                sa.select(auth_failures).order_by(auth_failures.c.locked_until.desc(), auth_failures.c.appid)
-            ).all()
+            rows = lockouts.listing(connection)
         now = self.clock.now()
         return [
             {

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 
 from tzsb.clock import Clock
-from tzsb.store import Store, driver_sql
+from tzsb.store import Store, rate_windows
 
 
 class RateLimiter:
@@ -39,17 +39,4 @@ class RateLimiter:
         """Count this request across processes, atomically; a refused request changes nothing."""
         assert self._shared is not None
         with self._shared.write() as connection:
-            open_window = (
-                "INSERT OR IGNORE INTO rate_windows (appid, minute, count) VALUES (?, ?, 0)"
-                if connection.dialect.name == "sqlite"
-                else "INSERT INTO rate_windows (appid, minute, count) VALUES (?, ?, 0) ON CONFLICT DO NOTHING"
-            )
-            opened = connection.exec_driver_sql(driver_sql(connection, open_window), (appid, minute)).rowcount
-            count_one = "UPDATE rate_windows SET count = count + 1 WHERE appid = ? AND minute = ? AND count < ?"
-            counted = connection.exec_driver_sql(
-                driver_sql(connection, count_one), (appid, minute, per_minute)
-            ).rowcount
-            if opened:  # the app's first request of a new minute: its older windows are done
-                drop_older = "DELETE FROM rate_windows WHERE appid = ? AND minute < ?"
-                connection.exec_driver_sql(driver_sql(connection, drop_older), (appid, minute))
-        return counted == 1
+            return rate_windows.count_request(connection, appid, minute, per_minute)

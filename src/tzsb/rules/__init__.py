@@ -1,6 +1,26 @@
-"""Data-quality rules: one rule type per module, compiled into a validator per business type."""
+"""Data-quality rules: one rule type per module, compiled into a validator per business type.
 
-from tzsb.rules.base import Violation
-from tzsb.rules.validator import RecordValidator, compile_validator
+Other packages import from here only; the modules behind these names are private.
+"""
 
-__all__ = ["RecordValidator", "Violation", "compile_validator"]
+from tzsb.rules.base import Severity, Violation
+from tzsb.rules.contract import KeyLookup
+from tzsb.rules.ruleset import RULES_FILE, CompiledRules, RuleBook, compile_rules, shipped_rule_sets
+from tzsb.rules.shape import delete_faults, modify_faults
+from tzsb.rules.validator import BatchReport, RecordValidator, compile_validator
+
+__all__ = [
+    "RULES_FILE",
+    "BatchReport",
+    "CompiledRules",
+    "KeyLookup",
+    "RecordValidator",
+    "RuleBook",
+    "Severity",
+    "Violation",
+    "compile_rules",
+    "compile_validator",
+    "delete_faults",
+    "modify_faults",
+    "shipped_rule_sets",
+]

@@ -1,30 +1,18 @@
-"""What a rule is.
+"""What a rule reports, and the helpers rule types share.
 
-Two kinds, both built once when a rule set loads:
-
-- *field rules* come from the catalog (required, type, length, pattern, code list): a ``Check``
-  runs on one present, non-blank value;
-- *record rules* come from rule-set configuration (numeric range, cross-field comparison, check
-  digits, …): a ``RecordCheck`` runs on the whole record and names the fields it faults.
-
-Each has a string id and a severity: ``error`` rejects the batch, ``warning`` is reported only.
+Each rule has a string id and a severity: ``error`` rejects the batch, ``warning`` is reported
+only. What a rule type declares to the validator is in :mod:`tzsb.rules.contract`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from tzsb.catalog import BusinessType
-from tzsb.clock import Clock, business_timestamp
-from tzsb.errors import ConfigurationError
-
-#: A compiled field check: ``None`` when the value passes, else the (zh / en) message.
-Check = Callable[[Any], str | None]
-#: A compiled record check: ``(field, message)`` for every fault it finds.
-RecordCheck = Callable[[Mapping[str, Any]], list[tuple[str, str]]]
+from tzsb.errors import ConfigurationError, FieldFault
 
 
 class Severity(StrEnum):
@@ -34,10 +22,16 @@ class Severity(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Violation:
+    """One rule a record breaks, with the severity configured for that rule."""
+
     field: str
     rule: str
     message: str
     severity: Severity = Severity.ERROR
+
+    def as_fault(self) -> FieldFault:
+        """The fault as an answer carries it (the severity decides where it goes)."""
+        return FieldFault(self.field, self.rule, self.message)
 
     def as_dict(self) -> dict[str, str]:
         return {"field": self.field, "rule": self.rule, "message": self.message}
@@ -45,20 +39,13 @@ class Violation:
 
 @dataclass(frozen=True, slots=True)
 class RuleContext:
-    """What record rules may consult while they are built: the business type and the clock."""
+    """What record rules may consult while they are built: the business type.
+
+    Nothing here changes after a build: a rule that needs "now" receives the batch's clock reading
+    with every call, so one compiled rule serves concurrent requests.
+    """
 
     business: BusinessType
-    clock: Clock
-    #: "Now" as business-timestamp text, fixed by the validator for the length of one batch.
-    now: NowCell = field(default_factory=lambda: NowCell())
-
-    def now_text(self) -> str:
-        return self.now.text or business_timestamp(self.clock.now())
-
-
-@dataclass(slots=True)
-class NowCell:
-    text: str | None = None
 
 
 def is_blank(value: Any) -> bool:
@@ -67,6 +54,7 @@ def is_blank(value: Any) -> bool:
 
 
 def field_label(context: RuleContext, code: str) -> str:
+    """``名称（CODE）`` for a field of the business type, else the code alone."""
     spec = context.business.field(code)
     return f"{spec.name}（{code}）" if spec is not None else code
 

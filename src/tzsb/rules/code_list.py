@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tzsb.catalog import FieldSpec
-from tzsb.rules.base import Check
-
-RULE_ID = "code_list"
+from tzsb.rules.contract import Check, FieldRuleType
 
 
 def build(spec: FieldSpec) -> Check | None:
@@ -23,3 +21,6 @@ def build(spec: FieldSpec) -> Check | None:
         return None if isinstance(value, str) and value in allowed else text
 
     return check
+
+
+RULE_TYPE = FieldRuleType("code_list", build)

@@ -8,9 +8,7 @@ from datetime import date, datetime
 from typing import Any, Final
 
 from tzsb.catalog import FieldSpec, FieldType
-from tzsb.rules.base import Check
-
-RULE_ID = "type"
+from tzsb.rules.contract import Check, FieldRuleType
 
 _INTEGER: Final = re.compile(r"[+-]?[0-9]+")
 _DECIMAL: Final = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
@@ -73,3 +71,6 @@ def build(spec: FieldSpec) -> Check:
         return None if test(value) else text
 
     return check
+
+
+RULE_TYPE = FieldRuleType("type", build)

@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tzsb.catalog import FieldSpec
-from tzsb.rules.base import Check
-
-RULE_ID = "length"
+from tzsb.rules.contract import Check, FieldRuleType
 
 
 def build(spec: FieldSpec) -> Check | None:
@@ -20,3 +18,6 @@ def build(spec: FieldSpec) -> Check | None:
         return text if len(value if isinstance(value, str) else str(value)) > limit else None
 
     return check
+
+
+RULE_TYPE = FieldRuleType("length", build)

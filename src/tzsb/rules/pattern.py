@@ -6,9 +6,7 @@ import re
 from typing import Any
 
 from tzsb.catalog import FieldSpec
-from tzsb.rules.base import Check
-
-RULE_ID = "pattern"
+from tzsb.rules.contract import Check, FieldRuleType
 
 
 def build(spec: FieldSpec) -> Check | None:
@@ -22,3 +20,6 @@ def build(spec: FieldSpec) -> Check | None:
         return None if isinstance(value, str) and compiled.fullmatch(value) else text
 
     return check
+
+
+RULE_TYPE = FieldRuleType("pattern", build)

@@ -3,139 +3,51 @@
 Field rules come from the catalog; record rules from the rule set. Every rule has an id —
 ``<FIELD>.<rule>`` for field rules (``AREA_CODE.pattern``), the configured id for record rules —
 by which configuration can change its severity or switch it off.
+
+The validator knows rule types only through their declared contract (:mod:`tzsb.rules.contract`):
+a record rule is a check with the fields it reads and the fields that trigger it, or a store
+look-up. It holds no state that changes while it validates: the batch's clock reading is an
+argument of each call, so concurrent requests share one validator safely.
 """
 
 from __future__ import annotations
 
-import math
-import operator
-import re
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import ModuleType
-from typing import Any, Final
+from typing import Any
 
-from tzsb.catalog import BusinessType, FieldSpec, FieldType
+from tzsb.catalog import BusinessType
 from tzsb.clock import Clock, SystemClock, business_timestamp
-from tzsb.errors import ConfigurationError
-from tzsb.rules import (
-    check_digit,
-    code_list,
-    compare,
-    date_range,
-    device_code,
-    equipment_code,
-    field_type,
-    length,
-    numeric_range,
-    pattern,
-    reference,
-    region_code,
-    required,
-    required_if,
-)
-from tzsb.rules.base import Check, RecordCheck, RuleContext, Severity, Violation
-from tzsb.rules.reference import ReferenceCheck
+from tzsb.errors import ConfigurationError, RecordFault
+from tzsb.rules import required
+from tzsb.rules.base import RuleContext, Severity, Violation
+from tzsb.rules.contract import Check, KeyLookup, RecordLookup
+from tzsb.rules.field_plan import FIELD_RULE_TYPES, FieldPlan, passes_all
+from tzsb.rules.record_rules import RECORD_RULE_TYPES
+from tzsb.rules.screen import RuleStep, suspects, typed_item
+from tzsb.rules.shape import DUPLICATE_KEY, UNKNOWN_FIELD, duplicate_key_message
 
-UNKNOWN_FIELD: Final = "unknown_field"
-DUPLICATE_KEY: Final = "duplicate_key"
-
-#: Per-field rule types in the order they run; a field stops at its first failed rule.
-FIELD_RULES: Final = (field_type, length, pattern, code_list)
-
-#: Record rule types by their id, as named in rule-set files.
-RECORD_RULES: Final[dict[str, ModuleType]] = {
-    module.RULE_ID: module
-    for module in (
-        numeric_range,
-        date_range,
-        compare,
-        required_if,
-        check_digit,
-        region_code,
-        equipment_code,
-        device_code,
-    )
-}
-RULE_TYPES: Final = frozenset(
-    {required.RULE_ID, UNKNOWN_FIELD, DUPLICATE_KEY, reference.RULE_ID, *RECORD_RULES}
-    | {module.RULE_ID for module in FIELD_RULES}
-)
-
-#: Looks up which of ``keys`` a business type holds (live records): ``(business, keys) -> found``.
-ReferenceLookup = Callable[[str, Collection[str]], set[str]]
-
-
-class _Absent:
-    """A field the record does not hold (unlike ``None``, a field sent as null)."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "<absent>"
-
-
-_ABSENT: Final = _Absent()
-#: Value types whose equal values are interchangeable for every rule: a column holding only these
-#: can be de-duplicated by value. ``1``, ``1.0`` and ``True`` are equal but not interchangeable.
-_PLAIN_TYPES: Final = frozenset({str, type(None), _Absent})
-
-
-@dataclass(frozen=True, slots=True)
-class _FieldPlan:
-    name: str
-    checks: tuple[tuple[str, Check, Severity], ...]
-    #: A single test that implies every field rule passes (strings only); when it says no, the
-    #: checks above run one by one to find which rule failed.
-    passes: Callable[[Any], bool] | None = None
-
-
-def _passes_all(spec: FieldSpec) -> Callable[[Any], bool] | None:
-    if spec.type is not FieldType.STRING:
-        return None
-    limit = spec.length if spec.length is not None else float("inf")
-    matcher = re.compile(spec.pattern, re.ASCII).fullmatch if spec.pattern else None
-    codes = frozenset(spec.codes) if spec.codes else None
-
-    def passes(value: Any) -> bool:
-        return (
-            type(value) is str
-            and len(value) <= limit
-            and (matcher is None or matcher(value) is not None)
-            and (codes is None or value in codes)
-        )
-
-    return passes
-
-
-@dataclass(frozen=True, slots=True)
-class _RecordRule:
-    rule_id: str
-    check: RecordCheck
-    severity: Severity
-    #: The rule can only fault a record holding one of these fields (for required_if: its trigger).
-    triggers: frozenset[str]
-    #: The one trigger field when there is exactly one (most rules), else None.
-    trigger: str | None = None
-    #: Every field the rule reads: its result depends on their values alone (and the batch's clock).
-    reads: tuple[str, ...] = ()
-
-
-_TRIGGER_KEYS: Final = ("field", "other", "type_field", "sort_field", "variety_field")
-_READ_KEYS: Final = ("field", "other", "when", "type_field", "sort_field", "variety_field")
 #: Per batch, each record rule's results by the values it read: records of one batch repeat values
 #: (the same unit, area, dates, equipment codes), so most rule calls become one dictionary look-up.
 RuleMemo = list[dict[Any, list[tuple[str, str]]]]
-#: position, trigger, triggers, single read, reads, check, rule id, severity
-_RuleStep = tuple[int, str | None, frozenset[str], str | None, tuple[str, ...], RecordCheck, str, Severity]
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class BatchReport:
-    """Per-record details in the response shape ``[{"index", "key", "errors"|"warnings": [...]}]``."""
+    """Every fault of a batch, by record: ``errors`` reject the batch, ``warnings`` are only reported.
 
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    warnings: list[dict[str, Any]] = field(default_factory=list)
+    Each entry's ``as_dict()`` is the response shape: ``{"index", "key", "errors": [...]}`` or
+    ``{"index", "key", "warnings": [...]}``.
+    """
+
+    errors: list[RecordFault] = field(default_factory=list)
+    warnings: list[RecordFault] = field(default_factory=list)
+
+
+def _known_types() -> str:
+    # Look-up types last: the wording of this message predates the contract.
+    ordered = sorted(RECORD_RULE_TYPES.values(), key=lambda rule_type: (rule_type.looks_up, rule_type.id))
+    return ", ".join(rule_type.id for rule_type in ordered)
 
 
 class RecordValidator:
@@ -150,11 +62,12 @@ class RecordValidator:
         clock: Clock | None = None,
     ) -> None:
         self.business = business
+        self._clock = clock or SystemClock()
         severities = dict(severities or {})
         off = frozenset(disabled)
         # The primary key, region and timestamp fields carry the store: their field rules stay errors.
         for code in {business.primary_key, business.region_field, business.timestamp_field}:
-            for rule in (required.RULE_ID, *(module.RULE_ID for module in FIELD_RULES)):
+            for rule in (required.RULE_ID, *(rule_type.id for rule_type in FIELD_RULE_TYPES)):
                 rule_id = f"{code}.{rule}"
                 if rule_id in off or severities.get(rule_id, Severity.ERROR) != Severity.ERROR:
                     raise ConfigurationError(
@@ -168,16 +81,16 @@ class RecordValidator:
             except ValueError:
                 raise ConfigurationError(f"{business.code}: severity of {rule_id} must be error or warning") from None
 
-        self._plans: dict[str, _FieldPlan] = {}
+        self._plans: dict[str, FieldPlan] = {}
         required_fields: list[tuple[str, str, Severity]] = []
         for spec in business.fields:
             checks: list[tuple[str, Check, Severity]] = []
-            for module in FIELD_RULES:
-                rule_id = f"{spec.code}.{module.RULE_ID}"
-                check = module.build(spec)
+            for field_rule in FIELD_RULE_TYPES:
+                rule_id = f"{spec.code}.{field_rule.id}"
+                check = field_rule.build(spec)
                 if check is not None and rule_id not in off:
-                    checks.append((module.RULE_ID, check, severity(rule_id)))
-            self._plans[spec.code] = _FieldPlan(spec.name, tuple(checks), _passes_all(spec))
+                    checks.append((field_rule.id, check, severity(rule_id)))
+            self._plans[spec.code] = FieldPlan(spec.name, tuple(checks), passes_all(spec))
             if spec.required and f"{spec.code}.{required.RULE_ID}" not in off:
                 required_fields.append((spec.code, spec.name, severity(f"{spec.code}.{required.RULE_ID}")))
         self._required = tuple(required_fields)
@@ -185,13 +98,12 @@ class RecordValidator:
         self._unknown_severity = severity(UNKNOWN_FIELD)
         self._check_unknown = UNKNOWN_FIELD not in off
 
-        context = RuleContext(business, clock or SystemClock())
-        self._context = context
-        record_rules: list[_RecordRule] = []
-        references: list[tuple[ReferenceCheck, Severity]] = []
+        context = RuleContext(business)
+        steps: list[RuleStep] = []
+        lookups: list[tuple[RecordLookup, str, Severity]] = []
         seen: set[str] = set()
         for params in rules:
-            configured_id, rule_type = params.get("id"), params.get("type")
+            configured_id, type_id = params.get("id"), params.get("type")
             if not isinstance(configured_id, str) or not configured_id:
                 raise ConfigurationError(f"{business.code}: every rule needs an id")
             if configured_id in seen:
@@ -199,52 +111,65 @@ class RecordValidator:
             seen.add(configured_id)
             if not params.get("enabled", True) or configured_id in off:
                 continue
-            default = str(params.get("severity", Severity.ERROR))
-            builder = RECORD_RULES.get(str(rule_type))
-            if builder is None and rule_type != reference.RULE_ID:
+            rule_type = RECORD_RULE_TYPES.get(str(type_id))
+            if rule_type is None:
                 raise ConfigurationError(
-                    f"{business.code}: rule {configured_id} has unknown type {rule_type!r}; "
-                    f"known: {', '.join(sorted(RECORD_RULES))}, reference"
+                    f"{business.code}: rule {configured_id} has unknown type {type_id!r}; known: {_known_types()}"
                 )
             try:
-                if builder is None:
-                    references.append((reference.build(params, context), severity(configured_id, default)))
-                    continue
-                check = builder.build(params, context)
+                built = rule_type.build(params, context)
             except ConfigurationError as exc:
                 if str(exc).startswith(f"{business.code}: "):
                     raise
                 raise ConfigurationError(f"{business.code}: {exc}") from None
-            keys = ("when",) if rule_type == required_if.RULE_ID else _TRIGGER_KEYS
-            triggers = frozenset(str(params[key]) for key in keys if key in params)
-            record_rules.append(
-                _RecordRule(
-                    configured_id,
-                    check,
-                    severity(configured_id, default),
-                    triggers,
+            rule_severity = severity(configured_id, str(params.get("severity", Severity.ERROR)))
+            if built.lookup is not None:
+                lookups.append((built.lookup, configured_id, rule_severity))
+            if built.check is not None:
+                triggers, reads = built.triggers, built.reads
+                # Flat tuples for the per-record loop (unpacking beats attribute look-ups).
+                steps.append((
+                    len(steps),
                     next(iter(triggers)) if len(triggers) == 1 else None,
-                    tuple(str(params[key]) for key in _READ_KEYS if key in params),
-                )
-            )
-        self._record_rules = tuple(record_rules)
-        # The same rules as flat tuples, for the per-record loop (unpacking beats attribute look-ups).
-        self._rule_steps: tuple[_RuleStep, ...] = tuple(
-            (position, rule.trigger, rule.triggers, rule.reads[0] if len(rule.reads) == 1 else None, rule.reads,
-             rule.check, rule.rule_id, rule.severity)
-            for position, rule in enumerate(record_rules)
-        )  # fmt: skip
-        self._references = tuple(references)
+                    triggers,
+                    reads[0] if len(reads) == 1 else None,
+                    reads,
+                    built.check,
+                    configured_id,
+                    rule_severity,
+                ))  # fmt: skip
+        self._rule_steps: tuple[RuleStep, ...] = tuple(steps)
+        self._lookups = tuple(lookups)
 
     @property
     def reads_store(self) -> bool:
-        """Whether ``check_batch`` looks records up through its ``lookup`` (reference rules)."""
-        return bool(self._references)
+        """Whether ``check_batch`` looks records up through its ``lookup`` (rules that are store look-ups)."""
+        return bool(self._lookups)
+
+    def _now(self) -> str:
+        return business_timestamp(self._clock.now())
 
     def violations(
-        self, record: Mapping[str, Any], *, partial: bool = False, memo: RuleMemo | None = None
+        self,
+        record: Mapping[str, Any],
+        *,
+        partial: bool = False,
+        now: str | None = None,
+        memo: RuleMemo | None = None,
     ) -> list[Violation]:
-        """Every rule the record breaks, errors and warnings. ``partial`` (a 02 modify) skips required."""
+        """Every rule the record breaks, errors and warnings (store look-ups aside).
+
+        Args:
+            record: One record.
+            partial: A 02 modify: required fields the record does not hold, and record rules, are skipped.
+            now: The clock reading rules judge "the future" by (business-timestamp text); None reads
+                the validator's clock once.
+            memo: Record rules' results by the values they read, shared by the records of one batch
+                (and one ``now``).
+
+        Returns:
+            The violations, in no promised order.
+        """
         found: list[Violation] = []
         plans = self._plans
         for name, value in record.items():
@@ -280,6 +205,8 @@ class RecordValidator:
             if blank and not (partial and code not in record):
                 found.append(Violation(code, required.RULE_ID, required.message(code, name), rule_severity))
         if self._rule_steps and not partial:
+            if now is None:
+                now = self._now()
             for position, trigger, triggers, single, reads, rule_check, rule_id, rule_severity in self._rule_steps:
                 # Most rules watch one field: a membership test is much cheaper than isdisjoint.
                 if trigger is not None:
@@ -288,21 +215,20 @@ class RecordValidator:
                 elif triggers.isdisjoint(record):
                     continue
                 if memo is None:
-                    rule_faults = rule_check(record)
+                    rule_faults = rule_check(record, now)
                 else:
                     # Keyed by type too: 1, 1.0 and True are equal keys but not equal values to a rule.
                     if single is not None:
-                        value = record.get(single)
-                        key: Any = _typed_item(value)
+                        key: Any = typed_item(record.get(single))
                     else:
-                        key = tuple(_typed_item(record.get(name)) for name in reads)
+                        key = tuple(typed_item(record.get(name)) for name in reads)
                     cache = memo[position]
                     try:
                         rule_faults = cache[key]
                     except KeyError:
-                        rule_faults = cache[key] = rule_check(record)
+                        rule_faults = cache[key] = rule_check(record, now)
                     except TypeError:  # a list or object value cannot be a key
-                        rule_faults = rule_check(record)
+                        rule_faults = rule_check(record, now)
                 for field_code, message in rule_faults:
                     found.append(Violation(field_code, rule_id, message, rule_severity))
         return found
@@ -311,223 +237,82 @@ class RecordValidator:
         self,
         records: Sequence[Mapping[str, Any]],
         *,
+        now: str | None = None,
         partial: bool = False,
-        lookup: ReferenceLookup | None = None,
+        lookup: KeyLookup | None = None,
     ) -> BatchReport:
-        """Every fault of every record, split by severity; duplicate keys and references included."""
-        key_field = self.business.primary_key
-        report = BatchReport()
-        # One "now" for the whole batch: not-in-the-future rules would otherwise read the clock per record.
-        self._context.now.text = business_timestamp(self._context.clock.now())
-        try:
-            return self._check_batch(records, partial, lookup, key_field, report)
-        finally:
-            self._context.now.text = None
+        """Every fault of every record, split by severity; duplicate keys and store look-ups included.
 
-    def _check_batch(
-        self,
-        records: Sequence[Mapping[str, Any]],
-        partial: bool,
-        lookup: ReferenceLookup | None,
-        key_field: str,
-        report: BatchReport,
-    ) -> BatchReport:
+        Args:
+            records: The batch.
+            now: The batch's clock reading (business-timestamp text); None reads the validator's
+                clock once, so every record is judged against the same "now".
+            partial: A 02 modify: required fields the record does not hold, record rules and store
+                look-ups are skipped.
+            lookup: Asks the store which keys it holds; without it, look-up rules are skipped.
+
+        Returns:
+            The report: one entry per record with errors, one per record with warnings, by index.
+        """
+        if now is None:
+            now = self._now()
+        key_field = self.business.primary_key
         first_index: dict[str, int] = {}
         per_record: list[list[Violation]] = []
-        memo: RuleMemo = [{} for _ in self._record_rules]
+        memo: RuleMemo = [{} for _ in self._rule_steps]
         # Only the records the column screen cannot clear are checked one by one.
-        suspects = None if partial or not records else self._suspects(records)
+        screened = None if partial or not records else self._suspects(records, now)
         for index, record in enumerate(records):
-            if suspects is None or index in suspects:
-                problems = self.violations(record, partial=partial, memo=memo)
+            if screened is None or index in screened:
+                problems = self.violations(record, partial=partial, now=now, memo=memo)
             else:
                 problems = []
             key = record.get(key_field)
             if isinstance(key, str) and key:
                 if key in first_index:
-                    problems.append(
-                        Violation(
-                            key_field,
-                            DUPLICATE_KEY,
-                            f"主键 {key} 与第 {first_index[key]} 条重复，同一批次中每条记录只能出现一次 / "
-                            f"primary key {key} repeats record {first_index[key]}; send each record once per batch",
-                        )
-                    )
+                    problems.append(Violation(key_field, DUPLICATE_KEY, duplicate_key_message(key, first_index[key])))
                 else:
                     first_index[key] = index
             per_record.append(problems)
-        if self._references and lookup is not None and not partial:
-            for check, rule_severity in self._references:
-                wanted = {
-                    str(r[check.field]) for r in records if isinstance(r.get(check.field), str) and r[check.field]
-                }
-                held = lookup(check.business, wanted) if wanted else set()
-                for index, record in enumerate(records):
-                    value = record.get(check.field)
-                    if isinstance(value, str) and value and value not in held:
-                        per_record[index].append(Violation(check.field, check.rule_id, check.message, rule_severity))
+        if self._lookups and lookup is not None and not partial:
+            self._look_up(records, lookup, per_record)
+        errors: list[RecordFault] = []
+        warnings: list[RecordFault] = []
         for index, (record, problems) in enumerate(zip(records, per_record, strict=True)):
             if not problems:
                 continue
             key = record.get(key_field)
             shown_key = key if isinstance(key, str) else None
-            errors = [p.as_dict() for p in problems if p.severity is Severity.ERROR]
-            warnings = [p.as_dict() for p in problems if p.severity is Severity.WARNING]
-            if errors:
-                report.errors.append({"index": index, "key": shown_key, "errors": errors})
-            if warnings:
-                report.warnings.append({"index": index, "key": shown_key, "warnings": warnings})
-        return report
+            found_errors = tuple(p.as_fault() for p in problems if p.severity is Severity.ERROR)
+            found_warnings = tuple(p.as_fault() for p in problems if p.severity is Severity.WARNING)
+            if found_errors:
+                errors.append(RecordFault(index, shown_key, errors=found_errors))
+            if found_warnings:
+                warnings.append(RecordFault(index, shown_key, warnings=found_warnings))
+        return BatchReport(errors, warnings)
 
-    def _suspects(self, records: Sequence[Mapping[str, Any]]) -> set[int]:
-        """The records that may break a rule, found column by column over distinct values.
+    def _look_up(
+        self, records: Sequence[Mapping[str, Any]], lookup: KeyLookup, per_record: list[list[Violation]]
+    ) -> None:
+        """Add a violation for every value a look-up rule needs held that the store does not hold."""
+        for need, rule_id, rule_severity in self._lookups:
+            name = need.field
+            wanted = {str(r[name]) for r in records if isinstance(r.get(name), str) and r[name]}
+            held = lookup(need.business, wanted) if wanted else set()  # one question per rule and batch
+            for index, record in enumerate(records):
+                value = record.get(name)
+                if isinstance(value, str) and value and value not in held:
+                    per_record[index].append(Violation(name, rule_id, need.message, rule_severity))
 
-        A batch repeats most of its values (code lists, units, areas, dates), so every field rule and
-        record rule runs once per distinct value (or distinct tuple of the values it reads) instead of
-        once per record. A record holding no failing value has no violation; only the others go
-        through ``violations``, which then reports exactly as it would have without the screen.
-        """
-        suspects: set[int] = set()
-        count = len(records)
-        names: set[str] = set().union(*records)
-        plans = self._plans
-        if self._check_unknown:
-            for name in names.difference(plans):
-                suspects.update(index for index, record in enumerate(records) if name in record)
-        columns: dict[str, Sequence[Any]] = {}
-        width = len(names)
-        if width and all(len(record) == width for record in records):
-            # Every record holds the same fields (the usual case: one system, one record layout):
-            # transpose the batch in C instead of one look-up per record and field.
-            ordered = tuple(names)
-            fields_of: Callable[[Mapping[str, Any]], Any] = operator.itemgetter(*ordered)
-            per_record = map(fields_of, records) if width > 1 else ((fields_of(record),) for record in records)
-            columns = dict(zip(ordered, zip(*per_record, strict=True), strict=True))
+    def _suspects(self, records: Sequence[Mapping[str, Any]], now: str) -> set[int]:
+        """The records that may break a rule (see :mod:`tzsb.rules.screen`)."""
+        return suspects(records, self._plans, self._required_names, self._check_unknown, self._rule_steps, now)
 
-        def column(name: str) -> Sequence[Any]:
-            values = columns.get(name)
-            if values is None:
-                values = columns[name] = [record.get(name, _ABSENT) for record in records]
-            return values
-
-        required_names = self._required_names
-        for name, plan in plans.items():
-            required_field = name in required_names
-            if name not in names:
-                if required_field:
-                    return set(range(count))  # no record holds it: every one fails
-                continue
-            if not _screen_column(column(name), _field_passes(plan, required_field), suspects):
-                suspects.update(range(count))
-        for _, _, triggers, single, reads, rule_check, _, _ in self._rule_steps:
-            if triggers.isdisjoint(names):
-                continue
-            if single is not None:
-                passes = _single_read_passes(single, rule_check)
-                if not _screen_column(column(single), passes, suspects):
-                    suspects.update(range(count))
-                continue
-            rows = list(zip(*(column(name) for name in reads), strict=True))
-            if not _screen_column(rows, _many_reads_passes(reads, triggers, rule_check), suspects):
-                suspects.update(range(count))
-        return suspects
-
-    def validate_batch(self, records: Sequence[Mapping[str, Any]], *, partial: bool = False) -> list[dict[str, Any]]:
-        """Per-record details of every record with errors (empty when the batch may be stored)."""
-        return self.check_batch(records, partial=partial).errors
-
-
-def _field_passes(plan: _FieldPlan, required_field: bool) -> Callable[[Any], bool]:
-    """Whether ``violations`` would find nothing wrong with a value of the field."""
-    fast = plan.passes
-    checks = plan.checks
-
-    def passes(value: Any) -> bool:
-        if value is _ABSENT or value is None:
-            return not required_field
-        # Blank before the combined test: a required field holding only spaces passes that test.
-        if type(value) is str and (not value or (value[0].isspace() and not value.strip())):
-            return not required_field
-        if fast is not None and fast(value):
-            return True
-        return all(check(value) is None for _, check, _ in checks)
-
-    return passes
-
-
-def _single_read_passes(name: str, rule_check: RecordCheck) -> Callable[[Any], bool]:
-    """A record rule reading one field: it passes a value when a record holding only it passes."""
-
-    def passes(value: Any) -> bool:
-        return value is _ABSENT or not rule_check({name: value})
-
-    return passes
-
-
-def _many_reads_passes(
-    reads: tuple[str, ...], triggers: frozenset[str], rule_check: RecordCheck
-) -> Callable[[tuple[Any, ...]], bool]:
-    def passes(values: tuple[Any, ...]) -> bool:
-        record = {name: value for name, value in zip(reads, values, strict=True) if value is not _ABSENT}
-        return triggers.isdisjoint(record) or not rule_check(record)
-
-    return passes
-
-
-def _screen_column(values: Sequence[Any], passes: Callable[[Any], bool], suspects: set[int]) -> bool:
-    """Add the positions whose value fails ``passes`` to ``suspects``, testing each distinct value once.
-
-    Returns False when the column cannot be de-duplicated (a list or object value): the caller then
-    treats every record as a suspect.
-    """
-    try:
-        distinct = set(values)
-    except TypeError:
-        return False
-    if not _plain(distinct):
-        # Equal values of different types (1, 1.0, True) must be told apart.
-        typed = [_typed(value) for value in values]
-        try:
-            distinct = set(typed)
-        except TypeError:
-            return False
-        failing = {key for key in distinct if not passes(_untyped(key))}
-        if failing:
-            suspects.update(index for index, key in enumerate(typed) if key in failing)
-        return True
-    failing = {value for value in distinct if not passes(value)}
-    if failing:
-        suspects.update(index for index, value in enumerate(values) if value in failing)
-    return True
-
-
-def _plain(distinct: set[Any]) -> bool:
-    kinds = set(map(type, distinct))
-    if kinds <= _PLAIN_TYPES:
-        return True
-    if kinds == {tuple}:
-        return all(set(map(type, row)) <= _PLAIN_TYPES for row in distinct)
-    return False
-
-
-def _typed_item(value: Any) -> tuple[Any, ...]:
-    """A key under which only interchangeable values meet: 1, 1.0 and True are equal but render
-    differently, and so do 0.0 and -0.0 (``str`` gives "0.0" and "-0.0", which a length rule counts)."""
-    if type(value) is float:
-        return (float, value, math.copysign(1.0, value))
-    return (value.__class__, value)
-
-
-def _typed(value: Any) -> Any:
-    if type(value) is tuple:
-        return tuple(_typed_item(item) for item in value)
-    return _typed_item(value)
-
-
-def _untyped(key: Any) -> Any:
-    if key and type(key[0]) is tuple:
-        return tuple(item[1] for item in key)
-    return key[1]
+    def validate_batch(
+        self, records: Sequence[Mapping[str, Any]], *, partial: bool = False, now: str | None = None
+    ) -> list[RecordFault]:
+        """Per-record faults of every record with errors (empty when the batch may be stored)."""
+        return self.check_batch(records, now=now, partial=partial).errors
 
 
 def compile_validator(
@@ -537,4 +322,5 @@ def compile_validator(
     disabled: Collection[str] = (),
     clock: Clock | None = None,
 ) -> RecordValidator:
+    """The compiled rules of ``business`` (see :class:`RecordValidator`)."""
     return RecordValidator(business, rules, severities, disabled, clock)

@@ -1,5 +1,53 @@
-"""Persistence through SQLAlchemy Core: SQLite (embedded default) or PostgreSQL, same code."""
+"""Persistence through SQLAlchemy Core: SQLite (embedded default) or PostgreSQL, same code.
 
-from tzsb.store.engine import Store, driver_sql, open_store
+The only package that speaks SQL (an import-linter contract keeps it so). Packages above call
+functions named for what they mean, in a module per table family:
 
-__all__ = ["Store", "driver_sql", "open_store"]
+- ``records_read``: reading ``records`` (by key, by query page, by change feed) and the last change;
+- ``records_written``: writing ``records`` and the ``change_counter`` that orders writes;
+- ``nonces``: ``random`` claims and first answers;
+- ``apps``: apps and their sealed secrets;
+- ``accounts``: console accounts;
+- ``lockouts``: failed signature checks (``auth_failures``);
+- ``rate_windows``: requests per app and minute shared by workers;
+- ``interaction_log``: one row per request.
+
+What differs between SQLite and PostgreSQL is held by one ``Dialect`` object per database
+(``dialects``), reachable as ``Store.dialect``.
+"""
+
+from sqlalchemy.engine import Connection
+
+from tzsb.store import (
+    accounts,
+    apps,
+    interaction_log,
+    lockouts,
+    nonces,
+    rate_windows,
+    records_read,
+    records_written,
+)
+from tzsb.store.dialects import Dialect, driver_sql
+from tzsb.store.engine import Store, open_store
+from tzsb.store.records_read import RecordQuery, StoredRecord
+from tzsb.store.records_written import NewRecords
+
+__all__ = [
+    "Connection",
+    "Dialect",
+    "NewRecords",
+    "RecordQuery",
+    "Store",
+    "StoredRecord",
+    "accounts",
+    "apps",
+    "driver_sql",
+    "interaction_log",
+    "lockouts",
+    "nonces",
+    "open_store",
+    "rate_windows",
+    "records_read",
+    "records_written",
+]

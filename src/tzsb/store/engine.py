@@ -1,4 +1,7 @@
-"""Open a node's database: SQLite in WAL mode by default, PostgreSQL (psycopg 3) by URL."""
+"""Open a node's database: SQLite in WAL mode by default, PostgreSQL (psycopg 3) by URL.
+
+Owns no table: the engine, the discipline of writers, and SQLite's WAL checkpoints and file lock.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +22,14 @@ from alembic.config import Config
 from sqlalchemy.engine import Connection, Engine
 
 from tzsb.store import schema
+from tzsb.store.dialects import (
+    BUSY_TIMEOUT_SECONDS,
+    WAL_AUTOCHECKPOINT_PAGES,
+    Dialect,
+    dialect_named,
+    dialect_of,
+    driver_sql,
+)
 
 try:
     import fcntl
@@ -27,20 +38,9 @@ except ImportError:  # Windows: writers of other processes fall back to SQLite's
 
 logger = logging.getLogger(__name__)
 
-#: How long a SQLite writer waits for another process's write transaction before giving up.
-BUSY_TIMEOUT_SECONDS = 10.0
-#: Pages (4 KiB) the write-ahead log may reach before a writer checkpoints it itself: only when the
-#: background checkpointer falls behind or is stopped.
-WAL_AUTOCHECKPOINT_PAGES = 16384
-
 
 def _json_serializer(value: Any) -> str:
     return orjson.dumps(value).decode("utf-8")
-
-
-def driver_sql(connection: Connection, statement: str) -> str:
-    """``statement``, written with ``?`` markers, in the driver's own style (psycopg wants ``%s``)."""
-    return statement if connection.dialect.name == "sqlite" else statement.replace("?", "%s")
 
 
 def normalise_url(url: str) -> str:
@@ -59,11 +59,22 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.is_sqlite = engine.dialect.name == "sqlite"
-        self._write_lock = threading.Lock() if self.is_sqlite else None
-        file_database = self.is_sqlite and (engine.url.database or ":memory:") != ":memory:"
+        #: What differs between SQLite and PostgreSQL, chosen once for this engine.
+        self.dialect: Dialect = dialect_of(engine)
+        self._write_lock = threading.Lock() if self.dialect.single_writer else None
+        file_database = self.dialect.is_file_database(engine.url)
         self._checkpointer = WalCheckpointer(engine) if file_database else None
         self._process_lock = _ProcessLock.for_database(engine.url) if file_database else None
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the database is SQLite: for tests that expect per database; code asks ``dialect``."""
+        return self.dialect.name == "sqlite"
+
+    def ping(self) -> None:
+        """The health probe: a trivial query on a pooled connection; raises when the database does not answer."""
+        with self.read() as connection:
+            connection.execute(sa.text("SELECT 1"))
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -75,7 +86,7 @@ class Store:
         with (
             self._write_lock,
             self._process_lock if self._process_lock is not None else nullcontext(),
-            self.engine.connect().execution_options(sqlite_begin="BEGIN IMMEDIATE") as connection,
+            self.engine.connect().execution_options(**self.dialect.writer_options) as connection,
             connection.begin(),
         ):
             yield connection
@@ -86,7 +97,7 @@ class Store:
     def write_if_free(self) -> Iterator[Connection | None]:
         """Like ``write``, when no writer of this process or another holds SQLite's writers' lock right
         now; else None, with nothing taken. (On PostgreSQL writers queue on the change-counter row:
-        the caller tries that lock itself, ``records.try_lock_change_counter``.)"""
+        the caller tries that lock itself, ``records_written.try_lock_change_counter``.)"""
         if self._write_lock is None:
             with self.write() as connection:
                 yield connection
@@ -99,7 +110,7 @@ class Store:
                 yield None
                 return
             try:
-                with self.engine.connect().execution_options(sqlite_begin="BEGIN IMMEDIATE") as connection:
+                with self.engine.connect().execution_options(**self.dialect.writer_options) as connection:
                     transaction = _begin_at_once(connection)
                     if transaction is None:
                         yield None
@@ -127,8 +138,7 @@ class Store:
         READ COMMITTED, takes a new snapshot per statement).
         """
         with self.engine.connect() as connection:
-            if not self.is_sqlite:
-                connection = connection.execution_options(isolation_level="REPEATABLE READ")
+            connection = self.dialect.snapshot(connection)
             with connection.begin():
                 yield connection
 
@@ -266,7 +276,7 @@ class WalCheckpointer:
                 try:
                     if connection is None:
                         connection = self._engine.raw_connection()
-                    # The driver connection is in autocommit mode (see _configure_sqlite): a
+                    # The driver connection is in autocommit mode (see dialects._configure_sqlite): a
                     # checkpoint cannot run inside a transaction.
                     connection.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()  # type: ignore[union-attr]
                 except Exception:
@@ -277,43 +287,20 @@ class WalCheckpointer:
                 connection.close()
 
 
-def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
-    # The driver's own transaction handling would BEGIN lazily (DEFERRED); we issue BEGIN in
-    # _begin_sqlite instead, so a writer takes the write lock up front and never meets
-    # SQLITE_BUSY half-way through a transaction.
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    # NORMAL in WAL mode: a power cut may lose the last commits but never corrupts the file.
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
-    cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
-
-
-def _begin_sqlite(connection: Connection) -> None:
-    connection.exec_driver_sql(connection.get_execution_options().get("sqlite_begin", "BEGIN"))
-
-
 def open_store(url: str, *, migrate: bool = True, **engine_options: Any) -> Store:
     """Connect to ``url`` and (by default) migrate it to the current schema."""
     url = normalise_url(url)
+    dialect = dialect_named(sa.make_url(url).get_backend_name())
     options: dict[str, Any] = {
         "json_serializer": _json_serializer,
         "json_deserializer": orjson.loads,
         # Records hold personal data: a database error must not put statement parameters in a log.
         "hide_parameters": True,
+        **dialect.engine_defaults(),
         **engine_options,
     }
-    if url.startswith("sqlite"):
-        options.setdefault("connect_args", {"check_same_thread": False})
-    else:
-        options.setdefault("pool_pre_ping", True)
     engine = sa.create_engine(url, **options)
-    if engine.dialect.name == "sqlite":
-        sa.event.listen(engine, "connect", _configure_sqlite)
-        sa.event.listen(engine, "begin", _begin_sqlite)
+    dialect.configure(engine)
     store = Store(engine)
     if migrate:
         try:
@@ -324,4 +311,12 @@ def open_store(url: str, *, migrate: bool = True, **engine_options: Any) -> Stor
     return store
 
 
-__all__ = ["Store", "driver_sql", "normalise_url", "open_store", "schema"]
+__all__ = [
+    "BUSY_TIMEOUT_SECONDS",
+    "WAL_AUTOCHECKPOINT_PAGES",
+    "Store",
+    "driver_sql",
+    "normalise_url",
+    "open_store",
+    "schema",
+]

@@ -1,4 +1,9 @@
-"""Tables of a node. Changes to them go through an Alembic migration in ``migrations/versions``."""
+"""Tables of a node. Changes to them go through an Alembic migration in ``migrations/versions``.
+
+Defines every table; reading and writing each is owned by its table-family module (``records_read``,
+``records_written``, ``nonces``, ``apps``, ``accounts``, ``lockouts``, ``rate_windows``,
+``interaction_log``).
+"""
 
 from __future__ import annotations
 

@@ -6,8 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
-import orjson
-import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -40,15 +38,6 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _too_large(limit: int) -> Response:
-    message = (
-        f"请求体超过节点上限 {limit} 字节，请分批发送 / Request body exceeds the node's limit of {limit} bytes; "
-        "split the batch"
-    )
-    body = orjson.dumps({"datalist": {"result": "0000", "message": message, "code": "E_LIMIT"}})
-    return Response(body, status_code=413, media_type=JSON_UTF8)
-
-
 def create_asgi(node: Node) -> Starlette:
     """The HTTP application of an assembled node."""
     settings = node.settings
@@ -57,24 +46,20 @@ def create_asgi(node: Node) -> Starlette:
     async def interface(request: Request) -> Response:
         try:
             body = await _read_body(request, settings.max_body_bytes)
-        except _BodyTooLarge as refused:
+        except _BodyTooLarge:
             client = request.client.host if request.client else ""
-            size = int(refused.args[0])
-            await anyio.to_thread.run_sync(exchange.record_oversized, client, size, settings.max_body_bytes)
-            return _too_large(settings.max_body_bytes)
+            # Refused like every other request (the table's E_LIMIT, a log row), with HTTP's own status.
+            answer = await anyio.to_thread.run_sync(exchange.refuse_oversized, client, settings.max_body_bytes)
+            return Response(answer, status_code=413, media_type=JSON_UTF8)
         client = request.client.host if request.client else ""
         content_type = request.headers.get("content-type", "application/json")
         fingerprint = client_fingerprint(request.scope)
         answer = await anyio.to_thread.run_sync(exchange.handle, body, content_type, client, fingerprint)
         return Response(answer, media_type=JSON_UTF8)
 
-    def check_database() -> None:
-        with node.store.read() as connection:
-            connection.execute(sa.text("SELECT 1"))
-
     async def healthz(_request: Request) -> Response:
         try:
-            await anyio.to_thread.run_sync(check_database)
+            await anyio.to_thread.run_sync(node.store.ping)
         except Exception as exc:
             return JSONResponse({"status": "unavailable", "reason": type(exc).__name__}, status_code=503)
         rules = node.rules.current()

@@ -1,4 +1,4 @@
-"""Reference code tables the rules check against: the 2014 《特种设备目录》 and GB/T 2260 divisions."""
+"""Code tables the rules check against: the 2014 《特种设备目录》 and GB/T 2260 divisions."""
 
 from __future__ import annotations
 

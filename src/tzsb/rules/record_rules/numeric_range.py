@@ -7,9 +7,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from tzsb.errors import ConfigurationError
-from tzsb.rules.base import RecordCheck, RuleContext, field_label, present, require_field
-
-RULE_ID = "numeric_range"
+from tzsb.rules.base import RuleContext, field_label, present, require_field
+from tzsb.rules.contract import BuiltRule, RecordRuleType
 
 
 def _number(value: Any) -> Decimal | None:
@@ -26,7 +25,7 @@ def _number(value: Any) -> Decimal | None:
     return number if number.is_finite() else None
 
 
-def build(params: Mapping[str, Any], context: RuleContext) -> RecordCheck:
+def build(params: Mapping[str, Any], context: RuleContext) -> BuiltRule:
     field = require_field(params, "field", context)
     low = _number(params["min"]) if "min" in params else None
     high = _number(params["max"]) if "max" in params else None
@@ -43,7 +42,7 @@ def build(params: Mapping[str, Any], context: RuleContext) -> RecordCheck:
     else:
         message = f"{label}应在 {low} … {high} 范围内 / {field} must lie within {low} … {high}"
 
-    def check(record: Mapping[str, Any]) -> list[tuple[str, str]]:
+    def check(record: Mapping[str, Any], now: str) -> list[tuple[str, str]]:
         value = present(record, field)
         if value is None:
             return []
@@ -54,4 +53,7 @@ def build(params: Mapping[str, Any], context: RuleContext) -> RecordCheck:
             return [(field, message)]
         return []
 
-    return check
+    return BuiltRule(check, reads=(field,), triggers=frozenset({field}))
+
+
+RULE_TYPE = RecordRuleType("numeric_range", build)

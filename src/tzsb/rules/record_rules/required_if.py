@@ -6,12 +6,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from tzsb.errors import ConfigurationError
-from tzsb.rules.base import RecordCheck, RuleContext, field_label, present, require_field
+from tzsb.rules.base import RuleContext, field_label, present, require_field
+from tzsb.rules.contract import BuiltRule, RecordRuleType
 
-RULE_ID = "required_if"
 
-
-def build(params: Mapping[str, Any], context: RuleContext) -> RecordCheck:
+def build(params: Mapping[str, Any], context: RuleContext) -> BuiltRule:
     field = require_field(params, "field", context)
     when = require_field(params, "when", context)
     values = params.get("in")
@@ -23,10 +22,13 @@ def build(params: Mapping[str, Any], context: RuleContext) -> RecordCheck:
         f"{field} is required when {when} is {' or '.join(values)}"
     )
 
-    def check(record: Mapping[str, Any]) -> list[tuple[str, str]]:
+    def check(record: Mapping[str, Any], now: str) -> list[tuple[str, str]]:
         trigger = record.get(when)
         if isinstance(trigger, str) and trigger in triggers and present(record, field) is None:
             return [(field, message)]
         return []
 
-    return check
+    return BuiltRule(check, reads=(field, when), triggers=frozenset({when}))
+
+
+RULE_TYPE = RecordRuleType("required_if", build)

@@ -16,9 +16,9 @@ from typing import Any, Final
 from stdnum.cn import ric, uscc
 
 from tzsb.errors import ConfigurationError
-from tzsb.rules.base import RecordCheck, RuleContext, field_label, present, require_field
+from tzsb.rules.base import RuleContext, field_label, present, require_field
+from tzsb.rules.contract import BuiltRule, RecordRuleType
 
-RULE_ID = "check_digit"
 _USCC: Final = re.compile(r"[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}")
 _ID_CARD: Final = re.compile(r"[0-9]{17}[0-9X]")
 #: 港澳台居民居住证 (810000 / 820000 / 830000) follow other rules.
@@ -46,7 +46,7 @@ def _id_card_problem(value: str, today: date) -> str | None:
     return None if ric.calc_check_digit(value) == value[-1] else "check"
 
 
-def build(params: Mapping[str, Any], context: RuleContext) -> RecordCheck:
+def build(params: Mapping[str, Any], context: RuleContext) -> BuiltRule:
     field = require_field(params, "field", context)
     scheme = params.get("scheme")
     if scheme not in ("uscc", "id_card"):
@@ -57,13 +57,16 @@ def build(params: Mapping[str, Any], context: RuleContext) -> RecordCheck:
         "check": f"{label}校验位不正确，请核对号码 / {field} has a wrong check character; check the number",
         "birth": f"{label}中的出生日期无效或在未来 / {field} holds an impossible birth date",
     }
-    clock = context.clock
 
-    def check(record: Mapping[str, Any]) -> list[tuple[str, str]]:
+    def check(record: Mapping[str, Any], now: str) -> list[tuple[str, str]]:
         value = present(record, field)
         if not isinstance(value, str):
             return []
-        problem = _uscc_problem(value) if scheme == "uscc" else _id_card_problem(value, clock.now().date())
+        # For ID numbers "today" is the date of the batch's one clock reading (Beijing time).
+        problem = _uscc_problem(value) if scheme == "uscc" else _id_card_problem(value, date.fromisoformat(now[:10]))
         return [] if problem is None else [(field, messages[problem])]
 
-    return check
+    return BuiltRule(check, reads=(field,), triggers=frozenset({field}))
+
+
+RULE_TYPE = RecordRuleType("check_digit", build)

@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tzsb.catalog.reference import equipment_catalogue
+from tzsb.catalog import equipment_catalogue
 from tzsb.errors import ConfigurationError
-from tzsb.rules.base import RecordCheck, RuleContext, field_label, present, require_field
+from tzsb.rules.base import RuleContext, field_label, present, require_field
+from tzsb.rules.contract import BuiltRule, RecordRuleType
 
-RULE_ID = "equipment_code"
 
-
-def build(params: Mapping[str, Any], context: RuleContext) -> RecordCheck:
+def build(params: Mapping[str, Any], context: RuleContext) -> BuiltRule:
     levels = [
         (require_field(params, key, context), level)
         for key, level in (("type_field", "种类"), ("sort_field", "类别"), ("variety_field", "品种"))
@@ -31,7 +30,7 @@ def build(params: Mapping[str, Any], context: RuleContext) -> RecordCheck:
             chain.append(code)
         return chain
 
-    def check(record: Mapping[str, Any]) -> list[tuple[str, str]]:
+    def check(record: Mapping[str, Any], now: str) -> list[tuple[str, str]]:
         faults: list[tuple[str, str]] = []
         found: dict[str, str] = {}
         for field, level in levels:
@@ -65,4 +64,7 @@ def build(params: Mapping[str, Any], context: RuleContext) -> RecordCheck:
             )
         return faults
 
-    return check
+    return BuiltRule(check, reads=tuple(field for field, _ in levels), triggers=frozenset(field for field, _ in levels))
+
+
+RULE_TYPE = RecordRuleType("equipment_code", build)

@@ -12,21 +12,21 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-from tzsb.catalog.reference import division_name, equipment_catalogue
-from tzsb.rules.base import RecordCheck, RuleContext, field_label, present, require_field
+from tzsb.catalog import division_name, equipment_catalogue
+from tzsb.rules.base import RuleContext, field_label, present, require_field
+from tzsb.rules.contract import BuiltRule, RecordRuleType
 
-RULE_ID = "device_code"
 _SHAPE: Final = re.compile(r"[0-9A-Z]{17,20}")
 
 
-def build(params: Mapping[str, Any], context: RuleContext) -> RecordCheck:
+def build(params: Mapping[str, Any], context: RuleContext) -> BuiltRule:
     field = require_field(params, "field", context)
     # Legacy catalogue heads (3010, 1120, …) still occur in real codes: strict_head false accepts them.
     strict_head = bool(params.get("strict_head", True))
     label = field_label(context, field)
     catalogue = equipment_catalogue()
 
-    def check(record: Mapping[str, Any]) -> list[tuple[str, str]]:
+    def check(record: Mapping[str, Any], now: str) -> list[tuple[str, str]]:
         value = present(record, field)
         if not isinstance(value, str) or not _SHAPE.fullmatch(value):
             return []  # the pattern rule reports the shape
@@ -34,7 +34,7 @@ def build(params: Mapping[str, Any], context: RuleContext) -> RecordCheck:
         if strict_head and head not in catalogue:
             return [(field, f"{label}前 4 位 {head} 不是《特种设备目录》代码 / {field} starts with {head}, "
                             "not a code of the equipment catalogue")]  # fmt: skip
-        this_year = int(context.now_text()[:4])  # the batch's one reading of the clock
+        this_year = int(now[:4])  # the batch's one reading of the clock
         if len(value) in (18, 19):
             year = value[-9:-5]
             if not year.isdigit() or not 1950 <= int(year) <= this_year:
@@ -47,4 +47,7 @@ def build(params: Mapping[str, Any], context: RuleContext) -> RecordCheck:
                 return [(field, f"{label}中的登记年月 {stamp} 不合理 / {field} holds an implausible year-month")]
         return []
 
-    return check
+    return BuiltRule(check, reads=(field,), triggers=frozenset({field}))
+
+
+RULE_TYPE = RecordRuleType("device_code", build)

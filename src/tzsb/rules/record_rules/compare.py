@@ -8,9 +8,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
 from tzsb.errors import ConfigurationError
-from tzsb.rules.base import RecordCheck, RuleContext, field_label, present, require_field
-
-RULE_ID = "compare"
+from tzsb.rules.base import RuleContext, field_label, present, require_field
+from tzsb.rules.contract import BuiltRule, RecordRuleType
 
 _OPERATORS: Final[dict[str, tuple[Callable[[Any, Any], bool], str, str]]] = {
     "<": (operator.lt, "早于/小于", "less than"),
@@ -35,7 +34,7 @@ def _comparable(value: Any, numeric: bool) -> Any:
     return number if number.is_finite() else None  # NaN would signal on comparison
 
 
-def build(params: Mapping[str, Any], context: RuleContext) -> RecordCheck:
+def build(params: Mapping[str, Any], context: RuleContext) -> BuiltRule:
     field = require_field(params, "field", context)
     other = require_field(params, "other", context)
     op = params.get("op")
@@ -46,7 +45,7 @@ def build(params: Mapping[str, Any], context: RuleContext) -> RecordCheck:
     numeric = spec is not None and spec.type.value in ("integer", "decimal")
     message = f"{field_label(context, field)}应{zh}{field_label(context, other)} / {field} must be {en} {other}"
 
-    def check(record: Mapping[str, Any]) -> list[tuple[str, str]]:
+    def check(record: Mapping[str, Any], now: str) -> list[tuple[str, str]]:
         left, right = present(record, field), present(record, other)
         if left is None or right is None:
             return []
@@ -55,4 +54,7 @@ def build(params: Mapping[str, Any], context: RuleContext) -> RecordCheck:
             return []
         return [] if test(a, b) else [(field, message)]
 
-    return check
+    return BuiltRule(check, reads=(field, other), triggers=frozenset({field, other}))
+
+
+RULE_TYPE = RecordRuleType("compare", build)

@@ -5,23 +5,25 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tzsb.catalog.reference import division_name
-from tzsb.protocol.regions import NATIONAL
-from tzsb.rules.base import RecordCheck, RuleContext, field_label, present, require_field
+from tzsb.catalog import division_name
+from tzsb.protocol import NATIONAL
+from tzsb.rules.base import RuleContext, field_label, present, require_field
+from tzsb.rules.contract import BuiltRule, RecordRuleType
 
-RULE_ID = "region_code"
 
-
-def build(params: Mapping[str, Any], context: RuleContext) -> RecordCheck:
+def build(params: Mapping[str, Any], context: RuleContext) -> BuiltRule:
     field = require_field(params, "field", context)
     message = (
         f"{field_label(context, field)}不是 GB/T 2260 中存在的行政区划代码 / {field} is not a GB/T 2260 division code"
     )
 
-    def check(record: Mapping[str, Any]) -> list[tuple[str, str]]:
+    def check(record: Mapping[str, Any], now: str) -> list[tuple[str, str]]:
         value = present(record, field)
         if not isinstance(value, str) or value == NATIONAL:
             return []
         return [] if division_name(value) is not None else [(field, message)]
 
-    return check
+    return BuiltRule(check, reads=(field,), triggers=frozenset({field}))
+
+
+RULE_TYPE = RecordRuleType("region_code", build)

@@ -1,0 +1,198 @@
+"""Local execution: an admitted request carried out on the node's own store.
+
+Writes (01 add, 02 modify, 03 delete) are validated, planned against the stored records and
+applied in one transaction with their claim and log row: every record or none. A 04 query is
+planned against the catalog and the caller's region, read a page at a time (the next page read
+ahead), masked where the caller may not see sensitive fields, and claimed after it ran.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from contextlib import nullcontext
+from dataclasses import replace
+from typing import Any, Final
+
+from tzsb import refusals
+from tzsb.catalog import Catalog
+from tzsb.errors import FieldFault, RecordFault, StoreConflict
+from tzsb.exchange import query as query_planning
+from tzsb.exchange import writes
+from tzsb.exchange.answers import Answers
+from tzsb.exchange.context import Admitted, RequestContext
+from tzsb.exchange.cursors import CursorCodec
+from tzsb.exchange.masking import masker
+from tzsb.exchange.readahead import ReadAhead
+from tzsb.protocol import PUBLIC_PURPOSE, Action, region_prefix, success_datalist
+from tzsb.rules import RecordValidator, delete_faults, modify_faults
+from tzsb.store import Connection, Store, records_read, records_written
+
+#: An answer lists at most this many faulty records, and this many faults of each (the message counts all).
+MAX_DETAILED_RECORDS: Final = 100
+MAX_FAULTS_PER_RECORD: Final = 20
+
+
+class LocalExecution:
+    """Carries out admitted requests on the node's own store."""
+
+    def __init__(
+        self,
+        store: Store,
+        catalog: Catalog,
+        answers: Answers,
+        codec: CursorCodec,
+        read_ahead: ReadAhead,
+        page_size: int = 100,
+        max_page_size: int = 1000,
+    ) -> None:
+        self.store = store
+        self.answers = answers
+        self.codec = codec
+        self.read_ahead = read_ahead
+        self.page_size = page_size
+        self.max_page_size = max_page_size
+        self._maskers = {code: masker(catalog[code]) for code in catalog}
+
+    def execute(self, context: RequestContext, admitted: Admitted) -> bytes:
+        if admitted.action is Action.QUERY:
+            return self.query(context, admitted)
+        return self.write(context, admitted)
+
+    # -- 01 / 02 / 03 ---------------------------------------------------------------------------
+
+    def write(self, context: RequestContext, admitted: Admitted) -> bytes:
+        business, records = admitted.business, context.records
+        validator = admitted.rules.validators[business.code]
+        plan_context = writes.WriteContext(business, validator, admitted.app, context.business_now)
+        if admitted.action is Action.ADD and not validator.reads_store and writes.plannable(records, business):
+            answer = self._add_while_validating(context, admitted, validator, plan_context)
+            if answer is not None:
+                return answer
+        warnings = self._checked(context, admitted, validator)
+        try:
+            with self.store.write() as connection:
+                outcome = writes.apply(connection, admitted.action, records, plan_context)
+                return self._written(connection, context, outcome, warnings)
+        except StoreConflict as conflict:
+            # Another request with the same random committed first: answer as a retry of it would be.
+            return self.answers.first_answer(context, conflict)
+
+    def _add_while_validating(
+        self,
+        context: RequestContext,
+        admitted: Admitted,
+        validator: RecordValidator,
+        plan_context: writes.WriteContext,
+    ) -> bytes | None:
+        """An add planned against the stored records, its new records inserted while the batch is
+        validated (the database works without the GIL meanwhile); a refusal rolls the insert back and
+        answers exactly as validating first would.
+
+        Only when the writers' lock is free right now (else None: the caller validates first and then
+        queues for the lock, so that validation never waits behind other writers, nor holds them up)
+        and when validation reads nothing from the store (a reference look-up would need a second
+        connection while this one is held: with writers queued holding the others, the pool could run
+        dry).
+        """
+        try:
+            with self.store.write_if_free() as connection:
+                last_seq = None if connection is None else records_written.try_lock_change_counter(connection)
+                if connection is None or last_seq is None:
+                    return None
+                planned = writes.plan(connection, Action.ADD, context.records, plan_context, last_seq)
+                inserting = records_written.inserting(connection, planned.new) if planned.error is None else None
+                with inserting or nullcontext():
+                    warnings = self._checked(context, admitted, validator)
+                if planned.error is not None:
+                    raise planned.error
+                writes.finish(connection, planned)
+                return self._written(connection, context, planned.outcome, warnings)
+        except StoreConflict as conflict:
+            return self.answers.first_answer(context, conflict)
+
+    def _written(
+        self, connection: Connection, context: RequestContext, outcome: writes.WriteOutcome, warnings: list[RecordFault]
+    ) -> bytes:
+        """The success answer of a write, claimed with the request's random and logged in its transaction."""
+        message = outcome.message()
+        extra: dict[str, Any] = {"counts": outcome.counts(), "skipped_keys": outcome.skipped_keys}
+        if warnings:
+            message += f"；数据质量警告 {len(warnings)} 条 / {len(warnings)} record(s) with warnings"
+            extra["warnings"] = [warning.as_dict() for warning in warnings]
+        response = self.answers.encode(context, success_datalist(message, [], **extra))
+        self.answers.claim_and_log(connection, context, response, message)
+        return response
+
+    def _checked(self, context: RequestContext, admitted: Admitted, validator: RecordValidator) -> list[RecordFault]:
+        """Validate a write's batch and check its regions; returns the warnings, raises on errors."""
+        records, business, app, action = context.records, admitted.business, admitted.app, admitted.action
+        warnings: list[RecordFault] = []
+        if action is Action.ADD:
+
+            def lookup(business_code: str, keys: Collection[str]) -> set[str]:
+                return self._live_keys(business_code, keys, app.region)
+
+            report = validator.check_batch(records, now=context.business_now, lookup=lookup)
+            faults, warnings = report.errors, report.warnings
+        elif action is Action.MODIFY:
+            faults = modify_faults(
+                records, business, validator.validate_batch(records, partial=True, now=context.business_now)
+            )
+        else:
+            faults = delete_faults(records, business)
+        if faults:
+            raise refusals.records_invalid(_capped(faults), len(faults))
+        if action is not Action.DELETE:
+            writes.check_regions(records, business, app.region)
+        return warnings
+
+    def _live_keys(self, business: str, keys: Collection[str], scope: str) -> set[str]:
+        """Referenced keys the caller may see: a reference must not reveal records outside its region."""
+        with self.store.read() as connection:
+            return records_read.live_keys(connection, business, keys, region_prefix(scope))
+
+    # -- 04 ---------------------------------------------------------------------------------------
+
+    def query(self, context: RequestContext, admitted: Admitted) -> bytes:
+        records, business, app = context.records, admitted.business, admitted.app
+        if len(records) != 1:
+            raise refusals.query_needs_one_condition()
+        masked = context.purpose == PUBLIC_PURPOSE or business.code not in app.unmasked
+        plan = query_planning.plan_query(
+            records[0], business, app.region, self.codec, self.page_size, self.max_page_size, masked=masked
+        )
+        raw = self.store.dialect.keeps_document_text and not masked
+        rows = self.read_ahead.page(app.appid, plan.query, raw=raw)
+        following = query_planning.next_query(plan, rows)
+        if following is not None:
+            self.read_ahead.prepare(app.appid, following, raw=raw)
+        busilist = query_planning.render(rows, plan)
+        if masked:
+            mask = self._maskers[business.code]
+            busilist = [mask(record) for record in busilist]
+        message = f"查询成功，返回 {len(busilist)} 条 / OK: {len(busilist)} record(s)"
+        datalist = success_datalist(message, busilist, **query_planning.page_extras(plan, rows, self.codec))
+        response = self.answers.encode(context, datalist)
+        try:
+            with self.store.write() as connection:
+                self.answers.claim_and_log(connection, context, response, message)
+        except StoreConflict as conflict:
+            # The random was claimed before: a retry of the same query gets the first answer.
+            return self.answers.first_answer(context, conflict)
+        return response
+
+
+def _capped(faults: list[RecordFault]) -> list[RecordFault]:
+    """Faults small enough to answer: a request full of junk must not make a huge answer."""
+    return [
+        replace(
+            fault,
+            key=fault.key[:64] if isinstance(fault.key, str) else fault.key,
+            errors=tuple(_capped_field(item) for item in (fault.errors or ())[:MAX_FAULTS_PER_RECORD]),
+        )
+        for fault in faults[:MAX_DETAILED_RECORDS]
+    ]
+
+
+def _capped_field(fault: FieldFault) -> FieldFault:
+    return FieldFault(str(fault.field)[:64], fault.rule, str(fault.message)[:300])

@@ -1,0 +1,98 @@
+"""The declared contract of a rule type: what the validator may know about a rule, and nothing more.
+
+Two kinds of rule type, both built once when a rule set loads:
+
+- a :class:`FieldRuleType` comes from the catalog (type, length, pattern, code list): built from a
+  field's :class:`~tzsb.catalog.FieldSpec`, its :data:`Check` runs on one present, non-blank value;
+- a :class:`RecordRuleType` comes from rule-set configuration (numeric range, cross-field
+  comparison, check digits, …): built from its parameters, it answers one :class:`BuiltRule`
+  saying which fields it reads, which fields trigger it, and either the check to run on a whole
+  record or the store look-up it needs.
+
+The validator compiles these objects without knowing any rule type by name, so a new record rule
+type is one new module in :mod:`tzsb.rules.record_rules` (and its tests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tzsb.catalog import FieldSpec
+from tzsb.rules.base import RuleContext
+
+#: A compiled field check: ``None`` when the value passes, else the (zh / en) message.
+Check = Callable[[Any], str | None]
+#: A compiled record check, called with the record and the batch's clock reading (business-timestamp
+#: text, ``YYYY-MM-DD HH:MM:SS``): ``(field, message)`` for every fault it finds.
+RecordCheck = Callable[[Mapping[str, Any], str], list[tuple[str, str]]]
+#: Which of ``keys`` a business type holds as live records: ``(business, keys) -> found``.
+KeyLookup = Callable[[str, Collection[str]], set[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class FieldRuleType:
+    """A field rule type of the catalog, e.g. ``length``; its rules have ids ``<FIELD>.<id>``.
+
+    Attributes:
+        id: The rule type's id, the second half of each of its rules' ids.
+        build: Compiles the check of one field, or None when the field has nothing to check
+            (no length, no pattern, no code list).
+    """
+
+    id: str
+    build: Callable[[FieldSpec], Check | None]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordLookup:
+    """A store look-up a built rule needs: the value of ``field`` must be a live key of ``business``.
+
+    The validator asks the store once per batch for every such value, and reports ``message`` on
+    ``field`` for each record whose value the store does not hold.
+    """
+
+    business: str
+    field: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltRule:
+    """One record rule, compiled from its parameters.
+
+    Attributes:
+        check: The check to run on a record, or None for a rule that is only a store look-up.
+        reads: Every field the check reads: its result depends only on those values and the
+            batch's clock reading, so the validator may remember results by those values.
+        triggers: The rule can only fault a record holding one of these fields.
+        lookup: The store look-up the rule needs, if any.
+    """
+
+    check: RecordCheck | None
+    reads: tuple[str, ...]
+    triggers: frozenset[str]
+    lookup: RecordLookup | None = None
+
+    def __post_init__(self) -> None:
+        # A rule is a check or a look-up: the validator runs one or asks the store, never both.
+        if (self.check is None) == (self.lookup is None):
+            raise TypeError("a built rule has either a check or a lookup")
+
+
+@dataclass(frozen=True, slots=True)
+class RecordRuleType:
+    """A record rule type, named by ``type`` in rule-set files. Each module of
+    :mod:`tzsb.rules.record_rules` declares one as ``RULE_TYPE``.
+
+    Attributes:
+        id: The type's id, e.g. ``numeric_range``.
+        build: Compiles one configured rule; raises ConfigurationError on bad parameters.
+        looks_up: Whether its rules are store look-ups (such types are listed after the others
+            where configuration errors name the known types).
+    """
+
+    id: str
+    build: Callable[[Mapping[str, Any], RuleContext], BuiltRule]
+    looks_up: bool = False
