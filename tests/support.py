@@ -92,9 +92,11 @@ def placeholder_faults(count: int) -> list[RecordFault]:
     return [RecordFault(index) for index in range(count)]
 
 
-def call(node: Node, payload: bytes, content_type: str = "application/json") -> dict[str, Any]:
+def call(
+    node: Node, payload: bytes, content_type: str = "application/json", client_addr: str = "127.0.0.1"
+) -> dict[str, Any]:
     """Send a body through the node's pipeline (no HTTP) and parse the answer."""
-    answer: dict[str, Any] = orjson.loads(node.exchange.handle(payload, content_type, "127.0.0.1"))
+    answer: dict[str, Any] = orjson.loads(node.exchange.handle(payload, content_type, client_addr))
     return answer
 
 
@@ -105,6 +107,35 @@ def snapshot(node: Node) -> dict[str, Any]:
         claimed = connection.execute(sa.select(nonces.c.appid, nonces.c.random)).all()
         counter = connection.execute(sa.text("SELECT last_seq FROM change_counter")).scalar_one()
     return {"records": [tuple(row) for row in rows], "nonces": sorted(map(tuple, claimed)), "seq": counter}
+
+
+#: Refusals that never become the first answer of their random.
+NOT_CLAIMED = ("E_INTERNAL", "E_REPLAY")
+
+
+def claimed(before: dict[str, Any], answer: dict[str, Any] | None) -> dict[str, Any]:
+    """``before`` (a ``snapshot``) as it is after ``answer``'s random was claimed (None: nothing claimed)."""
+    if answer is None:
+        return before
+    spent = (answer["appid"], answer["random"])
+    # A random claimed before (by another request) stays as it was.
+    return {**before, "nonces": sorted({*before["nonces"], spent})}
+
+
+def tallied(node: Node, client_addr: str | None = None) -> list[tuple[str, int, str]]:
+    """The refusals of unidentified callers counted so far (from one address, or all): (address,
+    count, last code) per row."""
+    return [
+        (tally.client_addr, tally.count, tally.last_code)
+        for tally in node.exchange.answers.tally.listing()
+        if client_addr in (None, tally.client_addr)
+    ]
+
+
+def unidentified(answer: dict[str, Any]) -> bool:
+    """Whether ``answer`` refused a caller that never proved who it is (counted, not logged, nothing
+    claimed): unsigned, and neither a failed signature nor an internal error (those are logged)."""
+    return answer["sign"] == "" and answer["datalist"].get("code") not in ("E_SIGN", "E_INTERNAL")
 
 
 def log_rows(node: Node) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ FACES: dict[str, list[str]] = {
     "tzsb.audit": [
         "InteractionLog",
         "LogEntry",
+        "RefusalTally",
     ],
     "tzsb.catalog": [
         "BusinessType",
@@ -53,7 +54,10 @@ FACES: dict[str, list[str]] = {
         "Exchange",
         "LocalExecution",
         "ReadAhead",
+        "Reassigned",
+        "ReplayBounds",
         "RequestContext",
+        "reassign_record",
     ],
     "tzsb.protocol": [
         "APPID_PATTERN",
@@ -94,6 +98,8 @@ FACES: dict[str, list[str]] = {
         "App",
         "AppRegistry",
         "AppSpec",
+        "CollisionPolicy",
+        "Collisions",
         "DIRECTIONS_FILE",
         "DirectionPolicy",
         "LockoutPolicy",
@@ -133,18 +139,21 @@ FACES: dict[str, list[str]] = {
         "apps",
         "driver_sql",
         "interaction_log",
+        "key_collisions",
         "lockouts",
         "nonces",
         "open_store",
         "rate_windows",
         "records_read",
         "records_written",
+        "refusal_tallies",
     ],
     "tzsb.web": [
         "TLSOptions",
         "client_fingerprint",
         "create_app",
         "create_asgi",
+        "http_protocol",
     ],
 }
 

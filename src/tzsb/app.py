@@ -8,16 +8,28 @@ import os
 import platform
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Final
 
-from tzsb.audit import InteractionLog
+from tzsb.audit import InteractionLog, RefusalTally
 from tzsb.catalog import Catalog, load_catalog
 from tzsb.clock import Clock, SystemClock
 from tzsb.errors import ConfigurationError
-from tzsb.exchange import Admission, Answers, CursorCodec, DigestPool, Exchange, LocalExecution, ReadAhead
+from tzsb.exchange import (
+    Admission,
+    Answers,
+    CursorCodec,
+    DigestPool,
+    Exchange,
+    LocalExecution,
+    ReadAhead,
+    ReplayBounds,
+)
 from tzsb.registry import (
     DIRECTIONS_FILE,
     AppRegistry,
+    CollisionPolicy,
+    Collisions,
     DirectionPolicy,
     Lockouts,
     MasterKey,
@@ -127,25 +139,38 @@ def build_exchange(
     several_processes = settings.workers > 1
     digests = DigestPool()
     read_ahead = ReadAhead(store, capacity=settings.read_ahead_pages)
+    lockouts = Lockouts(store, clock, shared=several_processes)
     admission = Admission(
         catalog,
         registry,
         rules,
         DirectionPolicy(Party(settings.level, settings.region), load_directions(settings.home / DIRECTIONS_FILE)),
-        Lockouts(store, clock, shared=several_processes),
+        lockouts,
         # Several server processes count each app's requests together, in the database.
         RateLimiter(clock, shared=store if several_processes else None),
         digests,
         clock,
         timestamp_window=settings.timestamp_window,
     )
-    answers = Answers(store, InteractionLog(store), clock)
+    answers = Answers(
+        store,
+        InteractionLog(store),
+        clock,
+        RefusalTally(store, clock, per_minute=settings.unidentified_refusals_per_minute),
+        ReplayBounds(
+            store,
+            clock,
+            answer_ttl=timedelta(seconds=settings.answer_ttl_seconds),
+            quota_bytes=settings.answer_quota_bytes,
+        ),
+    )
     local = LocalExecution(
         store,
         catalog,
         answers,
         CursorCodec(master_key.derive("tzsb/cursor")),
         read_ahead,
+        Collisions(store, clock, lockouts, CollisionPolicy(keys=settings.collision_lockout_keys)),
         page_size=settings.page_size,
         max_page_size=settings.max_page_size,
     )

@@ -9,6 +9,7 @@
     │                            E_LOCKED E_INTERNAL
     │     built only by the named constructors of ``tzsb.refusals`` (the one refusal table)
     ├── StoreConflict            a write collided with another on a unique key; rolled back
+    ├── OperatorError            an operator's command cannot be carried out (unknown record, bad region)
     ├── LoginRefused             a console sign-in refused (unknown user, wrong password, disabled)
     ├── ConfigurationError       the node itself is misconfigured (home, settings, keys)
     ├── SecretFormatError        a signing secret its algorithm cannot use (also a ValueError)
@@ -103,6 +104,10 @@ class LoginRefused(TzsbError):
 class StoreConflict(TzsbError):
     """A write collided with another on a unique key (e.g. the same ``random`` claimed twice);
     its transaction was rolled back."""
+
+
+class OperatorError(TzsbError):
+    """An operator's command that cannot be carried out as given (an unknown record, a bad region)."""
 
 
 class ResponseSignatureError(TzsbError):

@@ -141,6 +141,26 @@ def locked_out(appid: str, client_addr: str, until: datetime) -> ExchangeError:
     )
 
 
+def locked_out_for_collisions(appid: str, until: datetime) -> ExchangeError:
+    moment = until.isoformat(timespec="seconds")
+    return ExchangeError(
+        ErrorCode.LOCKED,
+        f"应用 {appid} 多次提交本应用无权访问的记录已占用的主键，已暂停至 {moment}；"
+        "请联系节点管理员核实（tzsb app collisions）并解除（tzsb app unlock）",
+        f"App {appid} repeatedly sent keys held by records it may not access and is locked out until {moment}; "
+        "ask the node operator to check (tzsb app collisions) and unlock it (tzsb app unlock)",
+    )
+
+
+def too_many_refusals(per_minute: int) -> ExchangeError:
+    return ExchangeError(
+        ErrorCode.LIMIT,
+        f"本地址每分钟被拒绝的未认证请求超过 {per_minute} 次，请在一分钟后重试，并核对 appid、签名与请求格式",
+        f"More than {per_minute} unauthenticated requests from this address were refused this minute; retry in a "
+        "minute, after checking the appid, the signature and the request format",
+    )
+
+
 def signature_mismatch(algorithm: str) -> ExchangeError:
     return ExchangeError(
         ErrorCode.SIGN,
@@ -200,6 +220,15 @@ def random_reused() -> ExchangeError:
         "random 已被本应用的另一个请求使用，请为每个新请求生成新的 random（建议 UUID）",
         "This random was already used by a different request of this app; generate a new random "
         "(a UUID) for every new request",
+    )
+
+
+def answer_expired() -> ExchangeError:
+    return ExchangeError(
+        ErrorCode.REPLAY,
+        "本请求已处理过，其首次响应已不再保存；如需再次提交，请生成新的 random 并重新签名",
+        "This request was answered before and its first answer is no longer kept; to send it again, "
+        "generate a new random and sign it again",
     )
 
 
@@ -465,6 +494,19 @@ def records_invalid_after_change(faults: Sequence[RecordFault]) -> ExchangeError
         f"{len(faults)} record(s) fail validation after the change; nothing was written. "
         "Fix them as listed in busilist",
         faults,
+    )
+
+
+def keys_held_elsewhere() -> ExchangeError:
+    """An add naming keys held by records the caller may not access: which keys is not said (that
+    would tell a prober which ID numbers exist elsewhere); the operator sees them."""
+    return ExchangeError(
+        ErrorCode.CONFLICT,
+        "本批有记录的主键已被本应用无权访问的记录占用（其他区域或其他数据源），整批未写入；"
+        "如这些记录应由本应用报送，请联系节点管理员核实并转移（tzsb record reassign）",
+        "Some primary keys of this batch belong to records this app may not access (another region or "
+        "another source); nothing was written. If the records are yours, ask the node operator to check "
+        "and reassign them (tzsb record reassign)",
     )
 
 

@@ -5,6 +5,7 @@ Precedence: environment (``TZSB_*``) > ``<home>/tzsb.toml`` > default.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -42,12 +43,48 @@ class Settings:
         1, "Server processes of `tzsb serve` (more than one share rate limits through the database)."
     )
     max_body_bytes: int = _setting(16 * 1024 * 1024, "Hard limit of a request body; larger bodies get HTTP 413.")
+    max_header_bytes: int = _setting(
+        16 * 1024,
+        "Hard limit of a request's header section (request line and headers); larger get HTTP 431 and the "
+        "connection is closed. 16 KiB: the signed request travels in the body, so a caller needs a few hundred "
+        "bytes of headers; it is the default of Node.js and of uvicorn's h11 server.",
+    )
+    trusted_proxies: tuple[str, ...] = _setting(
+        (),
+        "Networks (CIDR) of reverse proxies in front of the node: from these peers only, the client address is "
+        "the right-most X-Forwarded-For entry that is not itself a trusted proxy. Empty: always the TCP peer. "
+        "Comma-separated in TZSB_TRUSTED_PROXIES.",
+    )
+    health_details_from: tuple[str, ...] = _setting(
+        ("127.0.0.0/8", "::1/128"),
+        "Networks (CIDR) whose callers see /healthz in full (version, level, region, business types); "
+        "everyone else sees only the status. Comma-separated in TZSB_HEALTH_DETAILS_FROM.",
+    )
     page_size: int = _setting(100, "Records per query page when _page_size is not given.")
     max_page_size: int = _setting(1000, "Largest _page_size a query may ask for.")
     read_ahead_pages: int = _setting(16, "Next pages of paged queries read ahead and kept (0 = no read-ahead).")
     rules_check_seconds: float = _setting(1.0, "How often (seconds) <home>/rules.json is checked for changes.")
     app_cache_seconds: float = _setting(1.0, "Seconds an app's row is cached between requests (0 = always read).")
     timestamp_window: int = _setting(300, "Seconds a signed timestamp may differ from the node's clock.")
+    unidentified_refusals_per_minute: int = _setting(
+        60,
+        "Refusals of callers that never proved who they are (bad body, unknown app, locked out, …) one client "
+        "address may have per minute; past it, its requests are refused at once until the minute ends. Such "
+        "refusals are counted per address and minute (refusal_tallies), not logged one by one.",
+    )
+    answer_ttl_seconds: int = _setting(
+        24 * 3600,
+        "Seconds a request's first answer is kept for retries of the same request; after that its random stays "
+        "spent and a replay gets E_REPLAY.",
+    )
+    answer_quota_bytes: int = _setting(
+        64 * 1024 * 1024, "Bytes of first answers kept per app; beyond it the app's oldest answers are dropped."
+    )
+    collision_lockout_keys: int = _setting(
+        10,
+        "Keys held by records an app may not access (another region, or another source of a type it sees "
+        "masked) that its adds may name within 24 hours before the app is locked out for 24 hours.",
+    )
     master_key: Secret | None = _setting(None, "32 hex digits; overrides <home>/master.key (env TZSB_MASTER_KEY).")
 
     @property
@@ -70,6 +107,7 @@ _TYPES: Final = {
     "port": int,
     "workers": int,
     "max_body_bytes": int,
+    "max_header_bytes": int,
     "page_size": int,
     "max_page_size": int,
     "read_ahead_pages": int,
@@ -79,7 +117,29 @@ _TYPES: Final = {
 }
 
 
+_NETWORKS: Final = ("trusted_proxies", "health_details_from")
+
+
+def _networks(name: str, value: Any) -> tuple[str, ...]:
+    """A list of networks from TOML (an array, or one comma-separated string) or the environment."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        raise ConfigurationError(f"setting {name} must be a list of networks (CIDR), got {value!r}")
+    return tuple(str(item).strip() for item in items if str(item).strip())
+
+
+def _check_networks(name: str, networks: tuple[str, ...]) -> None:
+    for network in networks:
+        try:
+            # strict: "10.0.0.5/8" is refused rather than silently widened to 10.0.0.0/8.
+            ipaddress.ip_network(network, strict=True)
+        except ValueError as exc:
+            raise ConfigurationError(f"setting {name}: {network!r} is not a network (CIDR): {exc}") from None
+
+
 def _coerce(name: str, value: Any) -> Any:
+    if name in _NETWORKS:
+        return _networks(name, value)
     if name in _TYPES:
         try:
             return _TYPES[name](value)
@@ -111,9 +171,14 @@ def load_settings(home: Path | None = None, environ: dict[str, str] | None = Non
         if env_value is not None:
             values[name] = _coerce(name, env_value)
     settings = replace(Settings(), **values)
-    settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+    overrides = {k: _networks(k, v) if k in _NETWORKS else v for k, v in overrides.items() if v is not None}
+    settings = replace(settings, **overrides)
     if not 1 <= settings.workers <= 64:
         raise ConfigurationError(f"workers must be between 1 and 64, got {settings.workers}")
+    if settings.max_header_bytes < 1024:
+        raise ConfigurationError(f"max_header_bytes must be at least 1024, got {settings.max_header_bytes}")
+    for name in _NETWORKS:
+        _check_networks(name, getattr(settings, name))
     if settings.level not in LEVELS:
         raise ConfigurationError(f"level {settings.level!r} must be one of {', '.join(LEVELS)}")
     if not settings.service_path.startswith("/") or settings.service_path.count("/") != 2:

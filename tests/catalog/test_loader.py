@@ -123,6 +123,23 @@ def test_sensitive_fields_of_0102_and_0103() -> None:
     assert {"ID_NO", "PERSON_NAME", "MOBILE"} <= set(catalog["0103"].sensitive_fields)
 
 
+def test_birth_date_reveals_the_id_number_and_is_masked_with_it() -> None:
+    people = load_catalog()["0103"]
+    birth = people.field("BIRTH_DATE")
+    assert birth is not None
+    assert (birth.reveals, birth.sensitive, birth.mask) == (("ID_NO",), True, "all")
+    assert people.derivations == (("BIRTH_DATE", "ID_NO"),)
+    assert "BIRTH_DATE" in people.sensitive_fields
+
+
+def test_every_derivation_of_the_catalog() -> None:
+    """The declared derivations, all of them: a new one is a decision to review, not a side effect."""
+    catalog = load_catalog()
+    assert {code: catalog[code].derivations for code in catalog if catalog[code].derivations} == {
+        "0103": (("BIRTH_DATE", "ID_NO"),)
+    }
+
+
 @pytest.mark.parametrize("override_dir", [None, Path("/nonexistent/tzsb-overrides")])
 def test_no_override_dir_gives_the_shipped_catalog(override_dir: Path | None) -> None:
     assert dict(load_catalog(override_dir)) == dict(load_catalog())
@@ -227,6 +244,32 @@ BROKEN: Final = [
     pytest.param(lambda document: document["fields"].append({"name": "无代码"}), "each field must be", id="no-code"),
     pytest.param(lambda document: document.pop("name"), "missing key 'name'", id="missing-name"),
     pytest.param(lambda document: document.pop("timestamp_field"), "missing key", id="missing-timestamp"),
+    pytest.param(
+        _field("BIRTH_DATE", reveals=["ID_NUMBER"]),
+        "field BIRTH_DATE: reveals 'ID_NUMBER', not another field of 0103",
+        id="reveals-unknown-field",
+    ),
+    pytest.param(
+        _field("BIRTH_DATE", reveals=["BIRTH_DATE"]),
+        "field BIRTH_DATE: reveals 'BIRTH_DATE', not another field of 0103",
+        id="reveals-itself",
+    ),
+    pytest.param(
+        _field("BIRTH_DATE", reveals=["SEX"]),
+        "field BIRTH_DATE: reveals SEX, which is not sensitive",
+        id="reveals-open",
+    ),
+    pytest.param(
+        _field("BIRTH_DATE", reveals="ID_NO"), "field BIRTH_DATE: reveals must be a list", id="reveals-not-a-list"
+    ),
+    pytest.param(
+        _field("BIRTH_DATE", mask="name"), "field BIRTH_DATE: reveals sensitive fields, so its mask", id="reveals-part"
+    ),
+    pytest.param(
+        _field("BIRTH_DATE", sensitive=False),
+        "field BIRTH_DATE: reveals sensitive fields, so it cannot be sensitive: false",
+        id="reveals-not-sensitive",
+    ),
 ]
 
 

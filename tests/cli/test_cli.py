@@ -158,3 +158,84 @@ def test_prune_nonces(home: Path) -> None:
     code, _, err = invoke("prune-nonces", "--home", str(home), "--days", "0")
     assert code == 1
     assert "--days must be at least 1" in err
+
+
+@pytest.mark.parametrize("network", ["10.0.0.5/24", "proxy.example", "10.0.0.0/33"])
+def test_serve_refuses_a_trusted_proxy_that_is_no_network(home: Path, network: str) -> None:
+    code, _, err = invoke("serve", "--home", str(home), "--trusted-proxy", "127.0.0.0/8", "--trusted-proxy", network)
+    assert code == 1
+    assert f"--trusted-proxy {network!r} is not a network" in err
+
+
+def test_serve_lists_the_trusted_proxy_option() -> None:
+    code, out, _ = invoke("serve", "--help")
+    assert code == 0
+    assert "--trusted-proxy" in out and "X-Forwarded-For" in out
+
+
+@pytest.fixture
+def province(tmp_path: Path) -> Path:
+    home = tmp_path / "province"
+    code, _, err = invoke("init", "--home", str(home), "--level", "province", "--region", "330000")
+    assert code == 0, err
+    return home
+
+
+def _collided(home: Path) -> None:
+    """Ningbo's app (330200) squats a Hangzhou key first; Hangzhou's add then collides with it."""
+    from tests.support import body, call, device, grant
+    from tzsb.app import build_node
+    from tzsb.settings import load_settings
+
+    node = build_node(load_settings(home, environ={}))
+    try:
+        ningbo = grant(node, appid="nb-city", region="330200")
+        assert (
+            call(node, body("nb-city", ningbo, "140101", "01", [device(1, AREA_CODE="330203")]))["datalist"]["result"]
+            == "0001"
+        )
+        hangzhou = grant(node, appid="hz-city", region="330100")
+        answer = call(node, body("hz-city", hangzhou, "140101", "01", [device(1)]))
+        assert answer["datalist"]["code"] == "E_CONFLICT"
+        call(node, b"junk", "application/json", client_addr="198.51.100.7")
+    finally:
+        node.close()
+
+
+def test_the_operator_sees_collisions_and_reassigns_the_record(province: Path) -> None:
+    home = province
+    _collided(home)
+    code, out, err = invoke("app", "collisions", "--home", str(home), "--json")
+    assert code == 0, err
+    [collision] = json.loads(out)
+    assert (collision["appid"], collision["business"], collision["held_region"], collision["held_source"]) == (
+        "hz-city", "0101", "330203", "nb-city"
+    )  # fmt: skip
+    key = collision["key"]
+
+    code, out, err = invoke(
+        "record", "reassign", "--home", str(home), "0101", key, "--region", "330106", "--source", "hz-city", "--json"
+    )
+    assert code == 0, err
+    done = json.loads(out)
+    assert (done["region_before"], done["source_before"], done["region"], done["source"]) == (
+        "330203", "nb-city", "330106", "hz-city"
+    )  # fmt: skip
+    code, out, _ = invoke("log", "--home", str(home), "--json", "--limit", "1")
+    assert "reassigned 0101 record" in json.loads(out)[0]["message"]
+
+
+def test_reassigning_an_unknown_record_fails_clearly(home: Path) -> None:
+    code, _, err = invoke("record", "reassign", "--home", str(home), "0101", "NOPE", "--region", "330106")
+    assert code == 1
+    assert "holds no 0101 record with key NOPE" in err
+
+
+def test_the_log_shows_unidentified_refusals_per_address_and_minute(province: Path) -> None:
+    home = province
+    _collided(home)
+    code, out, err = invoke("log", "--home", str(home), "--unidentified", "--json")
+    assert code == 0, err
+    assert [(row["client_addr"], row["count"], row["last_code"]) for row in json.loads(out)] == [
+        ("198.51.100.7", 1, "E_JSON")
+    ]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.support import body, call, device, grant, placeholder_faults, snapshot
+from tests.support import body, call, claimed, device, grant, placeholder_faults, snapshot
 from tzsb import refusals
 from tzsb.app import Node
 from tzsb.clock import FixedClock
@@ -74,12 +74,15 @@ class Caller:
         return datalist
 
     def refused(self, action: str, busilist: list[dict[str, Any]], expected: ExchangeError) -> dict[str, Any]:
-        """Send a request that must be refused as ``expected`` (its code, its exact message) and must write nothing."""
+        """Send a request that must be refused as ``expected`` (its code, its exact message) and must write
+        nothing but its claim."""
         before = snapshot(self.node)
-        datalist = self.send(action, busilist)
+        answer = call(self.node, body(self.appid, self.secret, self.busicode, action, busilist))
+        datalist: dict[str, Any] = answer["datalist"]
         assert datalist["result"] == "0000", datalist
         assert (datalist["code"], datalist["message"]) == (expected.code.value, expected.message), datalist
-        assert snapshot(self.node) == before
+        # Nothing written but the claim of the request's random, with this refusal as its first answer.
+        assert snapshot(self.node) == claimed(before, answer)
         return datalist
 
     def query(self, conditions: dict[str, Any]) -> dict[str, Any]:

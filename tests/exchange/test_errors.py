@@ -16,7 +16,18 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.support import body, call, device, grant, log_rows, placeholder_faults, snapshot
+from tests.support import (
+    NOT_CLAIMED,
+    body,
+    call,
+    claimed,
+    device,
+    grant,
+    log_rows,
+    placeholder_faults,
+    snapshot,
+    tallied,
+)
 from tzsb import refusals
 from tzsb.app import Node
 from tzsb.catalog import Catalog
@@ -634,11 +645,19 @@ def test_refused_request(node: Node, monkeypatch: pytest.MonkeyPatch, case: Case
         assert normalised(datalist["busilist"]) == normalised(case.details)
     assert set(answer) == {"appid", "busicode", "datalist", "random", "sign"}
     monkeypatch.undo()
-    assert snapshot(node) == before
     new_rows = log_rows(node)[len(logged) :]
-    assert [(row["result"], row["code"], row["message"]) for row in new_rows] == [
-        ("0000", case.code, case.message[:2000])
-    ]
+    if answer["sign"] == "" and case.code not in ("E_SIGN", "E_INTERNAL"):
+        # A caller that never proved who it is: counted per address and minute, no row, no claim.
+        assert snapshot(node) == before
+        assert new_rows == []
+        assert tallied(node) == [("127.0.0.1", 1, case.code)]
+    else:
+        # Nothing written but the log row and, for an authenticated caller, the random's claim
+        # with this refusal as its first answer (internal errors and reused randoms claim nothing).
+        assert snapshot(node) == claimed(before, answer if answer["sign"] and case.code not in NOT_CLAIMED else None)
+        assert [(row["result"], row["code"], row["message"]) for row in new_rows] == [
+            ("0000", case.code, case.message[:2000])
+        ]
     if sent.secret is None:
         assert answer["sign"] == ""
     else:

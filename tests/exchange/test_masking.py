@@ -46,7 +46,8 @@ def test_every_sensitive_field_of_the_catalog_has_a_mask() -> None:
         for spec in catalog[code].fields:
             if spec.sensitive:
                 assert spec.mask in MASKERS, (code, spec.code)
-        record = {spec.code: "x" * 12 for spec in catalog[code].fields}
+        # A different value per field, so that no field echoes another's (echoes are masked too).
+        record = {spec.code: f"{spec.code}值{index:03d}" for index, spec in enumerate(catalog[code].fields)}
         masked = masker(catalog[code])(record)
         assert [name for name in record if masked[name] != record[name]] == list(catalog[code].sensitive_fields)
 
@@ -99,6 +100,8 @@ def test_public_purpose_is_always_masked(node: Node) -> None:
             refusals.query_by_sensitive_field("SAFETY_MANAGER_PHONE", "安全管理员联系电话"),
         ),
         ("140103", {"ID_NO": "11010519491231002X"}, refusals.query_by_sensitive_field("ID_NO", "身份证号码")),
+        # A birth date is the ID number's hidden middle: probing it would rebuild the ID number.
+        ("140103", {"BIRTH_DATE": "1949-12-31"}, refusals.query_by_sensitive_field("BIRTH_DATE", "出生日期")),
     ],
 )
 def test_a_masked_app_cannot_probe_sensitive_values(

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hmac as crypto_hmac
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.padding import PKCS7
 
-from tests.support import body, call, device, grant, log_rows, snapshot
+from tests.support import body, call, device, grant, log_rows, snapshot, tallied
 from tzsb import refusals
 from tzsb.app import Node
 from tzsb.clock import FixedClock
@@ -204,12 +204,36 @@ def test_a_random_belongs_to_its_app(node: Node) -> None:
     assert answer["datalist"]["result"] == "0001", answer
 
 
-def test_a_refused_request_does_not_use_up_its_random(node: Node) -> None:
+def test_a_refused_request_spends_its_random(node: Node) -> None:
+    """A refusal is the first answer of its random: the corrected batch needs a new random."""
     secret = grant(node)
     refused = send(node, envelope(secret, "01", [device(1, USE_STATUS="7")]))
     assert refused["datalist"]["code"] == "E_VALIDATION"
-    accepted = send(node, envelope(secret, "01", [device(1)]))
+    reused = send(node, envelope(secret, "01", [device(1)]))
+    assert reused["datalist"]["message"] == refusals.random_reused().message
+    accepted = send(node, envelope(secret, "01", [device(1)], random="corrected-0001"))
     assert accepted["datalist"]["result"] == "0001", accepted
+    assert stored(node, secret, 1) == [device(1)]
+
+
+@pytest.mark.parametrize("action", ["02", "03"])
+def test_a_refused_request_replayed_after_the_data_changed_gets_its_first_answer(node: Node, action: str) -> None:
+    """Captured bytes of a refused 02/03 must not act on a record added later (item 4 of the attack)."""
+    secret = grant(node)
+    busilist = [{"EQP_CODE": key(1)}] if action == "03" else [{"EQP_CODE": key(1), "EQP_NAME": "改名"}]
+    captured = orjson.dumps(envelope(secret, action, busilist, random="captured-0001"))
+    first = call(node, captured, JSON)
+    assert first["datalist"]["code"] == "E_NOTFOUND"
+    assert send(node, envelope(secret, "01", [device(1)], random="added-0001"))["datalist"]["result"] == "0001"
+    before = snapshot(node)
+
+    replayed = call(node, captured, JSON)
+
+    assert replayed == first
+    assert snapshot(node) == before
+    assert [(row["result"], row["code"], row["message"]) for row in log_rows(node)[-1:]] == [
+        ("0000", "E_NOTFOUND", "重复请求，返回首次响应 / replayed")
+    ]
     assert stored(node, secret, 1) == [device(1)]
 
 
@@ -415,8 +439,17 @@ LOGGED = [
         (APPID, "140101", "03", 0, "0000", "E_SIGN"),
         id="refused-sign",
     ),
-    pytest.param(lambda secret, random: b'{"appid": ', ("", "", "", 0, "0000", "E_JSON"), id="refused-body"),
 ]
+
+
+def test_a_stranger_s_refusals_are_counted_not_logged(node: Node) -> None:
+    """A body nobody signed leaves no row of its own: its refusals are counted per address and minute."""
+    logged = len(log_rows(node))
+    for _ in range(3):
+        answer = orjson.loads(node.exchange.handle(b'{"appid": ', JSON, "10.20.30.40"))
+        assert answer["datalist"]["code"] == "E_JSON"
+    assert len(log_rows(node)) == logged
+    assert tallied(node) == [("10.20.30.40", 3, "E_JSON")]
 
 
 def test_every_request_leaves_one_log_row(node: Node, subtests: pytest.Subtests) -> None:
@@ -432,7 +465,7 @@ def test_every_request_leaves_one_log_row(node: Node, subtests: pytest.Subtests)
             [row] = log_rows(node)[logged:]
             fields = ("appid", "busicode", "action", "record_count", "result", "code")
             assert tuple(row[name] for name in fields) == expected
-            assert row["random"] == ("" if expected[-1] == "E_JSON" else random)
+            assert row["random"] == random
             assert row["client_addr"] == "10.20.30.40"
             assert row["at"] == "2026-11-28T09:30:00.000+08:00"
             assert row["message"] == answer["datalist"]["message"]

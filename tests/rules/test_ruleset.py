@@ -16,7 +16,7 @@ import pytest
 from starlette.exceptions import StarletteDeprecationWarning
 from typer.testing import CliRunner
 
-from tests.support import body, call, device, grant, log_rows, snapshot
+from tests.support import body, call, claimed, device, grant, log_rows, snapshot
 from tzsb import __version__
 from tzsb.app import Node, build_node
 from tzsb.catalog import Catalog, load_catalog
@@ -70,7 +70,9 @@ def disabled_message(code: str, *details: str) -> str:
 
 
 def health(node: Node) -> dict[str, Any]:
-    reply = TestClient(create_asgi(node)).get("/healthz")  # no lifespan: the fixture closes the node
+    reply = TestClient(create_asgi(node), client=("127.0.0.1", 50000)).get(
+        "/healthz"
+    )  # no lifespan: the fixture closes the node
     assert reply.status_code == 200
     answer: dict[str, Any] = reply.json()
     return answer
@@ -358,7 +360,7 @@ def test_failing_cases_disable_the_interface(make_node: Callable[..., Node]) -> 
     answer = call(node, body("hz-city", secret, "140101", "01", [device(1)], random="gate-0001"))
     assert answer["datalist"] == {"result": "0000", "message": disabled_message("0101", *details), "code": "E_DISABLED"}
     assert answer["random"] == "gate-0001"
-    assert snapshot(node) == before  # nothing written, the random not claimed
+    assert snapshot(node) == claimed(before, answer)  # nothing written but the random's claim
     rows = log_rows(node)
     assert len(rows) == logged + 1
     assert {key: rows[-1][key] for key in ("appid", "busicode", "action", "random", "result", "code", "message")} == {
@@ -390,9 +392,11 @@ def test_failing_cases_disable_the_interface(make_node: Callable[..., Node]) -> 
         "rules_error": None,
     }
 
-    # Fix the file: the interface comes back without a restart, and the same random now succeeds.
+    # Fix the file: the interface comes back without a restart. The refused request's random is spent
+    # (the same bytes get their first answer); the request sent again with a new random succeeds.
     write(rules_path(node), {"0101": {"cases": {"valid": [base]}}})
-    again = call(node, body("hz-city", secret, "140101", "01", [device(1)], random="gate-0001"))
+    assert call(node, body("hz-city", secret, "140101", "01", [device(1)], random="gate-0001")) == answer
+    again = call(node, body("hz-city", secret, "140101", "01", [device(1)], random="gate-0002"))
     assert again["datalist"]["result"] == "0001", again
     assert health(node)["status"] == "ok"
     assert health(node)["disabled_interfaces"] == {}
@@ -606,7 +610,8 @@ def test_errors_reject_the_batch_and_warnings_are_not_answered(node: Node) -> No
     secret = grant(node)
     before = snapshot(node)
     records = [device(1, USE_UNIT_CODE="91350100M0001TGQXM"), device(2, FLOORS=-1)]
-    answer = call(node, body("hz-city", secret, "140101", "01", records))["datalist"]
+    reply = call(node, body("hz-city", secret, "140101", "01", records))
+    answer = reply["datalist"]
     assert answer["code"] == "E_VALIDATION"
     assert answer["busilist"] == [
         {
@@ -616,7 +621,7 @@ def test_errors_reject_the_batch_and_warnings_are_not_answered(node: Node) -> No
         }
     ]
     assert "warnings" not in answer
-    assert snapshot(node) == before
+    assert snapshot(node) == claimed(before, reply)
 
 
 def test_reference_rule_switched_on_through_the_node_file(make_node: Callable[..., Node]) -> None:

@@ -35,12 +35,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(home: Path, log: Path, env: dict[str, str] | None = None) -> Iterator[str]:
-    """Serve the node in ``home`` until the block ends; yields its base URL once /healthz answers."""
+def serving(home: Path, log: Path, env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> Iterator[str]:
+    """Serve the node in ``home`` (with ``args`` added to `tzsb serve`) until the block ends; yields its
+    base URL once /healthz answers."""
     port = free_port()
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "tzsb", "serve", "--home", str(home), "--port", str(port)],
+            [sys.executable, "-m", "tzsb", "serve", "--home", str(home), "--port", str(port), *args],
             env={**os.environ, **(env or {})},
             stdout=sink,
             stderr=subprocess.STDOUT,

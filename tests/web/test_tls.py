@@ -194,3 +194,11 @@ def test_another_certificate_of_the_ca_is_refused_for_this_app(tls_server: TLSSe
 def test_no_client_certificate_fails_the_handshake(tls_server: TLSServer) -> None:
     with pytest.raises((httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError)):
         post(tls_server, client_context(tls_server.credentials, None))
+
+
+def test_oversized_headers_get_431_over_tls_too(tls_server: TLSServer) -> None:
+    padding = {f"x-pad-{number}": "a" * 4000 for number in range(50)}  # 200 KB
+    context = client_context(tls_server.credentials, "bound")
+    reply = httpx.get(tls_server.url.replace("/tzsb/exchange", "/healthz"), headers=padding, verify=context)
+    assert reply.status_code == 431
+    assert reply.text == "请求头过大 / Request header fields too large\n"

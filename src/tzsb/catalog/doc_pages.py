@@ -17,17 +17,23 @@ def business_page(business: BusinessType) -> str:
         f"- 区域字段 region field: `{business.region_field}`",
         f"- 时间戳字段 timestamp field: `{business.timestamp_field}`",
         "- 敏感字段 sensitive: " + (", ".join(f"`{code}`" for code in business.sensitive_fields) or "—"),
+        # A field that gives away a masked value is masked with it; the page says which and why.
+        "- 可推出敏感值 reveals: "
+        + (", ".join(f"`{field}` → `{target}`" for field, target in business.derivations) or "—"),
         "",
         "| 中文名称 | 数据元 | 类型 | 长度 | 必填 | 敏感 | 格式 / 代码表 | 说明 |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for spec in business.fields:
+        sensitive = "是" if spec.sensitive else ""
+        if spec.reveals:
+            sensitive += "（推出 " + "、".join(spec.reveals) + "）"
         rule = f"`{spec.pattern}`" if spec.pattern else ""
         if spec.codes:
             rule = "；".join(f"{code} {label}" for code, label in spec.codes.items())
         lines.append(
             f"| {_cell(spec.name)} | `{spec.code}` | {spec.type.value} | {spec.length or ''} | "
-            f"{'是' if spec.required else ''} | {'是' if spec.sensitive else ''} | {_cell(rule)} | "
+            f"{'是' if spec.required else ''} | {sensitive} | {_cell(rule)} | "
             f"{_cell(spec.description)} |"
         )
     lines.append("")

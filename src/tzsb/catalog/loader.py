@@ -64,6 +64,14 @@ def parse_business_type(document: Any, source: str) -> BusinessType:
     timestamp = business.field(business.timestamp_field)
     if timestamp is None or timestamp.type is not FieldType.DATETIME:
         raise ConfigurationError(f"{source}: timestamp_field must have type datetime")
+    for revealing, target in business.derivations:
+        spec = business.field(target)
+        if spec is None or target == revealing:
+            raise ConfigurationError(f"{source}: field {revealing}: reveals {target!r}, not another field of {code}")
+        if not spec.sensitive:
+            # Only a masked value has a hidden part to give away: a derivation of a field shown in full
+            # is a mistake in the declaration (the wrong field, or the target lost its sensitive flag).
+            raise ConfigurationError(f"{source}: field {revealing}: reveals {target}, which is not sensitive")
     return business
 
 
@@ -91,6 +99,22 @@ def _parse_field(item: Any, source: str) -> FieldSpec:
     if mask is not None and mask not in MASKS:
         raise ConfigurationError(f"{source}: field {item['code']}: mask must be one of {', '.join(MASKS)}")
     sensitive = bool(item.get("sensitive", False))
+    reveals = item.get("reveals", [])
+    if not isinstance(reveals, list) or not all(isinstance(target, str) for target in reveals):
+        raise ConfigurationError(f"{source}: field {item['code']}: reveals must be a list of field codes")
+    if reveals:
+        # A field that gives away a masked value's hidden part is masked with it, and fully: a partial
+        # mask still narrows the hidden part (a birth year leaves ~365 dates for an ID number's eight
+        # hidden digits, which its visible check digit cuts to ~33).
+        if item.get("sensitive") is False:
+            raise ConfigurationError(
+                f"{source}: field {item['code']}: reveals sensitive fields, so it cannot be sensitive: false"
+            )
+        if mask not in (None, "all"):
+            raise ConfigurationError(
+                f"{source}: field {item['code']}: reveals sensitive fields, so its mask must be 'all'"
+            )
+        sensitive, mask = True, "all"
     return FieldSpec(
         mask=mask if mask is not None else (default_mask(str(item["code"])) if sensitive else None),
         code=str(item["code"]),
@@ -102,4 +126,5 @@ def _parse_field(item: Any, source: str) -> FieldSpec:
         codes={str(k): str(v) for k, v in codes.items()},
         sensitive=sensitive,
         description=str(item.get("description", "")),
+        reveals=tuple(reveals),
     )

@@ -47,6 +47,9 @@ class FieldSpec:
     description: str = ""
     #: How a sensitive value is masked: id_card, mobile, phone, name, address, bank_card or all.
     mask: str | None = None
+    #: Sensitive fields of the same type whose hidden part this field's value gives away (a birth
+    #: date is the middle of an ID number). Such a field is itself sensitive and fully masked.
+    reveals: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +73,11 @@ class BusinessType:
     @property
     def sensitive_fields(self) -> tuple[str, ...]:
         return tuple(spec.code for spec in self.fields if spec.sensitive)
+
+    @property
+    def derivations(self) -> tuple[tuple[str, str], ...]:
+        """(revealing field, field it reveals) pairs, in field order."""
+        return tuple((spec.code, target) for spec in self.fields for target in spec.reveals)
 
 
 @dataclass(frozen=True, slots=True)

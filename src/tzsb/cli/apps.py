@@ -166,3 +166,34 @@ def app_unlock(
     with node_session(home) as node:
         removed = Lockouts(node.store, node.clock).clear(appid, addr)
     console.print(f"cleared {removed} lock-out record(s) of {appid}")
+
+
+@apps_cli.command("collisions")
+def app_collisions(
+    home: HomeOption,
+    appid: Annotated[str | None, typer.Option(help="Only this app.")] = None,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Keys that apps' adds named but records they may not access hold (refused without naming them).
+
+    A few are people or devices registered from another region: hand the record over with
+    `tzsb record reassign`. Many from one app look like probing; 10 within 24 hours lock it out.
+    """
+    from tzsb.registry import Collisions, Lockouts
+
+    with node_session(home) as node:
+        rows = Collisions(node.store, node.clock, Lockouts(node.store, node.clock)).listing(appid, limit)
+    if as_json:
+        print_json([
+            {"at": row.at, "appid": row.appid, "client_addr": row.client_addr, "business": row.business,
+             "key": row.record_key, "held_region": row.held_region, "held_source": row.held_source}
+            for row in rows
+        ])  # fmt: skip
+        return
+    table = Table("at", "appid", "client", "business", "key", "held in", "held by")
+    for row in rows:
+        table.add_row(
+            row.at, row.appid, row.client_addr, row.business, row.record_key, row.held_region, row.held_source
+        )
+    console.print(table)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,6 +14,7 @@ from rich.table import Table
 from tzsb.cli.apps import apps_cli
 from tzsb.cli.catalog import catalog_cli, rules_cli
 from tzsb.cli.common import HomeOption, console, fail, node_session, open_node, print_json
+from tzsb.cli.records import records_cli
 from tzsb.cli.users import users_cli
 from tzsb.errors import ConfigurationError
 from tzsb.protocol import SignAlgorithm, is_region_code
@@ -23,6 +25,7 @@ app.add_typer(apps_cli, name="app")
 app.add_typer(catalog_cli, name="catalog")
 app.add_typer(rules_cli, name="rules")
 app.add_typer(users_cli, name="user")
+app.add_typer(records_cli, name="record")
 
 
 @app.command()
@@ -71,21 +74,37 @@ def serve(
     client_ca: Annotated[
         Path | None, typer.Option(help="CA bundle (PEM): demand client certificates signed by it (mutual TLS).")
     ] = None,
+    trusted_proxy: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Network (CIDR) of a reverse proxy in front of the node; repeatable. From these peers only, the "
+            "client address is taken from X-Forwarded-For (default from settings: none, always the TCP peer).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve the interface over HTTP, or HTTPS with --tls-cert/--tls-key (and --client-ca for mutual TLS)."""
+    import ipaddress
     import os
 
     import uvicorn
 
     from tzsb.app import tune_runtime
-    from tzsb.web import TLSOptions, create_asgi
+    from tzsb.web import TLSOptions, create_asgi, http_protocol
 
     if (tls_cert is None) != (tls_key is None) or (client_ca is not None and tls_cert is None):
         raise fail("--tls-cert and --tls-key go together, and --client-ca needs both")
     tls = TLSOptions(tls_cert, tls_key, client_ca) if tls_cert is not None and tls_key is not None else None
+    for network in trusted_proxy or ():
+        try:
+            ipaddress.ip_network(network, strict=True)
+        except ValueError as exc:
+            raise fail(f"--trusted-proxy {network!r} is not a network such as 10.0.0.0/24 or 10.0.0.5: {exc}") from None
+    # The worker processes read their settings from the environment, as this process does.
     if workers is not None:
-        # The worker processes read their settings from the environment, as this process does.
         os.environ["TZSB_WORKERS"] = str(workers)
+    if trusted_proxy:
+        os.environ["TZSB_TRUSTED_PROXIES"] = ",".join(trusted_proxy)
     node = open_node(home)
     settings = node.settings
     scheme = "https" if tls else "http"
@@ -94,16 +113,19 @@ def serve(
         f"{scheme}://{host or settings.host}:{port or settings.port}{settings.service_path}"
         + (" (client certificates required)" if client_ca else "")
         + (f" with {settings.workers} worker processes" if settings.workers > 1 else "")
+        + (f", trusting X-Forwarded-For from {', '.join(settings.trusted_proxies)}" if settings.trusted_proxies else "")
     )
     options: dict[str, Any] = {
         "host": host or settings.host,
         "port": port or settings.port,
         "log_level": "warning",
         "access_log": False,
-        # The client address is the TCP peer: a forwarded-for header would let a caller pick the
-        # address that IP allow-lists and lock-outs judge.
+        # uvicorn's own forwarded-for handling stays off (it passes a malformed entry on as the address,
+        # and trusts 127.0.0.1 unless told otherwise): the node reads X-Forwarded-For itself, from
+        # --trusted-proxy peers only (tzsb.web.clients).
         "proxy_headers": False,
-        **(tls.uvicorn_options() if tls else {}),
+        "http": http_protocol(settings.max_header_bytes),
+        **(tls.uvicorn_options(settings.max_header_bytes) if tls else {}),
     }
     if settings.workers == 1:
         asgi = create_asgi(node)
@@ -176,11 +198,29 @@ def log(
     home: HomeOption,
     limit: Annotated[int, typer.Option(help="How many rows, newest first.")] = 20,
     appid: Annotated[str | None, typer.Option(help="Only this app.")] = None,
+    unidentified: Annotated[
+        bool, typer.Option(help="Refusals of callers that never proved who they are, counted per address and minute.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Show the newest rows of the interaction log."""
-    from tzsb.audit import InteractionLog
+    from tzsb.audit import InteractionLog, RefusalTally
 
+    if unidentified:
+        with node_session(home) as node:
+            tallies = RefusalTally(node.store, node.clock).listing(limit)
+        if as_json:
+            print_json([
+                {"client_addr": t.client_addr, "minute": t.minute, "count": t.count, "last_code": t.last_code}
+                for t in tallies
+            ])  # fmt: skip
+            return
+        table = Table("minute (UTC)", "client", "refusals", "last code")
+        for tally in tallies:
+            moment = datetime.fromtimestamp(tally.minute * 60, UTC).strftime("%Y-%m-%d %H:%M")
+            table.add_row(moment, tally.client_addr, str(tally.count), tally.last_code)
+        console.print(table)
+        return
     with node_session(home) as node:
         rows = InteractionLog(node.store).recent(limit, appid)
     if as_json:

@@ -8,9 +8,11 @@ from tzsb.exchange.answers import Answers
 from tzsb.exchange.context import Admitted, RequestContext
 from tzsb.exchange.cursors import CursorCodec
 from tzsb.exchange.local import LocalExecution
+from tzsb.exchange.operator import Reassigned, reassign_record
 from tzsb.exchange.overlap import DigestPool
 from tzsb.exchange.pipeline import Exchange
 from tzsb.exchange.readahead import ReadAhead
+from tzsb.exchange.replays import ReplayBounds
 
 __all__ = [
     "Admission",
@@ -21,5 +23,8 @@ __all__ = [
     "Exchange",
     "LocalExecution",
     "ReadAhead",
+    "Reassigned",
+    "ReplayBounds",
     "RequestContext",
+    "reassign_record",
 ]

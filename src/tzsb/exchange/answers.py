@@ -1,8 +1,11 @@
 """Answers, claims and the log: how every request ends.
 
-Every request leaves exactly one interaction-log row. A refused one writes nothing but that row;
-one that succeeds writes its ``random`` claim (with its answer, for idempotent retries) and its
-log row in the transaction of its own work, so that all of it commits or none of it does.
+Every request of a caller that proved who it is claims its ``random`` with its answer — a
+refusal too, so that captured bytes replayed later get the same refusal instead of acting on
+what changed since — and leaves exactly one interaction-log row. A success writes its claim and
+its row in the transaction of its own work, so that all of it commits or none of it does; a
+refusal writes nothing else. Refusals of callers that never proved who they are are only counted
+(``RefusalTally``): a stranger cannot grow the database.
 """
 
 from __future__ import annotations
@@ -10,11 +13,14 @@ from __future__ import annotations
 import logging
 from typing import Any, Final
 
+import orjson
+
 from tzsb import refusals
-from tzsb.audit import InteractionLog, LogEntry
+from tzsb.audit import InteractionLog, LogEntry, RefusalTally
 from tzsb.clock import Clock
-from tzsb.errors import ExchangeError, StoreConflict
+from tzsb.errors import ErrorCode, ExchangeError, StoreConflict
 from tzsb.exchange.context import RequestContext
+from tzsb.exchange.replays import ReplayBounds
 from tzsb.protocol import RESULT_FAILURE, RESULT_SUCCESS, encode_response, failure_datalist
 from tzsb.store import Connection, Store, nonces
 
@@ -23,13 +29,25 @@ logger = logging.getLogger(__name__)
 REPLAYED: Final = "重复请求，返回首次响应 / replayed"
 
 
+#: Refusals that are never a claimed first answer: an internal error says "retry later" (and its
+#: cause may have been passing), and a reused random is claimed by the request that used it first.
+_NOT_CLAIMED: Final = frozenset({ErrorCode.INTERNAL, ErrorCode.REPLAY})
+#: Refusals logged one row each even before the caller is authenticated: a failed signature names
+#: a real app (and at most three a pair before its lock-out), an internal error needs its row.
+_ALWAYS_LOGGED: Final = frozenset({ErrorCode.SIGN, ErrorCode.INTERNAL})
+
+
 class Answers:
     """Signs answers for the caller, claims randoms with them, and logs every request."""
 
-    def __init__(self, store: Store, log: InteractionLog, clock: Clock) -> None:
+    def __init__(
+        self, store: Store, log: InteractionLog, clock: Clock, tally: RefusalTally, replays: ReplayBounds
+    ) -> None:
         self.store = store
         self.log = log
         self.clock = clock
+        self.tally = tally
+        self.replays = replays
 
     def encode(self, context: RequestContext, datalist: dict[str, Any]) -> bytes:
         """The answer, signed with the secret the caller proved to hold (unsigned before that)."""
@@ -38,10 +56,31 @@ class Answers:
         )
 
     def refuse(self, context: RequestContext, error: ExchangeError) -> bytes:
-        """The refusal's answer, logged in a transaction of its own (a failed log write is only reported)."""
+        """The refusal's answer. An authenticated caller's refusal is claimed as the first answer of
+        its random and logged; an unidentified caller's is counted. A failure to write either is
+        only reported: the caller still gets its answer."""
         response = self.encode(context, failure_datalist(error))
         try:
-            self.log.record(self.entry(context, RESULT_FAILURE, error.code.value, error.message))
+            if context.secret is None and error.code not in _ALWAYS_LOGGED:
+                self.tally.count(context.client_addr, error.code.value)
+                return response
+            entry = self.entry(context, RESULT_FAILURE, error.code.value, error.message)
+            if context.secret is None or error.code in _NOT_CLAIMED:
+                self.log.record(entry)
+                return response
+            try:
+                with self.store.write() as connection:
+                    nonces.claim(connection, context.appid, context.random, context.fingerprint, response, context.now)
+                    InteractionLog.append(connection, entry)
+                context.kept_bytes = len(response)
+            except StoreConflict:
+                # Claimed meanwhile (or before: a query's random is claimed after it ran): a retry of
+                # the same request gets that first answer, another request its own refusal.
+                claim = self._find_claim(context)
+                if claim is not None and claim.fingerprint == context.fingerprint and claim.response is not None:
+                    self._log_replayed(context, claim.response)
+                    return claim.response
+                self.log.record(entry)
         except Exception:
             logger.exception("could not write the interaction log row for a refused request")
         return response
@@ -51,18 +90,22 @@ class Answers:
         (a duplicate claim raises ``StoreConflict`` and fails it)."""
         nonces.claim(connection, context.appid, context.random, context.fingerprint, response, context.now)
         InteractionLog.append(connection, self.entry(context, RESULT_SUCCESS, "", message))
+        # Counted toward the app's quota once the transaction is over (``after``): holding the quota
+        # writes, and the caller's transaction holds the writers' lock.
+        context.kept_bytes = len(response)
 
     def stored_answer(self, context: RequestContext) -> bytes | None:
-        """A write's first answer, if this random was claimed before by the same request (looked up
-        before any validation); E_REPLAY if it was claimed by a different one."""
+        """A write's first answer (success or refusal), if this random was claimed before by the same
+        request (looked up before any validation); E_REPLAY if it was claimed by a different one, or
+        if its answer is no longer kept."""
         claim = self._find_claim(context)
         if claim is None:
             return None
         if claim.fingerprint != context.fingerprint:
             raise refusals.random_reused()
         if claim.response is None:
-            return None
-        self.log_success(context, REPLAYED)
+            raise refusals.answer_expired()
+        self._log_replayed(context, claim.response)
         return claim.response
 
     def first_answer(self, context: RequestContext, conflict: StoreConflict) -> bytes:
@@ -71,13 +114,26 @@ class Answers:
         claim = self._find_claim(context)
         if claim is None:
             raise conflict
-        if claim.fingerprint != context.fingerprint or claim.response is None:
+        if claim.fingerprint != context.fingerprint:
             raise refusals.random_reused()
-        self.log_success(context, REPLAYED)
+        if claim.response is None:
+            raise refusals.answer_expired()
+        self._log_replayed(context, claim.response)
         return claim.response
 
-    def log_success(self, context: RequestContext, message: str) -> None:
-        self.log.record(self.entry(context, RESULT_SUCCESS, "", message))
+    def _log_replayed(self, context: RequestContext, response: bytes) -> None:
+        """Log a retry answered with its first answer, under that answer's result and code."""
+        datalist = orjson.loads(response).get("datalist", {})
+        result, code = str(datalist.get("result", RESULT_SUCCESS)), str(datalist.get("code", ""))
+        self.log.record(self.entry(context, result, code, REPLAYED))
+
+    def after(self, context: RequestContext) -> None:
+        """After a request's transactions: its kept answer counted toward its app's quota, and work due
+        now and then (tallies of ended minutes written, old answers expired)."""
+        if context.kept_bytes:
+            self.replays.claimed(context.appid, context.kept_bytes)
+        self.tally.flush()
+        self.replays.tick()
 
     def entry(self, context: RequestContext, result: str, code: str, message: str) -> LogEntry:
         record_count = len(context.records)

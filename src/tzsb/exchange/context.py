@@ -60,6 +60,8 @@ class RequestContext:
     #: The busilist parsed while the sign was checked (or the refusal to raise when its turn comes).
     parsed_ahead: list[dict[str, Any]] | ExchangeError | None = None
     records: list[dict[str, Any]] = field(default_factory=list)
+    #: Bytes of the answer its random's claim keeps (counted toward the app's quota afterwards).
+    kept_bytes: int = 0
 
     def received(self, request: ExchangeRequest) -> None:
         """Note the parsed envelope (from here on the log row and the answer name the caller's ids)."""

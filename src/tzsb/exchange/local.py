@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from tzsb import refusals
 from tzsb.catalog import Catalog
-from tzsb.errors import FieldFault, RecordFault, StoreConflict
+from tzsb.errors import ExchangeError, FieldFault, RecordFault, StoreConflict
 from tzsb.exchange import query as query_planning
 from tzsb.exchange import writes
 from tzsb.exchange.answers import Answers
@@ -24,6 +24,7 @@ from tzsb.exchange.cursors import CursorCodec
 from tzsb.exchange.masking import masker
 from tzsb.exchange.readahead import ReadAhead
 from tzsb.protocol import PUBLIC_PURPOSE, Action, region_prefix, success_datalist
+from tzsb.registry import Collisions
 from tzsb.rules import RecordValidator, delete_faults, modify_faults
 from tzsb.store import Connection, Store, records_read, records_written
 
@@ -42,11 +43,13 @@ class LocalExecution:
         answers: Answers,
         codec: CursorCodec,
         read_ahead: ReadAhead,
+        collisions: Collisions,
         page_size: int = 100,
         max_page_size: int = 1000,
     ) -> None:
         self.store = store
         self.answers = answers
+        self.collisions = collisions
         self.codec = codec
         self.read_ahead = read_ahead
         self.page_size = page_size
@@ -63,7 +66,9 @@ class LocalExecution:
     def write(self, context: RequestContext, admitted: Admitted) -> bytes:
         business, records = admitted.business, context.records
         validator = admitted.rules.validators[business.code]
-        plan_context = writes.WriteContext(business, validator, admitted.app, context.business_now)
+        plan_context = writes.WriteContext(
+            business, validator, admitted.app, context.business_now, masked=_masked(context, admitted)
+        )
         if admitted.action is Action.ADD and not validator.reads_store and writes.plannable(records, business):
             answer = self._add_while_validating(context, admitted, validator, plan_context)
             if answer is not None:
@@ -71,11 +76,16 @@ class LocalExecution:
         warnings = self._checked(context, admitted, validator)
         try:
             with self.store.write() as connection:
-                outcome = writes.apply(connection, admitted.action, records, plan_context)
-                return self._written(connection, context, outcome, warnings)
+                planned = writes.plan(connection, admitted.action, records, plan_context)
+                if planned.error is None:
+                    records_written.insert_new(connection, planned.new)
+                    writes.finish(connection, planned)
+                    return self._written(connection, context, planned.outcome, warnings)
         except StoreConflict as conflict:
             # Another request with the same random committed first: answer as a retry of it would be.
             return self.answers.first_answer(context, conflict)
+        # Refused: nothing was written (the transaction held only the change counter's lock).
+        raise self._refusal(context, admitted, planned)
 
     def _add_while_validating(
         self,
@@ -103,12 +113,24 @@ class LocalExecution:
                 inserting = records_written.inserting(connection, planned.new) if planned.error is None else None
                 with inserting or nullcontext():
                     warnings = self._checked(context, admitted, validator)
-                if planned.error is not None:
-                    raise planned.error
-                writes.finish(connection, planned)
-                return self._written(connection, context, planned.outcome, warnings)
+                if planned.error is None:
+                    writes.finish(connection, planned)
+                    return self._written(connection, context, planned.outcome, warnings)
+                # Leaving the block by this exception rolls back what was inserted meanwhile.
+                raise _Refused
         except StoreConflict as conflict:
             return self.answers.first_answer(context, conflict)
+        except _Refused:
+            raise self._refusal(context, admitted, planned) from None
+
+    def _refusal(self, context: RequestContext, admitted: Admitted, planned: writes.WritePlan) -> ExchangeError:
+        """The refusal of a batch its plan rejects, after its transaction ended; the keys of an add
+        held by records the caller may not access are kept for the operator (and may lock the app)."""
+        assert planned.error is not None
+        if planned.held:
+            held = [(item.key, item.region, item.source) for item in planned.held]
+            self.collisions.record(admitted.app.appid, context.client_addr, admitted.business.code, held)
+        return planned.error
 
     def _written(
         self, connection: Connection, context: RequestContext, outcome: writes.WriteOutcome, warnings: list[RecordFault]
@@ -157,7 +179,7 @@ class LocalExecution:
         records, business, app = context.records, admitted.business, admitted.app
         if len(records) != 1:
             raise refusals.query_needs_one_condition()
-        masked = context.purpose == PUBLIC_PURPOSE or business.code not in app.unmasked
+        masked = _masked(context, admitted)
         plan = query_planning.plan_query(
             records[0], business, app.region, self.codec, self.page_size, self.max_page_size, masked=masked
         )
@@ -180,6 +202,15 @@ class LocalExecution:
             # The random was claimed before: a retry of the same query gets the first answer.
             return self.answers.first_answer(context, conflict)
         return response
+
+
+class _Refused(Exception):
+    """Leaves a write transaction so that it rolls back; the plan's refusal is raised after it."""
+
+
+def _masked(context: RequestContext, admitted: Admitted) -> bool:
+    """Whether the caller receives this business type masked (always for the public purpose)."""
+    return context.purpose == PUBLIC_PURPOSE or admitted.business.code not in admitted.app.unmasked
 
 
 def _capped(faults: list[RecordFault]) -> list[RecordFault]:

@@ -3,6 +3,16 @@
 ID number: first 6 + last 4; mobile: first 3 + last 4; a person's name: the surname; address:
 down to the county; bank card: first 6 + last 4. Always for purpose 31 (public), otherwise
 unless the app is granted ``unmasked`` for the business type.
+
+A mask must not be undone by the rest of the same record. Two ways a record gives a hidden part
+away, and what the masker does about each:
+
+- by construction: a field the catalog declares ``reveals`` (0103 ``BIRTH_DATE`` is an ID number's
+  digits 7–14) is sensitive itself and fully hidden whenever the answer is masked;
+- by echo: a source writes a sensitive value again into another field (a certificate number that is
+  the holder's ID number, a mobile as the mailbox name, a sole trader's name inside the unit name, a
+  birth date written out in free text). Every other text field of the record is searched for the
+  masked values of that record, and each occurrence is masked as the value itself is.
 """
 
 from __future__ import annotations
@@ -54,18 +64,101 @@ MASKERS: Final[dict[str, Callable[[str], str]]] = {
 }
 
 
+#: Shortest fully hidden text or address remainder searched for elsewhere: shorter ones ("无",
+#: "轻伤") are common words, and masking every occurrence would hide text without hiding a value.
+_MIN_ECHO: Final = 4
+#: Fewest digits of a number searched for elsewhere: a landline without its area code has 7; fewer
+#: digits are not a number anyone could be reached or identified by, and turn up in every date.
+_MIN_DIGITS: Final = 7
+_ID_BIRTH_DATE: Final = re.compile(r"[0-9]{6}((?:19|20)[0-9]{2})([0-9]{2})([0-9]{2})[0-9]{3}[0-9Xx]")
+
+
+def _stars(match: re.Match[str]) -> str:
+    return "*" * len(match[0])
+
+
+def _spaced(digits: str) -> str:
+    # The same digits however a source groups them: 138 6715 2308, 0571-88731256, 057188731256.
+    return r"[-\s]?".join(re.escape(digit) for digit in digits)
+
+
+_Echo = tuple[re.Pattern[str], Callable[[re.Match[str]], str]]
+
+
+_NOT_NUMBER: Final = re.compile(r"[^0-9Xx]+")
+
+
+def _number(text: str) -> str:
+    return _NOT_NUMBER.sub("", text).upper()
+
+
+def _echoes(kind: str, value: str, others: str, other_digits: str) -> list[_Echo]:
+    """Patterns of how ``value`` shows up written into another field, each with its replacement.
+
+    Only the patterns that can match ``others`` (the record's other text; ``other_digits``: its digits)
+    are built, so an ordinary record compiles none: a 0103 record masks in 14 µs (4 without the echo
+    search), against 50 µs compiling every pattern each time.
+    """
+    mask_like = MASKERS[kind]
+    found: list[_Echo] = []
+    if kind in ("id_card", "mobile", "phone", "bank_card"):
+        digits = _number(value)
+        if len(digits) < _MIN_DIGITS:
+            return found
+        if digits in other_digits:
+            found.append((re.compile(_spaced(digits), re.IGNORECASE), lambda match: mask_like(match[0])))
+        birth = _ID_BIRTH_DATE.fullmatch(value) if kind == "id_card" else None
+        if birth is not None and birth[1] in others:
+            # The hidden eight digits are the birth date; the visible check digit confirms a guess, so
+            # every written form of the date counts: 19850312, 1985-3-12, 1985/03/12, 1985年3月12日.
+            year, month, day = birth[1], int(birth[2]), int(birth[3])
+            written = (
+                rf"(?<![0-9]){year}{month:02d}{day:02d}(?![0-9])"
+                rf"|(?<![0-9]){year}\s*([-/.])\s*0?{month}\s*\1\s*0?{day}(?![0-9])"
+                rf"|{year}\s*年\s*0?{month}\s*月\s*0?{day}(?![0-9])(?:\s*日)?"
+            )
+            found.append((re.compile(written), _stars))
+        return found
+    if kind == "name":
+        names = sorted({part for part in _NAME_SEPARATORS.split(value) if len(part) >= 2}, key=len, reverse=True)
+        return [(re.compile(re.escape(name)), lambda match: _name(match[0])) for name in names if name in others]
+    if len(value) >= _MIN_ECHO and value in others:
+        found.append((re.compile(re.escape(value)), lambda match: mask_like(match[0])))
+    if kind == "address":
+        hidden = value[len(_address(value).removesuffix("****")) :]
+        if len(hidden) >= _MIN_ECHO and hidden in others:
+            found.append((re.compile(re.escape(hidden)), lambda match: "****"))
+    return found
+
+
 def masker(business: BusinessType) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """A function that returns a masked copy of a record of ``business``."""
-    plan = [(spec.code, MASKERS[spec.mask or "all"]) for spec in business.fields if spec.sensitive]
+    """A function that returns a masked copy of a record of ``business``.
+
+    Sensitive fields (with the fields the catalog says reveal them, which the loader makes
+    sensitive) are masked; then every other text field has each masked value's echoes masked.
+    """
+    plan = [(spec.code, spec.mask or "all") for spec in business.fields if spec.sensitive]
+    sensitive = frozenset(code for code, _ in plan)
 
     def mask(record: dict[str, Any]) -> dict[str, Any]:
         masked = dict(record)
-        for code, apply in plan:
+        if not plan:
+            return masked
+        # Numbers are left alone: no numeric field of the catalog holds an ID or phone number.
+        texts = [name for name, value in record.items() if name not in sensitive and isinstance(value, str) and value]
+        others = "\n".join(record[name] for name in texts)
+        other_digits = _number(others)
+        echoes: list[_Echo] = []
+        for code, kind in plan:
             value = masked.get(code)
             if isinstance(value, str) and value:
-                masked[code] = apply(value)
+                masked[code] = MASKERS[kind](value)
+                echoes.extend(_echoes(kind, value, others, other_digits))
             elif value is not None and not isinstance(value, str):
                 masked[code] = "******"
+        for pattern, replace in echoes:
+            for name in texts:
+                masked[name] = pattern.sub(replace, masked[name])
         return masked
 
     return mask

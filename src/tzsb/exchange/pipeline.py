@@ -47,6 +47,7 @@ class Exchange:
     def close(self) -> None:
         try:
             self.read_ahead.close()
+            self.answers.tally.flush(everything=True)
         finally:
             self.digests.close()
 
@@ -54,12 +55,22 @@ class Exchange:
         """Answer one request body; never raises. ``client_cert``: SHA-256 of a verified TLS client certificate."""
         context = RequestContext(client_addr=client_addr, now=self.clock.now(), client_cert=client_cert)
         try:
+            if self.answers.tally.over_limit(client_addr):
+                raise refusals.too_many_refusals(self.answers.tally.per_minute)
             return self._handle(context, body, content_type)
         except ExchangeError as error:
             return self.answers.refuse(context, error)
         except Exception:
             logger.exception("internal error while handling a request from %s", client_addr)
             return self.answers.refuse(context, refusals.internal_error())
+        finally:
+            self._after(context)
+
+    def _after(self, context: RequestContext) -> None:
+        try:
+            self.answers.after(context)
+        except Exception:
+            logger.exception("housekeeping after a request failed (tallies, expired answers)")
 
     def _handle(self, context: RequestContext, body: bytes, content_type: str) -> bytes:
         self.admission.admit(context, body, content_type)

@@ -53,6 +53,18 @@ class WriteContext:
     validator: RecordValidator
     app: App
     now: str
+    #: The app receives this business type masked: it may not learn through a write what a query
+    #: would not tell it (which sensitive keys exist, what sensitive values hold).
+    masked: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HeldKey:
+    """A key of an add that a record the caller may not access holds (told to the operator only)."""
+
+    key: str
+    region: str
+    source: str
 
 
 def check_regions(records: Sequence[dict[str, Any]], business: BusinessType, scope: str) -> None:
@@ -70,6 +82,14 @@ def check_regions(records: Sequence[dict[str, Any]], business: BusinessType, sco
     ]
     if outside:
         raise refusals.records_outside_region(outside, scope)
+
+
+def _accessible(context: WriteContext, stored: StoredRecord) -> bool:
+    """Whether the caller may learn anything of ``stored`` through a write: it lies in the caller's
+    region and, for an app that sees the type masked, the caller may change it."""
+    if not covers(context.app.region, stored.region):
+        return False
+    return not context.masked or _may_override(context, stored)
 
 
 def _may_override(context: WriteContext, stored: StoredRecord) -> bool:
@@ -103,9 +123,12 @@ class WritePlan:
     #: Rows of stored records to replace (``update`` rows, with their sequences).
     updates: list[dict[str, Any]]
     last_seq: int
-    #: Why the batch cannot be applied (the first of: invalid after a change, outside the caller's
-    #: region, not found, another source's record), or None.
+    #: Why the batch cannot be applied (the first of: invalid after a change, a key held by a record
+    #: the caller may not access, outside the caller's region, not found, another source's record),
+    #: or None.
     error: ExchangeError | None
+    #: The keys of an add held by records the caller may not access (the error then says only that).
+    held: tuple[HeldKey, ...] = ()
 
 
 def plannable(records: Sequence[dict[str, Any]], business: BusinessType) -> bool:
@@ -135,16 +158,22 @@ def plan(
     owned: list[RecordFault] = []
     outside: list[RecordFault] = []
     invalid: list[RecordFault] = []
+    held: list[HeldKey] = []
     new_records: list[dict[str, Any]] = []
     new_seqs: list[int] = []
     timestamp_field = business.timestamp_field
 
     for index, (key, record) in enumerate(zip(keys, records, strict=True)):
         current = stored.get(key)
-        if current is not None and not covers(context.app.region, current.region):
-            # A record outside the caller's region is, to the caller, a record it does not hold:
-            # neither its existence (02/03) nor its region may be told.
-            (outside if action is Action.ADD else missing).append(RecordFault(index, key))
+        if current is not None and not _accessible(context, current):
+            # A record outside the caller's region (or, for an app that sees the type masked, of
+            # another source it may not override) is, to the caller, a record it does not hold:
+            # neither its existence, nor its region, nor its values may be told. A 02/03 finds
+            # nothing; an add cannot take the key, and is refused without saying which key.
+            if action is Action.ADD:
+                held.append(HeldKey(key, current.region, current.source_appid))
+            else:
+                missing.append(RecordFault(index, key))
             continue
         if action is Action.ADD:
             if current is None:
@@ -210,6 +239,8 @@ def plan(
     error: ExchangeError | None = None
     if invalid:
         error = refusals.records_invalid_after_change(invalid)
+    elif held:
+        error = refusals.keys_held_elsewhere()
     elif outside:
         error = refusals.records_outside_region(outside, context.app.region)
     elif missing:
@@ -220,7 +251,7 @@ def plan(
         business.code, business.primary_key, business.region_field, business.timestamp_field, new_records, new_seqs,
         context.app.appid, context.now,
     )  # fmt: skip
-    return WritePlan(outcome, new, updates, last_seq, error)
+    return WritePlan(outcome, new, updates, last_seq, error, tuple(held))
 
 
 def finish(connection: Connection, plan: WritePlan) -> None:

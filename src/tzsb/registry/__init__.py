@@ -1,8 +1,10 @@
-"""Who may call the node: apps, their secrets and grants; console accounts; lock-outs and rate limits."""
+"""Who may call the node: apps, their secrets and grants; console accounts; lock-outs, key
+collisions and rate limits."""
 
 from tzsb.registry.access import DIRECTIONS_FILE, DirectionPolicy, Party, load_directions
 from tzsb.registry.accounts import Account, AccountStore, Role, SessionTokens, check_password, hash_password
 from tzsb.registry.apps import App, AppRegistry, AppSpec
+from tzsb.registry.collisions import CollisionPolicy, Collisions
 from tzsb.registry.keys import MasterKey
 from tzsb.registry.lockout import LockoutPolicy, Lockouts
 from tzsb.registry.ratelimit import RateLimiter
@@ -14,6 +16,8 @@ __all__ = [
     "App",
     "AppRegistry",
     "AppSpec",
+    "CollisionPolicy",
+    "Collisions",
     "DirectionPolicy",
     "LockoutPolicy",
     "Lockouts",

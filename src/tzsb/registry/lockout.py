@@ -1,17 +1,24 @@
 """Failed authentication (spec 7.4): after three failed signature checks for one app from one
 address within a window, that pair is refused for a cool-down (24 h by default, as the spec asks
-for re-verification after 24 h). Other addresses of the same app are not affected."""
+for re-verification after 24 h). Other addresses of the same app are not affected.
+
+An app can also be locked as a whole, from every address (``lock_app``): its row's address is
+``*``. Adds that keep naming keys held by records the app may not access lead there.
+"""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from tzsb.clock import Clock
 from tzsb.errors import StoreConflict
 from tzsb.store import Store, lockouts
+
+#: The address of an app-wide lock's row.
+EVERY_ADDRESS: Final = "*"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +57,36 @@ class Lockouts:
                 self._suspects = lockouts.pairs(connection)
             self._suspects_read = time.monotonic()
         return self.shared or (appid, client_addr) in self._suspects
+
+    def app_locked_until(self, appid: str) -> datetime | None:
+        """The end of an app-wide lock (``lock_app``) if the app is locked now."""
+        if not self._is_suspect(appid, EVERY_ADDRESS):
+            return None
+        with self.store.read() as connection:
+            row = lockouts.find(connection, appid, EVERY_ADDRESS)
+        if row is None or row.locked_until is None:
+            return None
+        moment = datetime.fromisoformat(row.locked_until)
+        return moment if moment > self.clock.now() else None
+
+    def lock_app(self, appid: str, reason_count: int) -> datetime:
+        """Lock the app from every address for the cool-down; returns the lock's end.
+        ``reason_count``: how many offences led to it (shown to the operator as its failures)."""
+        now = self.clock.now()
+        until = now + self.policy.cooldown
+        counted = lockouts.Failures(
+            appid=appid,
+            client_addr=EVERY_ADDRESS,
+            failures=reason_count,
+            first_failed_at=now.isoformat(),
+            last_failed_at=now.isoformat(),
+            locked_until=until.isoformat(),
+        )
+        with self.store.write() as connection:
+            row = lockouts.lock_pair(connection, appid, EVERY_ADDRESS)
+            lockouts.save(connection, counted, new=row is None)
+        self._suspects.add((appid, EVERY_ADDRESS))
+        return until
 
     def status(self, appid: str, client_addr: str) -> tuple[bool, datetime | None]:
         """Whether the pair has recorded failures, and when its lock ends if it is locked now."""

@@ -10,7 +10,9 @@ functions named for what they mean, in a module per table family:
 - ``accounts``: console accounts;
 - ``lockouts``: failed signature checks (``auth_failures``);
 - ``rate_windows``: requests per app and minute shared by workers;
-- ``interaction_log``: one row per request.
+- ``interaction_log``: one row per request;
+- ``key_collisions``: adds refused for naming a key the caller may not access;
+- ``refusal_tallies``: refusals of unidentified callers, per address and minute.
 
 What differs between SQLite and PostgreSQL is held by one ``Dialect`` object per database
 (``dialects``), reachable as ``Store.dialect``.
@@ -22,11 +24,13 @@ from tzsb.store import (
     accounts,
     apps,
     interaction_log,
+    key_collisions,
     lockouts,
     nonces,
     rate_windows,
     records_read,
     records_written,
+    refusal_tallies,
 )
 from tzsb.store.dialects import Dialect, driver_sql
 from tzsb.store.engine import Store, open_store
@@ -44,10 +48,12 @@ __all__ = [
     "apps",
     "driver_sql",
     "interaction_log",
+    "key_collisions",
     "lockouts",
     "nonces",
     "open_store",
     "rate_windows",
     "records_read",
     "records_written",
+    "refusal_tallies",
 ]

@@ -1,6 +1,8 @@
 """``random`` claims: each app's randoms, each claimed once, with the first answer kept for retries.
 
-Owns the ``nonces`` table.
+Owns the ``nonces`` table. A claim outlives its answer: answers expire after a while and are held
+under a per-app quota (``expire_answers``, ``hold_quota``), while the random stays spent until an
+operator prunes old claims (``prune``).
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ _FIND: Final = "SELECT fingerprint, response FROM nonces WHERE appid = ? AND ran
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """A claimed random: the fingerprint of the request that claimed it, and its answer (if stored)."""
+    """A claimed random: the fingerprint of the request that claimed it, and its answer (None once
+    the answer has expired or was dropped under the app's quota)."""
 
     fingerprint: str
     response: bytes | None
@@ -57,6 +60,7 @@ def claim(connection: Connection, appid: str, random: str, fingerprint: str, res
                 "fingerprint": fingerprint,
                 "response": response,
                 "created_at": at.isoformat(),
+                "response_bytes": len(response),
             },
         )
     except IntegrityError as taken:
@@ -72,3 +76,48 @@ def prune(store: Store, before: datetime) -> int:
     with store.write() as connection:
         result = connection.execute(sa.delete(nonces).where(nonces.c.created_at < before.isoformat()))
     return int(result.rowcount)
+
+
+def expire_answers(connection: Connection, before: datetime) -> int:
+    """Drop the answers kept by claims made before ``before`` (the claims stay); returns how many."""
+    statement = (
+        sa.update(nonces)
+        .where(nonces.c.response.is_not(None), nonces.c.created_at < before.isoformat())
+        .values(response=None, response_bytes=0)
+    )
+    return int(connection.execute(statement).rowcount)
+
+
+def kept_bytes(connection: Connection, appid: str) -> int:
+    """The size of the answers ``appid``'s claims still keep."""
+    statement = sa.select(sa.func.coalesce(sa.func.sum(nonces.c.response_bytes), 0)).where(
+        nonces.c.appid == appid, nonces.c.response.is_not(None)
+    )
+    return int(connection.execute(statement).scalar_one())
+
+
+def hold_quota(connection: Connection, appid: str, quota_bytes: int) -> int:
+    """Drop ``appid``'s oldest kept answers until the rest fit in ``quota_bytes``; returns how many
+    were dropped. Reads only the claims that still keep an answer (a partial index holds them)."""
+    excess = kept_bytes(connection, appid) - quota_bytes
+    if excess <= 0:
+        return 0
+    oldest = connection.execute(
+        sa.select(nonces.c.random, nonces.c.response_bytes)
+        .where(nonces.c.appid == appid, nonces.c.response.is_not(None))
+        .order_by(nonces.c.created_at, nonces.c.random)
+    )
+    dropped: list[str] = []
+    for random, size in oldest:
+        if excess <= 0:
+            break
+        dropped.append(random)
+        excess -= int(size)
+    oldest.close()
+    for start in range(0, len(dropped), 500):
+        connection.execute(
+            sa.update(nonces)
+            .where(nonces.c.appid == appid, nonces.c.random.in_(dropped[start : start + 500]))
+            .values(response=None, response_bytes=0)
+        )
+    return len(dropped)

@@ -251,3 +251,31 @@ def update(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         statement,
         [{"b_business": row["business"], "b_record_key": row["record_key"], **row} for row in rows],
     )
+
+
+def hand_over(
+    connection: Connection,
+    business: str,
+    key: str,
+    *,
+    region: str,
+    data: Mapping[str, Any],
+    source_appid: str,
+    changed_by: str,
+    changed_at: str,
+    seq: int,
+) -> None:
+    """Give a stored record another region and source (an operator's reassignment), as a change
+    with its own sequence so that the change feed carries it."""
+    connection.execute(
+        sa.update(records)
+        .where(records.c.business == business, records.c.record_key == key)
+        .values(
+            region=region,
+            data=data,
+            source_appid=source_appid,
+            changed_by=changed_by,
+            changed_at=changed_at,
+            seq=seq,
+        )
+    )

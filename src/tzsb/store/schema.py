@@ -2,7 +2,7 @@
 
 Defines every table; reading and writing each is owned by its table-family module (``records_read``,
 ``records_written``, ``nonces``, ``apps``, ``accounts``, ``lockouts``, ``rate_windows``,
-``interaction_log``).
+``interaction_log``, ``key_collisions``, ``refusal_tallies``).
 """
 
 from __future__ import annotations
@@ -114,9 +114,46 @@ nonces = sa.Table(
     sa.Column("appid", sa.String(64), primary_key=True),
     sa.Column("random", sa.String(64), primary_key=True),
     sa.Column("fingerprint", sa.String(64), nullable=False),
-    # The first answer to a write, returned verbatim when the same request comes again.
+    # The first answer, returned verbatim when the same request comes again; NULL once expired
+    # (the claim stays: the random remains spent).
     sa.Column("response", sa.LargeBinary),
     sa.Column("created_at", sa.String(32), nullable=False),
+    # The kept answer's size, held under a per-app quota.
+    sa.Column("response_bytes", sa.Integer, nullable=False, server_default="0"),
+    sa.Index(
+        "ix_nonces_kept_answers",
+        "appid",
+        "created_at",
+        sqlite_where=sa.text("response IS NOT NULL"),
+        postgresql_where=sa.text("response IS NOT NULL"),
+    ),
+)
+
+#: Adds that named a key held by a record the caller may not access (another region, or another
+#: source for an app that sees the business type masked): for the operator, and for the lock-out.
+key_collisions = sa.Table(
+    "key_collisions",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("at", sa.String(32), nullable=False),
+    sa.Column("appid", sa.String(64), nullable=False),
+    sa.Column("client_addr", sa.String(64), nullable=False),
+    sa.Column("business", sa.String(4), nullable=False),
+    sa.Column("record_key", sa.String(), nullable=False),
+    sa.Column("held_region", sa.String(6), nullable=False),
+    sa.Column("held_source", sa.String(64), nullable=False),
+    sa.Index("ix_key_collisions_appid_at", "appid", "at"),
+)
+
+#: Refusals of callers that never proved who they are, counted per client address and minute
+#: instead of a log row each (a stranger must not be able to grow the database).
+refusal_tallies = sa.Table(
+    "refusal_tallies",
+    metadata,
+    sa.Column("client_addr", sa.String(64), primary_key=True),
+    sa.Column("minute", sa.BigInteger, primary_key=True),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("last_code", sa.String(16), nullable=False),
 )
 
 interaction_log = sa.Table(

@@ -56,6 +56,19 @@ def openapi(service_path: str) -> dict[str, Any]:
             },
         },
     }
+    health = {
+        "type": "object",
+        "required": ["status"],
+        "properties": {
+            "status": {"type": "string", "enum": ["ok", "degraded", "unavailable"]},
+            # The rest only for callers in health_details_from.
+            "version": _STRING,
+            "level": _STRING,
+            "region": _STRING,
+            "interface": _STRING,
+            "business_types": {"type": "array", "items": _STRING},
+        },
+    }
     return {
         "openapi": "3.0.3",
         "info": {
@@ -83,13 +96,25 @@ def openapi(service_path: str) -> dict[str, Any]:
                             "description": "Body over the node's limit (code E_LIMIT)",
                             "content": {"application/json": {"schema": {"type": "object"}}},
                         },
+                        "431": {
+                            "description": "Request line and headers over the node's max_header_bytes (default "
+                            "16 KiB); the connection is closed and the request never handled",
+                        },
                     },
                 }
             },
             "/healthz": {
                 "get": {
                     "summary": "Readiness",
-                    "responses": {"200": {"description": "ready"}, "503": {"description": "database unavailable"}},
+                    "description": "Callers outside the node's health_details_from networks (default loopback) "
+                    "get only the status; listed callers also get the version, level, region and business types.",
+                    "responses": {
+                        "200": {"description": "ready", "content": {"application/json": {"schema": health}}},
+                        "503": {
+                            "description": "database unavailable",
+                            "content": {"application/json": {"schema": health}},
+                        },
+                    },
                 }
             },
         },

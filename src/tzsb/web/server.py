@@ -14,6 +14,7 @@ from starlette.routing import Route
 from tzsb import __version__
 from tzsb.app import Node, build_node, tune_runtime
 from tzsb.settings import Settings, load_settings
+from tzsb.web.clients import FORWARDED_FOR, ClientAddresses, in_networks, parse_networks
 from tzsb.web.openapi import openapi
 from tzsb.web.tls import client_fingerprint
 
@@ -42,32 +43,47 @@ def create_asgi(node: Node) -> Starlette:
     """The HTTP application of an assembled node."""
     settings = node.settings
     exchange = node.exchange
+    addresses = ClientAddresses(settings.trusted_proxies)
+    health_details_from = parse_networks(settings.health_details_from)
+
+    def client_address(request: Request) -> str:
+        """The address lock-outs, allow-lists, the log and /healthz judge (see ``web/clients.py``)."""
+        peer = request.client.host if request.client else ""
+        return addresses.resolve(peer, request.headers.getlist(FORWARDED_FOR))
 
     async def interface(request: Request) -> Response:
+        client = client_address(request)
         try:
             body = await _read_body(request, settings.max_body_bytes)
         except _BodyTooLarge:
-            client = request.client.host if request.client else ""
             # Refused like every other request (the table's E_LIMIT, a log row), with HTTP's own status.
             answer = await anyio.to_thread.run_sync(exchange.refuse_oversized, client, settings.max_body_bytes)
             return Response(answer, status_code=413, media_type=JSON_UTF8)
-        client = request.client.host if request.client else ""
         content_type = request.headers.get("content-type", "application/json")
         fingerprint = client_fingerprint(request.scope)
         answer = await anyio.to_thread.run_sync(exchange.handle, body, content_type, client, fingerprint)
         return Response(answer, media_type=JSON_UTF8)
 
-    async def healthz(_request: Request) -> Response:
+    async def healthz(request: Request) -> Response:
+        # Strangers learn only whether the node serves; the version, level, region and business types
+        # would tell an attacker which node this is and what to probe, so only listed networks see them.
+        details = in_networks(client_address(request), health_details_from)
         try:
             await anyio.to_thread.run_sync(node.store.ping)
         except Exception as exc:
-            return JSONResponse({"status": "unavailable", "reason": type(exc).__name__}, status_code=503)
+            answer: dict[str, object] = {"status": "unavailable"}
+            if details:
+                answer["reason"] = type(exc).__name__
+            return JSONResponse(answer, status_code=503)
         rules = node.rules.current()
         disabled = rules.disabled
+        # "degraded": serving, but some interfaces are off or the rules file was refused.
+        status = "degraded" if disabled or node.rules.last_error else "ok"
+        if not details:
+            return JSONResponse({"status": status})
         return JSONResponse(
             {
-                # "degraded": serving, but some interfaces are off or the rules file was refused.
-                "status": "degraded" if disabled or node.rules.last_error else "ok",
+                "status": status,
                 "version": __version__,
                 "level": settings.level,
                 "region": settings.region,
@@ -96,6 +112,9 @@ def create_asgi(node: Node) -> Starlette:
         ],
         lifespan=lifespan,
     )
+    # No redirect from /tzsb/exchange/ to /tzsb/exchange: a client that follows a POST's redirect
+    # resends it as a GET without its body, and the redirect tells a prober which paths exist. 404.
+    app.router.redirect_slashes = False
     app.state.node = node
     return app
 

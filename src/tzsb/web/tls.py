@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from tzsb.web.headers import MAX_HEADER_BYTES, HeaderLimitProtocol, http_protocol
 
 
-class ClientCertificateProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, exposing the peer certificate (DER) of each TLS connection to the app."""
+class ClientCertificateProtocol(HeaderLimitProtocol):
+    """The node's httptools protocol (header limit included), exposing the peer certificate (DER) of
+    each TLS connection to the app."""
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
@@ -48,11 +49,11 @@ class TLSOptions:
     key: Path
     client_ca: Path | None = None
 
-    def uvicorn_options(self) -> dict[str, Any]:
+    def uvicorn_options(self, max_header_bytes: int = MAX_HEADER_BYTES) -> dict[str, Any]:
         options: dict[str, Any] = {
             "ssl_certfile": str(self.certificate),
             "ssl_keyfile": str(self.key),
-            "http": ClientCertificateProtocol,
+            "http": http_protocol(max_header_bytes, ClientCertificateProtocol),
         }
         if self.client_ca is not None:
             options["ssl_ca_certs"] = str(self.client_ca)

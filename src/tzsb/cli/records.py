@@ -1,0 +1,47 @@
+"""``tzsb record``: what an operator does to stored records outside the interface."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from tzsb.cli.common import HomeOption, console, fail, node_session, print_json
+from tzsb.errors import OperatorError
+
+records_cli = typer.Typer(help="Stored records: hand a record to its rightful region.")
+
+
+@records_cli.command("reassign")
+def record_reassign(
+    home: HomeOption,
+    business: Annotated[str, typer.Argument(help="Business type (table 7), e.g. 0103.")],
+    key: Annotated[str, typer.Argument(help="The record's primary key.")],
+    region: Annotated[str, typer.Option(help="The rightful region (6-digit GB/T 2260 code).")],
+    source: Annotated[str | None, typer.Option(help="The app that becomes the record's source (一数一源).")] = None,
+    operator: Annotated[str, typer.Option(help="Who does it (written to the interaction log).")] = "operator",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Move a record to its rightful region (and source): logged, and carried by the change feed.
+
+    For a key held by a record the rightful region's app cannot reach (see `tzsb app collisions`).
+    """
+    from tzsb.exchange import reassign_record
+
+    with node_session(home) as node:
+        try:
+            done = reassign_record(
+                node.store, node.catalog, node.clock, business, key, region, source=source, operator=operator
+            )
+        except OperatorError as exc:
+            raise fail(str(exc)) from None
+    if as_json:
+        print_json({
+            "business": done.business, "key": done.key, "region": done.region, "source": done.source,
+            "region_before": done.region_before, "source_before": done.source_before, "seq": done.seq,
+        })  # fmt: skip
+        return
+    console.print(
+        f"{business} {key}: {done.region_before} ({done.source_before}) → {done.region} ({done.source}), "
+        f"change {done.seq}"
+    )

@@ -1,0 +1,72 @@
+"""The answers kept for retries, held within bounds.
+
+Every claimed ``random`` keeps its first answer, so that a retry of the same request gets it back.
+Kept for ever, those answers were unbounded: twenty 1,000-record query pages kept 26 MB. Now an
+answer expires after ``answer_ttl`` (the claim stays: the random remains spent, and a replay gets
+``E_REPLAY``), and each app's kept answers are held under ``quota_bytes`` (its oldest dropped).
+Checked after requests, at most every ``every_seconds``; an app that claims a tenth of its quota
+in between is held to it at once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from datetime import timedelta
+
+from tzsb.clock import Clock
+from tzsb.store import Store, nonces
+
+
+class ReplayBounds:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        answer_ttl: timedelta = timedelta(hours=24),
+        quota_bytes: int = 64 * 1024 * 1024,
+        every_seconds: float = 60.0,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.answer_ttl = answer_ttl
+        self.quota_bytes = quota_bytes
+        self.every_seconds = every_seconds
+        self._lock = threading.Lock()
+        #: Bytes of answers each app claimed since its quota was last checked.
+        self._claimed: defaultdict[str, int] = defaultdict(int)
+        self._last_run = time.monotonic()
+
+    def claimed(self, appid: str, size: int) -> None:
+        """Note an answer kept for ``appid``; holds the app to its quota at once past a tenth of it."""
+        with self._lock:
+            self._claimed[appid] += size
+            due = self._claimed[appid] >= self.quota_bytes // 10
+            if due:
+                del self._claimed[appid]
+        if due:
+            self.hold_quota(appid)
+
+    def hold_quota(self, appid: str) -> int:
+        with self.store.write() as connection:
+            return nonces.hold_quota(connection, appid, self.quota_bytes)
+
+    def tick(self) -> None:
+        """Expire old answers and hold the apps that claimed since the last run to their quota,
+        when ``every_seconds`` have passed."""
+        with self._lock:
+            if time.monotonic() - self._last_run < self.every_seconds:
+                return
+            self._last_run = time.monotonic()
+            apps = list(self._claimed)
+            self._claimed.clear()
+        self.run(apps)
+
+    def run(self, apps: list[str] | None = None) -> int:
+        """Expire answers older than the TTL, then hold ``apps`` to the quota; returns answers dropped."""
+        with self.store.write() as connection:
+            dropped = nonces.expire_answers(connection, self.clock.now() - self.answer_ttl)
+            for appid in apps or ():
+                dropped += nonces.hold_quota(connection, appid, self.quota_bytes)
+        return dropped

@@ -1,0 +1,137 @@
+"""What a caller can make the node keep is bounded.
+
+Item 5 of the outside attack: 3,000 posts with an unknown appid wrote 3,000 log rows (about 17 GB a
+day from one client). Item 6: 20 queries of 1,000 records kept 26 MB of answers until an operator
+pruned them.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import orjson
+import pytest
+
+from tests.support import body, call, claimed, device, grant, log_rows, snapshot, tallied
+from tzsb import refusals
+from tzsb.app import Node
+from tzsb.clock import FixedClock
+from tzsb.store import nonces
+
+JSON = "application/json"
+
+
+def handle(node: Node, payload: bytes, address: str) -> dict[str, object]:
+    answer: dict[str, object] = orjson.loads(node.exchange.handle(payload, JSON, address))
+    return answer
+
+
+def code_of(answer: dict[str, object]) -> object:
+    datalist = answer["datalist"]
+    assert isinstance(datalist, dict)
+    return datalist.get("code")
+
+
+def test_unsigned_junk_writes_one_row_per_address_and_minute(node: Node) -> None:
+    logged = len(log_rows(node))
+    stranger = orjson.dumps({"appid": "nobody", "busicode": "140101", "action": "01", "busilist": "[]",
+                             "random": "0123456789", "sign": "00"})  # fmt: skip
+    for _ in range(200):
+        handle(node, stranger, "198.51.100.7")
+    assert len(log_rows(node)) == logged
+    assert tallied(node) == [("198.51.100.7", 200, "E_LIMIT")]  # the last 140 came after the limit
+
+
+def test_an_address_past_the_limit_is_refused_until_the_minute_ends(node: Node) -> None:
+    clock = node.clock
+    assert isinstance(clock, FixedClock)
+    secret = grant(node)
+    limit = node.exchange.answers.tally.per_minute
+    for _ in range(limit):
+        assert code_of(handle(node, b"not json", "198.51.100.7")) == "E_JSON"
+
+    signed = body("hz-city", secret, "140101", "04", [{}])
+    refused = handle(node, signed, "198.51.100.7")
+    assert refused["datalist"] == {
+        "result": "0000",
+        "message": refusals.too_many_refusals(limit).message,
+        "code": "E_LIMIT",
+    }
+    assert refused["sign"] == ""
+    # Another address is not affected, and the next minute the address is served again.
+    assert code_of(handle(node, body("hz-city", secret, "140101", "04", [{}]), "198.51.100.8")) is None
+    clock.advance(timedelta(seconds=60))
+    assert code_of(handle(node, signed, "198.51.100.7")) is None
+    assert [(address, count) for address, count, _ in tallied(node)] == [("198.51.100.7", limit + 1)]
+
+
+def test_failed_signatures_of_a_known_app_stay_one_row_each(node: Node) -> None:
+    grant(node)
+    logged = len(log_rows(node))
+    for attempt in range(2):
+        forged = body("hz-city", "0" * 32, "140101", "04", [{}], random=f"forged-{attempt:04d}")
+        assert code_of(handle(node, forged, "198.51.100.7")) == "E_SIGN"
+    assert [row["code"] for row in log_rows(node)[logged:]] == ["E_SIGN", "E_SIGN"]
+
+
+# -- answers kept for retries (item 6) ----------------------------------------------------------------------
+
+
+def test_a_first_answer_expires_and_its_random_stays_spent(node: Node) -> None:
+    clock = node.clock
+    assert isinstance(clock, FixedClock)
+    secret = grant(node)
+    add = body("hz-city", secret, "140101", "01", [device(1)], random="expiring-0001")
+    first = call(node, add)
+    assert call(node, add) == first  # a retry gets the first answer
+
+    clock.advance(node.exchange.answers.replays.answer_ttl + timedelta(seconds=1))
+    assert node.exchange.answers.replays.run() == 1
+    before = snapshot(node)
+
+    replayed = call(node, add)
+
+    assert replayed["datalist"] == {
+        "result": "0000",
+        "message": refusals.answer_expired().message,
+        "code": "E_REPLAY",
+    }
+    assert snapshot(node) == before
+
+
+def test_an_apps_kept_answers_stay_under_its_quota(node: Node) -> None:
+    secret = grant(node, max_records=1000)
+    assert (
+        call(node, body("hz-city", secret, "140101", "01", [device(n) for n in range(300)]))["datalist"]["result"]
+        == "0001"
+    )
+    page = call(node, body("hz-city", secret, "140101", "04", [{"_page_size": "300"}], random="size-0001"))
+    size = len(orjson.dumps(page))
+    replays = node.exchange.answers.replays
+    replays.quota_bytes = 3 * size
+
+    for number in range(20):
+        answer = call(
+            node, body("hz-city", secret, "140101", "04", [{"_page_size": "300"}], random=f"query-{number:04d}")
+        )
+        assert answer["datalist"]["result"] == "0001", answer["datalist"]["message"]
+    replays.run(["hz-city"])
+
+    with node.store.read() as connection:
+        kept = nonces.kept_bytes(connection, "hz-city")
+    assert 0 < kept <= replays.quota_bytes
+    # The newest answer is still there for a retry; the oldest are gone (their randoms stay spent).
+    newest = body("hz-city", secret, "140101", "04", [{"_page_size": "300"}], random="query-0019")
+    assert call(node, newest)["datalist"]["result"] == "0001"
+    oldest = call(node, body("hz-city", secret, "140101", "04", [{"_page_size": "300"}], random="query-0000"))
+    assert oldest["datalist"]["code"] == "E_REPLAY"
+
+
+@pytest.mark.parametrize("quota", [1, 10**9])
+def test_claims_stay_when_answers_go(node: Node, quota: int) -> None:
+    secret = grant(node)
+    node.exchange.answers.replays.quota_bytes = quota
+    before = snapshot(node)
+    answer = call(node, body("hz-city", secret, "140101", "04", [{}], random="claim-0001"))
+    node.exchange.answers.replays.run(["hz-city"])
+    assert snapshot(node) == claimed(before, answer)
