@@ -408,6 +408,17 @@ def query_by_sensitive_field(name: str, label: str) -> ExchangeError:
     )
 
 
+def query_by_sensitive_value(name: str, label: str) -> ExchangeError:
+    """A masked app querying by a value that is an ID or mobile number (a certificate number may be
+    its holder's ID number: an equality match would confirm a guessed ID)."""
+    return ExchangeError(
+        ErrorCode.FORBIDDEN,
+        f"本应用收到的该业务类型数据为脱敏数据，不能以身份证号码或手机号码作为{label}（{name}）的查询值",
+        f"This app receives this business type masked and may not query {name} by a value that is an ID "
+        "number or a phone number",
+    )
+
+
 def query_region_malformed(name: str) -> ExchangeError:
     return ExchangeError(ErrorCode.PARAM, f"{name} 应为 6 位行政区划代码", f"{name} must be a 6-digit region code")
 

@@ -42,7 +42,9 @@ def test_unsigned_junk_writes_one_row_per_address_and_minute(node: Node) -> None
     assert tallied(node) == [("198.51.100.7", 200, "E_LIMIT")]  # the last 140 came after the limit
 
 
-def test_an_address_past_the_limit_is_refused_until_the_minute_ends(node: Node) -> None:
+def test_an_address_past_the_limit_learns_nothing_more_but_signed_callers_are_served(node: Node) -> None:
+    """Past the limit an address's unidentified requests get a short "too many"; an app that signs
+    correctly from the same address (callers behind one NAT) is still served."""
     clock = node.clock
     assert isinstance(clock, FixedClock)
     secret = grant(node)
@@ -50,19 +52,47 @@ def test_an_address_past_the_limit_is_refused_until_the_minute_ends(node: Node) 
     for _ in range(limit):
         assert code_of(handle(node, b"not json", "198.51.100.7")) == "E_JSON"
 
-    signed = body("hz-city", secret, "140101", "04", [{}])
-    refused = handle(node, signed, "198.51.100.7")
+    refused = handle(node, b'{"appid": "nobody"}', "198.51.100.7")
     assert refused["datalist"] == {
         "result": "0000",
         "message": refusals.too_many_refusals(limit).message,
         "code": "E_LIMIT",
     }
     assert refused["sign"] == ""
-    # Another address is not affected, and the next minute the address is served again.
-    assert code_of(handle(node, body("hz-city", secret, "140101", "04", [{}]), "198.51.100.8")) is None
+    assert code_of(handle(node, body("hz-city", secret, "140101", "04", [{}]), "198.51.100.7")) is None
+    # Another address is not affected, and the next minute the address starts afresh.
+    assert code_of(handle(node, b"not json", "198.51.100.8")) == "E_JSON"
     clock.advance(timedelta(seconds=60))
-    assert code_of(handle(node, signed, "198.51.100.7")) is None
-    assert [(address, count) for address, count, _ in tallied(node)] == [("198.51.100.7", limit + 1)]
+    assert code_of(handle(node, b"not json", "198.51.100.7")) == "E_JSON"
+    assert sorted((address, count) for address, count, _ in tallied(node)) == [
+        ("198.51.100.7", 1),
+        ("198.51.100.7", limit + 1),
+        ("198.51.100.8", 1),
+    ]
+
+
+def test_failed_signatures_count_toward_the_limit_and_stop_being_logged_past_it(node: Node) -> None:
+    grant(node)
+    node.exchange.answers.tally.per_minute = 3
+    logged = len(log_rows(node))
+    for attempt in range(2):
+        forged = body("hz-city", "0" * 32, "140101", "04", [{}], random=f"forged-{attempt:04d}")
+        assert code_of(handle(node, forged, "2001:db8:1:2::7")) == "E_SIGN"
+    for _ in range(2):  # the same /64: counted as one source
+        handle(node, b"junk", "2001:db8:1:2::8")
+    forged = body("hz-city", "0" * 32, "140101", "04", [{}], random="forged-0099")
+    assert code_of(handle(node, forged, "2001:db8:1:2::9")) == "E_LIMIT"
+    assert [row["code"] for row in log_rows(node)[logged:]] == ["E_SIGN", "E_SIGN"]
+    assert [(address, count) for address, count, _ in tallied(node)] == [("2001:db8:1:2::/64", 5)]
+
+
+def test_sources_beyond_the_cap_share_one_row(node: Node) -> None:
+    tally = node.exchange.answers.tally
+    tally.max_sources = 3
+    for host in range(10):
+        handle(node, b"junk", f"198.51.100.{host}")
+    assert sorted(count for _, count, _ in tallied(node)) == [1, 1, 1, 7]
+    assert ("*", 7) in [(address, count) for address, count, _ in tallied(node)]
 
 
 def test_failed_signatures_of_a_known_app_stay_one_row_each(node: Node) -> None:
@@ -135,3 +165,16 @@ def test_claims_stay_when_answers_go(node: Node, quota: int) -> None:
     answer = call(node, body("hz-city", secret, "140101", "04", [{}], random="claim-0001"))
     node.exchange.answers.replays.run(["hz-city"])
     assert snapshot(node) == claimed(before, answer)
+
+
+def test_ended_minutes_leave_memory(node: Node) -> None:
+    clock = node.clock
+    assert isinstance(clock, FixedClock)
+    tally = node.exchange.answers.tally
+    for address in ("198.51.100.1", "198.51.100.2"):
+        handle(node, b"junk", address)
+    tally.listing()  # written, and still this minute
+    clock.advance(timedelta(minutes=2))
+    handle(node, b"junk", "198.51.100.3")
+    assert [key[0] for key in tally._counts] == ["198.51.100.3"]
+    assert sorted(count for _, count, _ in tallied(node)) == [1, 1, 1]

@@ -155,8 +155,29 @@ def test_an_app_that_keeps_colliding_is_locked_out_from_every_address(node: Node
     )
     assert b'"code":"E_LOCKED"' in elsewhere
     assert locked.message.encode() in elsewhere
-    node.exchange.admission.lockouts.clear("nb-city")  # tzsb app unlock
+    # tzsb app unlock: the lock lifted and the collisions so far no longer count.
+    node.exchange.admission.lockouts.clear("nb-city")
+    node.exchange.local.collisions.acknowledge("nb-city")
     assert call(node, body("nb-city", ningbo, "140103", "04", [{}]))["datalist"]["result"] == "0001"
+    again = call(node, body("nb-city", ningbo, "140103", "01", probe, random="probe-0099"))
+    assert refusal_of(again)[0] == "E_CONFLICT"
+    assert (
+        call(node, body("nb-city", ningbo, "140103", "04", [{}], random="after-0002"))["datalist"]["result"] == "0001"
+    )
+
+
+def test_collisions_on_keys_that_are_no_personal_data_do_not_lock_the_rightful_source_out(node: Node) -> None:
+    """A squatter registered Hangzhou's device codes from Ningbo first: Hangzhou's adds are refused
+    (the operator reassigns the records) but Hangzhou is not locked out for it."""
+    ningbo = grant(node, appid="nb-city", region="330200")
+    squatted = [device(n, AREA_CODE="330203") for n in range(12)]
+    assert call(node, body("nb-city", ningbo, "140101", "01", squatted))["datalist"]["result"] == "0001"
+    hangzhou = grant(node)
+    for attempt in range(12):
+        answer = call(node, body("hz-city", hangzhou, "140101", "01", [device(attempt)], random=f"own-{attempt:04d}"))
+        assert refusal_of(answer)[0] == "E_CONFLICT", answer
+    assert call(node, body("hz-city", hangzhou, "140101", "04", [{}]))["datalist"]["result"] == "0001"
+    assert len(node.exchange.local.collisions.listing("hz-city")) == 12
 
 
 @pytest.mark.usefixtures("writer")

@@ -48,8 +48,15 @@ def test_every_forwarded_for_header_counts_in_order(behind_proxy: ClientAddresse
 def test_no_header_or_only_our_proxies_in_it(behind_proxy: ClientAddresses) -> None:
     assert behind_proxy.resolve(PROXY, []) == PROXY
     assert behind_proxy.resolve(PROXY, [" , "]) == PROXY
-    # A proxy calling on its own behalf through another: the earliest hop.
-    assert behind_proxy.resolve(PROXY, ["10.0.0.7, 10.0.0.9"]) == "10.0.0.7"
+    # Only trusted addresses: the left-most may be one a caller inside those networks chose, so the
+    # peer is used (a caller could otherwise pick any trusted address to dodge or frame a lock-out).
+    assert behind_proxy.resolve(PROXY, ["10.0.0.7, 10.0.0.9"]) == PROXY
+
+
+def test_entries_with_a_port(behind_proxy: ClientAddresses) -> None:
+    assert behind_proxy.resolve(PROXY, ["203.0.113.5:51234"]) == "203.0.113.5"
+    assert behind_proxy.resolve(PROXY, ["[2001:db8::1]:443"]) == "2001:db8::1"
+    assert behind_proxy.resolve(PROXY, ["2001:db8::1"]) == "2001:db8::1"
 
 
 def test_ipv6_and_ipv4_mapped_addresses(behind_proxy: ClientAddresses) -> None:
@@ -63,7 +70,7 @@ def test_a_malformed_entry_means_the_peer_and_one_warning_per_proxy(
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="tzsb.web.clients"):
         assert behind_proxy.resolve(PROXY, ["203.0.113.7, unknown"]) == PROXY
-        assert behind_proxy.resolve(PROXY, ["203.0.113.7:5555"]) == PROXY  # a port is not an address
+        assert behind_proxy.resolve(PROXY, ["203.0.113.7:x"]) == PROXY  # not a port
         assert behind_proxy.resolve("10.0.0.3", ["not-an-ip"]) == "10.0.0.3"
     warnings = [record.getMessage() for record in caplog.records]
     assert len(warnings) == 2, warnings

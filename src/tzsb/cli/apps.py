@@ -160,11 +160,15 @@ def app_unlock(
     appid: str,
     addr: Annotated[str | None, typer.Option(help="Only this client address (default: all).")] = None,
 ) -> None:
-    """Lift a lock-out after checking the caller's secret with them."""
-    from tzsb.registry import Lockouts
+    """Lift a lock-out after checking the caller's secret with them (or its collisions with the records' sources)."""
+    from tzsb.registry import Collisions, Lockouts
 
     with node_session(home) as node:
-        removed = Lockouts(node.store, node.clock).clear(appid, addr)
+        lockouts = Lockouts(node.store, node.clock)
+        removed = lockouts.clear(appid, addr)
+        if addr is None:
+            # The collisions seen so far stop counting: one more would not lock the app again at once.
+            Collisions(node.store, node.clock, lockouts).acknowledge(appid)
     console.print(f"cleared {removed} lock-out record(s) of {appid}")
 
 

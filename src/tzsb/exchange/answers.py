@@ -29,11 +29,14 @@ logger = logging.getLogger(__name__)
 REPLAYED: Final = "重复请求，返回首次响应 / replayed"
 
 
-#: Refusals that are never a claimed first answer: an internal error says "retry later" (and its
-#: cause may have been passing), and a reused random is claimed by the request that used it first.
-_NOT_CLAIMED: Final = frozenset({ErrorCode.INTERNAL, ErrorCode.REPLAY})
-#: Refusals logged one row each even before the caller is authenticated: a failed signature names
-#: a real app (and at most three a pair before its lock-out), an internal error needs its row.
+#: Refusals that are never a claimed first answer. None depends on the stored data, so the same
+#: bytes sent again cannot act on what changed since: an internal error and a rate or size limit
+#: say "retry later" (a passing cause), an interface disabled by failing rule tests comes back when
+#: the operator fixes them, and a reused random is claimed by the request that used it first.
+_NOT_CLAIMED: Final = frozenset({ErrorCode.INTERNAL, ErrorCode.REPLAY, ErrorCode.LIMIT, ErrorCode.DISABLED})
+#: Refusals logged one row each even before the caller is authenticated, while its address is under
+#: the limit of unidentified refusals: a failed signature names a real app (and at most three per
+#: address before its lock-out), an internal error needs its row.
 _ALWAYS_LOGGED: Final = frozenset({ErrorCode.SIGN, ErrorCode.INTERNAL})
 
 
@@ -61,9 +64,11 @@ class Answers:
         only reported: the caller still gets its answer."""
         response = self.encode(context, failure_datalist(error))
         try:
-            if context.secret is None and error.code not in _ALWAYS_LOGGED:
+            if context.secret is None:
+                over = self.tally.over_limit(context.client_addr)
                 self.tally.count(context.client_addr, error.code.value)
-                return response
+                if error.code not in _ALWAYS_LOGGED or (over and error.code is ErrorCode.SIGN):
+                    return response
             entry = self.entry(context, RESULT_FAILURE, error.code.value, error.message)
             if context.secret is None or error.code in _NOT_CLAIMED:
                 self.log.record(entry)
@@ -132,7 +137,7 @@ class Answers:
         now and then (tallies of ended minutes written, old answers expired)."""
         if context.kept_bytes:
             self.replays.claimed(context.appid, context.kept_bytes)
-        self.tally.flush()
+        self.tally.tick()
         self.replays.tick()
 
     def entry(self, context: RequestContext, result: str, code: str, message: str) -> LogEntry:

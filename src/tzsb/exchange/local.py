@@ -129,7 +129,10 @@ class LocalExecution:
         assert planned.error is not None
         if planned.held:
             held = [(item.key, item.region, item.source) for item in planned.held]
-            self.collisions.record(admitted.app.appid, context.client_addr, admitted.business.code, held)
+            business = admitted.business
+            key_spec = business.field(business.primary_key)
+            sensitive = key_spec is not None and key_spec.sensitive
+            self.collisions.record(admitted.app.appid, context.client_addr, business.code, held, counts=sensitive)
         return planned.error
 
     def _written(

@@ -55,16 +55,21 @@ class Exchange:
         """Answer one request body; never raises. ``client_cert``: SHA-256 of a verified TLS client certificate."""
         context = RequestContext(client_addr=client_addr, now=self.clock.now(), client_cert=client_cert)
         try:
-            if self.answers.tally.over_limit(client_addr):
-                raise refusals.too_many_refusals(self.answers.tally.per_minute)
             return self._handle(context, body, content_type)
-        except ExchangeError as error:
-            return self.answers.refuse(context, error)
+        except ExchangeError as refusal:
+            return self.answers.refuse(context, self._limited(context, refusal))
         except Exception:
             logger.exception("internal error while handling a request from %s", client_addr)
             return self.answers.refuse(context, refusals.internal_error())
         finally:
             self._after(context)
+
+    def _limited(self, context: RequestContext, refusal: ExchangeError) -> ExchangeError:
+        """Past its limit of unidentified refusals an address learns no more than "too many" (a caller
+        that signs correctly is still served: callers behind one NAT share an address)."""
+        if context.secret is None and self.answers.tally.over_limit(context.client_addr):
+            return refusals.too_many_refusals(self.answers.tally.per_minute)
+        return refusal
 
     def _after(self, context: RequestContext) -> None:
         try:

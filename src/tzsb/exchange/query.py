@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Final
 
 import orjson
+from stdnum.cn import ric
 
 from tzsb import refusals
 from tzsb.catalog import BusinessType
@@ -22,6 +23,36 @@ CONTROL_KEYS: Final = frozenset(
 _DATE: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _DATETIME: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
 FEED_START: Final = "0"
+#: A mainland mobile number (with or without the country code).
+_MOBILE: Final = re.compile(r"(?:\+?86)?1[3-9][0-9]{9}")
+
+
+def _is_id_or_mobile(value: str) -> bool:
+    """Whether ``value`` is a resident ID number (18 characters, GB 11643 check digit, a real date
+    in digits 7–14; the place code is not checked: a code missing from a list must not let a
+    probe through) or a mainland mobile number."""
+    if _MOBILE.fullmatch(value):
+        return True
+    number = value.strip().upper()
+    if len(number) != 18 or not number[:17].isascii() or not number[:17].isdigit():
+        return False
+    if number[17] != ric.calc_check_digit(number):
+        return False
+    try:
+        ric.get_birth_date(number)
+    except ValueError:
+        return False
+    return True
+
+
+def hides_key_order(business: BusinessType) -> bool:
+    """Whether a masked answer of ``business`` must not come in key order: its key is masked (0103
+    ID_NO), or may echo a masked ID number (0210/0211 CERT_NO, any type with an ID number field).
+    Probe records of chosen keys, placed among masked ones, would tell the hidden digits."""
+    key = business.field(business.primary_key)
+    return (key is not None and key.sensitive) or any(
+        spec.sensitive and spec.mask == "id_card" for spec in business.fields
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +85,10 @@ def plan_query(
     """Check every condition against the catalog and the caller's region ``scope``.
 
     A caller who receives sensitive fields masked may not test them either: an equality condition
-    would tell it whether a given ID number or phone number is on record.
+    would tell it whether a given ID number or phone number is on record. Nor may it test any
+    field (the key included) against a value that is an ID or mobile number: a certificate number
+    may be its holder's ID number, masked in answers as an echo. Its pages of a type whose key is
+    (or may echo) a masked value come in write (``seq``) order, not key order (``hides_key_order``).
     """
     equals: dict[str, str] = {}
     key: str | None = None
@@ -72,6 +106,8 @@ def plan_query(
         spec = business.field(name)
         if masked and spec is not None and spec.sensitive:
             raise refusals.query_by_sensitive_field(name, spec.name)
+        if masked and spec is not None and _is_id_or_mobile(value):
+            raise refusals.query_by_sensitive_value(name, spec.name)
         if name == business.primary_key:
             key = value
         elif name == business.region_field:
@@ -111,6 +147,7 @@ def plan_query(
         orjson.dumps([business.code, scope, filters], option=orjson.OPT_SORT_KEYS)
     ).hexdigest()[:32]
 
+    by_seq = masked and hides_key_order(business)
     since: int | None = None
     after: tuple[str, str] | tuple[int] | None = None
     if "_since" in conditions:
@@ -127,7 +164,17 @@ def plan_query(
     elif "_cursor" in conditions:
         payload = codec.decode(conditions["_cursor"], "_cursor")
         position = payload.get("p")
-        if (
+        if by_seq:
+            # "q" (a seq-ordered page) and "k" (a key-ordered one) never stand in for each other.
+            if (
+                payload.get("m") != "q"
+                or payload.get("f") != fingerprint
+                or not isinstance(position, int)
+                or isinstance(position, bool)
+            ):
+                raise refusals.cursor_of_other_conditions()
+            after = (position,)
+        elif (
             payload.get("m") != "k"
             or payload.get("f") != fingerprint
             or not isinstance(position, list)
@@ -135,7 +182,8 @@ def plan_query(
             or not all(isinstance(part, str) for part in position)
         ):
             raise refusals.cursor_of_other_conditions()
-        after = (position[0], position[1])
+        else:
+            after = (position[0], position[1])
 
     query = RecordQuery(
         business=business.code,
@@ -149,6 +197,7 @@ def plan_query(
         since=since,
         after=after,
         limit=page_size + 1,
+        by_seq=by_seq,
     )
     return QueryPlan(query=query, page_size=page_size, fingerprint=fingerprint, feed=since is not None)
 
@@ -167,6 +216,8 @@ def page_extras(plan: QueryPlan, rows: list[StoredRecord], codec: CursorCodec) -
     if not more:
         return {"next_cursor": None}
     last_row = page[-1]
+    if plan.query.by_seq:
+        return {"next_cursor": codec.encode({"m": "q", "f": plan.fingerprint, "p": last_row.seq})}
     return {"next_cursor": codec.encode({"m": "k", "f": plan.fingerprint, "p": [last_row.region, last_row.key]})}
 
 
@@ -178,6 +229,8 @@ def next_query(plan: QueryPlan, rows: list[StoredRecord]) -> RecordQuery | None:
     last = rows[plan.page_size - 1]
     if plan.feed:
         return replace(plan.query, since=last.seq, after=None)
+    if plan.query.by_seq:
+        return replace(plan.query, after=(last.seq,))
     return replace(plan.query, after=(last.region, last.key))
 
 

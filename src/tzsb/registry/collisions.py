@@ -35,21 +35,32 @@ class Collisions:
         self.policy = policy or CollisionPolicy()
 
     def record(
-        self, appid: str, client_addr: str, business: str, held: Sequence[tuple[str, str, str]]
+        self, appid: str, client_addr: str, business: str, held: Sequence[tuple[str, str, str]], *, counts: bool
     ) -> datetime | None:
         """Keep an add's colliding keys (``(key, held region, held source)``); returns the end of
-        the app's lock when these collisions lock it out."""
+        the app's lock when these collisions lock it out.
+
+        ``counts``: the keys are sensitive values (ID numbers) an app could not otherwise learn, so
+        probing for them leads to a lock-out. Other keys (device codes, licence numbers) are kept
+        for the operator only: their owner may simply have registered first from another region,
+        and locking the rightful source out would punish the victim of a squatter.
+        """
         now = self.clock.now()
         rows = [
-            key_collisions.Collision(now.isoformat(), appid, client_addr, business, key, region, source)
+            key_collisions.Collision(now.isoformat(), appid, client_addr, business, key, region, source, counts)
             for key, region, source in held
         ]
         with self.store.write() as connection:
             key_collisions.add(connection, rows)
             count = key_collisions.count_since(connection, appid, (now - self.policy.window).isoformat())
-        if count >= self.policy.keys:
+        if counts and count >= self.policy.keys:
             return self.lockouts.lock_app(appid, count)
         return None
+
+    def acknowledge(self, appid: str) -> int:
+        """The operator has seen the app's collisions (``tzsb app unlock``): they stop counting."""
+        with self.store.write() as connection:
+            return key_collisions.acknowledge(connection, appid)
 
     def listing(self, appid: str | None = None, limit: int = 100) -> list[key_collisions.Collision]:
         with self.store.read() as connection:

@@ -27,6 +27,9 @@ class Collision:
     record_key: str
     held_region: str
     held_source: str
+    #: Counts toward the app's lock-out (the key is a sensitive value).
+    counts: bool = True
+    acknowledged: bool = False
 
 
 def add(connection: Connection, collisions: Sequence[Collision]) -> None:
@@ -35,13 +38,28 @@ def add(connection: Connection, collisions: Sequence[Collision]) -> None:
 
 
 def count_since(connection: Connection, appid: str, since: str) -> int:
-    """How many keys ``appid``'s adds collided on since ``since`` (ISO 8601)."""
+    """How many counting, unacknowledged keys ``appid``'s adds collided on since ``since`` (ISO 8601)."""
     statement = (
         sa.select(sa.func.count())
         .select_from(key_collisions)
-        .where(key_collisions.c.appid == appid, key_collisions.c.at >= since)
+        .where(
+            key_collisions.c.appid == appid,
+            key_collisions.c.at >= since,
+            key_collisions.c.counts.is_(True),
+            key_collisions.c.acknowledged.is_(False),
+        )
     )
     return int(connection.execute(statement).scalar_one())
+
+
+def acknowledge(connection: Connection, appid: str) -> int:
+    """Stop counting ``appid``'s collisions so far (the operator has seen them); returns how many."""
+    statement = (
+        sa.update(key_collisions)
+        .where(key_collisions.c.appid == appid, key_collisions.c.acknowledged.is_(False))
+        .values(acknowledged=True)
+    )
+    return int(connection.execute(statement).rowcount)
 
 
 def listing(connection: Connection, appid: str | None = None, limit: int = 100) -> list[Collision]:

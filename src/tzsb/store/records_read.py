@@ -53,8 +53,11 @@ class RecordQuery:
     include_deleted: bool = False
     #: Change-feed mode: rows with ``seq`` above this, in ``seq`` order (tombstones included).
     since: int | None = None
-    #: Keyset position: ``(region, key)`` normally, ``(seq,)`` in change-feed mode.
+    #: Keyset position: ``(region, key)`` normally, ``(seq,)`` in change-feed mode and with ``by_seq``.
     after: tuple[str, str] | tuple[int] | None = None
+    #: Page in ``seq`` order instead of ``(region, key)``: for answers that mask the key (or what
+    #: it may echo), whose place among the keys would tell a prober the hidden digits.
+    by_seq: bool = False
     limit: int = 100
 
 
@@ -192,6 +195,14 @@ def select_records(connection: Connection, query: RecordQuery, *, raw: bool = Fa
         return _run(connection, conditions, params, "seq", query.limit, raw)
     if not query.include_deleted:
         add("deleted = ?", False)
+    if query.by_seq:
+        # The order of writes, which says nothing about the keys: a walk of ``ix_records_seq``
+        # from the position on, filtered (regions, deleted rows), with no sort and no rescan.
+        # A first page too starts from a position (0: sequences start at 1), or SQLite sorts the
+        # whole region range on each first page instead of walking the sequence index.
+        start = query.after[0] if query.after is not None else 0
+        seq_conditions, seq_params = [*conditions, *ranged, "seq > ?"], [*params, *range_params, start]
+        return _run(connection, seq_conditions, seq_params, "seq", query.limit, raw)
     order = "region, record_key"
     if query.after is None:
         return _run(connection, [*conditions, *ranged], [*params, *range_params], order, query.limit, raw)

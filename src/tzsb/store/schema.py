@@ -142,6 +142,11 @@ key_collisions = sa.Table(
     sa.Column("record_key", sa.String(), nullable=False),
     sa.Column("held_region", sa.String(6), nullable=False),
     sa.Column("held_source", sa.String(64), nullable=False),
+    # Counts toward the app's lock-out: the key is a sensitive value (an ID number) the app could not
+    # otherwise learn. A device code is not: its collisions are kept for the operator only.
+    sa.Column("counts", sa.Boolean, nullable=False),
+    # Seen by the operator (``tzsb app unlock``): no longer counted.
+    sa.Column("acknowledged", sa.Boolean, nullable=False),
     sa.Index("ix_key_collisions_appid_at", "appid", "at"),
 )
 

@@ -44,6 +44,17 @@ def _address(text: str) -> IPAddress | None:
     return address
 
 
+def _without_port(entry: str) -> str:
+    """An ``X-Forwarded-For`` entry without the port some load balancers add: ``203.0.113.5:51234``,
+    ``[2001:db8::1]:443`` (a bare IPv6 address, with its colons, stays as it is)."""
+    if entry.startswith("["):
+        return entry[1 : entry.find("]")] if "]" in entry else entry
+    host, colon, port = entry.rpartition(":")
+    if colon and "." in host and ":" not in host and port.isdigit():
+        return host
+    return entry
+
+
 def in_networks(address: str, networks: Sequence[IPNetwork]) -> bool:
     """Whether ``address`` (text) lies in any of ``networks``; an unparsable address lies in none."""
     parsed = _address(address)
@@ -79,14 +90,16 @@ class ClientAddresses:
         if not entries:
             return peer
         for entry in reversed(entries):
-            address = _address(entry)
+            address = _address(_without_port(entry))
             if address is None:
                 self._warn(peer, entry)
                 return peer
             if not self._trusted(address):
                 return str(address)
-        # Every hop is one of ours (a proxy calling on its own behalf): the earliest is the caller.
-        return str(_address(entries[0]))
+        # Every entry names one of ours: the left-most was written by whoever called the first proxy,
+        # which may be a caller inside a trusted network choosing its own address. The peer is all
+        # that is known for sure.
+        return peer
 
     def _warn(self, proxy: str, entry: str) -> None:
         if proxy in self._warned or len(self._warned) >= _WARNED_LIMIT:

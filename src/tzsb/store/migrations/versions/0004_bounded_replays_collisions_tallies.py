@@ -42,6 +42,8 @@ def upgrade() -> None:
         sa.Column("record_key", sa.String(), nullable=False),
         sa.Column("held_region", sa.String(6), nullable=False),
         sa.Column("held_source", sa.String(64), nullable=False),
+        sa.Column("counts", sa.Boolean, nullable=False),
+        sa.Column("acknowledged", sa.Boolean, nullable=False),
     )
     op.create_index("ix_key_collisions_appid_at", "key_collisions", ["appid", "at"])
     op.create_table(
