@@ -92,7 +92,7 @@ def _number(text: str) -> str:
     return _NOT_NUMBER.sub("", text).upper()
 
 
-def _echoes(kind: str, value: str, others: str, other_digits: str) -> list[_Echo]:
+def _echoes(kind: str, value: str, others: str, other_digits: Callable[[], str]) -> list[_Echo]:
     """Patterns of how ``value`` shows up written into another field, each with its replacement.
 
     Only the patterns that can match ``others`` (the record's other text; ``other_digits``: its digits)
@@ -105,7 +105,7 @@ def _echoes(kind: str, value: str, others: str, other_digits: str) -> list[_Echo
         digits = _number(value)
         if len(digits) < _MIN_DIGITS:
             return found
-        if digits in other_digits:
+        if digits in others or digits in other_digits():
             found.append((re.compile(_spaced(digits), re.IGNORECASE), lambda match: mask_like(match[0])))
         birth = _ID_BIRTH_DATE.fullmatch(value) if kind == "id_card" else None
         if birth is not None and birth[1] in others:
@@ -145,9 +145,16 @@ def masker(business: BusinessType) -> Callable[[dict[str, Any]], dict[str, Any]]
         if not plan:
             return masked
         # Numbers are left alone: no numeric field of the catalog holds an ID or phone number.
-        texts = [name for name, value in record.items() if name not in sensitive and isinstance(value, str) and value]
-        others = "\n".join(record[name] for name in texts)
-        other_digits = _number(others)
+        texts = [name for name, value in record.items() if type(value) is str and value and name not in sensitive]
+        others = "\n".join([record[name] for name in texts])
+        # The others' digits only when a number is to be looked for in them (a third of the cost).
+        digits_of_others: list[str] = []
+
+        def other_digits() -> str:
+            if not digits_of_others:
+                digits_of_others.append(_number(others))
+            return digits_of_others[0]
+
         echoes: list[_Echo] = []
         for code, kind in plan:
             value = masked.get(code)
