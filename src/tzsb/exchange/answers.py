@@ -104,14 +104,7 @@ class Answers:
         request (looked up before any validation); E_REPLAY if it was claimed by a different one, or
         if its answer is no longer kept."""
         claim = self._find_claim(context)
-        if claim is None:
-            return None
-        if claim.fingerprint != context.fingerprint:
-            raise refusals.random_reused()
-        if claim.response is None:
-            raise refusals.answer_expired()
-        self._log_replayed(context, claim.response)
-        return claim.response
+        return None if claim is None else self._replayed(context, claim)
 
     def first_answer(self, context: RequestContext, conflict: StoreConflict) -> bytes:
         """The stored answer of the request that claimed this random first, when it committed while
@@ -119,6 +112,10 @@ class Answers:
         claim = self._find_claim(context)
         if claim is None:
             raise conflict
+        return self._replayed(context, claim)
+
+    def _replayed(self, context: RequestContext, claim: nonces.Claim) -> bytes:
+        """The claim's answer for a retry of the same request (logged as a replay), or E_REPLAY."""
         if claim.fingerprint != context.fingerprint:
             raise refusals.random_reused()
         if claim.response is None:
