@@ -64,7 +64,7 @@ def device(number: int, stamp: str = "2026-11-01 10:00:00") -> dict[str, Any]:
         "USE_UNIT_CODE": "91110000600037341L",
         "USE_ADDRESS": f"杭州市西湖区文三路{number % 500}号",
         "AREA_CODE": county,
-        "USE_CERT_NO": "梯11浙A3622(16)",
+        "USE_CERT_NO": f"梯11浙A{number:08d}(16)",
         "USE_STATUS": "2",
         "NEXT_INSP_DATE": "2027-06-01",
         "SAFETY_MANAGER": "张三",

@@ -39,7 +39,7 @@ from tzsb.registry import (
 )
 from tzsb.rules import RULES_FILE, RuleBook
 from tzsb.settings import Settings
-from tzsb.store import Store, open_store
+from tzsb.store import Store, natural_keys, open_store
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +120,9 @@ def build_node(settings: Settings, clock: Clock | None = None, *, migrate: bool 
     master_key = load_master_key(settings)
     store = open_store(settings.database, migrate=migrate)
     catalog = load_catalog(settings.catalog_dir)
+    if migrate:
+        # The store's natural-key indexes follow this node's catalog (a deployment's may differ).
+        natural_keys.index_catalog(store, catalog)
     registry = AppRegistry(store, master_key, clock, cache_seconds=settings.app_cache_seconds)
     rules = RuleBook(catalog, settings.home / RULES_FILE, clock, check_every=settings.rules_check_seconds)
     exchange = build_exchange(settings, store, catalog, registry, rules, master_key, clock)

@@ -20,3 +20,12 @@ def test_pages_put_chinese_names_first() -> None:
     page = catalog_pages(load_catalog())["0101.md"]
     assert page.startswith("# 0101 特种设备基础数据\n")
     assert "| 设备代码 | `EQP_CODE` | string | 20 | 是 |" in page
+
+
+def test_pages_list_the_natural_keys() -> None:
+    pages = catalog_pages(load_catalog())
+    assert (
+        "- 自然键 natural keys: `REG_CODE`（warning）; `USE_CERT_NO`（warning）; "
+        "`FACTORY_NO` + `MAKE_UNIT_NAME`（warning）\n"
+    ) in pages["0101.md"]
+    assert "- 自然键 natural keys: —\n" in pages["0102.md"]

@@ -332,3 +332,115 @@ def test_a_pattern_the_validator_cannot_compile_is_refused_at_load(tmp_path: Pat
     path = write(tmp_path, "0103.json", document)
     with pytest.raises(ConfigurationError, match=re.escape(f"{path}: field MOBILE: bad pattern")):
         load_catalog(tmp_path)
+
+
+# ------------------------------------------------------------------ natural keys
+
+
+def test_natural_keys_of_the_shipped_catalog() -> None:
+    """Every declaration, all of them: a new natural key is a decision to review (it costs an index
+    and warns sources), not a side effect."""
+    catalog = load_catalog()
+    declared = {
+        code: [(key.fields, key.severity) for key in catalog[code].natural_keys]
+        for code in catalog
+        if catalog[code].natural_keys
+    }
+    assert declared == {
+        "0101": [
+            (("REG_CODE",), "warning"),
+            (("USE_CERT_NO",), "warning"),
+            (("FACTORY_NO", "MAKE_UNIT_NAME"), "warning"),
+        ],
+        "0500": [(("EQP_CODE", "ACCIDENT_TIME"), "warning")],
+    }
+    assert [(key.name, key.rule_id) for key in catalog["0101"].natural_keys] == [
+        ("REG_CODE", "natural-key-REG_CODE"),
+        ("USE_CERT_NO", "natural-key-USE_CERT_NO"),
+        ("FACTORY_NO+MAKE_UNIT_NAME", "natural-key-FACTORY_NO+MAKE_UNIT_NAME"),
+    ]
+
+
+def test_a_natural_keys_value_is_its_texts_exactly_or_none() -> None:
+    single, pair = load_catalog()["0101"].natural_keys[0], load_catalog()["0101"].natural_keys[2]
+    assert single.value({"REG_CODE": "31103301062019090123"}) == "31103301062019090123"
+    # Exact texts: no trimming, no case folding.
+    assert single.value({"REG_CODE": " 3110 "}) == " 3110 "
+    assert pair.value({"FACTORY_NO": "E19A0235", "MAKE_UNIT_NAME": "杭州华信电梯股份有限公司"}) == (
+        "E19A0235\x1f杭州华信电梯股份有限公司"
+    )
+    for record in (
+        {},
+        {"REG_CODE": None},
+        {"REG_CODE": ""},
+        {"REG_CODE": " \u3000\t"},
+        {"REG_CODE": 31103301062019090123},
+        {"REG_CODE": ["3110"]},
+        {"REG_CODE": "3110\x1f1"},
+    ):
+        assert single.value(record) is None, record
+    for record in (
+        {"FACTORY_NO": "E19A0235"},
+        {"FACTORY_NO": "E19A0235", "MAKE_UNIT_NAME": " "},
+        {"FACTORY_NO": "E19A\x1f0235", "MAKE_UNIT_NAME": "杭州"},
+    ):
+        assert pair.value(record) is None, record
+
+
+def test_an_override_declares_its_own_natural_keys(tmp_path: Path) -> None:
+    document = shipped_document("0101")
+    document["natural_keys"] = [{"fields": ["MAKE_UNIT_CODE", "FACTORY_NO"], "severity": "error"}]
+    write(tmp_path, "0101.json", document)
+    devices = load_catalog(tmp_path)["0101"]
+    assert [(key.fields, key.severity, key.rule_id) for key in devices.natural_keys] == [
+        (("MAKE_UNIT_CODE", "FACTORY_NO"), "error", "natural-key-MAKE_UNIT_CODE+FACTORY_NO")
+    ]
+    # A document without the declaration has none.
+    del document["natural_keys"]
+    write(tmp_path, "0101.json", document)
+    assert load_catalog(tmp_path)["0101"].natural_keys == ()
+
+
+BROKEN_NATURAL_KEYS: Final = [
+    pytest.param({"fields": ["REG_CODE"]}, "natural_keys must be a list of objects with fields", id="not-a-list"),
+    pytest.param([["REG_CODE"]], "each natural key must be an object with a list of fields", id="a-list"),
+    pytest.param([{"fields": "REG_CODE"}], "each natural key must be an object with a list of fields", id="text"),
+    pytest.param([{"fields": []}], "natural key []: fields must be field codes, at least one", id="empty"),
+    pytest.param(
+        [{"fields": ["REG CODE"]}], "natural key ['REG CODE']: fields must be field codes", id="not-a-plain-code"
+    ),
+    pytest.param([{"fields": ["REG_CODE", 7]}], "natural key ['REG_CODE', 7]: fields must be", id="not-text"),
+    pytest.param([{"fields": ["NOPE"]}], "natural key NOPE: NOPE is not a field of 0101", id="unknown-field"),
+    pytest.param(
+        [{"fields": ["REG_CODE"], "severity": "fatal"}],
+        "natural key REG_CODE: severity must be error or warning, got 'fatal'",
+        id="bad-severity",
+    ),
+    pytest.param([{"fields": ["REG_CODE"], "unique": True}], "natural key: unknown key(s) unique", id="unknown-key"),
+    pytest.param(
+        [{"fields": ["REG_CODE", "REG_CODE"]}], "natural key REG_CODE+REG_CODE: a field is named twice", id="twice"
+    ),
+    pytest.param(
+        [{"fields": ["FACTORY_NO", "EQP_CODE"]}],
+        "natural key FACTORY_NO+EQP_CODE holds the primary key EQP_CODE",
+        id="primary-key",
+    ),
+    pytest.param(
+        [{"fields": ["DESIGN_LIFE"]}], "natural key DESIGN_LIFE: DESIGN_LIFE is a number, not a text field", id="number"
+    ),
+    pytest.param(
+        [{"fields": ["REG_CODE"]}, {"fields": ["REG_CODE"], "severity": "error"}],
+        "natural key REG_CODE is declared twice",
+        id="declared-twice",
+    ),
+]
+
+
+@pytest.mark.parametrize(("declared", "message"), BROKEN_NATURAL_KEYS)
+def test_a_broken_natural_key_names_the_file(tmp_path: Path, declared: Any, message: str) -> None:
+    document = shipped_document("0101")
+    document["natural_keys"] = declared
+    path = write(tmp_path, "0101.json", document)
+    with pytest.raises(ConfigurationError, match=re.escape(message)) as caught:
+        load_catalog(tmp_path)
+    assert str(caught.value).startswith(f"{path}: ")

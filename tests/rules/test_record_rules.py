@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from tzsb.catalog import Catalog, load_catalog
 from tzsb.clock import BEIJING, FixedClock
 from tzsb.errors import ConfigurationError, RecordFault
+from tzsb.rules import NaturalKeyHolder
 from tzsb.rules.record_rules import RECORD_RULE_TYPES
 from tzsb.rules.ruleset import shipped_rule_sets
 from tzsb.rules.validator import RecordValidator
@@ -969,13 +970,17 @@ PATTERN_MESSAGE: Final = (
 )
 
 
+#: Changes that leave a 0101 record without natural keys: copies of one record then differ by key only.
+NO_NATURAL_KEYS: Final = {"REG_CODE": ..., "USE_CERT_NO": ..., "FACTORY_NO": ...}
+
+
 def test_check_batch_splits_errors_and_warnings(clock: FixedClock) -> None:
     validator = build("0101", FLOORS_MIN, WARN_STOPS, clock=clock)
     batch = [
-        record("0101", EQP_CODE="311033012201900001"),
-        record("0101", EQP_CODE="311033012201900002", FLOORS=-1, STOPS=-1),
-        record("0101", EQP_CODE="311033012201900003", STOPS=-2),
-        record("0101", EQP_CODE="311033012201900004", FLOORS=-3),
+        record("0101", **NO_NATURAL_KEYS, EQP_CODE="311033012201900001"),
+        record("0101", **NO_NATURAL_KEYS, EQP_CODE="311033012201900002", FLOORS=-1, STOPS=-1),
+        record("0101", **NO_NATURAL_KEYS, EQP_CODE="311033012201900003", STOPS=-2),
+        record("0101", **NO_NATURAL_KEYS, EQP_CODE="311033012201900004", FLOORS=-3),
     ]
     report = validator.check_batch(batch)
     floors = ("FLOORS", "floors-min", FLOORS_MESSAGE)
@@ -1070,8 +1075,14 @@ def test_partial_batches_skip_record_rules(clock: FixedClock) -> None:
 
 SHIPPED_0101: Final = SHIPPED["0101"]
 FIELDS_0101: Final = sorted(spec.code for spec in CATALOG["0101"].fields)
-RULE_IDS_0101: Final = FIELD_RULE_IDS | {str(rule["id"]) for rule in SHIPPED_0101.rules}
-WARNING_IDS_0101: Final = {str(rule["id"]) for rule in SHIPPED_0101.rules if rule.get("severity") == "warning"}
+RULE_IDS_0101: Final = (
+    FIELD_RULE_IDS
+    | {str(rule["id"]) for rule in SHIPPED_0101.rules}
+    | {natural_key.rule_id for natural_key in CATALOG["0101"].natural_keys}
+)
+WARNING_IDS_0101: Final = {str(rule["id"]) for rule in SHIPPED_0101.rules if rule.get("severity") == "warning"} | {
+    natural_key.rule_id for natural_key in CATALOG["0101"].natural_keys
+}
 SCALARS: Final = (
     st.none()
     | st.booleans()
@@ -1108,7 +1119,15 @@ def test_shipped_0101_validator_never_raises(batch: list[tuple[bool, dict[str, A
         {**(BASE["0101"] if start_valid else {}), **data} for start_valid, data in batch
     ]
     lookup: Callable[[str, Collection[str]], set[str]] = Lookup(())
-    report = validator.check_batch(records, partial=partial, lookup=lookup)
+
+    def everywhere(business: str, wanted: Mapping[str, Collection[str]]) -> dict[str, dict[str, list[Any]]]:
+        # Every value is held by another stored record, seen or hidden.
+        return {
+            name: {value: [NaturalKeyHolder("K1", "app", True), NaturalKeyHolder("K2", "", False)] for value in values}
+            for name, values in wanted.items()
+        }
+
+    report = validator.check_batch(records, partial=partial, lookup=lookup, natural_keys=everywhere)
     for kind, details in (("errors", dicts(report.errors)), ("warnings", dicts(report.warnings))):
         assert [detail["index"] for detail in details] == sorted({detail["index"] for detail in details})
         for detail in details:

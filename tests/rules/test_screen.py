@@ -131,8 +131,17 @@ def test_zero_and_negative_zero_are_screened_apart() -> None:
 def test_a_warning_on_a_shared_value_reaches_every_record_holding_it() -> None:
     validator = COMPILED.validators["0101"]
     valid = dict(SHIPPED["0101"].valid_cases[0])
+    # One device five times, each with its own codes (the same 注册代码 would be a natural-key warning).
     batch = [
-        dict(valid, EQP_CODE=valid["EQP_CODE"][:-2] + f"{n:02d}", USE_UNIT_CODE="91110000600037341X") for n in range(5)
+        dict(
+            valid,
+            EQP_CODE=valid["EQP_CODE"][:-2] + f"{n:02d}",
+            REG_CODE=valid["REG_CODE"][:-2] + f"{n:02d}",
+            USE_CERT_NO=f"梯11浙A0{n}234(19)",
+            FACTORY_NO=f"E19A023{n}",
+            USE_UNIT_CODE="91110000600037341X",
+        )
+        for n in range(5)
     ]
     report = validator.check_batch(batch)
     assert report.errors == []

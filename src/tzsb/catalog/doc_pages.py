@@ -20,6 +20,14 @@ def business_page(business: BusinessType) -> str:
         # A field that gives away a masked value is masked with it; the page says which and why.
         "- 可推出敏感值 reveals: "
         + (", ".join(f"`{field}` → `{target}`" for field, target in business.derivations) or "—"),
+        # Rules natural-key-<name> report another record with the same values (docs/rules.md).
+        "- 自然键 natural keys: "
+        + (
+            "; ".join(
+                " + ".join(f"`{code}`" for code in key.fields) + f"（{key.severity}）" for key in business.natural_keys
+            )
+            or "—"
+        ),
         "",
         "| 中文名称 | 数据元 | 类型 | 长度 | 必填 | 敏感 | 格式 / 代码表 | 说明 |",
         "|---|---|---|---|---|---|---|---|",

@@ -9,9 +9,21 @@ from typing import Any
 
 import orjson
 
-from tzsb.catalog.model import MASKS, BusinessType, Catalog, FieldSpec, FieldType, default_mask
+from tzsb.catalog.model import (
+    MASKS,
+    NATURAL_KEY_SEVERITIES,
+    BusinessType,
+    Catalog,
+    FieldSpec,
+    FieldType,
+    NaturalKey,
+    default_mask,
+)
 from tzsb.errors import ConfigurationError
 from tzsb.protocol import BUSINESS_TYPES
+
+#: What a natural key's field code may be: the store names it inside SQL (an index expression).
+_PLAIN_CODE = re.compile(r"[A-Za-z0-9_]+")
 
 
 def load_catalog(override_dir: Path | None = None) -> Catalog:
@@ -48,6 +60,7 @@ def parse_business_type(document: Any, source: str) -> BusinessType:
             region_field=str(document["region_field"]),
             timestamp_field=str(document["timestamp_field"]),
             fields=fields,
+            natural_keys=_parse_natural_keys(document.get("natural_keys", []), source),
         )
     except KeyError as exc:
         raise ConfigurationError(f"{source}: missing key {exc}") from exc
@@ -72,7 +85,51 @@ def parse_business_type(document: Any, source: str) -> BusinessType:
             # Only a masked value has a hidden part to give away: a derivation of a field shown in full
             # is a mistake in the declaration (the wrong field, or the target lost its sensitive flag).
             raise ConfigurationError(f"{source}: field {revealing}: reveals {target}, which is not sensitive")
+    for natural_key in business.natural_keys:
+        _check_natural_key(business, natural_key, source)
     return business
+
+
+def _parse_natural_keys(declared: Any, source: str) -> tuple[NaturalKey, ...]:
+    """``natural_keys``: a list of ``{"fields": [...], "severity": "warning" | "error"}``."""
+    if not isinstance(declared, list):
+        raise ConfigurationError(f"{source}: natural_keys must be a list of objects with fields")
+    keys: list[NaturalKey] = []
+    for item in declared:
+        if not isinstance(item, dict) or not isinstance(item.get("fields"), list):
+            raise ConfigurationError(f"{source}: each natural key must be an object with a list of fields")
+        unknown = set(item) - {"fields", "severity"}
+        if unknown:
+            raise ConfigurationError(f"{source}: natural key: unknown key(s) {', '.join(sorted(unknown))}")
+        fields = item["fields"]
+        if not fields or not all(isinstance(code, str) and _PLAIN_CODE.fullmatch(code) for code in fields):
+            raise ConfigurationError(f"{source}: natural key {fields!r}: fields must be field codes, at least one")
+        severity = item.get("severity", "warning")
+        if severity not in NATURAL_KEY_SEVERITIES:
+            raise ConfigurationError(
+                f"{source}: natural key {'+'.join(fields)}: severity must be error or warning, got {severity!r}"
+            )
+        keys.append(NaturalKey(tuple(fields), severity))
+    return tuple(keys)
+
+
+def _check_natural_key(business: BusinessType, natural_key: NaturalKey, source: str) -> None:
+    name = natural_key.name
+    if len(set(natural_key.fields)) != len(natural_key.fields):
+        raise ConfigurationError(f"{source}: natural key {name}: a field is named twice")
+    for code in natural_key.fields:
+        spec = business.field(code)
+        if spec is None:
+            raise ConfigurationError(f"{source}: natural key {name}: {code} is not a field of {business.code}")
+        if spec.type in (FieldType.INTEGER, FieldType.DECIMAL):
+            # Only texts take part in a match (a number has more than one way to be written).
+            raise ConfigurationError(f"{source}: natural key {name}: {code} is a number, not a text field")
+    if business.primary_key in natural_key.fields:
+        # Records with the same primary key are the same record: such a key could never tell two apart.
+        raise ConfigurationError(f"{source}: natural key {name} holds the primary key {business.primary_key}")
+    names = [key.name for key in business.natural_keys]
+    if names.count(name) > 1:
+        raise ConfigurationError(f"{source}: natural key {name} is declared twice")
 
 
 def _parse_field(item: Any, source: str) -> FieldSpec:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any, ClassVar
 
 MASKS = ("id_card", "mobile", "phone", "name", "address", "bank_card", "all")
+#: The severities a natural key may be declared with (the rules' severities, by name).
+NATURAL_KEY_SEVERITIES = ("error", "warning")
 
 
 def default_mask(code: str) -> str:
@@ -53,6 +56,59 @@ class FieldSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class NaturalKey:
+    """Fields that identify a record of the type besides its primary key (一数一源 across keys): two
+    records with different primary keys and the same values of all ``fields`` are one thing stored
+    twice, e.g. a device's 注册代码, or its 出厂编号 with its 制造单位名称.
+
+    Attributes:
+        fields: The data elements, in declared order.
+        severity: ``warning`` (the default) or ``error``: how a duplicate is reported, unless the
+            rule sets say otherwise (rule id ``natural-key-<name>``).
+    """
+
+    #: Joins the values of a key of several fields (no value holding it takes part in a match).
+    SEPARATOR: ClassVar[str] = "\x1f"
+
+    fields: tuple[str, ...]
+    severity: str = "warning"
+
+    @property
+    def name(self) -> str:
+        """The fields joined by ``+``, e.g. ``FACTORY_NO+MAKE_UNIT_NAME``."""
+        return "+".join(self.fields)
+
+    @property
+    def rule_id(self) -> str:
+        """The id of the rule that reports duplicates, e.g. ``natural-key-REG_CODE``."""
+        return f"natural-key-{self.name}"
+
+    def value(self, record: Mapping[str, Any]) -> str | None:
+        """The record's value of the key: its fields' texts joined by ``SEPARATOR``; None when a field
+        is missing, not a text, blank, or holds the separator (such a record has no value to match).
+
+        Texts match exactly (no trimming, no case folding): a stored value matches only an equal one.
+        """
+        return self.values((record,))[0]
+
+    def values(self, records: Sequence[Mapping[str, Any]]) -> list[str | None]:
+        """``value`` of each record, column by column (a batch's thousands of records at C speed)."""
+        separator = self.SEPARATOR
+        columns = [
+            [
+                # Blank: empty, or only whitespace (the strip only for a value starting with a space).
+                part if type(part) is str and part and separator not in part and (not part[0].isspace() or part.strip())
+                else None
+                for part in [record.get(code) for record in records]
+            ]
+            for code in self.fields
+        ]  # fmt: skip
+        if len(columns) == 1:
+            return columns[0]
+        return [None if None in parts else separator.join(parts) for parts in zip(*columns, strict=True)]
+
+
+@dataclass(frozen=True, slots=True)
 class BusinessType:
     """A business type of table 7 with its data elements."""
 
@@ -62,6 +118,8 @@ class BusinessType:
     region_field: str
     timestamp_field: str
     fields: tuple[FieldSpec, ...]
+    #: Field sets that identify a record besides its primary key (checked against the store).
+    natural_keys: tuple[NaturalKey, ...] = ()
     by_code: Mapping[str, FieldSpec] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

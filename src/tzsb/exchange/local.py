@@ -8,7 +8,7 @@ ahead), masked where the caller may not see sensitive fields, and claimed after 
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import replace
 from typing import Any, Final
@@ -25,7 +25,7 @@ from tzsb.exchange.masking import masker
 from tzsb.exchange.readahead import ReadAhead
 from tzsb.protocol import PUBLIC_PURPOSE, Action, region_prefix, success_datalist
 from tzsb.registry import Collisions
-from tzsb.rules import RecordValidator, delete_faults, modify_faults
+from tzsb.rules import NaturalKeyHolder, NaturalKeyLookup, RecordValidator, delete_faults, modify_faults
 from tzsb.store import Connection, Store, records_read, records_written
 
 #: An answer lists at most this many faulty records, and this many faults of each (the message counts all).
@@ -73,7 +73,7 @@ class LocalExecution:
             answer = self._add_while_validating(context, admitted, validator, plan_context)
             if answer is not None:
                 return answer
-        warnings = self._checked(context, admitted, validator)
+        warnings = self._checked(context, admitted, validator, self._natural_key_lookup(plan_context))
         try:
             with self.store.write() as connection:
                 planned = writes.plan(connection, admitted.action, records, plan_context)
@@ -110,9 +110,12 @@ class LocalExecution:
                 if connection is None or last_seq is None:
                     return None
                 planned = writes.plan(connection, Action.ADD, context.records, plan_context, last_seq)
+                # Natural keys are looked up on this connection before the insert starts: the
+                # records stored before this batch, as validating first would see them.
+                natural = _asked_beforehand(connection, plan_context, validator, context.records)
                 inserting = records_written.inserting(connection, planned.new) if planned.error is None else None
                 with inserting or nullcontext():
-                    warnings = self._checked(context, admitted, validator)
+                    warnings = self._checked(context, admitted, validator, natural)
                 if planned.error is None:
                     writes.finish(connection, planned)
                     return self._written(connection, context, planned.outcome, warnings)
@@ -148,7 +151,13 @@ class LocalExecution:
         self.answers.claim_and_log(connection, context, response, message)
         return response
 
-    def _checked(self, context: RequestContext, admitted: Admitted, validator: RecordValidator) -> list[RecordFault]:
+    def _checked(
+        self,
+        context: RequestContext,
+        admitted: Admitted,
+        validator: RecordValidator,
+        natural_keys: NaturalKeyLookup | None = None,
+    ) -> list[RecordFault]:
         """Validate a write's batch and check its regions; returns the warnings, raises on errors."""
         records, business, app, action = context.records, admitted.business, admitted.app, admitted.action
         warnings: list[RecordFault] = []
@@ -157,7 +166,7 @@ class LocalExecution:
             def lookup(business_code: str, keys: Collection[str]) -> set[str]:
                 return self._live_keys(business_code, keys, app.region)
 
-            report = validator.check_batch(records, now=context.business_now, lookup=lookup)
+            report = validator.check_batch(records, now=context.business_now, lookup=lookup, natural_keys=natural_keys)
             faults, warnings = report.errors, report.warnings
         elif action is Action.MODIFY:
             faults = modify_faults(
@@ -170,6 +179,18 @@ class LocalExecution:
         if action is not Action.DELETE:
             writes.check_regions(records, business, app.region)
         return warnings
+
+    def _natural_key_lookup(self, plan_context: writes.WriteContext) -> NaturalKeyLookup:
+        """The validator's natural-key look-up for a batch validated before its write transaction:
+        one read of the store when the validator asks."""
+
+        def lookup(
+            business: str, wanted: Mapping[str, Collection[str]]
+        ) -> Mapping[str, Mapping[str, Sequence[NaturalKeyHolder]]]:
+            with self.store.read() as connection:
+                return writes.natural_key_holders(connection, plan_context, wanted)
+
+        return lookup
 
     def _live_keys(self, business: str, keys: Collection[str], scope: str) -> set[str]:
         """Referenced keys the caller may see: a reference must not reveal records outside its region."""
@@ -205,6 +226,28 @@ class LocalExecution:
             # The random was claimed before: a retry of the same query gets the first answer.
             return self.answers.first_answer(context, conflict)
         return response
+
+
+def _asked_beforehand(
+    connection: Connection,
+    plan_context: writes.WriteContext,
+    validator: RecordValidator,
+    records: Sequence[dict[str, Any]],
+) -> NaturalKeyLookup | None:
+    """The natural-key look-up of a batch, asked now on ``connection`` (before the batch's insert
+    starts on it), as a look-up that hands the answer to the validator later; None when the
+    validator checks no natural key."""
+    if not validator.checks_natural_keys:
+        return None
+    wanted = validator.natural_key_values(records)
+    found = writes.natural_key_holders(connection, plan_context, wanted) if wanted else {}
+
+    def lookup(
+        business: str, asked: Mapping[str, Collection[str]]
+    ) -> Mapping[str, Mapping[str, Sequence[NaturalKeyHolder]]]:
+        return found
+
+    return lookup
 
 
 class _Refused(Exception):

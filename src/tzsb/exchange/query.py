@@ -27,7 +27,7 @@ FEED_START: Final = "0"
 _MOBILE: Final = re.compile(r"(?:\+?86)?1[3-9][0-9]{9}")
 
 
-def _is_id_or_mobile(value: str) -> bool:
+def is_id_or_mobile(value: str) -> bool:
     """Whether ``value`` is a resident ID number (18 characters, GB 11643 check digit, a real date
     in digits 7–14; the place code is not checked: a code missing from a list must not let a
     probe through) or a mainland mobile number."""
@@ -106,7 +106,7 @@ def plan_query(
         spec = business.field(name)
         if masked and spec is not None and spec.sensitive:
             raise refusals.query_by_sensitive_field(name, spec.name)
-        if masked and spec is not None and _is_id_or_mobile(value):
+        if masked and spec is not None and is_id_or_mobile(value):
             raise refusals.query_by_sensitive_value(name, spec.name)
         if name == business.primary_key:
             key = value

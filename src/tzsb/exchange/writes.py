@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from tzsb import refusals
 from tzsb.catalog import BusinessType
 from tzsb.errors import ExchangeError, RecordFault
+from tzsb.exchange.query import is_id_or_mobile
 from tzsb.protocol import Action, covers
 from tzsb.registry import App
-from tzsb.rules import RecordValidator, Severity
-from tzsb.store import Connection, StoredRecord, records_read, records_written
+from tzsb.rules import NaturalKeyHolder, RecordValidator, Severity
+from tzsb.store import Connection, StoredRecord, natural_keys, records_read, records_written
 
 
 @dataclass(slots=True)
@@ -87,13 +88,53 @@ def check_regions(records: Sequence[dict[str, Any]], business: BusinessType, sco
 def _accessible(context: WriteContext, stored: StoredRecord) -> bool:
     """Whether the caller may learn anything of ``stored`` through a write: it lies in the caller's
     region and, for an app that sees the type masked, the caller may change it."""
-    if not covers(context.app.region, stored.region):
+    return _may_learn_of(context, stored.region, stored.source_appid)
+
+
+def _may_learn_of(context: WriteContext, region: str, source: str) -> bool:
+    """``_accessible`` for a record of ``region`` first supplied by ``source``."""
+    if not covers(context.app.region, region):
         return False
-    return not context.masked or _may_override(context, stored)
+    return not context.masked or source == context.app.appid or context.business.code in context.app.overrides
 
 
 def _may_override(context: WriteContext, stored: StoredRecord) -> bool:
     return stored.source_appid == context.app.appid or context.business.code in context.app.overrides
+
+
+def natural_key_holders(
+    connection: Connection, context: WriteContext, wanted: Mapping[str, Collection[str]]
+) -> dict[str, dict[str, list[NaturalKeyHolder]]]:
+    """The live records holding the wanted natural-key values (one statement), as the caller may
+    learn of them: the validator's natural-key look-up.
+
+    A record the caller may access (as ``_accessible``: an add colliding with its key would be told
+    which key) is named, with its source. Of one it may not, the caller learns only that it exists
+    (the warning says "outside your view", never which record, region or source), as an add
+    colliding with such a key learns that some key of its batch is held; and not even that when
+    the key holds personal data (a sensitive field, or a value that is an ID or mobile number — a
+    certificate number may be its holder's ID number): "does this ID number exist in another
+    region" must not be answerable by adding a record.
+    """
+    business = context.business
+    declared = {natural_key.name: natural_key for natural_key in business.natural_keys}
+    asked = {name: (declared[name].fields, values) for name, values in wanted.items() if name in declared}
+    found: dict[str, dict[str, list[NaturalKeyHolder]]] = {}
+    for name, by_value in natural_keys.holders_by_key(connection, business.code, asked).items():
+        personal_key = any(spec.sensitive for spec in map(business.field, declared[name].fields) if spec is not None)
+        for value, rows in by_value.items():
+            hidden_allowed = not personal_key and not any(map(is_id_or_mobile, value.split(declared[name].SEPARATOR)))
+            holders = [
+                NaturalKeyHolder(row.record_key, row.source_appid, True)
+                if _may_learn_of(context, row.region, row.source_appid)
+                else NaturalKeyHolder(row.record_key, "", False)
+                for row in rows
+            ]
+            if not hidden_allowed:
+                holders = [holder for holder in holders if holder.visible]
+            if holders:
+                found.setdefault(name, {})[value] = holders
+    return found
 
 
 def _row(context: WriteContext, key: str, data: dict[str, Any], seq: int, source: str) -> dict[str, Any]:

@@ -11,11 +11,15 @@ Two kinds of rule type, both built once when a rule set loads:
 
 The validator compiles these objects without knowing any rule type by name, so a new record rule
 type is one new module in :mod:`tzsb.rules.record_rules` (and its tests).
+
+The catalog's natural keys (:mod:`tzsb.rules.natural_keys`) are no rule type: the validator builds
+their rules from the catalog, as it builds field rules, and asks the store about them through a
+:data:`NaturalKeyLookup`, once per batch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +33,31 @@ Check = Callable[[Any], str | None]
 RecordCheck = Callable[[Mapping[str, Any], str], list[tuple[str, str]]]
 #: Which of ``keys`` a business type holds as live records: ``(business, keys) -> found``.
 KeyLookup = Callable[[str, Collection[str]], set[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class NaturalKeyHolder:
+    """A live stored record that holds a natural key's value, as far as the caller may learn of it.
+
+    Attributes:
+        key: The record's primary key: the validator tells a record from itself by it, and shows it
+            only when ``visible``.
+        source: The app that first supplied the record; empty when not ``visible``.
+        visible: Whether the caller may be told which record it is (the caller's region and view,
+            as for a key an add collides with).
+    """
+
+    key: str
+    source: str
+    visible: bool
+
+
+#: Which live records hold natural-key values, asked once per batch: ``(business, {key name: values})
+#: -> {key name: {value: holders}}``; values no record holds, and holders the caller must not even
+#: learn exist, are left out.
+NaturalKeyLookup = Callable[
+    [str, Mapping[str, Collection[str]]], Mapping[str, Mapping[str, Sequence[NaturalKeyHolder]]]
+]
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,8 +6,10 @@ by which configuration can change its severity or switch it off.
 
 The validator knows rule types only through their declared contract (:mod:`tzsb.rules.contract`):
 a record rule is a check with the fields it reads and the fields that trigger it, or a store
-look-up. It holds no state that changes while it validates: the batch's clock reading is an
-argument of each call, so concurrent requests share one validator safely.
+look-up. The catalog's natural keys become rules ``natural-key-<name>``
+(:mod:`tzsb.rules.natural_keys`), checked within the batch and, through one look-up per batch,
+against the store. It holds no state that changes while it validates: the batch's clock reading is
+an argument of each call, so concurrent requests share one validator safely.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from typing import Any
 from tzsb.catalog import BusinessType
 from tzsb.clock import Clock, SystemClock, business_timestamp
 from tzsb.errors import ConfigurationError, RecordFault
+from tzsb.rules import natural_keys as natural_key_rules
 from tzsb.rules import required
 from tzsb.rules.base import RuleContext, Severity, Violation
-from tzsb.rules.contract import Check, KeyLookup, RecordLookup
+from tzsb.rules.contract import Check, KeyLookup, NaturalKeyLookup, RecordLookup
 from tzsb.rules.field_plan import FIELD_RULE_TYPES, FieldPlan, passes_all
 from tzsb.rules.record_rules import RECORD_RULE_TYPES
 from tzsb.rules.screen import RuleStep, suspects, typed_item
@@ -98,10 +101,13 @@ class RecordValidator:
         self._unknown_severity = severity(UNKNOWN_FIELD)
         self._check_unknown = UNKNOWN_FIELD not in off
 
+        self._natural_keys = natural_key_rules.compile_rules(business, severity, off)
         context = RuleContext(business)
         steps: list[RuleStep] = []
         lookups: list[tuple[RecordLookup, str, Severity]] = []
-        seen: set[str] = set()
+        # The catalog's natural keys own their ids: a record rule of the same id would share their
+        # severity and switch.
+        seen: set[str] = {natural_key.rule_id for natural_key in business.natural_keys}
         for params in rules:
             configured_id, type_id = params.get("id"), params.get("type")
             if not isinstance(configured_id, str) or not configured_id:
@@ -145,6 +151,16 @@ class RecordValidator:
     def reads_store(self) -> bool:
         """Whether ``check_batch`` looks records up through its ``lookup`` (rules that are store look-ups)."""
         return bool(self._lookups)
+
+    @property
+    def checks_natural_keys(self) -> bool:
+        """Whether ``check_batch`` asks its ``natural_keys`` look-up (natural keys not switched off)."""
+        return bool(self._natural_keys)
+
+    def natural_key_values(self, records: Sequence[Mapping[str, Any]]) -> dict[str, set[str]]:
+        """What ``check_batch`` would ask its ``natural_keys`` look-up about ``records``: every value
+        of every natural key in force, by key name (for a caller that must ask the store beforehand)."""
+        return natural_key_rules.wanted(self._natural_keys, records)
 
     def _now(self) -> str:
         return business_timestamp(self._clock.now())
@@ -240,6 +256,7 @@ class RecordValidator:
         now: str | None = None,
         partial: bool = False,
         lookup: KeyLookup | None = None,
+        natural_keys: NaturalKeyLookup | None = None,
     ) -> BatchReport:
         """Every fault of every record, split by severity; duplicate keys and store look-ups included.
 
@@ -250,6 +267,8 @@ class RecordValidator:
             partial: A 02 modify: required fields the record does not hold, record rules and store
                 look-ups are skipped.
             lookup: Asks the store which keys it holds; without it, look-up rules are skipped.
+            natural_keys: Asks the store which records hold the batch's natural-key values (once);
+                without it, natural keys are checked within the batch only.
 
         Returns:
             The report: one entry per record with errors, one per record with warnings, by index.
@@ -276,6 +295,10 @@ class RecordValidator:
             per_record.append(problems)
         if self._lookups and lookup is not None and not partial:
             self._look_up(records, lookup, per_record)
+        if self._natural_keys and not partial:
+            natural_key_rules.add_faults(
+                self._natural_keys, records, key_field, natural_keys, self.business.code, per_record
+            )
         errors: list[RecordFault] = []
         warnings: list[RecordFault] = []
         for index, (record, problems) in enumerate(zip(records, per_record, strict=True)):

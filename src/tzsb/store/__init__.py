@@ -12,6 +12,7 @@ functions named for what they mean, in a module per table family:
 - ``rate_windows``: requests per app and minute shared by workers;
 - ``interaction_log``: one row per request;
 - ``key_collisions``: adds refused for naming a key the caller may not access;
+- ``natural_keys``: which live records hold given natural-key values, and the indexes behind it;
 - ``refusal_tallies``: refusals of unidentified callers, per address and minute.
 
 What differs between SQLite and PostgreSQL is held by one ``Dialect`` object per database
@@ -26,6 +27,7 @@ from tzsb.store import (
     interaction_log,
     key_collisions,
     lockouts,
+    natural_keys,
     nonces,
     rate_windows,
     records_read,
@@ -50,6 +52,7 @@ __all__ = [
     "interaction_log",
     "key_collisions",
     "lockouts",
+    "natural_keys",
     "nonces",
     "open_store",
     "rate_windows",

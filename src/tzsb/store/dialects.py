@@ -59,6 +59,8 @@ class Dialect(ABC):
     writer_options: ClassVar[Mapping[str, Any]]
     #: ``FETCH_ON_…``: the stored rows for one array of keys (``text_array``) and a business type.
     fetch_records: ClassVar[str]
+    #: A statement run before ``natural_key_holders`` in the same transaction, if any.
+    natural_key_setup: ClassVar[str | None] = None
 
     @abstractmethod
     def engine_defaults(self) -> dict[str, Any]:
@@ -91,6 +93,22 @@ class Dialect(ABC):
     @abstractmethod
     def document_text_equals(self, field: str, value: str) -> tuple[str, tuple[Any, ...]]:
         """A condition (``?`` markers) and its parameters: the record's ``field``, as text, is ``value``."""
+
+    @abstractmethod
+    def natural_key_index(self, name: str, business: str, fields: Sequence[str]) -> str:
+        """``CREATE INDEX IF NOT EXISTS name`` on the live records of ``business`` by their value of the
+        natural key ``fields`` (the texts joined by U+001F), for ``natural_key_holders``. ``business``
+        and ``fields`` are written into the statement: the caller checks they are plain codes."""
+
+    @abstractmethod
+    def natural_key_holders(self, position: int, business: str, fields: Sequence[str], limit: int) -> str:
+        """A SELECT of ``(position, value, record_key, region, source_appid)``: for each wanted value,
+        up to ``limit`` live records of ``business`` holding it as their natural key ``fields``, found
+        through ``natural_key_index``. Marker: the values (``text_array``)."""
+
+    @abstractmethod
+    def record_index_names(self) -> str:
+        """A SELECT of the names of the indexes of ``records``."""
 
     @abstractmethod
     def insert_ignoring_conflict(self, into: str, values: str) -> str:
@@ -146,6 +164,29 @@ class SQLiteDialect(Dialect):
     def document_text_equals(self, field: str, value: str) -> tuple[str, tuple[Any, ...]]:
         return "CAST(json_extract(data, ?) AS TEXT) = ?", (f'$."{field}"', value)
 
+    def natural_key_index(self, name: str, business: str, fields: Sequence[str]) -> str:
+        # Partial (one business type, live records only): other types' records cost nothing, and a
+        # delete takes the record out of the index.
+        return (
+            f"CREATE INDEX IF NOT EXISTS {name} ON records ({_sqlite_natural_key(fields)}) "
+            f"WHERE business = '{business}' AND deleted = 0"
+        )
+
+    def natural_key_holders(self, position: int, business: str, fields: Sequence[str], limit: int) -> str:
+        # The index is used only when the statement repeats its expression and its WHERE terms
+        # literally (SQLite proves a partial index usable from literals, not from bound values). The
+        # correlated subquery bounds the records per value: a value thousands of records share (junk,
+        # or one 使用登记证 for a unit's cylinders) must not multiply into a huge answer.
+        return (
+            f"SELECT {position}, wanted.value, found.record_key, found.region, found.source_appid "  # noqa: S608
+            "FROM json_each(CAST(? AS TEXT)) AS wanted CROSS JOIN records AS found "
+            f"WHERE found.rowid IN (SELECT rowid FROM records WHERE business = '{business}' AND deleted = 0 "
+            f"AND {_sqlite_natural_key(fields)} = wanted.value LIMIT {int(limit)})"
+        )
+
+    def record_index_names(self) -> str:
+        return "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'records'"
+
     def insert_ignoring_conflict(self, into: str, values: str) -> str:
         return f"INSERT OR IGNORE INTO {into} VALUES {values}"  # noqa: S608 - fixed names, bound values
 
@@ -178,6 +219,11 @@ class PostgreSQLDialect(Dialect):
     inserts_from_json_array = False
     writer_options: ClassVar[Mapping[str, Any]] = {}
     fetch_records = FETCH_ON_POSTGRESQL
+    #: The planner has no statistics for a partial index's expression: it guesses 100 records per
+    #: probe, and a 1,000-record batch's three keys then cost enough to be compiled by JIT (0.17 s
+    #: against 12 ms for 1,000 values of each of three keys among 20,000 analysed records). The plan
+    #: itself stays one index probe per value (LATERAL … LIMIT).
+    natural_key_setup = "SET LOCAL jit = off"
 
     def engine_defaults(self) -> dict[str, Any]:
         return {"pool_pre_ping": True}
@@ -203,6 +249,30 @@ class PostgreSQLDialect(Dialect):
     def document_text_equals(self, field: str, value: str) -> tuple[str, tuple[Any, ...]]:
         return "(data ->> ?) = ?", (field, value)
 
+    def natural_key_index(self, name: str, business: str, fields: Sequence[str]) -> str:
+        # The first 200 characters only: a B-tree entry may not exceed about 2,700 bytes, and a value
+        # longer than its catalog length (a length rule made a warning) must not fail the insert.
+        return (
+            f"CREATE INDEX IF NOT EXISTS {name} ON records "
+            f"((left({_postgresql_natural_key(fields)}, {_INDEXED_CHARACTERS}))) "
+            f"WHERE business = '{business}' AND NOT deleted"
+        )
+
+    def natural_key_holders(self, position: int, business: str, fields: Sequence[str], limit: int) -> str:
+        # LIMIT keeps the planner on one index probe per value (as in FETCH_ON_POSTGRESQL) and bounds
+        # the records per value; the full value is compared after the indexed prefix.
+        value = _postgresql_natural_key(fields)
+        return (
+            f"SELECT {position}, wanted.value, found.record_key, found.region, found.source_appid "  # noqa: S608
+            "FROM unnest(CAST(%s AS text[])) AS wanted(value) CROSS JOIN LATERAL "
+            f"(SELECT record_key, region, source_appid FROM records WHERE business = '{business}' AND NOT deleted "
+            f"AND left({value}, {_INDEXED_CHARACTERS}) = left(wanted.value, {_INDEXED_CHARACTERS}) "
+            f"AND {value} = wanted.value LIMIT {int(limit)}) AS found"
+        )
+
+    def record_index_names(self) -> str:
+        return "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'records'"
+
     def insert_ignoring_conflict(self, into: str, values: str) -> str:
         return f"INSERT INTO {into} VALUES {values} ON CONFLICT DO NOTHING"  # noqa: S608 - fixed names, bound values
 
@@ -222,6 +292,20 @@ class PostgreSQLDialect(Dialect):
             for row in rows:
                 copy.write_row(row)
             yield
+
+
+#: How much of a natural key's value PostgreSQL's index holds (characters).
+_INDEXED_CHARACTERS: Final = 200
+
+
+def _sqlite_natural_key(fields: Sequence[str]) -> str:
+    """A record's natural-key value on SQLite: the fields' texts joined by U+001F (NULL when one is missing)."""
+    return "(" + " || char(31) || ".join(f"json_extract(data, '$.\"{field}\"')" for field in fields) + ")"
+
+
+def _postgresql_natural_key(fields: Sequence[str]) -> str:
+    """A record's natural-key value on PostgreSQL: as ``_sqlite_natural_key``."""
+    return "(" + " || chr(31) || ".join(f"(data ->> '{field}')" for field in fields) + ")"
 
 
 SQLITE: Final = SQLiteDialect()
