@@ -293,11 +293,36 @@ def external_purpose(purpose: str, name: str, level: str) -> ExchangeError:
     )
 
 
-def regulators_only(purpose: str, name: str, flow_zh: str, flow: str) -> ExchangeError:
+def external_purpose_at_non_regulator(purpose: str, name: str, node_level_zh: str, node_level: str) -> ExchangeError:
+    """21/22 sent to a node that is no regulator's (spec 4.2.2)."""
     return ExchangeError(
         ErrorCode.FORBIDDEN,
-        f"用途 {purpose}（{name}）只用于监管部门之间，本次为 {flow_zh}",
-        f"Purpose {purpose} is for regulators only; this request is {flow}",
+        f"用途 {purpose}（{name}）用于监管部门与外部部门之间（规范 4.2.2），本节点为 {node_level_zh}，"
+        "不是监管部门的节点；请向监管部门的节点发送",
+        f"Purpose {purpose} joins a regulator and an external department (spec 4.2.2); this node is {node_level}, "
+        "not a regulator's node: send it to the regulator's node",
+    )
+
+
+def upper_external_below_province(name: str, node_level_zh: str, node_level: str) -> ExchangeError:
+    """22 sent to a county or city regulator (spec 4.2.2 b)."""
+    return ExchangeError(
+        ErrorCode.FORBIDDEN,
+        f"用途 22（{name}）只用于国家、省级监管部门与其上级部门之间（规范 4.2.2 b），本节点为 {node_level_zh}；"
+        "与同级部门交换请使用用途 21",
+        f"Purpose 22 joins only the national or a provincial regulator with its superior authorities "
+        f"(spec 4.2.2 b); this node is {node_level}. Exchange with departments of the same level uses purpose 21",
+    )
+
+
+def regulators_only(purpose: str, name: str, flow_zh: str, flow: str) -> ExchangeError:
+    """An internal purpose, or 90, where a party is no regulator."""
+    return ExchangeError(
+        ErrorCode.FORBIDDEN,
+        f"用途 {purpose}（{name}）只用于监管部门之间，本次为 {flow_zh}；"
+        "外部部门请使用用途 21 或 22，公众服务请使用用途 31（只能查询）",
+        f"Purpose {purpose} is for regulators only; this request is {flow}. "
+        "External departments use purpose 21 or 22, public services purpose 31 (query only)",
     )
 
 
@@ -333,11 +358,26 @@ def province_and_its_own_only(flow_zh: str, flow: str, regions: str) -> Exchange
     )
 
 
-def direction_not_allowed(business: str, name: str, flow_zh: str, flow: str, allowed: str) -> ExchangeError:
+def direction_not_allowed(business: str, name: str, flow_zh: str, flow: str, allowed: str, entry: str) -> ExchangeError:
+    """A flow between regulator levels that the direction matrix (tables 1–4, as the node reads
+    them) does not allow; ``entry`` is how an operator would name it in ``<home>/directions.json``."""
     return ExchangeError(
         ErrorCode.FORBIDDEN,
-        f"业务 {business}（{name}）不允许 {flow_zh} 方向的数据交换（表 1–4），允许：{allowed}",
-        f"Business type {business} does not flow {flow} (spec tables 1-4); allowed: {allowed}",
+        f"业务 {business}（{name}）不允许 {flow_zh} 方向的数据交换（表 1–4），允许：{allowed}；"
+        f'如确需此方向，请节点管理员在 <home>/directions.json 中为 {business} 写明 "{entry}"',
+        f"Business type {business} does not flow {flow} (spec tables 1-4); allowed: {allowed}. "
+        f'If this node needs that flow, its operator can name it for {business} in <home>/directions.json as "{entry}"',
+    )
+
+
+def other_purpose_off_chain(flow_zh: str, flow: str, regions: str) -> ExchangeError:
+    """Purpose 90 between a regulator and the superior or subordinate of another."""
+    return ExchangeError(
+        ErrorCode.FORBIDDEN,
+        f"用途 90（其他数据接口）在不同级别之间只用于上级与其所辖下级（上级的区域包含下级的区域），"
+        f"本次为 {flow_zh}（{regions}）；请与本地区的上级或下级监管部门交换",
+        f"Purpose 90 between levels joins a regulator only with one inside its own region; this request is "
+        f"{flow} ({regions}). Exchange with your own superior or subordinate regulators",
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from tzsb.app import Node
 from tzsb.clock import FixedClock
 from tzsb.registry.lockout import Lockouts
@@ -27,3 +29,43 @@ def test_one_process_alone_trusts_its_own_list_between_reads(node: Node, clock: 
     assert other.status("hz-city", "10.0.0.1") == (False, None)
     other.refresh_seconds = 0
     assert other.status("hz-city", "10.0.0.1")[1] is not None
+
+
+# -- the lock lifts after the cool-down (7.4: 24h 后再重新校验传输) ---------------------------------------------
+
+
+def test_a_pair_locked_by_failed_signatures_is_unlocked_after_exactly_24_hours(node: Node, clock: FixedClock) -> None:
+    lockouts = Lockouts(node.store, clock)
+    for _ in range(3):
+        locked = lockouts.record_failure("hz-city", "10.0.0.1")
+    assert locked == clock.now() + timedelta(hours=24)
+    assert lockouts.status("hz-city", "10.0.0.1") == (True, locked)
+    clock.advance(timedelta(hours=24, seconds=-1))
+    assert lockouts.status("hz-city", "10.0.0.1") == (True, locked)
+    clock.advance(timedelta(seconds=1))
+    assert lockouts.status("hz-city", "10.0.0.1")[1] is None
+    assert [row["locked"] for row in lockouts.listing()] == [False]
+    # The count starts again: the first failure after the lock does not lock the pair again.
+    assert lockouts.record_failure("hz-city", "10.0.0.1") is None
+    assert lockouts.status("hz-city", "10.0.0.1") == (True, None)
+
+
+def test_an_app_wide_lock_lifts_after_exactly_24_hours(node: Node, clock: FixedClock) -> None:
+    lockouts = Lockouts(node.store, clock)
+    until = lockouts.lock_app("nb-city", 10)
+    assert until == clock.now() + timedelta(hours=24)
+    clock.advance(timedelta(hours=24, seconds=-1))
+    assert lockouts.app_locked_until("nb-city") == until
+    clock.advance(timedelta(seconds=1))
+    assert lockouts.app_locked_until("nb-city") is None
+
+
+def test_a_lock_lifts_in_every_process_after_24_hours(node: Node, clock: FixedClock) -> None:
+    """Several server processes read the row on every request: the end of the lock is the same for all."""
+    recording, other = Lockouts(node.store, clock, shared=True), Lockouts(node.store, clock, shared=True)
+    for _ in range(3):
+        locked = recording.record_failure("hz-city", "10.0.0.1")
+    clock.advance(timedelta(hours=24, seconds=-1))
+    assert other.status("hz-city", "10.0.0.1") == (True, locked)
+    clock.advance(timedelta(seconds=1))
+    assert other.status("hz-city", "10.0.0.1")[1] is None

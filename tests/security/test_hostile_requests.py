@@ -28,6 +28,7 @@ import httpx
 import orjson
 import pytest
 
+from tests.security import purposes
 from tests.security.conftest import NodePool
 from tests.support import (
     NOT_CLAIMED,
@@ -1133,9 +1134,11 @@ CASES: list[Case] = [
         "E_FORBIDDEN",
         # golden wording: pins the text a caller reads
         "业务 0203（特种设备制造许可）不允许 市级→省级 方向的数据交换（表 1–4），"
-        "允许：national→province, province→national / "
+        "允许：national→province, province→national；"
+        '如确需此方向，请节点管理员在 <home>/directions.json 中为 0203 写明 "city->province" / '
         "Business type 0203 does not flow city→province (spec tables 1-4); "
-        "allowed: national→province, province→national",
+        "allowed: national→province, province→national. "
+        'If this node needs that flow, its operator can name it for 0203 in <home>/directions.json as "city->province"',
         signed([{"LICENSE_NO": "TS2110001-2027"}], busicode="140203"),
         identified=True,
         grants={"busicodes": frozenset({"140203"})},
@@ -1157,6 +1160,38 @@ CASES: list[Case] = [
         identified=True,
         node=NATIONAL,
         grants={"region": "330000", "busicodes": frozenset({"120101"})},
+    ),
+    # -- every purpose between every pair of levels: the refused ones (tests/security/purposes.py says why;
+    #    test_purposes.py sends the accepted ones). 90 no longer opens what the others close (issue 17). ----
+    *(
+        Case(
+            f"purpose-{purpose}-{caller}-app-at-{node}-node-{action}",
+            "E_FORBIDDEN",
+            refusal,
+            signed(busicode=f"{purpose}0101") if action == "01" else query({}, busicode=f"{purpose}0101"),
+            identified=True,
+            node=(node, purposes.REGIONS[node]),
+            grants={"region": purposes.REGIONS[caller], "level": caller, "busicodes": frozenset({f"{purpose}0101"})},
+        )
+        for purpose, caller, node, action in purposes.COMBINATIONS
+        if (refusal := purposes.expected(purpose, caller, node, action)) is not None
+    ),
+    Case(
+        "purpose-90-city-of-another-province",
+        "E_FORBIDDEN",
+        refusals.other_purpose_off_chain("市级→省级", "city→province", "320100→330000"),
+        signed(lambda s: [s.device(1, AREA_CODE="320106")], busicode="900101"),
+        identified=True,
+        grants={"region": "320100", "busicodes": frozenset({"900101"})},
+    ),
+    Case(
+        "purpose-90-county-of-another-city",
+        "E_FORBIDDEN",
+        refusals.other_purpose_off_chain("县（区）级→市级", "county→city", "330205→330100"),
+        signed(lambda s: [s.device(1, AREA_CODE="330205")], busicode="900101"),
+        identified=True,
+        node=("city", "330100"),
+        grants={"region": "330205", "busicodes": frozenset({"900101"})},
     ),
     # -- limits (E_LIMIT, identified) -----------------------------------------------------------------------
     Case(

@@ -81,6 +81,17 @@ def set_password(connection: Connection, username: str, password_hash: str, chan
     return _update(connection, username, password_hash=password_hash, password_changed_at=changed_at)
 
 
+def replace_password_hash(connection: Connection, username: str, old_hash: str, new_hash: str) -> bool:
+    """Store ``new_hash`` (the same password, hashed again) if the stored hash is still ``old_hash``;
+    False when it changed meanwhile. ``password_changed_at`` stays: the password did not change."""
+    statement = (
+        sa.update(accounts)
+        .where(accounts.c.username == username, accounts.c.password_hash == old_hash)
+        .values(password_hash=new_hash)
+    )
+    return bool(connection.execute(statement).rowcount)
+
+
 def set_enabled(connection: Connection, username: str, enabled: bool) -> bool:
     """Enable or disable an account; False when there is no such account."""
     return _update(connection, username, enabled=enabled)
