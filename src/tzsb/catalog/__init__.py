@@ -4,6 +4,7 @@ the code tables rules check against; the catalog's documentation pages.
 Other packages import from here only; the modules behind these names are private.
 """
 
+from tzsb.catalog import samples
 from tzsb.catalog.code_tables import CatalogueEntry, division_name, equipment_catalogue
 from tzsb.catalog.doc_pages import pages as catalog_pages
 from tzsb.catalog.loader import load_catalog, parse_business_type
@@ -22,4 +23,5 @@ __all__ = [
     "equipment_catalogue",
     "load_catalog",
     "parse_business_type",
+    "samples",
 ]

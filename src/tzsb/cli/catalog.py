@@ -99,6 +99,25 @@ def catalog_docs(
     console.print(f"wrote {len(generated)} pages to {out}")
 
 
+@catalog_cli.command("samples")
+def catalog_samples(
+    out: Annotated[Path, typer.Option(help="Folder for the sample files.")] = Path("examples"),
+    check: Annotated[bool, typer.Option("--check", help="Only compare; exit 1 when the folder differs.")] = False,
+) -> None:
+    """Write a few valid records of every business type, consistent with each other (a busilist file each)."""
+    from tzsb.catalog import samples
+
+    if check:
+        found = samples.differences(out)
+        if found:
+            listed = "; ".join(found)
+            raise fail(f"{out} differs from the samples ({listed}); rewrite it: tzsb catalog samples --out {out}")
+        console.print(f"{out} holds the samples")
+        return
+    written = samples.write_samples(out)
+    console.print(f"wrote {len(written)} files to {out}")
+
+
 @rules_cli.command("test")
 def rules_test(
     home: Annotated[Path | None, typer.Option("--home", envvar="TZSB_HOME", help="Include <home>/rules.json.")] = None,

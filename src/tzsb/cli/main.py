@@ -14,6 +14,7 @@ from rich.table import Table
 from tzsb.cli.apps import apps_cli
 from tzsb.cli.catalog import catalog_cli, rules_cli
 from tzsb.cli.common import HomeOption, console, fail, node_session, open_node, print_json
+from tzsb.cli.demo import demo
 from tzsb.cli.records import records_cli
 from tzsb.cli.users import users_cli
 from tzsb.errors import ConfigurationError
@@ -26,6 +27,7 @@ app.add_typer(catalog_cli, name="catalog")
 app.add_typer(rules_cli, name="rules")
 app.add_typer(users_cli, name="user")
 app.add_typer(records_cli, name="record")
+app.command("demo")(demo)
 
 
 @app.command()
