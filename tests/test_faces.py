@@ -153,6 +153,7 @@ FACES: dict[str, list[str]] = {
         "refusal_tallies",
     ],
     "tzsb.web": [
+        "ReadTimeouts",
         "TLSOptions",
         "client_fingerprint",
         "create_app",

@@ -5,18 +5,25 @@ Precedence: environment (``TZSB_*``) > ``<home>/tzsb.toml`` > default.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import tomllib
+import types
+import typing
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Final
+
+import tomli_w
 
 from tzsb.errors import ConfigurationError
 
 CONFIG_FILE: Final = "tzsb.toml"
 MASTER_KEY_FILE: Final = "master.key"
 LEVELS: Final = ("county", "city", "province", "national", "external", "public")
+LOG_LEVELS: Final = ("debug", "info", "warning", "error")
+LOG_FORMATS: Final = ("text", "json")
 
 
 class Secret(str):
@@ -35,7 +42,9 @@ class Settings:
     home: Path = _setting(Path("."), "Folder holding tzsb.toml, master.key, tzsb.db and catalog overrides.")
     level: str = _setting("province", "This node's level: county, city, province, national, external, public.")
     region: str = _setting("100000", "This node's GB/T 2260 region code (100000 = national).")
-    database_url: str = _setting("", "SQLAlchemy URL; empty means SQLite at <home>/tzsb.db.")
+    database_url: Secret = _setting(
+        Secret(""), "SQLAlchemy URL; empty means SQLite at <home>/tzsb.db. A secret: never shown in a repr or a log."
+    )
     service_path: str = _setting("/tzsb/exchange", "The /<service>/<interFlag> path the interface is served at.")
     host: str = _setting("127.0.0.1", "Address `tzsb serve` listens on.")
     port: int = _setting(8080, "Port `tzsb serve` listens on.")
@@ -48,6 +57,25 @@ class Settings:
         "Hard limit of a request's header section (request line and headers); larger get HTTP 431 and the "
         "connection is closed. 16 KiB: the signed request travels in the body, so a caller needs a few hundred "
         "bytes of headers; it is the default of Node.js and of uvicorn's h11 server.",
+    )
+    log_level: str = _setting("info", "Lowest level of the node's log lines on stderr: debug, info, warning, error.")
+    log_format: str = _setting(
+        "text", "Log lines as text (a timestamped line each) or json (one object per line, for log collectors)."
+    )
+    header_timeout_seconds: float = _setting(
+        10.0,
+        "Seconds a client has to send a request's whole header section, from its first byte (or the connection's "
+        "start); past it the connection is answered 408 and closed. Bounds what slow senders (slowloris) hold.",
+    )
+    body_timeout_seconds: float = _setting(
+        30.0,
+        "Seconds a request body may pause between two reads (as nginx's client_body_timeout); past it the "
+        "connection is closed and the request is not handled.",
+    )
+    limit_concurrency: int = _setting(
+        1000,
+        "Connections and requests `tzsb serve` holds at once (per worker process); past it new requests get 503 "
+        "at once. Keep it under the open-files limit (ulimit -n). 0 = no cap.",
     )
     trusted_proxies: tuple[str, ...] = _setting(
         (),
@@ -89,7 +117,7 @@ class Settings:
 
     @property
     def database(self) -> str:
-        return self.database_url or f"sqlite:///{(self.home / 'tzsb.db').resolve()}"
+        return str(self.database_url) or f"sqlite:///{(self.home / 'tzsb.db').resolve()}"
 
     @property
     def master_key_path(self) -> Path:
@@ -101,20 +129,6 @@ class Settings:
 
     def documented(self) -> dict[str, str]:
         return {item.name: str(item.metadata["help"]) for item in fields(self)}
-
-
-_TYPES: Final = {
-    "port": int,
-    "workers": int,
-    "max_body_bytes": int,
-    "max_header_bytes": int,
-    "page_size": int,
-    "max_page_size": int,
-    "read_ahead_pages": int,
-    "rules_check_seconds": float,
-    "timestamp_window": int,
-    "app_cache_seconds": float,
-}
 
 
 _NETWORKS: Final = ("trusted_proxies", "health_details_from")
@@ -137,17 +151,58 @@ def _check_networks(name: str, networks: tuple[str, ...]) -> None:
             raise ConfigurationError(f"setting {name}: {network!r} is not a network (CIDR): {exc}") from None
 
 
+@functools.cache
+def _setting_types() -> dict[str, Any]:
+    """Each setting's type, from the annotations of ``Settings`` (``X | None`` read as ``X``)."""
+    hints = typing.get_type_hints(Settings)
+    resolved: dict[str, Any] = {}
+    for name, hint in hints.items():
+        if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+            hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+        resolved[name] = hint
+    return resolved
+
+
+_KIND_NAMES: Final = {int: "an integer", float: "a number", bool: "true or false"}
+
+
 def _coerce(name: str, value: Any) -> Any:
+    """``value`` (from TOML, or a string from the environment) as the type ``Settings`` declares for ``name``."""
+    kind = _setting_types()[name]
     if name in _NETWORKS:
         return _networks(name, value)
-    if name in _TYPES:
-        try:
-            return _TYPES[name](value)
-        except (TypeError, ValueError):
-            raise ConfigurationError(f"setting {name} must be a number, got {value!r}") from None
-    if name == "master_key":
-        return Secret(str(value))
-    return str(value)
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+    elif kind in (int, float):
+        # TOML booleans are ints to Python, and a float is not an integer: refuse both rather than guess.
+        if not isinstance(value, bool) and not (kind is int and isinstance(value, float)):
+            try:
+                return kind(value)
+            except (TypeError, ValueError):
+                pass
+    elif kind in (str, Secret, Path):
+        if isinstance(value, str):
+            return kind(value)
+    else:  # pragma: no cover - a new kind of setting must be taught here
+        raise ConfigurationError(f"setting {name} has a type the settings reader does not know: {kind!r}")
+    expected = _KIND_NAMES.get(kind, "a string")
+    shown = "**********" if kind is Secret else repr(value)
+    raise ConfigurationError(f"setting {name} must be {expected}, got {shown}")
+
+
+def _override(name: str, value: Any) -> Any:
+    """A value given in code (the CLI's options): networks parsed, secrets wrapped, the rest as given."""
+    if name in _NETWORKS:
+        return _networks(name, value)
+    if _setting_types().get(name) is Secret and isinstance(value, str):
+        return Secret(value)
+    return value
 
 
 def load_settings(home: Path | None = None, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
@@ -171,14 +226,22 @@ def load_settings(home: Path | None = None, environ: dict[str, str] | None = Non
         if env_value is not None:
             values[name] = _coerce(name, env_value)
     settings = replace(Settings(), **values)
-    overrides = {k: _networks(k, v) if k in _NETWORKS else v for k, v in overrides.items() if v is not None}
+    overrides = {k: _override(k, v) for k, v in overrides.items() if v is not None}
     settings = replace(settings, **overrides)
     if not 1 <= settings.workers <= 64:
         raise ConfigurationError(f"workers must be between 1 and 64, got {settings.workers}")
+    if settings.header_timeout_seconds <= 0 or settings.body_timeout_seconds <= 0:
+        raise ConfigurationError("header_timeout_seconds and body_timeout_seconds must be more than 0")
+    if settings.limit_concurrency < 0:
+        raise ConfigurationError(f"limit_concurrency must be 0 (no cap) or more, got {settings.limit_concurrency}")
     if settings.max_header_bytes < 1024:
         raise ConfigurationError(f"max_header_bytes must be at least 1024, got {settings.max_header_bytes}")
     for name in _NETWORKS:
         _check_networks(name, getattr(settings, name))
+    if settings.log_level not in LOG_LEVELS:
+        raise ConfigurationError(f"log_level {settings.log_level!r} must be one of {', '.join(LOG_LEVELS)}")
+    if settings.log_format not in LOG_FORMATS:
+        raise ConfigurationError(f"log_format {settings.log_format!r} must be one of {', '.join(LOG_FORMATS)}")
     if settings.level not in LEVELS:
         raise ConfigurationError(f"level {settings.level!r} must be one of {', '.join(LEVELS)}")
     if not settings.service_path.startswith("/") or settings.service_path.count("/") != 2:
@@ -187,15 +250,27 @@ def load_settings(home: Path | None = None, environ: dict[str, str] | None = Non
 
 
 def write_config(settings: Settings) -> Path:
-    """Write the node's identity and storage to ``<home>/tzsb.toml`` (never the master key)."""
+    """Write the node's identity and storage to ``<home>/tzsb.toml`` (never the master key).
+
+    Written by a TOML writer, so any character of a password survives, and created 0600 from the
+    first byte: the database URL may hold the database password.
+    """
     path = settings.home / CONFIG_FILE
-    lines = [
-        "# tzsb-exchange node settings; environment variables TZSB_<NAME> override them.",
-        f'level = "{settings.level}"',
-        f'region = "{settings.region}"',
-        f'service_path = "{settings.service_path}"',
-    ]
+    document: dict[str, str] = {
+        "level": settings.level,
+        "region": settings.region,
+        "service_path": settings.service_path,
+    }
     if settings.database_url:
-        lines.append(f'database_url = "{settings.database_url}"')
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        document["database_url"] = str(settings.database_url)
+    text = "# tzsb-exchange node settings; environment variables TZSB_<NAME> override them.\n" + tomli_w.dumps(document)
+    temporary = path.with_name(f".{CONFIG_FILE}.{os.getpid()}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
     return path

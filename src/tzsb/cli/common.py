@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import stat
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 import orjson
 import typer
@@ -27,6 +29,56 @@ def fail(message: str) -> typer.Exit:
     """Print ``message`` as an error and return the exit (code 1) for the caller to raise."""
     errors.print(f"[red]error:[/red] {message}")
     return typer.Exit(code=1)
+
+
+logger = logging.getLogger("tzsb.cli")
+
+#: Files of a node home that hold secrets or personal data.
+PRIVATE_FILES: Final = ("tzsb.toml", "master.key", "tzsb.db", "tzsb.db-wal", "tzsb.db-shm")
+
+
+def create_home(home: Path) -> None:
+    """Create a node home readable by its owner only (0700): it holds the master key, the database
+    password and, on SQLite, every record. An existing folder is tightened to 0700 too."""
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    home.chmod(0o700)
+
+
+def exposed_paths(home: Path) -> list[Path]:
+    """The node's home and private files that other local accounts can read or enter."""
+    paths = [home, *(home / name for name in PRIVATE_FILES)]
+    return [path for path in paths if path.exists() and stat.S_IMODE(path.stat().st_mode) & 0o077]
+
+
+def warn_exposed(home: Path) -> None:
+    """Log a warning, with the command that fixes it, for each private path others can read."""
+    for path in exposed_paths(home):
+        mode = stat.S_IMODE(path.stat().st_mode)
+        fix = "700" if path.is_dir() else "600"
+        logger.warning(
+            "%s is readable by other local accounts (mode %o); it holds secrets or personal data: chmod %s %s",
+            path,
+            mode,
+            fix,
+            path,
+        )
+
+
+def redact(text: str, *secrets: str) -> str:
+    """``text`` with every non-empty ``secrets`` value, and any URL password, replaced by asterisks."""
+    from urllib.parse import urlsplit
+
+    for secret in secrets:
+        if not secret:
+            continue
+        text = text.replace(secret, "**********")
+        try:
+            password = urlsplit(secret).password
+        except ValueError:
+            password = None
+        if password:
+            text = text.replace(password, "**********")
+    return text
 
 
 def open_node(home: Path) -> Any:

@@ -13,7 +13,17 @@ from rich.table import Table
 
 from tzsb.cli.apps import apps_cli
 from tzsb.cli.catalog import catalog_cli, rules_cli
-from tzsb.cli.common import HomeOption, console, fail, node_session, open_node, print_json
+from tzsb.cli.common import (
+    HomeOption,
+    console,
+    create_home,
+    fail,
+    node_session,
+    open_node,
+    print_json,
+    redact,
+    warn_exposed,
+)
 from tzsb.cli.demo import demo
 from tzsb.cli.records import records_cli
 from tzsb.cli.users import users_cli
@@ -28,6 +38,24 @@ app.add_typer(rules_cli, name="rules")
 app.add_typer(users_cli, name="user")
 app.add_typer(records_cli, name="record")
 app.command("demo")(demo)
+
+
+def _version(show: bool) -> None:
+    if show:
+        from tzsb import __version__
+
+        console.print(f"tzsb-exchange {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the installed version and exit."),
+    ] = False,
+) -> None:
+    """tzsb-exchange: 特种设备安全监管信息共享接口 node."""
 
 
 @app.command()
@@ -48,16 +76,17 @@ def init(
         raise fail("--region must be a 6-digit GB/T 2260 code, e.g. 330000 (100000 = national)")
     if (home / "tzsb.toml").exists() or (home / "master.key").exists():
         raise fail(f"{home} already holds a node; choose another --home (nothing was changed)")
-    home.mkdir(parents=True, exist_ok=True)
+    create_home(home)
     try:
         settings = load_settings(
             home, environ={}, level=level, region=region, database_url=database_url, service_path=service_path
         )
         open_store(settings.database).dispose()
     except ConfigurationError as exc:
-        raise fail(str(exc)) from None
+        raise fail(redact(str(exc), database_url)) from None
     except Exception as exc:
-        raise fail(f"cannot open the database: {exc}") from None
+        # A driver's message may quote the URL or its password.
+        raise fail(f"cannot open the database: {redact(str(exc), database_url)}") from None
     MasterKey.generate().write(settings.master_key_path)
     write_config(settings)
     console.print(f"node created in {home.resolve()} ({level} {region}); next: tzsb app create --home {home} ...")
@@ -84,6 +113,28 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    log_level: Annotated[
+        str | None,
+        typer.Option(
+            help="Lowest level logged on stderr: debug, info, warning, error (default from settings: info).",
+            show_default=False,
+        ),
+    ] = None,
+    log_format: Annotated[
+        str | None,
+        typer.Option(
+            help="text (a timestamped line each) or json (an object per line) (default from settings: text).",
+            show_default=False,
+        ),
+    ] = None,
+    limit_concurrency: Annotated[
+        int | None,
+        typer.Option(
+            help="Connections and requests held at once per worker; past it new requests get 503 (default from "
+            "settings: 1000; 0 = no cap).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve the interface over HTTP, or HTTPS with --tls-cert/--tls-key (and --client-ca for mutual TLS)."""
     import ipaddress
@@ -92,7 +143,8 @@ def serve(
     import uvicorn
 
     from tzsb.app import tune_runtime
-    from tzsb.web import TLSOptions, create_asgi, http_protocol
+    from tzsb.cli import logs
+    from tzsb.web import ReadTimeouts, TLSOptions, create_asgi, http_protocol
 
     if (tls_cert is None) != (tls_key is None) or (client_ca is not None and tls_cert is None):
         raise fail("--tls-cert and --tls-key go together, and --client-ca needs both")
@@ -107,8 +159,21 @@ def serve(
         os.environ["TZSB_WORKERS"] = str(workers)
     if trusted_proxy:
         os.environ["TZSB_TRUSTED_PROXIES"] = ",".join(trusted_proxy)
+    if limit_concurrency is not None:
+        os.environ["TZSB_LIMIT_CONCURRENCY"] = str(limit_concurrency)
+    if log_level is not None:
+        os.environ["TZSB_LOG_LEVEL"] = log_level
+    if log_format is not None:
+        os.environ["TZSB_LOG_FORMAT"] = log_format
+    try:
+        logging_settings = load_settings(home)
+    except ConfigurationError as exc:
+        raise fail(str(exc)) from None
+    logs.configure(logging_settings.log_level, logging_settings.log_format)
+    warn_exposed(home)
     node = open_node(home)
     settings = node.settings
+    timeouts = ReadTimeouts(settings.header_timeout_seconds, settings.body_timeout_seconds)
     scheme = "https" if tls else "http"
     console.print(
         f"serving {settings.level} node {settings.region} at "
@@ -120,14 +185,15 @@ def serve(
     options: dict[str, Any] = {
         "host": host or settings.host,
         "port": port or settings.port,
-        "log_level": "warning",
+        "log_config": logs.log_config(settings.log_level, settings.log_format),
         "access_log": False,
         # uvicorn's own forwarded-for handling stays off (it passes a malformed entry on as the address,
         # and trusts 127.0.0.1 unless told otherwise): the node reads X-Forwarded-For itself, from
         # --trusted-proxy peers only (tzsb.web.clients).
         "proxy_headers": False,
-        "http": http_protocol(settings.max_header_bytes),
-        **(tls.uvicorn_options(settings.max_header_bytes) if tls else {}),
+        "http": http_protocol(settings.max_header_bytes, timeouts=timeouts),
+        **(tls.uvicorn_options(settings.max_header_bytes, timeouts) if tls else {}),
+        "limit_concurrency": settings.limit_concurrency or None,
     }
     if settings.workers == 1:
         asgi = create_asgi(node)

@@ -11,8 +11,9 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -287,10 +288,23 @@ class WalCheckpointer:
                 connection.close()
 
 
+def _create_private(path: Path) -> None:
+    """Create the SQLite file readable by its owner only (0600) before SQLite opens it: it holds names,
+    ID numbers and phone numbers, and SQLite gives its -wal and -shm files the database file's mode.
+    An existing file keeps the mode its operator chose."""
+    if path.exists() or not path.parent.is_dir():
+        return
+    with suppress(FileExistsError):  # another process created it meanwhile
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def open_store(url: str, *, migrate: bool = True, **engine_options: Any) -> Store:
     """Connect to ``url`` and (by default) migrate it to the current schema."""
     url = normalise_url(url)
-    dialect = dialect_named(sa.make_url(url).get_backend_name())
+    parsed = sa.make_url(url)
+    dialect = dialect_named(parsed.get_backend_name())
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        _create_private(Path(parsed.database))
     options: dict[str, Any] = {
         "json_serializer": _json_serializer,
         "json_deserializer": orjson.loads,

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 import anyio.to_thread
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -59,6 +59,10 @@ def create_asgi(node: Node) -> Starlette:
             # Refused like every other request (the table's E_LIMIT, a log row), with HTTP's own status.
             answer = await anyio.to_thread.run_sync(exchange.refuse_oversized, client, settings.max_body_bytes)
             return Response(answer, status_code=413, media_type=JSON_UTF8)
+        except ClientDisconnect:
+            # The client went away, or was cut off for pausing its body too long (web/headers.py): there is
+            # no request to handle or log, and no one to answer.
+            return Response(status_code=400)
         content_type = request.headers.get("content-type", "application/json")
         fingerprint = client_fingerprint(request.scope)
         answer = await anyio.to_thread.run_sync(exchange.handle, body, content_type, client, fingerprint)

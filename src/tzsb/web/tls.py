@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tzsb.web.headers import MAX_HEADER_BYTES, HeaderLimitProtocol, http_protocol
+from tzsb.web.headers import DEFAULT_TIMEOUTS, MAX_HEADER_BYTES, HeaderLimitProtocol, ReadTimeouts, http_protocol
 
 
 class ClientCertificateProtocol(HeaderLimitProtocol):
@@ -49,11 +49,13 @@ class TLSOptions:
     key: Path
     client_ca: Path | None = None
 
-    def uvicorn_options(self, max_header_bytes: int = MAX_HEADER_BYTES) -> dict[str, Any]:
+    def uvicorn_options(
+        self, max_header_bytes: int = MAX_HEADER_BYTES, timeouts: ReadTimeouts = DEFAULT_TIMEOUTS
+    ) -> dict[str, Any]:
         options: dict[str, Any] = {
             "ssl_certfile": str(self.certificate),
             "ssl_keyfile": str(self.key),
-            "http": http_protocol(max_header_bytes, ClientCertificateProtocol),
+            "http": http_protocol(max_header_bytes, ClientCertificateProtocol, timeouts),
         }
         if self.client_ca is not None:
             options["ssl_ca_certs"] = str(self.client_ca)
