@@ -19,7 +19,7 @@ def test_generated_pages_are_current() -> None:
 def test_pages_put_chinese_names_first() -> None:
     page = catalog_pages(load_catalog())["0101.md"]
     assert page.startswith("# 0101 特种设备基础数据\n")
-    assert "| 设备代码 | `EQP_CODE` | string | 20 | 是 |" in page
+    assert "| 设备代码 | `EQP_CODE` | string | 21 | 是 |" in page
 
 
 def test_pages_list_the_natural_keys() -> None:

@@ -67,6 +67,8 @@ def test_base_records_are_clean(clock: FixedClock) -> None:
 
 def test_every_record_rule_type_is_registered() -> None:
     assert set(RECORD_RULE_TYPES) == {
+        "code_by_kind",
+        "grade_by_figures",
         "numeric_range",
         "date_range",
         "compare",
@@ -854,7 +856,8 @@ def test_shipped_reference_rule_switched_on(clock: FixedClock) -> None:
 # ================================================================== bad configuration
 
 KNOWN: Final = (
-    "check_digit, compare, date_range, device_code, equipment_code, numeric_range, region_code, required_if, reference"
+    "check_digit, code_by_kind, compare, date_range, device_code, equipment_code, grade_by_figures, numeric_range, "
+    "region_code, required_if, reference"
 )
 
 

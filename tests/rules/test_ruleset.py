@@ -273,8 +273,9 @@ def test_a_business_type_without_valid_cases_is_disabled(clock: FixedClock) -> N
         pytest.param({"0101": {"rules": {"id": "x"}}}, "{path}: rules must be a list", id="rules-not-list"),
         pytest.param({"0101": {"rules": ["x"]}}, "{path}: each rule of 0101 must be an object", id="rule-not-object"),
         pytest.param({"0101": {"rules": [{"id": "x", "type": "bogus", "field": "FLOORS"}]}},
-                     "{path}: 0101: rule x has unknown type 'bogus'; known: check_digit, compare, date_range, "
-                     "device_code, equipment_code, numeric_range, region_code, required_if, reference",
+                     "{path}: 0101: rule x has unknown type 'bogus'; known: check_digit, code_by_kind, compare, "
+                     "date_range, device_code, equipment_code, grade_by_figures, numeric_range, region_code, "
+                     "required_if, reference",
                      id="unknown-rule-type"),
         pytest.param({"0101": {"rules": [{"type": "numeric_range", "field": "FLOORS", "max": 1}]}},
                      "{path}: 0101: every rule needs an id", id="rule-without-id"),
@@ -520,8 +521,8 @@ def test_rulebook_reloads_a_changed_file(make_node: Callable[..., Node]) -> None
     assert node.rules.current() is second
     assert node.rules.last_error is not None
     assert node.rules.last_error.endswith(
-        "0101: rule x has unknown type 'bogus'; known: check_digit, compare, date_range, device_code, "
-        "equipment_code, numeric_range, region_code, required_if, reference"
+        "0101: rule x has unknown type 'bogus'; known: check_digit, code_by_kind, compare, date_range, device_code, "
+        "equipment_code, grade_by_figures, numeric_range, region_code, required_if, reference"
     )
 
     # A good version again: in force, the error cleared.

@@ -233,8 +233,8 @@ def test_length_counts_characters_not_bytes() -> None:
 @pytest.mark.parametrize(
     ("field", "value", "ok"),
     [
-        ("EQP_CODE", "3" * 20, True),
-        ("EQP_CODE", "3" * 21, False),
+        ("EQP_CODE", "3" * 21, True),
+        ("EQP_CODE", "3" * 22, False),
         ("USE_STATUS", "22", False),
         ("DESIGN_LIFE", 999, True),
         ("DESIGN_LIFE", 1000, False),
@@ -250,7 +250,7 @@ def test_length(field: str, value: Any, ok: bool) -> None:
 
 def test_a_field_stops_at_its_first_failed_rule() -> None:
     # Too long *and* not matching the pattern: only the length is reported.
-    assert rules_of(device(EQP_CODE="x" * 21)) == [("EQP_CODE", "length")]
+    assert rules_of(device(EQP_CODE="x" * 22)) == [("EQP_CODE", "length")]
     # Wrong type: neither length nor pattern nor code list run.
     assert rules_of(device(USE_STATUS=22)) == [("USE_STATUS", "type")]
 

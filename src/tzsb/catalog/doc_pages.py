@@ -39,6 +39,9 @@ def business_page(business: BusinessType) -> str:
         rule = f"`{spec.pattern}`" if spec.pattern else ""
         if spec.codes:
             rule = "；".join(f"{code} {label}" for code, label in spec.codes.items())
+            if spec.legacy_codes:
+                rule += "；旧代码 legacy（接受并警告）：" + "、".join(spec.legacy_codes)
+            rule += f"。来源 source：{spec.codes_source}"
         lines.append(
             f"| {_cell(spec.name)} | `{spec.code}` | {spec.type.value} | {spec.length or ''} | "
             f"{'是' if spec.required else ''} | {sensitive} | {_cell(rule)} | "

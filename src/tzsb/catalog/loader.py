@@ -150,6 +150,21 @@ def _parse_field(item: Any, source: str) -> FieldSpec:
     codes = item.get("codes", {})
     if not isinstance(codes, dict):
         raise ConfigurationError(f"{source}: field {item['code']}: codes must be an object of code: label")
+    codes_source = item.get("codes_source", "")
+    if codes and (not isinstance(codes_source, str) or not codes_source.strip()):
+        raise ConfigurationError(
+            f"{source}: field {item['code']}: a code list needs its codes_source (a document and article, or "
+            "'project-defined' / 'provincial practice')"
+        )
+    legacy = item.get("legacy_codes", {})
+    if not isinstance(legacy, dict) or not all(isinstance(note, str) and note for note in legacy.values()):
+        raise ConfigurationError(
+            f"{source}: field {item['code']}: legacy_codes must be an object of code: what the code means now"
+        )
+    if legacy and not codes:
+        raise ConfigurationError(f"{source}: field {item['code']}: legacy_codes need a code list")
+    if set(map(str, legacy)) & set(map(str, codes)):
+        raise ConfigurationError(f"{source}: field {item['code']}: a legacy code is also a current code")
     if length is not None and (isinstance(length, bool) or not isinstance(length, int) or length < 1):
         raise ConfigurationError(f"{source}: field {item['code']}: length must be a positive whole number")
     mask = item.get("mask")
@@ -181,6 +196,8 @@ def _parse_field(item: Any, source: str) -> FieldSpec:
         required=bool(item.get("required", False)),
         pattern=pattern,
         codes={str(k): str(v) for k, v in codes.items()},
+        codes_source=str(codes_source).strip() if codes else "",
+        legacy_codes={str(k): str(v) for k, v in legacy.items()},
         sensitive=sensitive,
         description=str(item.get("description", "")),
         reveals=tuple(reveals),

@@ -46,6 +46,12 @@ class FieldSpec:
     required: bool = False
     pattern: str | None = None
     codes: Mapping[str, str] = field(default_factory=dict)
+    #: Where the code list comes from: a document and article, or "project-defined" / "provincial
+    #: practice" where no public text sets it (../shared/spec/code-list-sources.md).
+    codes_source: str = ""
+    #: Codes of an earlier version of the list that real data still carries: accepted with a warning
+    #: (rule ``<FIELD>.legacy_code``) that says what the value means now. Code → that explanation.
+    legacy_codes: Mapping[str, str] = field(default_factory=dict)
     sensitive: bool = False
     description: str = ""
     #: How a sensitive value is masked: id_card, mobile, phone, name, address, bank_card or all.

@@ -61,6 +61,8 @@ def catalog_show(
                         "required": spec.required,
                         "pattern": spec.pattern,
                         "codes": dict(spec.codes),
+                        "codes_source": spec.codes_source,
+                        "legacy_codes": dict(spec.legacy_codes),
                         "sensitive": spec.sensitive,
                         "description": spec.description,
                     }
@@ -72,6 +74,10 @@ def catalog_show(
     table = Table("code", "name", "type", "len", "req", "sensitive", "pattern / codes", title=f"{code} {business.name}")
     for spec in business.fields:
         rule = spec.pattern or ", ".join(f"{k}={v}" for k, v in spec.codes.items())
+        if spec.legacy_codes:
+            rule += f"; legacy (warned): {', '.join(spec.legacy_codes)}"
+        if spec.codes_source:
+            rule += f"\nsource: {spec.codes_source}"
         table.add_row(
             spec.code,
             spec.name,

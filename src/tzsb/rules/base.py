@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
@@ -76,3 +77,17 @@ def present(record: Mapping[str, Any], code: str) -> Any:
     if value is None or (type(value) is str and (not value or (value[0].isspace() and not value.strip()))):
         return None
     return value
+
+
+def finite_number(value: Any) -> Decimal | None:
+    """A finite number written in ASCII (Decimal alone would read full-width digits too)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    text = str(value)
+    if not text.isascii():
+        return None
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None

@@ -11,7 +11,8 @@ from tzsb.rules.contract import Check, FieldRuleType
 def build(spec: FieldSpec) -> Check | None:
     if not spec.codes:
         return None
-    allowed = frozenset(spec.codes)
+    # Legacy codes pass here; the ``legacy_code`` rule reports them (a warning by default).
+    allowed = frozenset(spec.codes) | frozenset(spec.legacy_codes)
     listing = ", ".join(f"{code} {label}" for code, label in spec.codes.items())
     text = (
         f"{spec.name}（{spec.code}）取值不在代码表内：{listing} / {spec.code} must be one of: {', '.join(spec.codes)}"

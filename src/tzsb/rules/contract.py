@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tzsb.catalog import FieldSpec
-from tzsb.rules.base import RuleContext
+from tzsb.rules.base import RuleContext, Severity
 
 #: A compiled field check: ``None`` when the value passes, else the (zh / en) message.
 Check = Callable[[Any], str | None]
@@ -68,10 +68,12 @@ class FieldRuleType:
         id: The rule type's id, the second half of each of its rules' ids.
         build: Compiles the check of one field, or None when the field has nothing to check
             (no length, no pattern, no code list).
+        default_severity: How its faults are reported unless the rule sets say otherwise.
     """
 
     id: str
     build: Callable[[FieldSpec], Check | None]
+    default_severity: Severity = Severity.ERROR
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from tzsb.catalog import FieldSpec, FieldType
-from tzsb.rules import code_list, field_type, length, pattern
+from tzsb.rules import code_list, field_type, legacy_code, length, pattern
 from tzsb.rules.base import Severity
 from tzsb.rules.contract import Check, FieldRuleType
 
@@ -22,6 +22,7 @@ FIELD_RULE_TYPES: Final[tuple[FieldRuleType, ...]] = (
     length.RULE_TYPE,
     pattern.RULE_TYPE,
     code_list.RULE_TYPE,
+    legacy_code.RULE_TYPE,
 )
 
 

@@ -92,7 +92,7 @@ class RecordValidator:
                 rule_id = f"{spec.code}.{field_rule.id}"
                 check = field_rule.build(spec)
                 if check is not None and rule_id not in off:
-                    checks.append((field_rule.id, check, severity(rule_id)))
+                    checks.append((field_rule.id, check, severity(rule_id, field_rule.default_severity)))
             self._plans[spec.code] = FieldPlan(spec.name, tuple(checks), passes_all(spec))
             if spec.required and f"{spec.code}.{required.RULE_ID}" not in off:
                 required_fields.append((spec.code, spec.name, severity(f"{spec.code}.{required.RULE_ID}")))

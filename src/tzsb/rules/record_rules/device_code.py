@@ -4,6 +4,10 @@
 authority's 6-digit area code instead of the manufacturer code, 19; some systems hold 20
 (the legacy 注册代码 layout: 类别 4 + 区划 6 + 年月 6 + 顺序号 4). The 4-character head must be a
 code of the equipment catalogue, and the year (or year-month) plausible.
+
+21 characters are the national dictionary's layout before TSG 08 (登记代码 / 设备代码: 分类 4 +
+组织机构代码 9 + 年 4 + 顺序 4): real data still carries it, so such a code is accepted and
+reported as legacy (the shipped rules are warnings), with its year checked like the others.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from tzsb.catalog import division_name, equipment_catalogue
 from tzsb.rules.base import RuleContext, field_label, present, require_field
 from tzsb.rules.contract import BuiltRule, RecordRuleType
 
-_SHAPE: Final = re.compile(r"[0-9A-Z]{17,20}")
+_SHAPE: Final = re.compile(r"[0-9A-Z]{17,21}")
 
 
 def build(params: Mapping[str, Any], context: RuleContext) -> BuiltRule:
@@ -25,6 +29,11 @@ def build(params: Mapping[str, Any], context: RuleContext) -> BuiltRule:
     strict_head = bool(params.get("strict_head", True))
     label = field_label(context, field)
     catalogue = equipment_catalogue()
+    legacy = (
+        f"{label}为 TSG 08 之前的 21 位旧代码（分类 4 + 组织机构代码 9 + 年 4 + 顺序 4），已接受；"
+        f"换发登记时请改用设备代码 / {field} has the 21-character layout from before TSG 08-2017; accepted, "
+        "and due for a 设备代码 at re-registration"
+    )
 
     def check(record: Mapping[str, Any], now: str) -> list[tuple[str, str]]:
         value = present(record, field)
@@ -41,6 +50,11 @@ def build(params: Mapping[str, Any], context: RuleContext) -> BuiltRule:
                 return [(field, f"{label}中的制造年份 {year} 不合理 / {field} holds an implausible year {year}")]
             if len(value) == 19 and division_name(value[4:10]) is None:
                 return [(field, f"{label}中的区划代码 {value[4:10]} 不存在 / {field} holds an unknown area code")]
+        elif len(value) == 21:
+            year = value[13:17]
+            if not year.isdigit() or not 1950 <= int(year) <= this_year:
+                return [(field, f"{label}中的年份 {year} 不合理 / {field} holds an implausible year {year}")]
+            return [(field, legacy)]
         elif len(value) == 20:
             stamp = value[10:16]
             if not stamp.isdigit() or not (1950 <= int(stamp[:4]) <= this_year and 1 <= int(stamp[4:]) <= 12):

@@ -3,32 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from tzsb.errors import ConfigurationError
-from tzsb.rules.base import RuleContext, field_label, present, require_field
+from tzsb.rules.base import RuleContext, field_label, finite_number, present, require_field
 from tzsb.rules.contract import BuiltRule, RecordRuleType
-
-
-def _number(value: Any) -> Decimal | None:
-    """A finite number written in ASCII (Decimal alone would read full-width digits too)."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    text = str(value)
-    if not text.isascii():
-        return None
-    try:
-        number = Decimal(text)
-    except InvalidOperation:
-        return None
-    return number if number.is_finite() else None
 
 
 def build(params: Mapping[str, Any], context: RuleContext) -> BuiltRule:
     field = require_field(params, "field", context)
-    low = _number(params["min"]) if "min" in params else None
-    high = _number(params["max"]) if "max" in params else None
+    low = finite_number(params["min"]) if "min" in params else None
+    high = finite_number(params["max"]) if "max" in params else None
     for key, bound in (("min", low), ("max", high)):
         if key in params and bound is None:
             raise ConfigurationError(f"rule {params.get('id')!r}: numeric_range {key} must be a number")
@@ -46,7 +31,7 @@ def build(params: Mapping[str, Any], context: RuleContext) -> BuiltRule:
         value = present(record, field)
         if value is None:
             return []
-        number = _number(value)
+        number = finite_number(value)
         if number is None or not number.is_finite():
             return []  # not a number at all: the type rule reports it
         if (low is not None and number < low) or (high is not None and number > high):
