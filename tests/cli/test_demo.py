@@ -8,20 +8,18 @@ import shlex
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
-import httpx
 import orjson
 import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from tests.support import log_rows
-from tests.web.servers import free_port
+from tests.web.servers import free_port, wait_until_serving
 from tzsb.app import Node, build_node
 from tzsb.catalog import samples
 from tzsb.cli.demo import LOADER
@@ -62,16 +60,7 @@ def served(command: str, cwd: Path, port: int, log: Path) -> Iterator[str]:
         )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"{command!r} did not serve: {log.read_text()}")
-            time.sleep(0.1)
+        wait_until_serving(process, base, log, repr(command))
         yield base
     finally:
         # bash may have started tzsb as its child: end the whole session it leads.

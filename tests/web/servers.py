@@ -34,6 +34,21 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def wait_until_serving(process: subprocess.Popen[bytes], base: str, log: Path, what: str = "server") -> None:
+    """Return once ``base``/healthz answers 200; fail with the server's output if ``process`` ends or
+    30 s pass first."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"{what} did not start: {log.read_text()}")
+        time.sleep(0.1)
+
+
 @contextmanager
 def serving(home: Path, log: Path, env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> Iterator[str]:
     """Serve the node in ``home`` (with ``args`` added to `tzsb serve`) until the block ends; yields its
@@ -48,16 +63,7 @@ def serving(home: Path, log: Path, env: dict[str, str] | None = None, args: tupl
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"server did not start: {log.read_text()}")
-            time.sleep(0.1)
+        wait_until_serving(process, base, log)
         yield base
     finally:
         process.terminate()
