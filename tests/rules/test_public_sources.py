@@ -236,3 +236,44 @@ def test_a_code_list_without_its_source_or_with_clashing_legacy_codes_is_refused
     with pytest.raises(ConfigurationError) as refused:
         parse_business_type(_catalog_entry(field), "test")
     assert str(refused.value) == message
+
+
+# ------------------------------------------------------------------ related_state (cross-record) configuration
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"business": "9999"}, "0401: rule 'x': business must be a table 7 code, got '9999'"),
+        ({"when": {}}, "0401: rule 'x': related_state needs 'when': an object of field → list of values"),
+        ({"other_when": {"USE_STATUS": "2"}},
+         "0401: rule 'x': related_state needs 'other_when': an object of field → list of values"),
+        ({"says": "only Chinese"}, "0401: rule 'x': related_state needs 'says': the zh / en explanation"),
+        ({"not_before": {"this": "INSP_DATE"}},
+         "0401: rule 'x': not_before must be {\"this\": field, \"other\": field}"),
+    ],
+)  # fmt: skip
+def test_a_badly_configured_cross_record_rule_is_refused(changes: dict[str, Any], message: str) -> None:
+    rule = {"id": "x", "type": "related_state", "field": "EQP_CODE", "business": "0101",
+            "when": {"INSP_CONCLUSION": ["3"]}, "other_when": {"USE_STATUS": ["2"]},
+            "says": "中 / en", **changes}  # fmt: skip
+    with pytest.raises(ConfigurationError) as refused:
+        RecordValidator(CATALOG["0401"], [rule], clock=CLOCK)
+    assert str(refused.value) == message
+
+
+def test_cross_record_rules_are_skipped_without_the_store() -> None:
+    """Rule-set cases run without a store: the rule asks nothing and reports nothing."""
+    data = record("0401", INSP_CONCLUSION="3")
+    assert [f for f in faults("0401", data) if f[2] == "failing-inspection-of-device-in-use"] == []
+    asked: list[tuple[str, set[str]]] = []
+
+    def related(business: str, keys: Any) -> dict[str, dict[str, Any]]:
+        asked.append((business, set(keys)))
+        return {data["EQP_CODE"]: {"USE_STATUS": "2"}}
+
+    report = validator("0401").check_batch([data], related=related)
+    assert asked == [("0101", {data["EQP_CODE"]})]
+    assert [w.rule for fault in report.warnings for w in fault.warnings or () if w.rule.endswith("in-use")] == [
+        "failing-inspection-of-device-in-use"
+    ]

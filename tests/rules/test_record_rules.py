@@ -70,6 +70,7 @@ def test_every_record_rule_type_is_registered() -> None:
         "code_by_kind",
         "grade_by_figures",
         "numeric_range",
+        "related_state",
         "date_range",
         "compare",
         "required_if",
@@ -79,8 +80,11 @@ def test_every_record_rule_type_is_registered() -> None:
         "device_code",
         "reference",
     }
-    # Only the foreign-key type asks the store; every other type checks the record alone.
-    assert [rule_type.id for rule_type in RECORD_RULE_TYPES.values() if rule_type.looks_up] == ["reference"]
+    # Only the foreign-key and the cross-record types ask the store; every other type checks the record alone.
+    assert sorted(rule_type.id for rule_type in RECORD_RULE_TYPES.values() if rule_type.looks_up) == [
+        "reference",
+        "related_state",
+    ]
 
 
 # ================================================================== numeric_range
@@ -857,7 +861,7 @@ def test_shipped_reference_rule_switched_on(clock: FixedClock) -> None:
 
 KNOWN: Final = (
     "check_digit, code_by_kind, compare, date_range, device_code, equipment_code, grade_by_figures, numeric_range, "
-    "region_code, required_if, reference"
+    "region_code, required_if, reference, related_state"
 )
 
 

@@ -275,7 +275,7 @@ def test_a_business_type_without_valid_cases_is_disabled(clock: FixedClock) -> N
         pytest.param({"0101": {"rules": [{"id": "x", "type": "bogus", "field": "FLOORS"}]}},
                      "{path}: 0101: rule x has unknown type 'bogus'; known: check_digit, code_by_kind, compare, "
                      "date_range, device_code, equipment_code, grade_by_figures, numeric_range, region_code, "
-                     "required_if, reference",
+                     "required_if, reference, related_state",
                      id="unknown-rule-type"),
         pytest.param({"0101": {"rules": [{"type": "numeric_range", "field": "FLOORS", "max": 1}]}},
                      "{path}: 0101: every rule needs an id", id="rule-without-id"),
@@ -522,7 +522,7 @@ def test_rulebook_reloads_a_changed_file(make_node: Callable[..., Node]) -> None
     assert node.rules.last_error is not None
     assert node.rules.last_error.endswith(
         "0101: rule x has unknown type 'bogus'; known: check_digit, code_by_kind, compare, date_range, device_code, "
-        "equipment_code, grade_by_figures, numeric_range, region_code, required_if, reference"
+        "equipment_code, grade_by_figures, numeric_range, region_code, required_if, reference, related_state"
     )
 
     # A good version again: in force, the error cleared.

@@ -23,8 +23,8 @@ from tzsb.exchange.context import Admitted, RequestContext
 from tzsb.exchange.cursors import CursorCodec
 from tzsb.exchange.masking import masker
 from tzsb.exchange.readahead import ReadAhead
-from tzsb.protocol import PUBLIC_PURPOSE, Action, region_prefix, success_datalist
-from tzsb.registry import Collisions
+from tzsb.protocol import PUBLIC_PURPOSE, Action, covers, region_prefix, split_busicode, success_datalist
+from tzsb.registry import App, Collisions
 from tzsb.rules import NaturalKeyHolder, NaturalKeyLookup, RecordValidator, delete_faults, modify_faults
 from tzsb.store import Connection, Store, records_read, records_written
 
@@ -166,7 +166,12 @@ class LocalExecution:
             def lookup(business_code: str, keys: Collection[str]) -> set[str]:
                 return self._live_keys(business_code, keys, app.region)
 
-            report = validator.check_batch(records, now=context.business_now, lookup=lookup, natural_keys=natural_keys)
+            def related(business_code: str, keys: Collection[str]) -> Mapping[str, Mapping[str, Any]]:
+                return self._related_records(business_code, keys, app)
+
+            report = validator.check_batch(
+                records, now=context.business_now, lookup=lookup, natural_keys=natural_keys, related=related
+            )
             faults, warnings = report.errors, report.warnings
         elif action is Action.MODIFY:
             faults = modify_faults(
@@ -191,6 +196,22 @@ class LocalExecution:
                 return writes.natural_key_holders(connection, plan_context, wanted)
 
         return lookup
+
+    def _related_records(self, business: str, keys: Collection[str], app: App) -> dict[str, Mapping[str, Any]]:
+        """The live records a cross-record rule judges the batch with, as far as the caller may learn of
+        them: granted that business type, in the caller's region, and (seen masked) its own records.
+        A warning built on any other record would tell the caller of data it may not read."""
+        if not any(split_busicode(busicode)[1] == business for busicode in app.busicodes):
+            return {}
+        with self.store.read() as connection:
+            stored = records_read.fetch(connection, business, keys)
+        return {
+            key: record.data
+            for key, record in stored.items()
+            if not record.deleted
+            and covers(app.region, record.region)
+            and (business in app.unmasked or record.source_appid == app.appid or business in app.overrides)
+        }
 
     def _live_keys(self, business: str, keys: Collection[str], scope: str) -> set[str]:
         """Referenced keys the caller may see: a reference must not reveal records outside its region."""

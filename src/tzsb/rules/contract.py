@@ -89,6 +89,30 @@ class RecordLookup:
     message: str
 
 
+#: Live records of another business type by key, as far as the caller may see them, asked once per
+#: rule and batch: ``(business, keys) -> {key: record}``; keys of records it may not see are left out.
+RelatedLookup = Callable[[str, Collection[str]], Mapping[str, Mapping[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class RelatedRecord:
+    """A store look-up a built rule needs: the live record of ``business`` that the value of ``field``
+    names, judged together with the record that names it (cross-record plausibility).
+
+    Attributes:
+        business: The other record's business type; the value of ``field`` is its primary key.
+        field: The field of the batch's records naming it.
+        needs: Whether a record of the batch needs the other record at all (records that do not are
+            not asked about).
+        check: ``check(record, other) -> [(field, message), ...]`` for a record and the other record.
+    """
+
+    business: str
+    field: str
+    needs: Callable[[Mapping[str, Any]], bool]
+    check: Callable[[Mapping[str, Any], Mapping[str, Any]], list[tuple[str, str]]]
+
+
 @dataclass(frozen=True, slots=True)
 class BuiltRule:
     """One record rule, compiled from its parameters.
@@ -99,17 +123,19 @@ class BuiltRule:
             batch's clock reading, so the validator may remember results by those values.
         triggers: The rule can only fault a record holding one of these fields.
         lookup: The store look-up the rule needs, if any.
+        related: The other record the rule judges each record with, if any.
     """
 
     check: RecordCheck | None
     reads: tuple[str, ...]
     triggers: frozenset[str]
     lookup: RecordLookup | None = None
+    related: RelatedRecord | None = None
 
     def __post_init__(self) -> None:
-        # A rule is a check or a look-up: the validator runs one or asks the store, never both.
-        if (self.check is None) == (self.lookup is None):
-            raise TypeError("a built rule has either a check or a lookup")
+        # A rule is a check, a look-up or a related record: the validator runs one or asks the store.
+        if sum(part is not None for part in (self.check, self.lookup, self.related)) != 1:
+            raise TypeError("a built rule has exactly one of a check, a lookup or a related record")
 
 
 @dataclass(frozen=True, slots=True)

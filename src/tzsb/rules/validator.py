@@ -24,7 +24,7 @@ from tzsb.errors import ConfigurationError, RecordFault
 from tzsb.rules import natural_keys as natural_key_rules
 from tzsb.rules import required
 from tzsb.rules.base import RuleContext, Severity, Violation
-from tzsb.rules.contract import Check, KeyLookup, NaturalKeyLookup, RecordLookup
+from tzsb.rules.contract import Check, KeyLookup, NaturalKeyLookup, RecordLookup, RelatedLookup, RelatedRecord
 from tzsb.rules.field_plan import FIELD_RULE_TYPES, FieldPlan, passes_all
 from tzsb.rules.record_rules import RECORD_RULE_TYPES
 from tzsb.rules.screen import RuleStep, suspects, typed_item
@@ -105,6 +105,7 @@ class RecordValidator:
         context = RuleContext(business)
         steps: list[RuleStep] = []
         lookups: list[tuple[RecordLookup, str, Severity]] = []
+        related: list[tuple[RelatedRecord, str, Severity]] = []
         # The catalog's natural keys own their ids: a record rule of the same id would share their
         # severity and switch.
         seen: set[str] = {natural_key.rule_id for natural_key in business.natural_keys}
@@ -131,6 +132,8 @@ class RecordValidator:
             rule_severity = severity(configured_id, str(params.get("severity", Severity.ERROR)))
             if built.lookup is not None:
                 lookups.append((built.lookup, configured_id, rule_severity))
+            if built.related is not None:
+                related.append((built.related, configured_id, rule_severity))
             if built.check is not None:
                 triggers, reads = built.triggers, built.reads
                 # Flat tuples for the per-record loop (unpacking beats attribute look-ups).
@@ -146,11 +149,13 @@ class RecordValidator:
                 ))  # fmt: skip
         self._rule_steps: tuple[RuleStep, ...] = tuple(steps)
         self._lookups = tuple(lookups)
+        self._related = tuple(related)
 
     @property
     def reads_store(self) -> bool:
-        """Whether ``check_batch`` looks records up through its ``lookup`` (rules that are store look-ups)."""
-        return bool(self._lookups)
+        """Whether ``check_batch`` looks records up through its ``lookup`` or ``related`` (rules that
+        are store look-ups)."""
+        return bool(self._lookups or self._related)
 
     @property
     def checks_natural_keys(self) -> bool:
@@ -257,6 +262,7 @@ class RecordValidator:
         partial: bool = False,
         lookup: KeyLookup | None = None,
         natural_keys: NaturalKeyLookup | None = None,
+        related: RelatedLookup | None = None,
     ) -> BatchReport:
         """Every fault of every record, split by severity; duplicate keys and store look-ups included.
 
@@ -269,6 +275,8 @@ class RecordValidator:
             lookup: Asks the store which keys it holds; without it, look-up rules are skipped.
             natural_keys: Asks the store which records hold the batch's natural-key values (once);
                 without it, natural keys are checked within the batch only.
+            related: Fetches the other records cross-record rules judge records with (once per
+                rule); without it, those rules are skipped.
 
         Returns:
             The report: one entry per record with errors, one per record with warnings, by index.
@@ -295,6 +303,8 @@ class RecordValidator:
             per_record.append(problems)
         if self._lookups and lookup is not None and not partial:
             self._look_up(records, lookup, per_record)
+        if self._related and related is not None and not partial:
+            self._relate(records, related, per_record)
         if self._natural_keys and not partial:
             natural_key_rules.add_faults(
                 self._natural_keys, records, key_field, natural_keys, self.business.code, per_record
@@ -326,6 +336,26 @@ class RecordValidator:
                 value = record.get(name)
                 if isinstance(value, str) and value and value not in held:
                     per_record[index].append(Violation(name, rule_id, need.message, rule_severity))
+
+    def _relate(
+        self, records: Sequence[Mapping[str, Any]], related: RelatedLookup, per_record: list[list[Violation]]
+    ) -> None:
+        """Judge every record that needs it with the other record it names (one question per rule)."""
+        for need, rule_id, rule_severity in self._related:
+            name = need.field
+            asking = [
+                (index, record[name])
+                for index, record in enumerate(records)
+                if isinstance(record.get(name), str) and record[name] and need.needs(record)
+            ]
+            if not asking:
+                continue
+            others = related(need.business, {value for _, value in asking})
+            for index, value in asking:
+                other = others.get(value)
+                if other is not None:
+                    for field, message in need.check(records[index], other):
+                        per_record[index].append(Violation(field, rule_id, message, rule_severity))
 
     def _suspects(self, records: Sequence[Mapping[str, Any]], now: str) -> set[int]:
         """The records that may break a rule (see :mod:`tzsb.rules.screen`)."""

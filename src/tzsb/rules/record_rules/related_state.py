@@ -1,0 +1,96 @@
+"""``related_state``: a record and the record it names must not together show a known danger.
+
+E.g. an inspection (0401) whose conclusion fails (不合格, 复检不合格, 不符合要求, 不允许使用), or that
+grades a pressure vessel 5, while the device it concerns (0101) is 在用: the 2024 《特种设备重大事故
+隐患判定准则》 calls both a 重大事故隐患. ``field`` names the other record (its primary key) in
+``business``; the rule applies when this record matches ``when`` and the other matches
+``other_when`` (each ``{field: [values]}``, every field must hold one of its values; a value ending
+in ``*`` matches by prefix). ``not_before`` (``{"this": F, "other": G}``) limits it to records whose
+F is not earlier than the other's G, e.g. an inspection no older than the device's last inspection
+date. ``says`` is the zh / en explanation. The other record is fetched once per batch, and only
+records the caller may see are judged (the node's side of the look-up decides which).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tzsb.errors import ConfigurationError
+from tzsb.protocol import BUSINESS_TYPES
+from tzsb.rules.base import RuleContext, present, require_field
+from tzsb.rules.contract import BuiltRule, RecordRuleType, RelatedRecord
+
+
+def _conditions(params: Mapping[str, Any], key: str) -> dict[str, tuple[str, ...]]:
+    value = params.get(key)
+    if (
+        not isinstance(value, dict)
+        or not value
+        or not all(
+            isinstance(field, str)
+            and isinstance(allowed, list)
+            and allowed
+            and all(isinstance(v, str) for v in allowed)
+            for field, allowed in value.items()
+        )
+    ):
+        raise ConfigurationError(
+            f"rule {params.get('id')!r}: related_state needs '{key}': an object of field → list of values"
+        )
+    return {field: tuple(allowed) for field, allowed in value.items()}
+
+
+def _holds(record: Mapping[str, Any], conditions: Mapping[str, tuple[str, ...]]) -> bool:
+    for field, allowed in conditions.items():
+        value = present(record, field)
+        if not isinstance(value, str):
+            return False
+        if not any(value.startswith(v[:-1]) if v.endswith("*") else value == v for v in allowed):
+            return False
+    return True
+
+
+def build(params: Mapping[str, Any], context: RuleContext) -> BuiltRule:
+    field = require_field(params, "field", context)
+    business = params.get("business")
+    if business not in BUSINESS_TYPES:
+        raise ConfigurationError(f"rule {params.get('id')!r}: business must be a table 7 code, got {business!r}")
+    when = _conditions(params, "when")
+    other_when = _conditions(params, "other_when")
+    for code in when:
+        require_field({"field": code, "id": params.get("id")}, "field", context)
+    says = params.get("says")
+    if not isinstance(says, str) or " / " not in says:
+        raise ConfigurationError(f"rule {params.get('id')!r}: related_state needs 'says': the zh / en explanation")
+    order = params.get("not_before")
+    if order is not None and (
+        not isinstance(order, dict)
+        or set(order) != {"this", "other"}
+        or not all(isinstance(v, str) for v in order.values())
+    ):
+        raise ConfigurationError(f'rule {params.get("id")!r}: not_before must be {{"this": field, "other": field}}')
+    zh, _, en = says.partition(" / ")
+
+    def needs(record: Mapping[str, Any]) -> bool:
+        return _holds(record, when)
+
+    def check(record: Mapping[str, Any], other: Mapping[str, Any]) -> list[tuple[str, str]]:
+        if not _holds(other, other_when):
+            return []
+        if order is not None:
+            mine, theirs = present(record, order["this"]), present(other, order["other"])
+            if isinstance(mine, str) and isinstance(theirs, str) and mine < theirs:
+                return []  # an older record than the other already reflects
+        named = record[field]
+        return [(field, f"{zh}（{business} {named}）/ {en} ({business} {named})")]
+
+    return BuiltRule(
+        None,
+        reads=(field, *when),
+        triggers=frozenset({field}),
+        related=RelatedRecord(str(business), field, needs, check),
+    )
+
+
+RULE_TYPE = RecordRuleType("related_state", build, looks_up=True)
