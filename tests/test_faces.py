@@ -122,6 +122,8 @@ FACES: dict[str, list[str]] = {
         "NaturalKeyLookup",
         "RULES_FILE",
         "RecordValidator",
+        "RelatedLookup",
+        "RelatedRecord",
         "RuleBook",
         "Severity",
         "Violation",

@@ -120,11 +120,14 @@ def build_node(settings: Settings, clock: Clock | None = None, *, migrate: bool 
     master_key = load_master_key(settings)
     store = open_store(settings.database, migrate=migrate)
     catalog = load_catalog(settings.catalog_dir)
-    if migrate:
-        # The store's natural-key indexes follow this node's catalog (a deployment's may differ).
-        natural_keys.index_catalog(store, catalog)
     registry = AppRegistry(store, master_key, clock, cache_seconds=settings.app_cache_seconds)
     rules = RuleBook(catalog, settings.home / RULES_FILE, clock, check_every=settings.rules_check_seconds)
+    if migrate:
+        # The store's natural-key indexes follow this node's catalog (a deployment's may differ), and
+        # the fields cross-record rules find records by are indexed the same way. A rule added by a
+        # reload of rules.json gets its index at the next start.
+        matches = {match for validator in rules.current().validators.values() for match in validator.related_matches}
+        natural_keys.index_catalog(store, catalog, also=sorted(matches))
     exchange = build_exchange(settings, store, catalog, registry, rules, master_key, clock)
     return Node(settings, store, catalog, registry, rules, exchange, clock)
 

@@ -361,11 +361,13 @@ def personal_node(database_url: str, tmp_path: Path, clock: FixedClock) -> Itera
 
 def test_personal_data_is_never_reported_across_the_callers_view(personal_node: Node) -> None:
     node = personal_node
-    # The node's start indexed the deployment's key in place of the shipped ones.
+    # The node's start indexed the deployment's key in place of the shipped ones (and the field the
+    # shipped cross-record rules find a device's inspections by).
     with node.store.read() as connection:
         assert natural_keys.index_names(connection) == {
             natural_keys.index_name("0101", ("SAFETY_MANAGER_PHONE",)),
             natural_keys.index_name("0500", ("EQP_CODE", "ACCIDENT_TIME")),
+            natural_keys.index_name("0401", ("EQP_CODE",)),
         }
     hz_a, hz_b, ningbo = Sender(node, "hz-a"), Sender(node, "hz-b"), Sender(node, "nb-city", region="330200")
     hz_a.clean([lift(1, SAFETY_MANAGER_PHONE="13800138000")], WriteOutcome(inserted=1))

@@ -115,3 +115,90 @@ def test_a_device_the_caller_may_not_see_is_not_judged(node: Node, city: str) ->
     masked = grant(node, "masked", busicodes=DEVICES_AND_INSPECTIONS, unmasked=frozenset())
     other = inspection(2, lift["EQP_CODE"], INSP_CONCLUSION="3")
     assert rule_warnings(send(node, "masked", masked, "140401", [other])) == []
+
+
+# ------------------------------------------------------------------ the device side: a device sent 在用
+
+LATEST_FAILING: Final = (
+    "设备为在用，而其最新检验结论不合格：按《特种设备重大事故隐患判定准则》（2024）属重大事故隐患，请核实已整改并复检"
+    "（0401 {key}）/ the device is 在用 (in use) while its latest inspection fails: a 重大事故隐患 under the 2024 "
+    "criteria; confirm it was repaired and re-inspected (0401 {key})"
+)
+
+
+def test_a_device_sent_in_use_whose_latest_inspection_fails(node: Node, city: str) -> None:
+    lift = device(1, USE_STATUS="3")
+    send(node, "hz-city", city, "140101", [lift])
+    send(node, "hz-city", city, "140401", [
+        inspection(1, lift["EQP_CODE"], INSP_DATE="2024-08-15", INSP_CONCLUSION="1"),
+        inspection(2, lift["EQP_CODE"], INSP_DATE="2026-08-15", INSP_CONCLUSION="3"),
+    ])  # fmt: skip
+    back_in_use = send(
+        node, "hz-city", city, "140101", [{**lift, "USE_STATUS": "2", "UPDATE_TIME": "2026-11-02 10:00:00"}]
+    )
+    assert [(i, rule) for i, rule, _ in rule_warnings_device(back_in_use)] == [
+        (0, "in-use-with-failing-latest-inspection")
+    ]
+    assert rule_warnings_device(back_in_use)[0][2] == LATEST_FAILING.format(key=lift["EQP_CODE"])
+
+
+def test_a_passing_latest_inspection_clears_the_device(node: Node, city: str) -> None:
+    lift = device(1, USE_STATUS="3")
+    send(node, "hz-city", city, "140101", [lift])
+    send(node, "hz-city", city, "140401", [
+        inspection(1, lift["EQP_CODE"], INSP_DATE="2024-08-15", INSP_CONCLUSION="3"),
+        inspection(2, lift["EQP_CODE"], INSP_DATE="2026-08-15", INSP_CONCLUSION="2"),  # 复检合格, later
+    ])  # fmt: skip
+    again = send(node, "hz-city", city, "140101", [{**lift, "USE_STATUS": "2", "UPDATE_TIME": "2026-11-02 10:00:00"}])
+    assert rule_warnings_device(again) == []
+
+
+def test_the_device_side_keeps_the_insert_overlap_and_asks_once(
+    node: Node, city: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 0101 add still inserts while it validates; the inspections are asked once, before the insert."""
+    lifts = [device(number, USE_STATUS="3") for number in range(30)]
+    send(node, "hz-city", city, "140101", lifts)
+    send(
+        node,
+        "hz-city",
+        city,
+        "140401",
+        [inspection(n, lift["EQP_CODE"], INSP_CONCLUSION="4") for n, lift in enumerate(lifts)],
+    )
+    asked: list[int] = []
+    newest = local.natural_keys.newest
+
+    def counted(connection: Any, business: str, field: str, newest_by: Any, values: Any) -> Any:
+        asked.append(len(values))
+        return newest(connection, business, field, newest_by, values)
+
+    monkeypatch.setattr(local.natural_keys, "newest", counted)
+    in_use = [{**lift, "USE_STATUS": "2", "UPDATE_TIME": "2026-11-02 10:00:00"} for lift in lifts]
+    added = send(node, "hz-city", city, "140101", in_use)
+    assert len(rule_warnings_device(added)) == 30
+    assert asked == [30]
+    assert not node.rules.current().validators["0101"].reads_store
+
+
+def test_inspections_the_caller_may_not_see_say_nothing(node: Node, city: str) -> None:
+    first, second = device(2), device(3)
+    send(node, "hz-city", city, "140401", [
+        inspection(1, first["EQP_CODE"], INSP_CONCLUSION="3"),
+        inspection(2, second["EQP_CODE"], INSP_CONCLUSION="3"),
+    ])  # fmt: skip
+    # Granted devices only: a warning would tell it an inspection's conclusion.
+    devices_only = grant(node, "devices-only", busicodes=frozenset({"140101"}))
+    assert rule_warnings_device(send(node, "devices-only", devices_only, "140101", [first])) == []
+    # Granted both, but seeing inspections masked: another source's inspection says nothing either.
+    masked = grant(node, "masked", busicodes=DEVICES_AND_INSPECTIONS, unmasked=frozenset({"0101"}))
+    assert rule_warnings_device(send(node, "masked", masked, "140101", [second])) == []
+
+
+def rule_warnings_device(datalist: dict[str, Any]) -> list[tuple[int, str, str]]:
+    return [
+        (entry["index"], warning["rule"], warning["message"])
+        for entry in datalist.get("warnings", [])
+        for warning in entry["warnings"]
+        if warning["rule"] in ("in-use-with-failing-latest-inspection", "in-use-vessel-graded-5")
+    ]

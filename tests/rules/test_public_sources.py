@@ -268,8 +268,8 @@ def test_cross_record_rules_are_skipped_without_the_store() -> None:
     assert [f for f in faults("0401", data) if f[2] == "failing-inspection-of-device-in-use"] == []
     asked: list[tuple[str, set[str]]] = []
 
-    def related(business: str, keys: Any) -> dict[str, dict[str, Any]]:
-        asked.append((business, set(keys)))
+    def related(need: Any, keys: Any) -> dict[str, dict[str, Any]]:
+        asked.append((need.business, set(keys)))
         return {data["EQP_CODE"]: {"USE_STATUS": "2"}}
 
     report = validator("0401").check_batch([data], related=related)

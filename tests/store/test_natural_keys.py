@@ -277,3 +277,64 @@ def test_migration_0005_indexes_the_records_stored_before_it(database_url: str) 
             assert connection.execute(sa.text("SELECT count(*) FROM records")).scalar_one() == 2
     finally:
         upgraded.dispose()
+
+
+# ------------------------------------------------------------------ newest: a device's latest inspection
+
+
+def inspection(report: str, device_code: str, date: str, conclusion: str, **fields: Any) -> dict[str, Any]:
+    return {"REPORT_NO": report, "EQP_CODE": device_code, "INSP_DATE": date, "INSP_CONCLUSION": conclusion,
+            "AREA_CODE": "330106", "UPDATE_TIME": f"{date} 12:00:00", **fields}  # fmt: skip
+
+
+def inspections(store: Store, *records: tuple[dict[str, Any], bool]) -> None:
+    insert(store, *(row(data, 5000 + seq, business="0401", key_field="REPORT_NO", deleted=deleted)
+                    for seq, (data, deleted) in enumerate(records)))  # fmt: skip
+
+
+def newest(store: Store, values: set[str]) -> dict[str, tuple[str, str]]:
+    with store.read() as connection:
+        found = natural_keys.newest(connection, "0401", "EQP_CODE", ["INSP_DATE", "UPDATE_TIME"], values)
+    return {value: (held.record_key, held.data["INSP_CONCLUSION"]) for value, held in found.items()}
+
+
+def test_newest_is_the_latest_live_inspection_of_each_device(store: Store) -> None:
+    natural_keys.index_catalog(store, CATALOG, also=[("0401", "EQP_CODE")])
+    inspections(
+        store,
+        *((inspection(f"R{year}", "D1", f"{year}-06-01", "1"), False) for year in range(2010, 2022)),
+        (inspection("R-late", "D1", "2023-06-01", "3"), False),
+        (inspection("R-deleted", "D1", "2024-06-01", "1"), True),  # deleted: not the latest
+        (inspection("R-D2", "D2", "2020-01-01", "7"), False),
+    )
+    assert newest(store, {"D1", "D2", "D3"}) == {"D1": ("R-late", "3"), "D2": ("R-D2", "7")}
+    assert newest(store, set()) == {}
+
+
+def test_newest_probes_the_index(store: Store) -> None:
+    natural_keys.index_catalog(store, CATALOG, also=[("0401", "EQP_CODE")])
+    inspections(store, *((inspection(f"R{n}", f"D{n % 300}", "2020-01-01", "1"), False) for n in range(1000)))
+    dialect = store.dialect
+    statement = dialect.newest_holders("0401", "EQP_CODE", ["INSP_DATE", "UPDATE_TIME"])
+    parameters = (dialect.text_array(["D1", "D2"]),)
+    if not store.is_sqlite:
+        with store.write() as connection:
+            connection.exec_driver_sql("ANALYZE records")
+    with store.read() as connection:
+        if store.is_sqlite:
+            text = "\n".join(
+                str(r[-1]) for r in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            )
+        else:
+            with connection.begin():
+                connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+                text = "\n".join(str(r[0]) for r in connection.exec_driver_sql(f"EXPLAIN {statement}", parameters))
+    assert natural_keys.index_name("0401", ["EQP_CODE"]) in text, text
+    assert "SCAN records" not in text and "Seq Scan on records" not in text, text
+
+
+def test_index_catalog_keeps_the_fields_rules_find_records_by(store: Store) -> None:
+    name = natural_keys.index_name("0401", ["EQP_CODE"])
+    assert name in natural_keys.index_catalog(store, CATALOG, also=[("0401", "EQP_CODE")]).created
+    # A start without that rule drops it again, as it drops a natural key the catalog no longer declares.
+    assert natural_keys.index_catalog(store, CATALOG).dropped == (name,)

@@ -25,8 +25,16 @@ from tzsb.exchange.masking import masker
 from tzsb.exchange.readahead import ReadAhead
 from tzsb.protocol import PUBLIC_PURPOSE, Action, covers, region_prefix, split_busicode, success_datalist
 from tzsb.registry import App, Collisions
-from tzsb.rules import NaturalKeyHolder, NaturalKeyLookup, RecordValidator, delete_faults, modify_faults
-from tzsb.store import Connection, Store, records_read, records_written
+from tzsb.rules import (
+    NaturalKeyHolder,
+    NaturalKeyLookup,
+    RecordValidator,
+    RelatedLookup,
+    RelatedRecord,
+    delete_faults,
+    modify_faults,
+)
+from tzsb.store import Connection, Store, natural_keys, records_read, records_written
 
 #: An answer lists at most this many faulty records, and this many faults of each (the message counts all).
 MAX_DETAILED_RECORDS: Final = 100
@@ -113,9 +121,10 @@ class LocalExecution:
                 # Natural keys are looked up on this connection before the insert starts: the
                 # records stored before this batch, as validating first would see them.
                 natural = _asked_beforehand(connection, plan_context, validator, context.records)
+                related = _related_beforehand(connection, validator, context.records, admitted.app)
                 inserting = records_written.inserting(connection, planned.new) if planned.error is None else None
                 with inserting or nullcontext():
-                    warnings = self._checked(context, admitted, validator, natural)
+                    warnings = self._checked(context, admitted, validator, natural, related)
                 if planned.error is None:
                     writes.finish(connection, planned)
                     return self._written(connection, context, planned.outcome, warnings)
@@ -157,6 +166,7 @@ class LocalExecution:
         admitted: Admitted,
         validator: RecordValidator,
         natural_keys: NaturalKeyLookup | None = None,
+        related: RelatedLookup | None = None,
     ) -> list[RecordFault]:
         """Validate a write's batch and check its regions; returns the warnings, raises on errors."""
         records, business, app, action = context.records, admitted.business, admitted.app, admitted.action
@@ -166,11 +176,16 @@ class LocalExecution:
             def lookup(business_code: str, keys: Collection[str]) -> set[str]:
                 return self._live_keys(business_code, keys, app.region)
 
-            def related(business_code: str, keys: Collection[str]) -> Mapping[str, Mapping[str, Any]]:
-                return self._related_records(business_code, keys, app)
+            def read_related(need: RelatedRecord, values: Collection[str]) -> Mapping[str, Mapping[str, Any]]:
+                with self.store.read() as connection:
+                    return _related_records(connection, need, values, app)
 
             report = validator.check_batch(
-                records, now=context.business_now, lookup=lookup, natural_keys=natural_keys, related=related
+                records,
+                now=context.business_now,
+                lookup=lookup,
+                natural_keys=natural_keys,
+                related=related or read_related,
             )
             faults, warnings = report.errors, report.warnings
         elif action is Action.MODIFY:
@@ -196,22 +211,6 @@ class LocalExecution:
                 return writes.natural_key_holders(connection, plan_context, wanted)
 
         return lookup
-
-    def _related_records(self, business: str, keys: Collection[str], app: App) -> dict[str, Mapping[str, Any]]:
-        """The live records a cross-record rule judges the batch with, as far as the caller may learn of
-        them: granted that business type, in the caller's region, and (seen masked) its own records.
-        A warning built on any other record would tell the caller of data it may not read."""
-        if not any(split_busicode(busicode)[1] == business for busicode in app.busicodes):
-            return {}
-        with self.store.read() as connection:
-            stored = records_read.fetch(connection, business, keys)
-        return {
-            key: record.data
-            for key, record in stored.items()
-            if not record.deleted
-            and covers(app.region, record.region)
-            and (business in app.unmasked or record.source_appid == app.appid or business in app.overrides)
-        }
 
     def _live_keys(self, business: str, keys: Collection[str], scope: str) -> set[str]:
         """Referenced keys the caller may see: a reference must not reveal records outside its region."""
@@ -269,6 +268,47 @@ def _asked_beforehand(
         return found
 
     return lookup
+
+
+def _related_records(
+    connection: Connection, need: RelatedRecord, values: Collection[str], app: App
+) -> dict[str, Mapping[str, Any]]:
+    """The other records a cross-record rule judges the batch with, as far as the caller may learn of
+    them: granted that business type, in the caller's region, and (seen masked) its own records.
+    A warning built on any other record would tell the caller of data it may not read."""
+    business = need.business
+    if not any(split_busicode(busicode)[1] == business for busicode in app.busicodes):
+        return {}
+
+    def visible(region: str, source: str) -> bool:
+        return covers(app.region, region) and (
+            business in app.unmasked or source == app.appid or business in app.overrides
+        )
+
+    if need.match is None:
+        stored = records_read.fetch(connection, business, values)
+        return {
+            key: record.data
+            for key, record in stored.items()
+            if not record.deleted and visible(record.region, record.source_appid)
+        }
+    found = natural_keys.newest(connection, business, need.match, need.newest_by, values)
+    return {value: held.data for value, held in found.items() if visible(held.region, held.source_appid)}
+
+
+def _related_beforehand(
+    connection: Connection, validator: RecordValidator, records: Sequence[dict[str, Any]], app: App
+) -> RelatedLookup:
+    """The cross-record look-ups of a batch, asked now on ``connection`` (before the batch's insert
+    starts on it), handed to the validator later."""
+    found = {
+        need: _related_records(connection, need, values, app) for need, values in validator.related_values(records)
+    }
+
+    def related(need: RelatedRecord, values: Collection[str]) -> Mapping[str, Mapping[str, Any]]:
+        return found.get(need, {})
+
+    return related
 
 
 class _Refused(Exception):

@@ -89,28 +89,33 @@ class RecordLookup:
     message: str
 
 
-#: Live records of another business type by key, as far as the caller may see them, asked once per
-#: rule and batch: ``(business, keys) -> {key: record}``; keys of records it may not see are left out.
-RelatedLookup = Callable[[str, Collection[str]], Mapping[str, Mapping[str, Any]]]
-
-
 @dataclass(frozen=True, slots=True)
 class RelatedRecord:
     """A store look-up a built rule needs: the live record of ``business`` that the value of ``field``
     names, judged together with the record that names it (cross-record plausibility).
 
     Attributes:
-        business: The other record's business type; the value of ``field`` is its primary key.
+        business: The other record's business type.
         field: The field of the batch's records naming it.
         needs: Whether a record of the batch needs the other record at all (records that do not are
             not asked about).
         check: ``check(record, other) -> [(field, message), ...]`` for a record and the other record.
+        match: The other type's field holding the value; None: its primary key.
+        newest_by: With ``match``: of several records holding the value, the one with the greatest
+            values of these fields (then the latest stored) is the other record.
     """
 
     business: str
     field: str
     needs: Callable[[Mapping[str, Any]], bool]
     check: Callable[[Mapping[str, Any], Mapping[str, Any]], list[tuple[str, str]]]
+    match: str | None = None
+    newest_by: tuple[str, ...] = ()
+
+
+#: The other records of a ``RelatedRecord``, as far as the caller may see them, asked once per rule
+#: and batch: ``(need, values) -> {value: record}``; values of records it may not see are left out.
+RelatedLookup = Callable[[RelatedRecord, Collection[str]], Mapping[str, Mapping[str, Any]]]
 
 
 @dataclass(frozen=True, slots=True)

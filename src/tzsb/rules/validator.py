@@ -153,9 +153,26 @@ class RecordValidator:
 
     @property
     def reads_store(self) -> bool:
-        """Whether ``check_batch`` looks records up through its ``lookup`` or ``related`` (rules that
-        are store look-ups)."""
-        return bool(self._lookups or self._related)
+        """Whether ``check_batch`` looks records up through its ``lookup`` (rules that are store look-ups
+        of their own; cross-record rules ask ``related``, which a caller may answer beforehand as for
+        natural keys: ``related_values``)."""
+        return bool(self._lookups)
+
+    def related_values(self, records: Sequence[Mapping[str, Any]]) -> list[tuple[RelatedRecord, set[str]]]:
+        """What ``check_batch`` would ask its ``related`` look-up about ``records``: per cross-record
+        rule, the values of the records that need the other record (rules with none left out)."""
+        asked: list[tuple[RelatedRecord, set[str]]] = []
+        for need, _, _ in self._related:
+            values = {value for _, value in _needing(need, records)}
+            if values:
+                asked.append((need, values))
+        return asked
+
+    @property
+    def related_matches(self) -> frozenset[tuple[str, str]]:
+        """(business, field) of every other type's field a cross-record rule finds records by: the
+        store indexes them."""
+        return frozenset((need.business, need.match) for need, _, _ in self._related if need.match is not None)
 
     @property
     def checks_natural_keys(self) -> bool:
@@ -342,15 +359,10 @@ class RecordValidator:
     ) -> None:
         """Judge every record that needs it with the other record it names (one question per rule)."""
         for need, rule_id, rule_severity in self._related:
-            name = need.field
-            asking = [
-                (index, record[name])
-                for index, record in enumerate(records)
-                if isinstance(record.get(name), str) and record[name] and need.needs(record)
-            ]
+            asking = _needing(need, records)
             if not asking:
                 continue
-            others = related(need.business, {value for _, value in asking})
+            others = related(need, {value for _, value in asking})
             for index, value in asking:
                 other = others.get(value)
                 if other is not None:
@@ -366,6 +378,16 @@ class RecordValidator:
     ) -> list[RecordFault]:
         """Per-record faults of every record with errors (empty when the batch may be stored)."""
         return self.check_batch(records, now=now, partial=partial).errors
+
+
+def _needing(need: RelatedRecord, records: Sequence[Mapping[str, Any]]) -> list[tuple[int, str]]:
+    """(position, value) of every record that names another record and needs it."""
+    name = need.field
+    return [
+        (index, record[name])
+        for index, record in enumerate(records)
+        if isinstance(record.get(name), str) and record[name] and need.needs(record)
+    ]
 
 
 def compile_validator(

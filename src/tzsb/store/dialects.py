@@ -107,6 +107,12 @@ class Dialect(ABC):
         through ``natural_key_index``. Marker: the values (``text_array``)."""
 
     @abstractmethod
+    def newest_holders(self, business: str, field: str, newest_by: Sequence[str]) -> str:
+        """A SELECT of ``(value, record_key, region, source_appid, data)``: for each wanted value, the
+        live record of ``business`` whose ``field`` holds it with the greatest ``newest_by`` values (then
+        the latest stored), found through ``natural_key_index`` of ``[field]``. Marker: the values."""
+
+    @abstractmethod
     def record_index_names(self) -> str:
         """A SELECT of the names of the indexes of ``records``."""
 
@@ -182,6 +188,16 @@ class SQLiteDialect(Dialect):
             "FROM json_each(CAST(? AS TEXT)) AS wanted CROSS JOIN records AS found "
             f"WHERE found.rowid IN (SELECT rowid FROM records WHERE business = '{business}' AND deleted = 0 "
             f"AND {_sqlite_natural_key(fields)} = wanted.value LIMIT {int(limit)})"
+        )
+
+    def newest_holders(self, business: str, field: str, newest_by: Sequence[str]) -> str:
+        # As natural_key_holders: the index is used when its expression and WHERE terms appear literally.
+        order = "".join(f"json_extract(data, '$.\"{code}\"') DESC, " for code in newest_by)
+        return (
+            "SELECT wanted.value, found.record_key, found.region, found.source_appid, found.data "  # noqa: S608
+            "FROM json_each(CAST(? AS TEXT)) AS wanted CROSS JOIN records AS found "
+            f"WHERE found.rowid = (SELECT rowid FROM records WHERE business = '{business}' AND deleted = 0 "
+            f"AND {_sqlite_natural_key([field])} = wanted.value ORDER BY {order}updated_at DESC, seq DESC LIMIT 1)"
         )
 
     def record_index_names(self) -> str:
@@ -268,6 +284,17 @@ class PostgreSQLDialect(Dialect):
             f"(SELECT record_key, region, source_appid FROM records WHERE business = '{business}' AND NOT deleted "
             f"AND left({value}, {_INDEXED_CHARACTERS}) = left(wanted.value, {_INDEXED_CHARACTERS}) "
             f"AND {value} = wanted.value LIMIT {int(limit)}) AS found"
+        )
+
+    def newest_holders(self, business: str, field: str, newest_by: Sequence[str]) -> str:
+        value = _postgresql_natural_key([field])
+        order = "".join(f"(data ->> '{code}') DESC NULLS LAST, " for code in newest_by)
+        return (
+            "SELECT wanted.value, found.record_key, found.region, found.source_appid, found.data "  # noqa: S608
+            "FROM unnest(CAST(%s AS text[])) AS wanted(value) CROSS JOIN LATERAL "
+            f"(SELECT record_key, region, source_appid, data FROM records WHERE business = '{business}' "
+            f"AND NOT deleted AND left({value}, {_INDEXED_CHARACTERS}) = left(wanted.value, {_INDEXED_CHARACTERS}) "
+            f"AND {value} = wanted.value ORDER BY {order}updated_at DESC, seq DESC LIMIT 1) AS found"
         )
 
     def record_index_names(self) -> str:

@@ -19,8 +19,9 @@ import hashlib
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
+import orjson
 from sqlalchemy.engine import Connection
 
 from tzsb.catalog import Catalog
@@ -100,15 +101,18 @@ def declared_indexes(catalog: Catalog) -> dict[str, tuple[str, tuple[str, ...]]]
     }
 
 
-def index_catalog(store: Store, catalog: Catalog) -> IndexChanges:
+def index_catalog(store: Store, catalog: Catalog, also: Collection[tuple[str, str]] = ()) -> IndexChanges:
     """Create the index of every natural key ``catalog`` declares and drop those of keys it no longer
-    declares (a deployment's catalog may differ from the one the migrations knew).
+    declares (a deployment's catalog may differ from the one the migrations knew). ``also``: single
+    fields (business, field) that rules look records up by (``newest``), indexed the same way.
 
     Nothing is written when they already match (one read of the index names). Otherwise under the
     writers' lock: writes wait while an index is built, and processes starting together build it
     once.
     """
     declared = declared_indexes(catalog)
+    for business, field in also:
+        declared.setdefault(index_name(business, [field]), (business, (field,)))
     with store.read() as connection:
         if index_names(connection) == set(declared):
             return IndexChanges()
@@ -153,6 +157,34 @@ def holders(
     if dialect.natural_key_setup is not None:
         connection.exec_driver_sql(dialect.natural_key_setup)
     return [Holder(*row) for row in connection.exec_driver_sql(statement, tuple(parameters))]
+
+
+class Newest(NamedTuple):
+    """The live record that holds a wanted value with the greatest ``newest_by`` values."""
+
+    value: str
+    record_key: str
+    region: str
+    source_appid: str
+    data: dict[str, Any]
+
+
+def newest(
+    connection: Connection, business: str, field: str, newest_by: Sequence[str], values: Collection[str]
+) -> dict[str, Newest]:
+    """For each of ``values``, the live record of ``business`` whose ``field`` holds it, newest by
+    ``newest_by`` (then the latest stored), in one statement of one index probe per value (the index
+    ``index_catalog`` builds for ``also``)."""
+    _checked(business, [field, *newest_by])
+    if not values:
+        return {}
+    dialect = dialect_of(connection)
+    statement = dialect.newest_holders(business, field, newest_by)
+    rows = connection.exec_driver_sql(statement, (dialect.text_array(list(values)),))
+    return {
+        value: Newest(value, key, region, source, orjson.loads(data) if isinstance(data, str | bytes) else data)
+        for value, key, region, source, data in rows
+    }
 
 
 def holders_by_key(

@@ -7,7 +7,10 @@ grades a pressure vessel 5, while the device it concerns (0101) is 在用: the 2
 ``other_when`` (each ``{field: [values]}``, every field must hold one of its values; a value ending
 in ``*`` matches by prefix). ``not_before`` (``{"this": F, "other": G}``) limits it to records whose
 F is not earlier than the other's G, e.g. an inspection no older than the device's last inspection
-date. ``says`` is the zh / en explanation. The other record is fetched once per batch, and only
+date. ``says`` is the zh / en explanation. By default ``field`` holds the other record's primary key;
+``match`` names the other type's field that holds it instead (e.g. a device's inspections by their
+EQP_CODE), and ``newest_by`` which of several such records counts (e.g. the latest by INSP_DATE).
+The other record is fetched once per batch, and only
 records the caller may see are judged (the node's side of the look-up decides which).
 """
 
@@ -71,6 +74,16 @@ def build(params: Mapping[str, Any], context: RuleContext) -> BuiltRule:
     ):
         raise ConfigurationError(f'rule {params.get("id")!r}: not_before must be {{"this": field, "other": field}}')
     zh, _, en = says.partition(" / ")
+    match = params.get("match")
+    if match is not None and (
+        not isinstance(match, str) or not match.replace("_", "").isalnum() or not match.isascii()
+    ):
+        raise ConfigurationError(f"rule {params.get('id')!r}: match must be a field code of {business}")
+    newest_by = params.get("newest_by", [])
+    if not isinstance(newest_by, list) or not all(
+        isinstance(code, str) and code.replace("_", "").isalnum() and code.isascii() for code in newest_by
+    ):
+        raise ConfigurationError(f"rule {params.get('id')!r}: newest_by must be a list of field codes of {business}")
 
     def needs(record: Mapping[str, Any]) -> bool:
         return _holds(record, when)
@@ -89,7 +102,7 @@ def build(params: Mapping[str, Any], context: RuleContext) -> BuiltRule:
         None,
         reads=(field, *when),
         triggers=frozenset({field}),
-        related=RelatedRecord(str(business), field, needs, check),
+        related=RelatedRecord(str(business), field, needs, check, match, tuple(newest_by)),
     )
 
 
