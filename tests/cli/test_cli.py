@@ -144,6 +144,14 @@ def test_catalog_list_and_show() -> None:
     assert "business type 0199 is not in the catalog" in err
 
 
+def test_catalog_show_prints_each_code_lists_source_and_legacy_codes() -> None:
+    code, out, _ = invoke("catalog", "show", "0301", "--json")
+    assert code == 0
+    (hazard,) = [field for field in json.loads(out)["fields"] if field["code"] == "HAZARD_LEVEL"]
+    assert hazard["codes_source"].startswith("《安全生产事故隐患排查治理暂行规定》（安监总局令第16号）第三条")
+    assert sorted(hazard["legacy_codes"]) == ["1", "2"]
+
+
 def test_send_needs_exactly_one_input() -> None:
     args = ["send", "--url", "http://127.0.0.1:9/x/y", "--appid", "a", "--secret", "s", "--busicode", "140101"]
     code, _, err = invoke(*args, "--action", "04")
