@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 import typing
 from dataclasses import fields
@@ -29,6 +30,21 @@ def test_the_settings_file_is_private_from_its_first_byte(tmp_path: Path) -> Non
     path = write_config(load_settings(tmp_path, environ={}, database_url="postgresql://u:secret@h/db"))
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert [entry.name for entry in tmp_path.iterdir()] == ["tzsb.toml"]  # no temporary file left behind
+
+
+def test_a_temporary_file_left_by_a_crashed_run_is_not_in_the_way(tmp_path: Path) -> None:
+    stale = tmp_path / f".tzsb.toml.{os.getpid()}.tmp"
+    stale.write_text("half a file", encoding="utf-8")
+    path = write_config(load_settings(tmp_path, environ={}, region="330000"))
+    assert load_settings(tmp_path, environ={}).region == "330000"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stale.read_text(encoding="utf-8") == "half a file"  # not ours to remove
+
+
+def test_the_master_key_from_the_environment_is_a_secret_too(tmp_path: Path) -> None:
+    settings = load_settings(tmp_path, environ={"TZSB_MASTER_KEY": "0123456789abcdef" * 2})
+    assert isinstance(settings.master_key, Secret)
+    assert "0123456789abcdef" not in repr(settings)
 
 
 def test_the_database_url_never_shows_in_a_repr(tmp_path: Path) -> None:

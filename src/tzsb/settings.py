@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import os
+import tempfile
 import tomllib
 import types
 import typing
@@ -264,8 +265,10 @@ def write_config(settings: Settings) -> Path:
     if settings.database_url:
         document["database_url"] = str(settings.database_url)
     text = "# tzsb-exchange node settings; environment variables TZSB_<NAME> override them.\n" + tomli_w.dumps(document)
-    temporary = path.with_name(f".{CONFIG_FILE}.{os.getpid()}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    # mkstemp: a new file (O_EXCL) under a fresh name, 0600 whatever the umask; a stale temporary file
+    # left by a crashed run cannot be in the way.
+    descriptor, name = tempfile.mkstemp(prefix=f".{CONFIG_FILE}.", suffix=".tmp", dir=settings.home)
+    temporary = Path(name)
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
             stream.write(text)

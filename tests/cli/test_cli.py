@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
 from pathlib import Path
 
@@ -247,3 +248,38 @@ def test_the_log_shows_unidentified_refusals_per_address_and_minute(province: Pa
     assert [(row["client_addr"], row["count"], row["last_code"]) for row in json.loads(out)] == [
         ("198.51.100.7", 1, "E_JSON")
     ]
+
+
+def test_a_url_password_is_masked_as_written_and_as_the_driver_reads_it() -> None:
+    from tzsb.cli.common import redact
+
+    url = "postgresql://tzsb:p%40ss%2Fw0rd@db.example/tzsb"
+    message = f"login as tzsb with p@ss/w0rd refused; url {url}"
+    assert redact(message, url) == "login as tzsb with ********** refused; url **********"
+    assert redact("nothing secret here", "", "sqlite:///tmp/tzsb.db") == "nothing secret here"
+
+
+def test_serving_a_node_whose_database_is_down_says_what_to_check(tmp_path: Path) -> None:
+    """Before: a 500-line traceback whose frames could show the URL; now one line, password masked."""
+    from tests.web.servers import tzsb
+
+    home = tmp_path / "node"
+    code, _, err = invoke("init", "--home", str(home), "--region", "330000")
+    assert code == 0, err
+    password = "p@ss-hunter2"
+    url = "postgresql://tzsb:p%40ss-hunter2@127.0.0.1:1/tzsb"
+    served = tzsb("serve", "--home", str(home), env={**os.environ, "TZSB_DATABASE_URL": url})
+    assert served.returncode == 1
+    assert "cannot open the node's database (OperationalError): " in served.stderr
+    assert "check database_url (tzsb.toml or TZSB_DATABASE_URL) and that the database is reachable" in served.stderr
+    assert "Traceback" not in served.stderr and "╭" not in served.stderr
+    output = served.stdout + served.stderr
+    assert password not in output and "p%40ss-hunter2" not in output
+
+
+def test_init_on_a_path_that_cannot_be_a_folder_says_so(tmp_path: Path) -> None:
+    (tmp_path / "taken").write_text("a file, not a folder", encoding="utf-8")
+    code, _, err = invoke("init", "--home", str(tmp_path / "taken"), "--region", "330000")
+    assert code == 1
+    assert f"cannot create the node home {tmp_path / 'taken'}: " in err
+    assert "choose another --home" in err

@@ -65,20 +65,27 @@ def warn_exposed(home: Path) -> None:
 
 
 def redact(text: str, *secrets: str) -> str:
-    """``text`` with every non-empty ``secrets`` value, and any URL password, replaced by asterisks."""
-    from urllib.parse import urlsplit
+    """``text`` with every non-empty ``secrets`` value, and any URL password (as written and
+    percent-decoded, as a driver sees it), replaced by asterisks."""
+    from urllib.parse import unquote, urlsplit
 
     for secret in secrets:
         if not secret:
             continue
-        text = text.replace(secret, "**********")
         try:
             password = urlsplit(secret).password
         except ValueError:
             password = None
-        if password:
-            text = text.replace(password, "**********")
+        # The longest first, so a password inside the URL is not left half-masked.
+        for value in sorted({secret, password or "", unquote(password or "")}, key=len, reverse=True):
+            if value:
+                text = text.replace(value, "**********")
     return text
+
+
+#: Packages whose exceptions mean the database could not be reached or opened (named, not imported:
+#: only the store imports the database libraries).
+_DATABASE_MODULES: Final = frozenset({"sqlalchemy", "psycopg", "sqlite3"})
 
 
 def open_node(home: Path) -> Any:
@@ -86,9 +93,23 @@ def open_node(home: Path) -> Any:
     from tzsb.app import build_node
 
     try:
-        return build_node(load_settings(home))
+        settings = load_settings(home)
     except ConfigurationError as exc:
         raise fail(str(exc)) from None
+    try:
+        return build_node(settings)
+    except ConfigurationError as exc:
+        raise fail(redact(str(exc), settings.database_url)) from None
+    except Exception as exc:
+        if type(exc).__module__.partition(".")[0] not in _DATABASE_MODULES:
+            raise
+        # A database server that is down or refuses the login: a message with what to check rather than
+        # a traceback (whose frames hold the URL, password included). A driver's text may quote the URL.
+        where = "database_url (tzsb.toml or TZSB_DATABASE_URL)" if settings.database_url else settings.database
+        raise fail(
+            f"cannot open the node's database ({type(exc).__name__}): {redact(str(exc), settings.database_url)}; "
+            f"check {where} and that the database is reachable"
+        ) from None
 
 
 @contextmanager

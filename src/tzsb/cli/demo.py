@@ -24,7 +24,7 @@ import orjson
 import typer
 
 from tzsb.catalog import samples
-from tzsb.cli.common import HomeOption, fail, print_json
+from tzsb.cli.common import HomeOption, create_home, fail, print_json
 from tzsb.errors import ConfigurationError, ExchangeError
 from tzsb.protocol import RESULT_SUCCESS, Action, SignAlgorithm, covers, is_region_code
 
@@ -83,6 +83,7 @@ def demo(
     try:
         home.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{home.name}-", suffix=".demo", dir=home.parent))
+        create_home(staging)  # 0700, as `tzsb init` makes a home: renamed into place, it stays so
     except OSError as exc:
         raise fail(f"cannot create a folder beside {home}: {exc}") from None
     try:

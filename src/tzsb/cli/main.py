@@ -31,7 +31,11 @@ from tzsb.errors import ConfigurationError
 from tzsb.protocol import SignAlgorithm, is_region_code
 from tzsb.settings import LEVELS, load_settings, write_config
 
-app = typer.Typer(help="tzsb-exchange: 特种设备安全监管信息共享接口 node.", no_args_is_help=True)
+# Never the locals of a traceback's frames (older typer releases showed them by default): they hold the
+# database URL with its password and app secrets as plain strings.
+app = typer.Typer(
+    help="tzsb-exchange: 特种设备安全监管信息共享接口 node.", no_args_is_help=True, pretty_exceptions_show_locals=False
+)
 app.add_typer(apps_cli, name="app")
 app.add_typer(catalog_cli, name="catalog")
 app.add_typer(rules_cli, name="rules")
@@ -76,7 +80,10 @@ def init(
         raise fail("--region must be a 6-digit GB/T 2260 code, e.g. 330000 (100000 = national)")
     if (home / "tzsb.toml").exists() or (home / "master.key").exists():
         raise fail(f"{home} already holds a node; choose another --home (nothing was changed)")
-    create_home(home)
+    try:
+        create_home(home)
+    except OSError as exc:
+        raise fail(f"cannot create the node home {home}: {exc}; choose another --home") from None
     try:
         settings = load_settings(
             home, environ={}, level=level, region=region, database_url=database_url, service_path=service_path
