@@ -22,6 +22,7 @@ from tzsb.exchange import (
     DigestPool,
     Exchange,
     LocalExecution,
+    PulledWrites,
     ReadAhead,
     ReplayBounds,
 )
@@ -40,6 +41,7 @@ from tzsb.registry import (
 from tzsb.rules import RULES_FILE, RuleBook
 from tzsb.settings import Settings
 from tzsb.store import Store, natural_keys, open_store
+from tzsb.sync import LinkRegistry, SyncRunner
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,8 @@ class Node:
     rules: RuleBook
     exchange: Exchange
     clock: Clock
+    links: LinkRegistry
+    sync: SyncRunner
 
     def close(self) -> None:
         self.exchange.close()
@@ -128,8 +132,24 @@ def build_node(settings: Settings, clock: Clock | None = None, *, migrate: bool 
         # reload of rules.json gets its index at the next start.
         matches = {match for validator in rules.current().validators.values() for match in validator.related_matches}
         natural_keys.index_catalog(store, catalog, also=sorted(matches))
-    exchange = build_exchange(settings, store, catalog, registry, rules, master_key, clock)
-    return Node(settings, store, catalog, registry, rules, exchange, clock)
+    directions = DirectionPolicy(
+        Party(settings.level, settings.region), load_directions(settings.home / DIRECTIONS_FILE)
+    )
+    exchange = build_exchange(settings, store, catalog, registry, rules, master_key, clock, directions)
+    links = LinkRegistry(store, master_key, clock, directions.node, directions)
+    sync = SyncRunner(
+        store,
+        catalog,
+        links,
+        PulledWrites(exchange.local, exchange.answers, rules, clock),
+        InteractionLog(store),
+        clock,
+        attempts=settings.sync_attempts,
+        backoff_seconds=settings.sync_backoff_seconds,
+        failure_wait_seconds=settings.sync_failure_wait_seconds,
+        lease_seconds=settings.sync_lease_seconds,
+    )
+    return Node(settings, store, catalog, registry, rules, exchange, clock, links, sync)
 
 
 def build_exchange(
@@ -140,6 +160,7 @@ def build_exchange(
     rules: RuleBook,
     master_key: MasterKey,
     clock: Clock,
+    directions: DirectionPolicy | None = None,
 ) -> Exchange:
     """The request pipeline and every collaborator of its steps."""
     several_processes = settings.workers > 1
@@ -150,7 +171,8 @@ def build_exchange(
         catalog,
         registry,
         rules,
-        DirectionPolicy(Party(settings.level, settings.region), load_directions(settings.home / DIRECTIONS_FILE)),
+        directions
+        or DirectionPolicy(Party(settings.level, settings.region), load_directions(settings.home / DIRECTIONS_FILE)),
         lockouts,
         # Several server processes count each app's requests together, in the database.
         RateLimiter(clock, shared=store if several_processes else None),

@@ -114,6 +114,21 @@ class Settings:
         "Keys held by records an app may not access (another region, or another source of a type it sees "
         "masked) that its adds may name within 24 hours before the app is locked out for 24 hours.",
     )
+    sync_schedule: bool = _setting(
+        True, "Run the sync links' schedule inside `tzsb serve` (one process of several runs each link)."
+    )
+    sync_tick_seconds: float = _setting(15.0, "How often (seconds) the schedule looks for links that are due.")
+    sync_attempts: int = _setting(3, "Consecutive failed attempts after which a link is marked failed and waits (7.4).")
+    sync_backoff_seconds: float = _setting(
+        30.0, "Wait (seconds) before a link's second attempt after a failure; doubled before each further one."
+    )
+    sync_failure_wait_seconds: int = _setting(
+        24 * 3600, "How long (seconds) a failed link waits before it is tried again (7.4), unless `tzsb sync retry`."
+    )
+    sync_lease_seconds: float = _setting(
+        300.0,
+        "A link's lease: if its holder stops renewing it (dies) for this long, another process takes the link over.",
+    )
     master_key: Secret | None = _setting(None, "32 hex digits; overrides <home>/master.key (env TZSB_MASTER_KEY).")
 
     @property

@@ -28,6 +28,8 @@ class LogEntry:
     code: str
     message: str
     duration_ms: float
+    #: "in": a request this node answered; "out": a batch this node sent over a sync link.
+    direction: str = "in"
 
     def row(self) -> dict[str, Any]:
         row = asdict(self)

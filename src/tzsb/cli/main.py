@@ -26,6 +26,7 @@ from tzsb.cli.common import (
 )
 from tzsb.cli.demo import demo
 from tzsb.cli.records import records_cli
+from tzsb.cli.sync import links_cli, sync_cli
 from tzsb.cli.users import users_cli
 from tzsb.errors import ConfigurationError
 from tzsb.protocol import SignAlgorithm, is_region_code
@@ -41,6 +42,8 @@ app.add_typer(catalog_cli, name="catalog")
 app.add_typer(rules_cli, name="rules")
 app.add_typer(users_cli, name="user")
 app.add_typer(records_cli, name="record")
+app.add_typer(links_cli, name="link")
+app.add_typer(sync_cli, name="sync")
 app.command("demo")(demo)
 
 

@@ -11,6 +11,7 @@ from tzsb.exchange.local import LocalExecution
 from tzsb.exchange.operator import Reassigned, reassign_record
 from tzsb.exchange.overlap import DigestPool
 from tzsb.exchange.pipeline import Exchange
+from tzsb.exchange.pulled import PulledWrites
 from tzsb.exchange.readahead import ReadAhead
 from tzsb.exchange.replays import ReplayBounds
 
@@ -22,6 +23,7 @@ __all__ = [
     "DigestPool",
     "Exchange",
     "LocalExecution",
+    "PulledWrites",
     "ReadAhead",
     "Reassigned",
     "ReplayBounds",

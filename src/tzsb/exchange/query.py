@@ -62,6 +62,9 @@ class QueryPlan:
     #: Hash of the conditions (without paging keys): a page cursor is only valid for the same ones.
     fingerprint: str
     feed: bool
+    #: The business type's key and region fields (a record's departure from the feed's region names both).
+    key_field: str = ""
+    region_field: str = ""
 
 
 def _time_bound(name: str, value: Any, end_of_day: bool) -> str:
@@ -199,7 +202,14 @@ def plan_query(
         limit=page_size + 1,
         by_seq=by_seq,
     )
-    return QueryPlan(query=query, page_size=page_size, fingerprint=fingerprint, feed=since is not None)
+    return QueryPlan(
+        query=query,
+        page_size=page_size,
+        fingerprint=fingerprint,
+        feed=since is not None,
+        key_field=business.primary_key,
+        region_field=business.region_field,
+    )
 
 
 def page_extras(plan: QueryPlan, rows: list[StoredRecord], codec: CursorCodec) -> dict[str, Any]:
@@ -237,13 +247,24 @@ def next_query(plan: QueryPlan, rows: list[StoredRecord]) -> RecordQuery | None:
 def render(rows: list[StoredRecord], plan: QueryPlan) -> list[Any]:
     """The records of a page; tombstones (and deleted rows asked for) carry ``_deleted: true``.
 
+    A record that left the feed's region comes as a tombstone of its key and the region it left,
+    with ``_moved: true`` — gone from the caller's region, and nothing of where it went.
+
     Rows selected raw become ``orjson.Fragment`` s: their stored compact text goes out unparsed.
     """
     page = rows[: plan.page_size]
     show_deleted = plan.feed or plan.query.include_deleted
     rendered: list[Any] = []
     for row in page:
-        if show_deleted and row.deleted:
+        if row.departed:
+            rendered.append({
+                plan.key_field: row.key,
+                plan.region_field: row.region,
+                "_deleted": True,
+                "_deleted_at": row.deleted_at,
+                "_moved": True,
+            })  # fmt: skip
+        elif show_deleted and row.deleted:
             rendered.append({**row.data, "_deleted": True, "_deleted_at": row.deleted_at})
         elif row.text is not None:
             rendered.append(orjson.Fragment(row.text))

@@ -137,7 +137,9 @@ def natural_key_holders(
     return found
 
 
-def _row(context: WriteContext, key: str, data: dict[str, Any], seq: int, source: str) -> dict[str, Any]:
+def _row(
+    context: WriteContext, key: str, data: dict[str, Any], seq: int, source: str, previous_region: str
+) -> dict[str, Any]:
     business = context.business
     return {
         "business": business.code,
@@ -152,6 +154,8 @@ def _row(context: WriteContext, key: str, data: dict[str, Any], seq: int, source
         "changed_by": context.app.appid,
         "changed_at": context.now,
         "seq": seq,
+        # A record that moves leaves a departure behind, for the feeds of the region it left.
+        "previous_region": previous_region,
     }
 
 
@@ -269,7 +273,7 @@ def plan(
             owned.append(RecordFault(index, key, source=current.source_appid))
             continue
         last_seq += 1
-        row = _row(context, key, new_data, last_seq, current.source_appid)
+        row = _row(context, key, new_data, last_seq, current.source_appid, current.region)
         if action is Action.DELETE:
             row.update(deleted=True, deleted_at=context.now, deleted_by=context.app.appid)
             outcome.deleted += 1

@@ -13,7 +13,8 @@ functions named for what they mean, in a module per table family:
 - ``interaction_log``: one row per request;
 - ``key_collisions``: adds refused for naming a key the caller may not access;
 - ``natural_keys``: which live records hold given natural-key values, and the indexes behind it;
-- ``refusal_tallies``: refusals of unidentified callers, per address and minute.
+- ``refusal_tallies``: refusals of unidentified callers, per address and minute;
+- ``links``: sync links, their positions and parked records; ``leases``: one process per link.
 
 What differs between SQLite and PostgreSQL is held by one ``Dialect`` object per database
 (``dialects``), reachable as ``Store.dialect``.
@@ -26,6 +27,8 @@ from tzsb.store import (
     apps,
     interaction_log,
     key_collisions,
+    leases,
+    links,
     lockouts,
     natural_keys,
     nonces,
@@ -51,6 +54,8 @@ __all__ = [
     "driver_sql",
     "interaction_log",
     "key_collisions",
+    "leases",
+    "links",
     "lockouts",
     "natural_keys",
     "nonces",

@@ -35,6 +35,9 @@ class StoredRecord(NamedTuple):
     seq: int
     #: The stored JSON text, when selected raw (``data`` is then empty): answers splice it in unparsed.
     text: str | None = None
+    #: A change feed's record of a move out of the feed's region (``region`` is the region left,
+    #: ``data`` empty): the record is gone from the region, as if deleted there.
+    departed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,10 +192,16 @@ def select_records(connection: Connection, query: RecordQuery, *, raw: bool = Fa
     if query.since is not None:
         conditions += ranged
         params += range_params
-        add("seq > ?", query.since)
-        if query.after is not None:
-            add("seq > ?", query.after[0])
-        return _run(connection, conditions, params, "seq", query.limit, raw)
+        start = max(query.since, int(query.after[0]) if query.after is not None else 0)
+        add("seq > ?", start)
+        changed = _run(connection, conditions, params, "seq", query.limit, raw)
+        if not prefix or query.key is not None or query.region is not None or query.equals:
+            return changed
+        # A feed scoped to a region also tells of the records that left it (their rows are elsewhere now).
+        departed = departures(connection, query.business, prefix, start, query.limit)
+        if not departed:
+            return changed
+        return sorted([*changed, *departed], key=lambda row: row.seq)[: query.limit]
     if not query.include_deleted:
         add("deleted = ?", False)
     if query.by_seq:
@@ -200,8 +209,8 @@ def select_records(connection: Connection, query: RecordQuery, *, raw: bool = Fa
         # from the position on, filtered (regions, deleted rows), with no sort and no rescan.
         # A first page too starts from a position (0: sequences start at 1), or SQLite sorts the
         # whole region range on each first page instead of walking the sequence index.
-        start = query.after[0] if query.after is not None else 0
-        seq_conditions, seq_params = [*conditions, *ranged, "seq > ?"], [*params, *range_params, start]
+        by_seq_start = query.after[0] if query.after is not None else 0
+        seq_conditions, seq_params = [*conditions, *ranged, "seq > ?"], [*params, *range_params, by_seq_start]
         return _run(connection, seq_conditions, seq_params, "seq", query.limit, raw)
     order = "region, record_key"
     if query.after is None:
@@ -236,3 +245,60 @@ def _run(
         _stored(row, raw)
         for row in connection.exec_driver_sql(dialect_of(connection).driver_sql(statement), (*params, limit))
     ]
+
+
+def departures(connection: Connection, business: str, prefix: str, after_seq: int, limit: int) -> list[StoredRecord]:
+    """Records of ``business`` that moved out of the region range ``prefix`` (to a region outside
+    it) with a change sequence above ``after_seq``, as ``departed`` rows in sequence order."""
+    lower, upper = _prefix_bounds(prefix)
+    statement = (
+        "SELECT record_key, old_region, seq, at FROM region_departures WHERE business = ? AND seq > ? "
+        "AND old_region >= ? AND old_region < ? AND NOT (new_region >= ? AND new_region < ?) ORDER BY seq LIMIT ?"
+    )
+    rows = connection.exec_driver_sql(
+        dialect_of(connection).driver_sql(statement), (business, after_seq, lower, upper, lower, upper, limit)
+    )
+    return [StoredRecord(key, region, "", {}, True, at, "", int(seq), departed=True) for key, region, seq, at in rows]
+
+
+def changes_to_send(
+    connection: Connection, business: str, after_seq: int, limit: int, *, not_changed_by: str
+) -> list[StoredRecord]:
+    """The changes of ``business`` after ``after_seq`` in sequence order (tombstones included), but
+    those last written by an identity starting with ``not_changed_by`` (records pulled from the
+    parent go no further up): what an upward sync link sends next."""
+    statement = (
+        f"SELECT {_SELECTED} FROM records WHERE business = ? AND seq > ? "  # noqa: S608 - fixed names, bound values
+        "AND changed_by NOT LIKE ? ORDER BY seq LIMIT ?"
+    )
+    rows = connection.exec_driver_sql(
+        dialect_of(connection).driver_sql(statement), (business, after_seq, _like_prefix(not_changed_by), limit)
+    )
+    return [_stored(row) for row in rows]
+
+
+def count_changes_to_send(connection: Connection, business: str, after_seq: int, *, not_changed_by: str) -> int:
+    """How many changes ``changes_to_send`` would still deliver (its lag in changes)."""
+    statement = "SELECT count(*) FROM records WHERE business = ? AND seq > ? AND changed_by NOT LIKE ?"
+    return int(
+        connection.exec_driver_sql(
+            dialect_of(connection).driver_sql(statement), (business, after_seq, _like_prefix(not_changed_by))
+        ).scalar_one()
+    )
+
+
+def oldest_change_to_send(connection: Connection, business: str, after_seq: int, *, not_changed_by: str) -> str | None:
+    """When the oldest change still to send was made (``changed_at``), or None if none is waiting."""
+    statement = (
+        "SELECT changed_at FROM records WHERE business = ? AND seq > ? AND changed_by NOT LIKE ? ORDER BY seq LIMIT 1"
+    )
+    return connection.exec_driver_sql(
+        dialect_of(connection).driver_sql(statement), (business, after_seq, _like_prefix(not_changed_by))
+    ).scalar_one_or_none()
+
+
+def _like_prefix(prefix: str) -> str:
+    """A LIKE pattern for texts starting with ``prefix`` (which holds no wildcard)."""
+    if any(character in prefix for character in "%_\\"):
+        raise ValueError(f"{prefix!r} holds a LIKE wildcard")
+    return prefix + "%"

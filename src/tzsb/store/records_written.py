@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from tzsb.store.dialects import dialect_of
-from tzsb.store.schema import change_counter, records
+from tzsb.store.schema import change_counter, records, region_departures
 
 
 def lock_change_counter(connection: Connection) -> int:
@@ -226,9 +226,19 @@ def inserting(connection: Connection, new: NewRecords) -> Iterator[None]:
 
 
 def update(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Replace existing rows; each dict has ``business`` and ``record_key`` plus the new values."""
+    """Replace existing rows; each dict has ``business`` and ``record_key`` plus the new values, and
+    ``previous_region``: a row whose region changed leaves a departure (``region_departures``)."""
     if not rows:
         return
+    note_departures(
+        connection,
+        [
+            (row["business"], row["record_key"], row["previous_region"], row["region"], row["seq"], row["changed_at"])
+            for row in rows
+            if row.get("previous_region") not in (None, row["region"])
+        ],
+    )
+    rows = [{name: value for name, value in row.items() if name != "previous_region"} for row in rows]
     statement = (
         sa.update(records)
         .where(
@@ -267,6 +277,11 @@ def hand_over(
 ) -> None:
     """Give a stored record another region and source (an operator's reassignment), as a change
     with its own sequence so that the change feed carries it."""
+    previous = connection.execute(
+        sa.select(records.c.region).where(records.c.business == business, records.c.record_key == key)
+    ).scalar_one_or_none()
+    if previous is not None and previous != region:
+        note_departures(connection, [(business, key, previous, region, seq, changed_at)])
     connection.execute(
         sa.update(records)
         .where(records.c.business == business, records.c.record_key == key)
@@ -278,4 +293,22 @@ def hand_over(
             changed_at=changed_at,
             seq=seq,
         )
+    )
+
+
+#: One move out of a region: business type, key, the region left, the region entered, the change
+#: sequence of the move, its time.
+Departure = tuple[str, str, str, str, int, str]
+
+
+def note_departures(connection: Connection, departures: Sequence[Departure]) -> None:
+    """Keep records' moves out of their regions, for change feeds scoped to the regions they left."""
+    if not departures:
+        return
+    connection.execute(
+        sa.insert(region_departures),
+        [
+            {"business": business, "record_key": key, "old_region": old, "new_region": new, "seq": seq, "at": at}
+            for business, key, old, new, seq, at in departures
+        ],
     )

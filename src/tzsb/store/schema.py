@@ -2,7 +2,7 @@
 
 Defines every table; reading and writing each is owned by its table-family module (``records_read``,
 ``records_written``, ``nonces``, ``apps``, ``accounts``, ``lockouts``, ``rate_windows``,
-``interaction_log``, ``key_collisions``, ``refusal_tallies``).
+``interaction_log``, ``key_collisions``, ``refusal_tallies``, ``links``, ``leases``).
 """
 
 from __future__ import annotations
@@ -176,5 +176,92 @@ interaction_log = sa.Table(
     sa.Column("code", sa.String(16), nullable=False),
     sa.Column("message", sa.Text, nullable=False),
     sa.Column("duration_ms", sa.Float, nullable=False),
+    # "in": a request this node answered; "out": a batch this node sent over a sync link.
+    sa.Column("direction", sa.String(3), nullable=False, server_default="in"),
     sa.Index("ix_interaction_log_appid_at", "appid", "at"),
+)
+
+#: A record's move out of a region (its region field changed): a change feed scoped to the region
+#: it left delivers the move as a tombstone, which the record's own row (now elsewhere) cannot.
+region_departures = sa.Table(
+    "region_departures",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("business", sa.String(4), nullable=False),
+    sa.Column("record_key", CodeText, nullable=False),
+    sa.Column("old_region", CodeText, nullable=False),
+    sa.Column("new_region", CodeText, nullable=False),
+    # The change sequence of the move (the record's ``seq`` when it moved).
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("at", sa.String(19), nullable=False),
+    sa.Index("ix_region_departures_seq", "business", "seq"),
+)
+
+#: Sync links to the parent node (spec 5.4, 6.1 f, 7.3, 7.4): where to send or pull, as whom, what.
+links = sa.Table(
+    "links",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("appid", sa.String(64), nullable=False),
+    sa.Column("secret_enc", sa.LargeBinary, nullable=False),
+    sa.Column("sign_algorithm", sa.String(16), nullable=False),
+    # "up": this node's changes are sent to the parent; "down": the parent's are pulled here.
+    sa.Column("direction", sa.String(4), nullable=False),
+    sa.Column("businesses", sa.JSON, nullable=False),
+    sa.Column("purpose", sa.String(2), nullable=False),
+    sa.Column("every_seconds", sa.Integer, nullable=False),
+    sa.Column("max_records", sa.Integer, nullable=False),
+    sa.Column("max_bytes", sa.Integer),
+    sa.Column("timeout_seconds", sa.Float, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    # Random per link (and per full upload): part of every batch's derived ``random``, so that a
+    # re-created link or a new full upload never collides with a claim the parent already holds.
+    sa.Column("uid", sa.String(32), nullable=False),
+    sa.Column("generation", sa.Integer, nullable=False),
+    # "idle" (never run), "ok", "retrying", "failed" (7.4: waits until ``wait_until``).
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("wait_until", sa.String(32)),
+    sa.Column("last_attempt_at", sa.String(32)),
+    sa.Column("last_success_at", sa.String(32)),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", sa.String(32), nullable=False),
+    sa.Column("updated_at", sa.String(32), nullable=False),
+)
+
+#: Per link and business type: the change sequence the parent acknowledged (up), or the parent's
+#: ``next_since`` token applied here (down).
+link_positions = sa.Table(
+    "link_positions",
+    metadata,
+    sa.Column("link", sa.String(64), primary_key=True),
+    sa.Column("business", sa.String(4), primary_key=True),
+    sa.Column("position", sa.BigInteger, nullable=False),
+    sa.Column("since_token", sa.Text),
+    sa.Column("updated_at", sa.String(32), nullable=False),
+)
+
+#: Records the other side refused on a link, with its reason; sent again when they change.
+parked_records = sa.Table(
+    "parked_records",
+    metadata,
+    sa.Column("link", sa.String(64), primary_key=True),
+    sa.Column("business", sa.String(4), primary_key=True),
+    sa.Column("record_key", CodeText, primary_key=True),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("code", sa.String(16), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("parked_at", sa.String(32), nullable=False),
+)
+
+#: Leases held by one process among several sharing the database (the sync schedule: exactly one
+#: process runs a link at a time, and another takes over when the holder dies).
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("holder", sa.String(100), nullable=False),
+    # Unix seconds: past it, any process may take the lease.
+    sa.Column("expires_at", sa.Float, nullable=False),
 )

@@ -14,6 +14,7 @@ from starlette.routing import Route
 from tzsb import __version__
 from tzsb.app import Node, build_node, tune_runtime
 from tzsb.settings import Settings, load_settings
+from tzsb.sync import SyncScheduler
 from tzsb.web.clients import FORWARDED_FOR, ClientAddresses, in_networks, parse_networks
 from tzsb.web.openapi import openapi
 from tzsb.web.tls import client_fingerprint
@@ -100,8 +101,17 @@ def create_asgi(node: Node) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        yield
-        node.close()
+        # The sync links' schedule (5.4); with several processes each runs one, and a link's lease
+        # lets exactly one of them run that link at a time.
+        scheduler = SyncScheduler(node.sync, settings.sync_tick_seconds) if settings.sync_schedule else None
+        if scheduler is not None:
+            scheduler.start()
+        try:
+            yield
+        finally:
+            if scheduler is not None:
+                await anyio.to_thread.run_sync(scheduler.stop)
+            node.close()
 
     description = openapi(settings.service_path)
 
