@@ -234,8 +234,21 @@ class SyncRunner:
     # -- one link -------------------------------------------------------------------------------
 
     def run_link(self, link: Link, *, progress: Progress | None = None) -> LinkReport:
-        """One pass of ``link`` with its retries; never raises for the link's own failures."""
+        """One pass of ``link`` with its retries; never raises for the link's own failures. A failed
+        link still waiting (7.4) is not run: ``tzsb sync retry`` ends the wait."""
         report = LinkReport(link.name, link.direction)
+        if (
+            link.state == "failed"
+            and link.wait_until is not None
+            and self.clock.now() < datetime.fromisoformat(link.wait_until)
+        ):
+            report.state = "failed"
+            retry = f"tzsb sync retry --link {link.name}"
+            report.error = (
+                f"链路失败后等待至 {link.wait_until}（{link.last_error}）；立即重试：{retry} / "
+                f"failed, waiting until {link.wait_until} ({link.last_error}); to try now: {retry}"
+            )
+            return report
         try:
             with self._lease(link):
                 self._attempts(link, report, progress)
