@@ -71,7 +71,7 @@ class LinkReport:
     link: str
     direction: str
     state: str = "ok"
-    #: Up: records the parent acknowledged (tombstones included). Down: records applied here.
+    #: Up: records the parent acknowledged (tombstones included). Down: records changed here.
     records: int = 0
     deleted: int = 0
     parked: int = 0
@@ -488,6 +488,9 @@ class SyncRunner:
                 if item.key in held and not held[item.key].deleted
             ]
         origin = f"{IDENTITY_PREFIX}{link.name}"
+        # What the local writes changed (a record pulled as it already is here changes nothing: the
+        # parent's feed also returns this node's own records, sent up earlier).
+        changed = {"inserted": 0, "updated": 0, "deleted": 0}
 
         def apply(action: Action, items: Sequence[_Item], first: int, last: int) -> _Verdict:
             batch = [item.record for item in items]
@@ -495,6 +498,10 @@ class SyncRunner:
             random = derived_random(link, "pulled", business.code, action.value, token, first, last, digest)
             datalist = self.pulled.apply(identity, link.purpose, business, action, batch, random, origin)
             ok = datalist.get("result") == RESULT_SUCCESS
+            counts = datalist.get("counts")
+            if ok and isinstance(counts, dict):
+                for name in changed:
+                    changed[name] += int(counts.get(name, 0))
             details = datalist.get("busilist") if not ok else []
             return _Verdict(ok, str(datalist.get("code") or ""), str(datalist.get("message") or ""), details or [])
 
@@ -512,8 +519,8 @@ class SyncRunner:
                         for item, code, message in parked
                     ],
                 )
-        report.records += len(applied.delivered) + len(deleted.delivered)
-        report.deleted += len(deleted.delivered)
+        report.records += sum(changed.values())
+        report.deleted += changed["deleted"]
         report.parked += len(parked)
 
     def _identity(self, link: Link) -> App:
