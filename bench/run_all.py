@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHES = ["ingest_sqlite", "ingest_postgres", "query_key", "query_region", "validate_cost", "memory"]
+BENCHES = ["ingest_sqlite", "ingest_postgres", "query_key", "query_region", "validate_cost", "memory", "sync_up"]
 ROOT = Path(__file__).resolve().parent.parent
 
 

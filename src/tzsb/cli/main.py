@@ -304,10 +304,12 @@ def log(
     if as_json:
         print_json(rows)
         return
-    table = Table("at", "appid", "busicode", "action", "records", "result", "code", "ms", "client")
+    # "out": a batch this node sent over a sync link (client is then the parent it went to).
+    table = Table("at", "dir", "appid", "busicode", "action", "records", "result", "code", "ms", "client")
     for row in rows:
         table.add_row(
             row["at"],
+            row["direction"],
             row["appid"],
             row["busicode"],
             row["action"],

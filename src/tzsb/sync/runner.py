@@ -309,7 +309,6 @@ class SyncRunner:
                 )
             done = 0
             while True:
-                self._renew(link)
                 with self.store.read() as connection:
                     rows = records_read.changes_to_send(
                         connection, business, position, FEED_PAGE, not_changed_by=IDENTITY_PREFIX
@@ -404,6 +403,8 @@ class SyncRunner:
         count: int,
         report: LinkReport,
     ) -> Any:
+        # Renewed before each request: a pass over a slow parent may outlast one lease.
+        self._renew(link)
         started = time.perf_counter()
         report.batches += 1
         try:
@@ -428,7 +429,6 @@ class SyncRunner:
             token = stored.since_token if stored is not None and stored.since_token else "0"
             done = 0
             while True:
-                self._renew(link)
                 conditions = {"_since": token, "_page_size": page_size}
                 busilist_text = orjson.dumps([conditions]).decode("utf-8")
                 # A query's random is fresh each time: the same token asked again later must be
