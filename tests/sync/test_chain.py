@@ -9,7 +9,6 @@ exactly what it should, by region, with equal digests; a second pass sends nothi
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import subprocess
 import sys
@@ -23,13 +22,15 @@ import pytest
 import sqlalchemy as sa
 
 from tests.support import device
-from tests.sync.nodes import Databases
-from tests.web.servers import serving
+from tests.sync.nodes import Databases, free_port, make_home, open_home, serving_on
+from tzsb.app import Node
 from tzsb.catalog.samples import sample_records
 from tzsb.client import ExchangeClient
 from tzsb.protocol import SignAlgorithm
+from tzsb.registry import AppSpec
 from tzsb.settings import load_settings
 from tzsb.store.schema import records
+from tzsb.sync import LinkSpec
 
 A, B = "330106", "330108"
 LEVELS = {"national": "100000", "province": "330000", "city": "330100", "county-a": A, "county-b": B}
@@ -48,22 +49,21 @@ def tzsb(*args: str, secret: str | None = None) -> subprocess.CompletedProcess[s
     return done
 
 
-def app(home: Path, appid: str, region: str, purpose: str, *actions: str, extra: tuple[str, ...] = ()) -> str:
-    codes = [arg for code in FLOWING for arg in ("--busicode", purpose + code)]
-    granted = [arg for action in actions for arg in ("--action", action)]
-    created = tzsb(
-        "app", "create", "--home", str(home), "--appid", appid, "--region", region, *codes, *granted,
-        "--max-records", "1000", *extra, "--json",
-    )  # fmt: skip
-    return str(json.loads(created.stdout)["secret"])
+def app(node: Node, appid: str, region: str, purpose: str, *actions: str, **options: Any) -> str:
+    _, secret = node.registry.create(
+        AppSpec(
+            appid=appid,
+            region=region,
+            busicodes=frozenset(purpose + code for code in FLOWING),
+            actions=frozenset(actions),
+            **options,
+        )
+    )
+    return secret
 
 
-def link(home: Path, name: str, url: str, appid: str, secret: str, direction: str, *businesses: str) -> None:
-    codes = [arg for code in businesses for arg in ("--business", code)]
-    tzsb(
-        "link", "add", name, "--home", str(home), "--url", url, "--appid", appid, "--direction", direction, *codes,
-        secret=secret,
-    )  # fmt: skip
+def link(node: Node, name: str, url: str, appid: str, secret: str, direction: str, *businesses: str) -> None:
+    node.links.add(LinkSpec(name=name, url=url, appid=appid, secret=secret, direction=direction, businesses=businesses))
 
 
 def sync(home: Path) -> list[dict[str, Any]]:
@@ -105,36 +105,40 @@ def devices_of(county: str) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def chain(databases: Databases, tmp_path: Path) -> Iterator[dict[str, Any]]:
-    homes = {name: tmp_path / name for name in LEVELS}
-    for name, region in LEVELS.items():
-        level = name.split("-")[0]
-        database = databases.url(name)
-        extra = ("--database-url", database) if database else ()
-        tzsb("init", "--home", str(homes[name]), "--level", level, "--region", region, *extra)
+    """The five homes, set up as their operators would (apps issued by each parent, links added by
+    each child; in-process here: the commands themselves are tested in test_cli), then served."""
+    homes = {
+        name: make_home(tmp_path, name, name.split("-")[0], region, databases.url(name))
+        for name, region in LEVELS.items()
+    }
     # The city's rule is stricter than the counties': a bad USCC check digit is an error there.
     (homes["city"] / "rules.json").write_text('{"0101": {"severity": {"use-unit-code-check-digit": "error"}}}')
-    with ExitStack() as stack:
-        urls = {
-            name: stack.enter_context(serving(homes[name], tmp_path / f"{name}.log", {"TZSB_SYNC_SCHEDULE": "false"}))
-            + "/tzsb/exchange"
-            for name in LEVELS
-        }
-        # Each parent issues its child an app; the child links to it.
+    ports = {name: free_port() for name in LEVELS}
+    urls = {name: f"http://127.0.0.1:{port}/tzsb/exchange" for name, port in ports.items()}
+    nodes = {name: open_home(home) for name, home in homes.items()}
+    try:
         for county, region in (("county-a", A), ("county-b", B)):
             secret = app(
-                homes["city"], f"county-{region}", region, "14", "01", "03", "04", extra=("--unmasked", "0101")
+                nodes["city"], f"county-{region}", region, "14", "01", "03", "04", unmasked=frozenset({"0101"})
             )
-            link(homes[county], "up", urls["city"], f"county-{region}", secret, "up", *FLOWING)
-            link(homes[county], "down", urls["city"], f"county-{region}", secret, "down", "0101")
-        secret = app(homes["province"], "city-330100", "330100", "14", "01", "03")
-        link(homes["city"], "up", urls["province"], "city-330100", secret, "up", *FLOWING)
-        secret = app(homes["national"], "province-330000", "330000", "12", "01", "03")
-        link(homes["province"], "up", urls["national"], "province-330000", secret, "up", *FLOWING)
+            link(nodes[county], "up", urls["city"], f"county-{region}", secret, "up", *FLOWING)
+            link(nodes[county], "down", urls["city"], f"county-{region}", secret, "down", "0101")
+        secret = app(nodes["province"], "city-330100", "330100", "14", "01", "03")
+        link(nodes["city"], "up", urls["province"], "city-330100", secret, "up", *FLOWING)
+        secret = app(nodes["national"], "province-330000", "330000", "12", "01", "03")
+        link(nodes["province"], "up", urls["national"], "province-330000", secret, "up", *FLOWING)
         locals_ = {
-            county: app(homes[county], "county-local", region, "11", "01", "02", "03")
+            county: app(nodes[county], "county-local", region, "11", "01", "02", "03")
             for county, region in (("county-a", A), ("county-b", B))
         }
-        city_office = app(homes["city"], "city-office", "330100", "11", "01", "02", extra=("--override", "0101"))
+        city_office = app(nodes["city"], "city-office", "330100", "11", "01", "02", overrides=frozenset({"0101"}))
+    finally:
+        for node in nodes.values():
+            node.close()
+    with ExitStack() as stack:
+        for name in LEVELS:
+            log = tmp_path / f"{name}.log"
+            stack.enter_context(serving_on(homes[name], log, ports[name], {"TZSB_SYNC_SCHEDULE": "false"}))
         yield {"homes": homes, "urls": urls, "locals": locals_, "city_office": city_office}
 
 

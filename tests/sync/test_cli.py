@@ -35,6 +35,12 @@ def _records(county: Node, count: int) -> None:
     )
 
 
+def _records_more(county: Node) -> None:
+    secret = grant(county, appid="county-more", region=COUNTY, busicodes=frozenset({"110101"}))
+    more = [device(n) for n in (100, 101)]
+    assert call(county, body("county-more", secret, "110101", "01", more))["datalist"]["result"] == "0001"
+
+
 def test_an_operator_links_a_county_to_its_city_and_syncs(county: Node, city: Served, county_secret: str) -> None:
     home = str(county.settings.home)
     _records(county, 6)
@@ -57,6 +63,12 @@ def test_an_operator_links_a_county_to_its_city_and_syncs(county: Node, city: Se
     assert (report["link"], report["state"], report["records"], report["parked"]) == ("up", "ok", 6, 0)
     assert held(city.node, "0101") == held(county, "0101")
 
+    # Without --json and outside a terminal: a plain progress line per page on stderr, the summary on stdout.
+    _records_more(county)
+    plain = tzsb("sync", "run", "--home", home)
+    assert plain.returncode == 0, plain.stderr
+    assert "up 0101: 2/2" in plain.stderr.splitlines()
+    assert plain.stdout.startswith("up (up): ok, 2 record(s), 0 parked, 1 request(s)")
     status = orjson.loads(tzsb("sync", "status", "--home", home, "--json").stdout)
     assert [(item["name"], item["state"], item["lag_changes"], item["parked"]) for item in status] == [
         ("up", "ok", 0, 0)
@@ -65,7 +77,7 @@ def test_an_operator_links_a_county_to_its_city_and_syncs(county: Node, city: Se
     # A full upload sends everything again; the parent keeps what it has (nothing newer).
     full = tzsb("sync", "full", "--link", "up", "--home", home, "--json")
     assert full.returncode == 0, full.stderr
-    assert orjson.loads(full.stdout)[0]["records"] == 6
+    assert orjson.loads(full.stdout)[0]["records"] == 8
     assert held(city.node, "0101") == held(county, "0101")
 
     assert tzsb("link", "disable", "up", "--home", home).returncode == 0
