@@ -262,11 +262,12 @@ def departures(connection: Connection, business: str, prefix: str, after_seq: in
 
 
 def changes_to_send(
-    connection: Connection, business: str, after_seq: int, limit: int, *, not_changed_by: str
+    connection: Connection, business: str, after_seq: int, limit: int, *, not_changed_by: str, raw: bool = False
 ) -> list[StoredRecord]:
     """The changes of ``business`` after ``after_seq`` in sequence order (tombstones included), but
     those last written by an identity starting with ``not_changed_by`` (records pulled from the
-    parent go no further up): what an upward sync link sends next."""
+    parent go no further up): what an upward sync link sends next. ``raw`` as for ``select_records``
+    (live records' JSON text, where the dialect keeps it)."""
     statement = (
         f"SELECT {_SELECTED} FROM records WHERE business = ? AND seq > ? "  # noqa: S608 - fixed names, bound values
         "AND changed_by NOT LIKE ? ORDER BY seq LIMIT ?"
@@ -274,7 +275,8 @@ def changes_to_send(
     rows = connection.exec_driver_sql(
         dialect_of(connection).driver_sql(statement), (business, after_seq, _like_prefix(not_changed_by), limit)
     )
-    return [_stored(row) for row in rows]
+    keep_text = raw and dialect_of(connection).keeps_document_text
+    return [_stored(row, keep_text) for row in rows]
 
 
 def count_changes_to_send(connection: Connection, business: str, after_seq: int, *, not_changed_by: str) -> int:

@@ -30,6 +30,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -48,7 +49,7 @@ from tzsb.registry import App
 from tzsb.store import Store, leases, records_read
 from tzsb.store import links as stored_links
 from tzsb.sync.links import IDENTITY_PREFIX, Link, LinkRegistry, due
-from tzsb.sync.transport import LinkFailure, ParentSession, derived_random, peer_of
+from tzsb.sync.transport import Answer, LinkFailure, ParentSession, derived_random, peer_of
 
 logger = logging.getLogger(__name__)
 
@@ -101,11 +102,13 @@ class LinkStatus:
 
 @dataclass(frozen=True, slots=True)
 class _Item:
-    """One record on its way: its key, its change sequence, what is sent (or applied) for it."""
+    """One record on its way: its key, its change sequence, what is sent (or applied) for it (an
+    object, or the stored JSON text as an ``orjson.Fragment``), and whether it is a tombstone."""
 
     key: str
     seq: int
-    record: dict[str, Any]
+    record: Any
+    deleted: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,62 +311,87 @@ class SyncRunner:
                     else None
                 )
             done = 0
-            while True:
-                with self.store.read() as connection:
-                    rows = records_read.changes_to_send(
-                        connection, business, position, FEED_PAGE, not_changed_by=IDENTITY_PREFIX
-                    )
-                if not rows:
-                    break
-                key_field = business_type.primary_key
-                live = [_Item(row.key, row.seq, row.data) for row in rows if not row.deleted]
-                gone = [_Item(row.key, row.seq, row.data) for row in rows if row.deleted]
+            # The next page is read while the parent handles the current one (the feed only grows
+            # past the current page's last change, so reading ahead cannot miss one).
+            with ThreadPoolExecutor(1, thread_name_prefix="tzsb-sync-feed") as reader:
+                ahead = reader.submit(self._page, business, position)
+                while True:
+                    rows = ahead.result()
+                    if not rows:
+                        break
+                    ahead = reader.submit(self._page, business, rows[-1].seq)
+                    self._push_page(link, session, business_type, rows, batch_limit, report)
+                    position = rows[-1].seq
+                    done += len(rows)
+                    if progress is not None:
+                        progress(link.name, business, done, total)
 
-                def send(
-                    action: Action, items: Sequence[_Item], first: int, last: int, business: str = business
-                ) -> _Verdict:
-                    return self._send(link, session, business, action, items, first, last, report)
+    def _page(self, business: str, after_seq: int) -> list[_Item]:
+        """The next page of the upward feed: each change's record as the store's JSON text where
+        the store keeps it (spliced into the request unparsed), else as parsed."""
+        with self.store.read() as connection:
+            rows = records_read.changes_to_send(
+                connection, business, after_seq, FEED_PAGE, not_changed_by=IDENTITY_PREFIX, raw=True
+            )
+        return [
+            _Item(row.key, row.seq, orjson.Fragment(row.text) if row.text is not None else row.data, row.deleted)
+            for row in rows
+        ]
 
-                def send_again(
-                    action: Action, items: Sequence[_Item], first: int, last: int, business: str = business
-                ) -> _Verdict:
-                    # Not the first batch of these records: its random must differ from that one's.
-                    return self._send(link, session, business, action, items, first, last, report, "again")
+    def _push_page(
+        self,
+        link: Link,
+        session: ParentSession,
+        business_type: BusinessType,
+        rows: list[_Item],
+        batch_limit: list[int],
+        report: LinkReport,
+    ) -> None:
+        """Deliver one page of changes, then move the position past it with its parked records."""
+        business = business_type.code
+        key_field = business_type.primary_key
+        live = [row for row in rows if not row.deleted]
+        gone = [row for row in rows if row.deleted]
 
-                added = _deliver(Action.ADD, live, send, batch_limit, link.max_bytes)
-                deletes = [_Item(item.key, item.seq, {key_field: item.key}) for item in gone]
-                deleted = _deliver(Action.DELETE, deletes, send, batch_limit, link.max_bytes)
-                if deleted.missing:
-                    # The parent never held these records: give them to it, then delete them there,
-                    # so that it keeps the tombstones as this node does.
-                    by_key = {item.key: item for item in gone}
-                    originals = [by_key[item.key] for item in deleted.missing]
-                    revived = _deliver(Action.ADD, originals, send, batch_limit, link.max_bytes)
-                    again = [_Item(item.key, item.seq, {key_field: item.key}) for item in revived.delivered]
-                    second = _deliver(Action.DELETE, again, send_again, batch_limit, link.max_bytes)
-                    deleted.delivered += second.delivered
-                    deleted.parked += revived.parked + second.parked
-                self._fault_point("before_position")
-                parked = added.parked + deleted.parked
-                delivered = added.delivered + deleted.delivered
-                with self.store.write() as connection:
-                    stored_links.set_position(connection, link.name, business, self._now_text(), seq=rows[-1].seq)
-                    stored_links.unpark(connection, link.name, business, [item.key for item in delivered])
-                    stored_links.park(
-                        connection,
-                        link.name,
-                        [
-                            stored_links.Parked(business, item.key, item.seq, code, message, self._now_text())
-                            for item, code, message in parked
-                        ],
-                    )
-                position = rows[-1].seq
-                report.records += len(delivered)
-                report.deleted += len(deleted.delivered)
-                report.parked += len(parked)
-                done += len(rows)
-                if progress is not None:
-                    progress(link.name, business, done, total)
+        def send(action: Action, items: Sequence[_Item], first: int, last: int, business: str = business) -> _Verdict:
+            return self._send(link, session, business, action, items, first, last, report)
+
+        def send_again(
+            action: Action, items: Sequence[_Item], first: int, last: int, business: str = business
+        ) -> _Verdict:
+            # Not the first batch of these records: its random must differ from that one's.
+            return self._send(link, session, business, action, items, first, last, report, "again")
+
+        added = _deliver(Action.ADD, live, send, batch_limit, link.max_bytes)
+        deletes = [_Item(item.key, item.seq, {key_field: item.key}) for item in gone]
+        deleted = _deliver(Action.DELETE, deletes, send, batch_limit, link.max_bytes)
+        if deleted.missing:
+            # The parent never held these records: give them to it, then delete them there,
+            # so that it keeps the tombstones as this node does.
+            by_key = {item.key: item for item in gone}
+            originals = [by_key[item.key] for item in deleted.missing]
+            revived = _deliver(Action.ADD, originals, send, batch_limit, link.max_bytes)
+            again = [_Item(item.key, item.seq, {key_field: item.key}) for item in revived.delivered]
+            second = _deliver(Action.DELETE, again, send_again, batch_limit, link.max_bytes)
+            deleted.delivered += second.delivered
+            deleted.parked += revived.parked + second.parked
+        self._fault_point("before_position")
+        parked = added.parked + deleted.parked
+        delivered = added.delivered + deleted.delivered
+        with self.store.write() as connection:
+            stored_links.set_position(connection, link.name, business, self._now_text(), seq=rows[-1].seq)
+            stored_links.unpark(connection, link.name, business, [item.key for item in delivered])
+            stored_links.park(
+                connection,
+                link.name,
+                [
+                    stored_links.Parked(business, item.key, item.seq, code, message, self._now_text())
+                    for item, code, message in parked
+                ],
+            )
+        report.records += len(delivered)
+        report.deleted += len(deleted.delivered)
+        report.parked += len(parked)
 
     def _send(
         self,
@@ -402,7 +430,8 @@ class SyncRunner:
         random: str,
         count: int,
         report: LinkReport,
-    ) -> Any:
+    ) -> Answer:
+        """One request to the parent, logged (direction out) whatever came of it."""
         # Renewed before each request: a pass over a slow parent may outlast one lease.
         self._renew(link)
         started = time.perf_counter()
@@ -429,7 +458,8 @@ class SyncRunner:
             token = stored.since_token if stored is not None and stored.since_token else "0"
             done = 0
             while True:
-                conditions = {"_since": token, "_page_size": page_size}
+                # The child's own region, even if the parent granted the app more.
+                conditions = {"_since": token, "_page_size": page_size, "_region": self.links.node.region}
                 busilist_text = orjson.dumps([conditions]).decode("utf-8")
                 # A query's random is fresh each time: the same token asked again later must be
                 # answered afresh, not from the parent's first answer.

@@ -11,7 +11,6 @@ happened to a batch.
 from __future__ import annotations
 
 import hashlib
-import time
 from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -44,16 +43,6 @@ class Answer:
     datalist: dict[str, Any]
     #: The per-record details of a refusal (``index`` into the batch sent), or the records of a query.
     busilist: list[Any] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class Sent:
-    """What one exchange cost: for the log row."""
-
-    answer: Answer | None
-    random: str
-    duration_ms: float
-    failure: LinkFailure | None = None
 
 
 def derived_random(link: Link, *parts: object) -> str:
@@ -175,13 +164,3 @@ class ParentSession:
             datalist=datalist,
             busilist=busilist if isinstance(busilist, list) else [],
         )
-
-
-def timed(session: ParentSession, busicode: str, action: str, busilist_text: str, random: str) -> Sent:
-    """``session.exchange``, with its duration, the failure caught for the log."""
-    started = time.perf_counter()
-    try:
-        answer = session.exchange(busicode, action, busilist_text, random)
-    except LinkFailure as failure:
-        return Sent(None, random, round((time.perf_counter() - started) * 1000, 3), failure)
-    return Sent(answer, random, round((time.perf_counter() - started) * 1000, 3))
