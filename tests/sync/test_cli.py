@@ -115,3 +115,16 @@ def test_a_failed_pass_exits_non_zero_and_says_why(county: Node) -> None:
     assert "up (up): failed" in ran.stdout and "could not reach the parent" in ran.stdout
     status = tzsb("sync", "status", "--home", home)
     assert "failed" in status.stdout
+
+
+def test_the_secret_may_be_typed_at_a_prompt_and_is_never_shown(county: Node) -> None:
+    home = str(county.settings.home)
+    typed = subprocess.run(
+        [sys.executable, "-m", "tzsb", "link", "add", "up", "--home", home, "--url", "http://127.0.0.1:9/x",
+         "--appid", "county-330106", "--direction", "up", "--business", "0101"],
+        input="typed-secret-value\n", capture_output=True, text=True, timeout=120,
+        env={key: value for key, value in os.environ.items() if key != "TZSB_LINK_SECRET"}, check=False,
+    )  # fmt: skip
+    assert typed.returncode == 0, typed.stderr
+    assert "typed-secret-value" not in typed.stdout + typed.stderr
+    assert county.links.require("up").secret == "typed-secret-value"
