@@ -95,6 +95,13 @@ def test_a_parent_that_cannot_be_reached_fails_the_link_after_three_attempts(cou
     assert "tzsb sync retry --link up" in (waiting.error or "")
     [status] = county.sync.status()
     assert (status.link.state, status.lag_changes) == ("failed", 5)
+    # Once the wait is over, the link has its three attempts again.
+    from tzsb.store import links as stored_links
+
+    with county.store.write() as connection:
+        stored_links.update(connection, "up", wait_until=(before - timedelta(seconds=1)).isoformat())
+    [after_wait] = county.sync.run()
+    assert (after_wait.state, after_wait.attempts) == ("failed", 3)
 
 
 def test_retry_ends_the_wait_and_the_next_pass_delivers(open_node: Callable[..., Node], county: Node) -> None:

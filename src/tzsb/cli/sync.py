@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -47,6 +48,16 @@ def link_add(
     max_records: Annotated[int, typer.Option(help="Most records per request (7.3).")] = 1000,
     max_bytes: Annotated[int | None, typer.Option(help="Largest request body in bytes (7.3).")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the parent's answer.")] = 60.0,
+    ca_file: Annotated[
+        Path | None, typer.Option(help="PEM CA bundle to trust for the parent's certificate (https).")
+    ] = None,
+    client_cert: Annotated[
+        Path | None, typer.Option(help="This node's client certificate (PEM), for a parent that demands one.")
+    ] = None,
+    client_key: Annotated[Path | None, typer.Option(help="The client certificate's private key (PEM).")] = None,
+    timestamp: Annotated[
+        bool, typer.Option("--timestamp", help="Send the signed timestamp parameter (a parent app may demand it).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Add a link to the parent; the matrix of tables 1–4 must allow each business type that way."""
@@ -69,6 +80,10 @@ def link_add(
         max_records=max_records,
         max_bytes=max_bytes,
         timeout_seconds=timeout,
+        ca_file=None if ca_file is None else str(ca_file),
+        client_cert=None if client_cert is None else str(client_cert),
+        client_key=None if client_key is None else str(client_key),
+        send_timestamp=timestamp,
     )
     with node_session(home) as node:
         link = node.links.add(spec)

@@ -33,6 +33,10 @@ class StoredLink:
     max_records: int
     max_bytes: int | None
     timeout_seconds: float
+    ca_file: str | None
+    client_cert: str | None
+    client_key: str | None
+    send_timestamp: bool
     enabled: bool
     uid: str
     generation: int

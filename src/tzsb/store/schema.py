@@ -214,6 +214,13 @@ links = sa.Table(
     sa.Column("max_records", sa.Integer, nullable=False),
     sa.Column("max_bytes", sa.Integer),
     sa.Column("timeout_seconds", sa.Float, nullable=False),
+    # TLS towards the parent: a CA bundle to trust instead of the system's, and this node's client
+    # certificate and key (PEM paths) for a parent that binds its app to a certificate (7.1.1, 7.2).
+    sa.Column("ca_file", sa.Text),
+    sa.Column("client_cert", sa.Text),
+    sa.Column("client_key", sa.Text),
+    # Send the optional signed ``timestamp`` (a parent app may demand it).
+    sa.Column("send_timestamp", sa.Boolean, nullable=False),
     sa.Column("enabled", sa.Boolean, nullable=False),
     # Random per link (and per full upload): part of every batch's derived ``random``, so that a
     # re-created link or a new full upload never collides with a claim the parent already holds.

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import re
 import secrets
+import ssl
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -94,6 +96,12 @@ class LinkSpec:
     max_records: int = DEFAULT_MAX_RECORDS
     max_bytes: int | None = None
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    #: PEM CA bundle trusted for the parent's certificate instead of the system's.
+    ca_file: str | None = None
+    #: This node's client certificate and key (PEM), for a parent that demands one.
+    client_cert: str | None = None
+    client_key: str | None = None
+    send_timestamp: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +117,10 @@ class Link:
     max_records: int
     max_bytes: int | None
     timeout_seconds: float
+    ca_file: str | None
+    client_cert: str | None
+    client_key: str | None
+    send_timestamp: bool
     enabled: bool
     uid: str
     generation: int
@@ -143,6 +155,10 @@ class Link:
             "max_records": self.max_records,
             "max_bytes": self.max_bytes,
             "timeout_seconds": self.timeout_seconds,
+            "ca_file": self.ca_file,
+            "client_cert": self.client_cert,
+            "client_key": self.client_key,
+            "send_timestamp": self.send_timestamp,
             "enabled": self.enabled,
             "state": self.state,
             "failures": self.failures,
@@ -182,6 +198,15 @@ def check_spec(spec: LinkSpec, node: Party, directions: DirectionPolicy) -> Link
         raise ConfigurationError("--max-bytes must be at least 1024")
     if not 0 < spec.timeout_seconds <= 3600:
         raise ConfigurationError("--timeout must be between 0 and 3600 seconds")
+    if (spec.client_cert is None) != (spec.client_key is None):
+        raise ConfigurationError("--client-cert and --client-key go together")
+    if spec.ca_file is not None or spec.client_cert is not None:
+        if address.scheme != "https":
+            raise ConfigurationError("--ca-file, --client-cert and --client-key need an https:// --url")
+        try:
+            tls_context(spec.ca_file, spec.client_cert, spec.client_key)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigurationError(f"the link's TLS files cannot be used: {exc}") from None
     if not is_region_code(node.region):
         raise ConfigurationError(f"this node's region {node.region!r} is not a GB/T 2260 code")
     parent = parent_of(node.level, node.region)
@@ -234,6 +259,10 @@ class LinkRegistry:
             max_records=checked.max_records,
             max_bytes=checked.max_bytes,
             timeout_seconds=checked.timeout_seconds,
+            ca_file=_absolute(checked.ca_file),
+            client_cert=_absolute(checked.client_cert),
+            client_key=_absolute(checked.client_key),
+            send_timestamp=checked.send_timestamp,
             enabled=True,
             uid=secrets.token_hex(16),
             generation=0,
@@ -297,6 +326,10 @@ class LinkRegistry:
             max_records=row.max_records,
             max_bytes=row.max_bytes,
             timeout_seconds=row.timeout_seconds,
+            ca_file=row.ca_file,
+            client_cert=row.client_cert,
+            client_key=row.client_key,
+            send_timestamp=row.send_timestamp,
             enabled=row.enabled,
             uid=row.uid,
             generation=row.generation,
@@ -309,6 +342,19 @@ class LinkRegistry:
             created_at=row.created_at,
             secret=self.master_key.decrypt(row.secret_enc, _sealing_context(row.name)),
         )
+
+
+def tls_context(ca_file: str | None, client_cert: str | None, client_key: str | None) -> ssl.SSLContext:
+    """The TLS context of a link: the system's trust store or ``ca_file``, and the client certificate."""
+    context = ssl.create_default_context(cafile=ca_file)
+    if client_cert is not None and client_key is not None:
+        context.load_cert_chain(client_cert, client_key)
+    return context
+
+
+def _absolute(path: str | None) -> str | None:
+    """A path as the schedule in ``tzsb serve`` (another working directory) finds it too."""
+    return None if path is None else str(Path(path).resolve())
 
 
 def _sealing_context(name: str) -> str:

@@ -261,7 +261,9 @@ class SyncRunner:
         return report
 
     def _attempts(self, link: Link, report: LinkReport, progress: Progress | None) -> None:
-        failures = link.failures
+        # Each pass starts a fresh count: one that ends failed waits (7.4), and the pass after the
+        # wait has its three attempts again.
+        failures = 0
         while True:
             report.attempts += 1
             self._update(link, last_attempt_at=self._now_text())

@@ -11,6 +11,8 @@ happened to a batch.
 from __future__ import annotations
 
 import hashlib
+import ssl
+import time
 from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -19,7 +21,7 @@ import httpx
 import orjson
 
 from tzsb.protocol import RESULT_SUCCESS, sign, verify
-from tzsb.sync.links import Link
+from tzsb.sync.links import Link, tls_context
 
 JSON_UTF8: Final = "application/json; charset=utf-8"
 
@@ -64,7 +66,12 @@ class ParentSession:
 
     def __init__(self, link: Link, transport: httpx.BaseTransport | None = None) -> None:
         self.link = link
-        self._http = httpx.Client(timeout=link.timeout_seconds, transport=transport, follow_redirects=False)
+        verify: ssl.SSLContext | bool = True
+        if link.ca_file is not None or link.client_cert is not None:
+            verify = tls_context(link.ca_file, link.client_cert, link.client_key)
+        self._http = httpx.Client(
+            timeout=link.timeout_seconds, transport=transport, follow_redirects=False, verify=verify
+        )
 
     def close(self) -> None:
         self._http.close()
@@ -83,6 +90,10 @@ class ParentSession:
             "busilist": busilist_text,
             "random": random,
         }
+        if self.link.send_timestamp:
+            # Signed like the rest; a batch sent again carries a new one (the parent then answers
+            # E_REPLAY to its random, and the runner sends it under a new random: see runner).
+            params["timestamp"] = str(int(time.time()))
         return orjson.dumps({**params, "sign": sign(params, self.link.secret, self.link.sign_algorithm)})
 
     def exchange(self, busicode: str, action: str, busilist_text: str, random: str) -> Answer:
