@@ -21,6 +21,7 @@ FACES: dict[str, list[str]] = {
         "InteractionLog",
         "LogEntry",
         "RefusalTally",
+        "at_bound",
     ],
     "tzsb.catalog": [
         "BusinessType",
@@ -54,6 +55,7 @@ FACES: dict[str, list[str]] = {
         "DigestPool",
         "Exchange",
         "LocalExecution",
+        "LogQueries",
         "PulledWrites",
         "ReadAhead",
         "Reassigned",
@@ -137,6 +139,7 @@ FACES: dict[str, list[str]] = {
     "tzsb.store": [
         "Connection",
         "Dialect",
+        "EntryQuery",
         "NewRecords",
         "RecordQuery",
         "Store",

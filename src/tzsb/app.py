@@ -22,6 +22,7 @@ from tzsb.exchange import (
     DigestPool,
     Exchange,
     LocalExecution,
+    LogQueries,
     PulledWrites,
     ReadAhead,
     ReplayBounds,
@@ -192,14 +193,16 @@ def build_exchange(
             quota_bytes=settings.answer_quota_bytes,
         ),
     )
+    codec = CursorCodec(master_key.derive("tzsb/cursor"))
     local = LocalExecution(
         store,
         catalog,
         answers,
-        CursorCodec(master_key.derive("tzsb/cursor")),
+        codec,
         read_ahead,
         Collisions(store, clock, lockouts, CollisionPolicy(keys=settings.collision_lockout_keys)),
         page_size=settings.page_size,
         max_page_size=settings.max_page_size,
     )
-    return Exchange(admission, answers, local, clock, read_ahead=read_ahead, digests=digests)
+    logs = LogQueries(store, answers, codec, page_size=settings.page_size, max_page_size=settings.max_page_size)
+    return Exchange(admission, answers, local, clock, read_ahead=read_ahead, digests=digests, logs=logs)

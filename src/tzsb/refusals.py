@@ -591,6 +591,45 @@ def records_of_another_source(faults: Sequence[RecordFault], business: str) -> E
     )
 
 
+# -- the log interface (6.3.1 d) ------------------------------------------------------------------
+
+
+def log_query_only(action: str) -> ExchangeError:
+    return ExchangeError(
+        ErrorCode.PARAM,
+        f"日志接口只支持查询（04），本次为 {action}",
+        f"The log interface answers queries (04) only; this request is {action}",
+    )
+
+
+def log_condition_unknown(name: str, known: Sequence[str]) -> ExchangeError:
+    listed = ", ".join(known)
+    return ExchangeError(
+        ErrorCode.PARAM,
+        f"未知的日志查询条件 {name}，可用：{listed}",
+        f"Unknown log condition {name}; use one of {listed}",
+    )
+
+
+def log_condition_not_text(name: str) -> ExchangeError:
+    return ExchangeError(
+        ErrorCode.PARAM,
+        f"日志查询条件 {name} 应为非空字符串",
+        f"Log condition {name} must be a non-empty string",
+    )
+
+
+def log_of_another_app(appid: str) -> ExchangeError:
+    """An app that is not a log auditor asked for another app's entries."""
+    return ExchangeError(
+        ErrorCode.FORBIDDEN,
+        f"本应用只能查询自己的交互日志，无权查询 {appid} 的日志；"
+        "如需审计本区域全部日志，请联系节点管理员授予 log-auditor",
+        f"This app may read only its own log entries, not those of {appid}; to audit every entry of its region, "
+        "ask the node operator for the log-auditor grant",
+    )
+
+
 # -- the node itself ---------------------------------------------------------------------------
 
 

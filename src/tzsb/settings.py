@@ -136,6 +136,12 @@ class Settings:
         return str(self.database_url) or f"sqlite:///{(self.home / 'tzsb.db').resolve()}"
 
     @property
+    def log_path(self) -> str:
+        """The log interface (6.3.1 d): ``/<service>/log`` beside ``/<service>/<interFlag>``."""
+        service = self.service_path.rstrip("/").rsplit("/", 1)[0]
+        return f"{service}/log"
+
+    @property
     def master_key_path(self) -> Path:
         return self.home / MASTER_KEY_FILE
 

@@ -159,6 +159,10 @@ def test_interaction_log_appends_and_reads_newest_first(store: Store) -> None:
         assert interaction_log.count(connection) == 3
         newest = interaction_log.recent(connection)
         assert [row["random"] for row in newest] == ["r3", "r2", "r1"]
-        assert {key: value for key, value in newest[0].items() if key != "id"} == {**_entry("a", 3), "direction": "in"}
+        assert {key: value for key, value in newest[0].items() if key != "id"} == {
+            **_entry("a", 3),
+            "direction": "in",
+            "region": "",
+        }
         assert [row["random"] for row in interaction_log.recent(connection, 1)] == ["r3"]
         assert [row["random"] for row in interaction_log.recent(connection, appid="a")] == ["r3", "r1"]

@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+import re
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Final
 
-from tzsb.store import Connection, Store, interaction_log
+from tzsb.store import Connection, EntryQuery, Store, interaction_log
 
 _MAX_MESSAGE = 2000
+_DATE: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_DATETIME: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
+
+
+def at_bound(value: object, end: bool) -> str | None:
+    """A time given as ``YYYY-MM-DD`` or ``YYYY-MM-DD HH:MM:SS`` (Beijing time, as the log's ``at``)
+    as an inclusive bound on ``at``: the start of it, or with ``end`` its last instant. None when
+    ``value`` is neither."""
+    if isinstance(value, str):
+        if _DATETIME.fullmatch(value):
+            return value.replace(" ", "T") + (".999999" if end else "")
+        if _DATE.fullmatch(value):
+            return value + ("T23:59:59.999999" if end else "T00:00:00")
+    return None
 
 
 def _clean(value: str, limit: int) -> str:
@@ -30,6 +46,8 @@ class LogEntry:
     duration_ms: float
     #: "in": a request this node answered; "out": a batch this node sent over a sync link.
     direction: str = "in"
+    #: The region of the app the entry is about ("" for a caller never identified).
+    region: str = ""
 
     def row(self) -> dict[str, Any]:
         row = asdict(self)
@@ -41,6 +59,7 @@ class LogEntry:
             ("client_addr", 64),
             ("code", 16),
             ("message", _MAX_MESSAGE),
+            ("region", 6),
         ):
             row[name] = _clean(row[name], limit)
         return row
@@ -63,6 +82,20 @@ class InteractionLog:
     def recent(self, limit: int = 50, appid: str | None = None) -> list[dict[str, Any]]:
         with self.store.read() as connection:
             return interaction_log.recent(connection, limit, appid)
+
+    def entries(self, query: EntryQuery) -> list[dict[str, Any]]:
+        with self.store.read() as connection:
+            return interaction_log.select_entries(connection, query)
+
+    def walk(self, query: EntryQuery, page: int = 1000) -> Iterator[dict[str, Any]]:
+        """Every entry ``query`` matches, oldest first, a page at a time (never the whole log at once)."""
+        after = query.after_id
+        while True:
+            rows = self.entries(replace(query, oldest_first=True, after_id=after, before_id=None, limit=page))
+            yield from rows
+            if len(rows) < page:
+                return
+            after = int(rows[-1]["id"])
 
     def count(self) -> int:
         with self.store.read() as connection:

@@ -39,6 +39,9 @@ def app_create(
     cert_fingerprint: Annotated[
         list[str] | None, typer.Option(help="SHA-256 of a client certificate bound to the app (repeat).")
     ] = None,
+    log_auditor: Annotated[
+        bool, typer.Option(help="May read every interaction-log entry within its region (/tzsb/log), not only its own.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Register an app and print its secret once."""
@@ -60,6 +63,7 @@ def app_create(
         unmasked=frozenset(unmasked or ()),
         require_timestamp=require_timestamp,
         cert_fingerprints=tuple(item.lower().replace(":", "") for item in cert_fingerprint or ()),
+        log_auditor=log_auditor,
     )
     with node_session(home) as node:
         created, secret = node.registry.create(spec)

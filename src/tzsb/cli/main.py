@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from tzsb.cli.apps import apps_cli
+from tzsb.cli.audit import audit_cli
 from tzsb.cli.catalog import catalog_cli, rules_cli
 from tzsb.cli.common import (
     HomeOption,
@@ -38,6 +39,7 @@ app = typer.Typer(
     help="tzsb-exchange: 特种设备安全监管信息共享接口 node.", no_args_is_help=True, pretty_exceptions_show_locals=False
 )
 app.add_typer(apps_cli, name="app")
+app.add_typer(audit_cli, name="audit")
 app.add_typer(catalog_cli, name="catalog")
 app.add_typer(rules_cli, name="rules")
 app.add_typer(users_cli, name="user")

@@ -8,6 +8,7 @@ from tzsb.exchange.answers import Answers
 from tzsb.exchange.context import Admitted, RequestContext
 from tzsb.exchange.cursors import CursorCodec
 from tzsb.exchange.local import LocalExecution
+from tzsb.exchange.log_queries import LogQueries
 from tzsb.exchange.operator import Reassigned, reassign_record
 from tzsb.exchange.overlap import DigestPool
 from tzsb.exchange.pipeline import Exchange
@@ -23,6 +24,7 @@ __all__ = [
     "DigestPool",
     "Exchange",
     "LocalExecution",
+    "LogQueries",
     "PulledWrites",
     "ReadAhead",
     "Reassigned",

@@ -151,6 +151,7 @@ class Answers:
             code=code,
             message=message,
             duration_ms=context.duration_ms,
+            region=context.app.region if context.app is not None else "",
         )
 
     def _find_claim(self, context: RequestContext) -> nonces.Claim | None:

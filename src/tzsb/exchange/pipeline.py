@@ -17,6 +17,7 @@ from tzsb.exchange.admission import Admission
 from tzsb.exchange.answers import Answers
 from tzsb.exchange.context import RequestContext, admitted
 from tzsb.exchange.local import LocalExecution
+from tzsb.exchange.log_queries import LogQueries
 from tzsb.exchange.overlap import DigestPool
 from tzsb.exchange.readahead import ReadAhead
 from tzsb.protocol import Action
@@ -36,10 +37,12 @@ class Exchange:
         *,
         read_ahead: ReadAhead,
         digests: DigestPool,
+        logs: LogQueries | None = None,
     ) -> None:
         self.admission = admission
         self.answers = answers
         self.local = local
+        self.logs = logs
         self.clock = clock
         self.read_ahead = read_ahead
         self.digests = digests
@@ -53,8 +56,20 @@ class Exchange:
 
     def handle(self, body: bytes, content_type: str, client_addr: str, client_cert: str | None = None) -> bytes:
         """Answer one request body; never raises. ``client_cert``: SHA-256 of a verified TLS client certificate."""
+        return self._answer(body, content_type, client_addr, client_cert, log_query=False)
+
+    def handle_log(self, body: bytes, content_type: str, client_addr: str, client_cert: str | None = None) -> bytes:
+        """Answer one request of the log interface (6.3.1 d): admitted as any request, answered from
+        the interaction log; never raises."""
+        return self._answer(body, content_type, client_addr, client_cert, log_query=True)
+
+    def _answer(
+        self, body: bytes, content_type: str, client_addr: str, client_cert: str | None, *, log_query: bool
+    ) -> bytes:
         context = RequestContext(client_addr=client_addr, now=self.clock.now(), client_cert=client_cert)
         try:
+            if log_query:
+                return self._handle_log(context, body, content_type)
             return self._handle(context, body, content_type)
         except ExchangeError as refusal:
             return self.answers.refuse(context, self._limited(context, refusal))
@@ -88,6 +103,14 @@ class Exchange:
                 return replayed
         self.admission.admit_batch(context, request)
         return self.local.execute(context, request)
+
+    def _handle_log(self, context: RequestContext, body: bytes, content_type: str) -> bytes:
+        if self.logs is None:
+            raise RuntimeError("this exchange was built without the log interface")
+        self.admission.admit(context, body, content_type)
+        request = admitted(context)
+        self.admission.admit_batch(context, request)
+        return self.logs.execute(context, request)
 
     def refuse_oversized(self, client_addr: str, limit: int) -> bytes:
         """The refusal of a body the HTTP layer would not read past the node's limit (E_LIMIT),

@@ -58,6 +58,8 @@ class AppSpec:
     require_timestamp: bool = False
     #: SHA-256 fingerprints (hex) of client certificates bound to this app (mutual TLS).
     cert_fingerprints: tuple[str, ...] = ()
+    #: Reads every interaction-log entry within its region through the log interface, not only its own.
+    log_auditor: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +83,7 @@ class App:
     cert_fingerprints: tuple[str, ...]
     #: Secrets that verify now: the current one, then the previous one during a rotation's grace.
     secrets: tuple[str, ...] = field(repr=False)
+    log_auditor: bool = False
 
     @property
     def secret(self) -> str:
@@ -106,6 +109,7 @@ class App:
             "unmasked": sorted(self.unmasked),
             "require_timestamp": self.require_timestamp,
             "cert_fingerprints": list(self.cert_fingerprints),
+            "log_auditor": self.log_auditor,
             "secrets_in_force": len(self.secrets),
         }
 
@@ -190,6 +194,7 @@ class AppRegistry:
             unmasked=sorted(spec.unmasked),
             require_timestamp=spec.require_timestamp,
             cert_fingerprints=list(spec.cert_fingerprints),
+            log_auditor=spec.log_auditor,
         )
         with self.store.write() as connection:
             if stored_apps.exists(connection, spec.appid):
@@ -279,6 +284,7 @@ class AppRegistry:
             unmasked=_frozen(row.unmasked),
             require_timestamp=bool(row.require_timestamp),
             cert_fingerprints=tuple(str(item) for item in row.cert_fingerprints),
+            log_auditor=bool(row.log_auditor),
             secrets=tuple(in_force),
         )
 

@@ -39,12 +39,14 @@ from tzsb.store import (
 )
 from tzsb.store.dialects import Dialect, driver_sql
 from tzsb.store.engine import Store, open_store
+from tzsb.store.interaction_log import EntryQuery
 from tzsb.store.records_read import RecordQuery, StoredRecord
 from tzsb.store.records_written import NewRecords
 
 __all__ = [
     "Connection",
     "Dialect",
+    "EntryQuery",
     "NewRecords",
     "RecordQuery",
     "Store",

@@ -40,6 +40,7 @@ class StoredApp:
     unmasked: list[str]
     require_timestamp: bool
     cert_fingerprints: list[str]
+    log_auditor: bool = False
 
 
 def _stored(row: sa.Row[Any]) -> StoredApp:

@@ -6,6 +6,7 @@ Owns the ``interaction_log`` table.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 import sqlalchemy as sa
@@ -34,3 +35,55 @@ def recent(connection: Connection, limit: int = 50, appid: str | None = None) ->
 def count(connection: Connection) -> int:
     """How many rows the log holds."""
     return int(connection.execute(sa.select(sa.func.count()).select_from(interaction_log)).scalar_one())
+
+
+@dataclass(frozen=True, slots=True)
+class EntryQuery:
+    """Which entries a log query asks for; None leaves a column unconstrained."""
+
+    appid: str | None = None
+    #: Entries whose region starts with this (an auditor's scope; "" is every region).
+    region_prefix: str | None = None
+    random: str | None = None
+    busicode: str | None = None
+    action: str | None = None
+    result: str | None = None
+    code: str | None = None
+    #: Bounds on ``at`` (ISO 8601 text with the node's offset), inclusive.
+    at_from: str | None = None
+    at_to: str | None = None
+    #: Keyset position: entries with a smaller ``id`` (pages go newest first) ...
+    before_id: int | None = None
+    #: ... or, oldest first (exports), entries with a larger one.
+    after_id: int | None = None
+    oldest_first: bool = False
+    limit: int = 100
+
+
+def select_entries(connection: Connection, query: EntryQuery) -> list[dict[str, Any]]:
+    """Entries matching ``query``, newest first (or oldest first), each with every column."""
+    table = interaction_log
+    order = table.c.id.asc() if query.oldest_first else table.c.id.desc()
+    statement = sa.select(table).order_by(order).limit(query.limit)
+    for column, value in (
+        (table.c.appid, query.appid),
+        (table.c.random, query.random),
+        (table.c.busicode, query.busicode),
+        (table.c.action, query.action),
+        (table.c.result, query.result),
+        (table.c.code, query.code),
+    ):
+        if value is not None:
+            statement = statement.where(column == value)
+    if query.region_prefix:
+        upper = query.region_prefix[:-1] + chr(ord(query.region_prefix[-1]) + 1)
+        statement = statement.where(table.c.region >= query.region_prefix, table.c.region < upper)
+    if query.at_from is not None:
+        statement = statement.where(table.c.at >= query.at_from)
+    if query.at_to is not None:
+        statement = statement.where(table.c.at <= query.at_to)
+    if query.before_id is not None:
+        statement = statement.where(table.c.id < query.before_id)
+    if query.after_id is not None:
+        statement = statement.where(table.c.id > query.after_id)
+    return [{str(name): value for name, value in row._mapping.items()} for row in connection.execute(statement)]

@@ -69,6 +69,9 @@ apps = sa.Table(
     sa.Column("unmasked", sa.JSON, nullable=False),
     sa.Column("require_timestamp", sa.Boolean, nullable=False),
     sa.Column("cert_fingerprints", sa.JSON, nullable=False),
+    # May read every interaction-log entry within its region through the log interface (6.3.1 d),
+    # not only its own.
+    sa.Column("log_auditor", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 #: Failed signature checks per (app, client address): three within the window lock the pair out (7.4).
@@ -178,7 +181,11 @@ interaction_log = sa.Table(
     sa.Column("duration_ms", sa.Float, nullable=False),
     # "in": a request this node answered; "out": a batch this node sent over a sync link.
     sa.Column("direction", sa.String(3), nullable=False, server_default="in"),
+    # The region of the app (or link) the entry is about, when known: what an auditor app's scope
+    # is judged by.
+    sa.Column("region", CodeText, nullable=False, server_default=""),
     sa.Index("ix_interaction_log_appid_at", "appid", "at"),
+    sa.Index("ix_interaction_log_region_id", "region", "id"),
 )
 
 #: A record's move out of a region (its region field changed): a change feed scoped to the region

@@ -648,6 +648,7 @@ class SyncRunner:
             message=f"同步链路 {link.name} / sync link {link.name}: {message}",
             duration_ms=round((time.perf_counter() - started) * 1000, 3),
             direction="out",
+            region=self.links.node.region,
         )
         try:
             self.log.record(entry)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
@@ -52,7 +52,8 @@ def create_asgi(node: Node) -> Starlette:
         peer = request.client.host if request.client else ""
         return addresses.resolve(peer, request.headers.getlist(FORWARDED_FOR))
 
-    async def interface(request: Request) -> Response:
+    async def answered(request: Request, handler: Callable[[bytes, str, str, str | None], bytes]) -> Response:
+        """Read the body (within the node's limit) and hand it to ``handler`` in a worker thread."""
         client = client_address(request)
         try:
             body = await _read_body(request, settings.max_body_bytes)
@@ -66,8 +67,15 @@ def create_asgi(node: Node) -> Starlette:
             return Response(status_code=400)
         content_type = request.headers.get("content-type", "application/json")
         fingerprint = client_fingerprint(request.scope)
-        answer = await anyio.to_thread.run_sync(exchange.handle, body, content_type, client, fingerprint)
+        answer = await anyio.to_thread.run_sync(handler, body, content_type, client, fingerprint)
         return Response(answer, media_type=JSON_UTF8)
+
+    async def interface(request: Request) -> Response:
+        return await answered(request, exchange.handle)
+
+    async def log_interface(request: Request) -> Response:
+        # The interaction log through the same envelope (6.3.1 d).
+        return await answered(request, exchange.handle_log)
 
     async def healthz(request: Request) -> Response:
         # Strangers learn only whether the node serves; the version, level, region and business types
@@ -121,6 +129,7 @@ def create_asgi(node: Node) -> Starlette:
     app = Starlette(
         routes=[
             Route(settings.service_path, interface, methods=["POST"]),
+            Route(settings.log_path, log_interface, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/openapi.json", openapi_json, methods=["GET"]),
         ],
