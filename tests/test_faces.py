@@ -63,6 +63,11 @@ FACES: dict[str, list[str]] = {
         "RequestContext",
         "reassign_record",
     ],
+    "tzsb.monitor": [
+        "Check",
+        "Readiness",
+        "ReadinessProbe",
+    ],
     "tzsb.protocol": [
         "APPID_PATTERN",
         "Action",

@@ -25,6 +25,11 @@ class SyncScheduler:
     def start(self) -> None:
         self._thread.start()
 
+    @property
+    def alive(self) -> bool:
+        """Whether the schedule's thread runs (readiness asks)."""
+        return self._thread.is_alive()
+
     def stop(self, timeout: float = 10.0) -> None:
         """Ask the thread to stop after its current batch's pass; wait for it at most ``timeout``."""
         self._stop.set()

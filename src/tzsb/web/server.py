@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from tzsb import __version__
 from tzsb.app import Node, build_node, tune_runtime
+from tzsb.monitor import ReadinessProbe
 from tzsb.settings import Settings, load_settings
 from tzsb.sync import SyncScheduler
 from tzsb.web.clients import FORWARDED_FOR, ClientAddresses, in_networks, parse_networks
@@ -107,11 +108,21 @@ def create_asgi(node: Node) -> Starlette:
             }
         )
 
+    # The sync links' schedule (5.4), started with the application: with several processes each runs
+    # one, and a link's lease lets exactly one of them run that link at a time.
+    scheduler = SyncScheduler(node.sync, settings.sync_tick_seconds) if settings.sync_schedule else None
+    probe = ReadinessProbe(node, (lambda: scheduler.alive) if scheduler is not None else None)
+
+    async def readyz(request: Request) -> Response:
+        # Strangers learn which checks fail, never why (the reasons name files and errors).
+        found = await anyio.to_thread.run_sync(probe.readiness)
+        answer: dict[str, object] = {"status": "ready" if found.ready else "not ready", "failing": found.failing}
+        if in_networks(client_address(request), health_details_from):
+            answer["checks"] = {check.name: {"ok": check.ok, "reason": check.reason} for check in found.checks}
+        return JSONResponse(answer, status_code=200 if found.ready else 503)
+
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        # The sync links' schedule (5.4); with several processes each runs one, and a link's lease
-        # lets exactly one of them run that link at a time.
-        scheduler = SyncScheduler(node.sync, settings.sync_tick_seconds) if settings.sync_schedule else None
         if scheduler is not None:
             scheduler.start()
         try:
@@ -131,6 +142,7 @@ def create_asgi(node: Node) -> Starlette:
             Route(settings.service_path, interface, methods=["POST"]),
             Route(settings.log_path, log_interface, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
             Route("/openapi.json", openapi_json, methods=["GET"]),
         ],
         lifespan=lifespan,
