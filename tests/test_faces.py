@@ -67,6 +67,9 @@ FACES: dict[str, list[str]] = {
         "Check",
         "Readiness",
         "ReadinessProbe",
+        "ReporterStatus",
+        "must_report",
+        "reporters",
     ],
     "tzsb.protocol": [
         "APPID_PATTERN",

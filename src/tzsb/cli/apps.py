@@ -39,13 +39,26 @@ def app_create(
     cert_fingerprint: Annotated[
         list[str] | None, typer.Option(help="SHA-256 of a client certificate bound to the app (repeat).")
     ] = None,
+    report_every: Annotated[
+        str | None,
+        typer.Option(
+            help="How often it must deliver data (5.4): 12h, 1d, 2d … (default: its level's, if a regulator below)."
+        ),
+    ] = None,
     log_auditor: Annotated[
         bool, typer.Option(help="May read every interaction-log entry within its region (/tzsb/log), not only its own.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Register an app and print its secret once."""
+    from tzsb.errors import ConfigurationError
     from tzsb.registry import AppSpec
+    from tzsb.sync import parse_every
+
+    try:
+        report_every_seconds = None if report_every is None else parse_every(report_every)
+    except ConfigurationError as exc:
+        raise fail(str(exc).replace("--every", "--report-every")) from None
 
     spec = AppSpec(
         appid=appid,
@@ -64,6 +77,7 @@ def app_create(
         require_timestamp=require_timestamp,
         cert_fingerprints=tuple(item.lower().replace(":", "") for item in cert_fingerprint or ()),
         log_auditor=log_auditor,
+        report_every_seconds=report_every_seconds,
     )
     with node_session(home) as node:
         created, secret = node.registry.create(spec)

@@ -26,6 +26,7 @@ from tzsb.cli.common import (
     warn_exposed,
 )
 from tzsb.cli.demo import demo
+from tzsb.cli.monitor import monitor_cli
 from tzsb.cli.records import records_cli
 from tzsb.cli.sync import links_cli, sync_cli
 from tzsb.cli.users import users_cli
@@ -40,6 +41,7 @@ app = typer.Typer(
 )
 app.add_typer(apps_cli, name="app")
 app.add_typer(audit_cli, name="audit")
+app.add_typer(monitor_cli, name="monitor")
 app.add_typer(catalog_cli, name="catalog")
 app.add_typer(rules_cli, name="rules")
 app.add_typer(users_cli, name="user")

@@ -1,5 +1,6 @@
-"""Monitoring of a node (6.3.3): readiness (``/readyz``)."""
+"""Monitoring of a node (6.3.3): readiness (``/readyz``), and who is late to report (5.4)."""
 
 from tzsb.monitor.readiness import Check, Readiness, ReadinessProbe
+from tzsb.monitor.reporting import ReporterStatus, must_report, reporters
 
-__all__ = ["Check", "Readiness", "ReadinessProbe"]
+__all__ = ["Check", "Readiness", "ReadinessProbe", "ReporterStatus", "must_report", "reporters"]

@@ -60,6 +60,8 @@ class AppSpec:
     cert_fingerprints: tuple[str, ...] = ()
     #: Reads every interaction-log entry within its region through the log interface, not only its own.
     log_auditor: bool = False
+    #: How often it must report data (5.4), in seconds; None: as its level says.
+    report_every_seconds: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +86,7 @@ class App:
     #: Secrets that verify now: the current one, then the previous one during a rotation's grace.
     secrets: tuple[str, ...] = field(repr=False)
     log_auditor: bool = False
+    report_every_seconds: int | None = None
 
     @property
     def secret(self) -> str:
@@ -110,6 +113,7 @@ class App:
             "require_timestamp": self.require_timestamp,
             "cert_fingerprints": list(self.cert_fingerprints),
             "log_auditor": self.log_auditor,
+            "report_every_seconds": self.report_every_seconds,
             "secrets_in_force": len(self.secrets),
         }
 
@@ -134,6 +138,8 @@ def check_spec(spec: AppSpec) -> None:
             raise ConfigurationError(f"override {business!r} is not a business type of table 7")
     if not 1 <= spec.max_records <= 100_000:
         raise ConfigurationError("max records per request must be between 1 and 100000")
+    if spec.report_every_seconds is not None and spec.report_every_seconds < 60:
+        raise ConfigurationError("the reporting interval must be at least a minute")
     if spec.level is not None and spec.level not in APP_LEVELS:
         raise ConfigurationError(f"level {spec.level!r} must be one of {', '.join(APP_LEVELS)}")
     if spec.max_bytes is not None and spec.max_bytes < 1024:
@@ -195,6 +201,7 @@ class AppRegistry:
             require_timestamp=spec.require_timestamp,
             cert_fingerprints=list(spec.cert_fingerprints),
             log_auditor=spec.log_auditor,
+            report_every_seconds=spec.report_every_seconds,
         )
         with self.store.write() as connection:
             if stored_apps.exists(connection, spec.appid):
@@ -285,6 +292,7 @@ class AppRegistry:
             require_timestamp=bool(row.require_timestamp),
             cert_fingerprints=tuple(str(item) for item in row.cert_fingerprints),
             log_auditor=bool(row.log_auditor),
+            report_every_seconds=row.report_every_seconds,
             secrets=tuple(in_force),
         )
 

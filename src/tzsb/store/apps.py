@@ -41,6 +41,7 @@ class StoredApp:
     require_timestamp: bool
     cert_fingerprints: list[str]
     log_auditor: bool = False
+    report_every_seconds: int | None = None
 
 
 def _stored(row: sa.Row[Any]) -> StoredApp:

@@ -87,3 +87,16 @@ def select_entries(connection: Connection, query: EntryQuery) -> list[dict[str, 
     if query.after_id is not None:
         statement = statement.where(table.c.id > query.after_id)
     return [{str(name): value for name, value in row._mapping.items()} for row in connection.execute(statement)]
+
+
+def last_data(connection: Connection, appids: list[str]) -> dict[str, str]:
+    """Per app, when it last delivered data: its newest accepted 01, 02 or 03 (``at``)."""
+    if not appids:
+        return {}
+    table = interaction_log
+    statement = (
+        sa.select(table.c.appid, sa.func.max(table.c.at))
+        .where(table.c.appid.in_(appids), table.c.result == "0001", table.c.action.in_(("01", "02", "03")))
+        .group_by(table.c.appid)
+    )
+    return {appid: at for appid, at in connection.execute(statement) if at is not None}

@@ -72,6 +72,9 @@ apps = sa.Table(
     # May read every interaction-log entry within its region through the log interface (6.3.1 d),
     # not only its own.
     sa.Column("log_auditor", sa.Boolean, nullable=False, server_default=sa.false()),
+    # How often (seconds) this app must report data (5.4); NULL: as its level says (county and city
+    # daily, province every two days), and not at all for other callers.
+    sa.Column("report_every_seconds", sa.Integer),
 )
 
 #: Failed signature checks per (app, client address): three within the window lock the pair out (7.4).
