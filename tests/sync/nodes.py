@@ -141,28 +141,3 @@ def held(node: Node, business: str | None = None) -> dict[tuple[str, str], tuple
 def last_seq(node: Node) -> int:
     with node.store.read() as connection:
         return int(connection.execute(sa.text("SELECT last_seq FROM change_counter")).scalar_one())
-
-
-@contextmanager
-def serving_on(home: Path, log: Path, port: int, env: dict[str, str] | None = None) -> Iterator[str]:
-    """`tzsb serve` of ``home`` on ``port`` in a process of its own until the block ends; yields its base URL."""
-    import os
-    import subprocess
-    import sys
-
-    from tests.web.servers import wait_until_serving
-
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tzsb", "serve", "--home", str(home), "--port", str(port)],
-            env={**os.environ, **(env or {})},
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(process, base, log)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=15)

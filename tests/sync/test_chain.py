@@ -22,7 +22,8 @@ import pytest
 import sqlalchemy as sa
 
 from tests.support import device
-from tests.sync.nodes import Databases, free_port, make_home, open_home, serving_on
+from tests.sync.nodes import Databases, free_port, make_home, open_home
+from tests.web.servers import serving
 from tzsb.app import Node
 from tzsb.catalog.samples import sample_records
 from tzsb.client import ExchangeClient
@@ -138,7 +139,7 @@ def chain(databases: Databases, tmp_path: Path) -> Iterator[dict[str, Any]]:
     with ExitStack() as stack:
         for name in LEVELS:
             log = tmp_path / f"{name}.log"
-            stack.enter_context(serving_on(homes[name], log, ports[name], {"TZSB_SYNC_SCHEDULE": "false"}))
+            stack.enter_context(serving(homes[name], log, {"TZSB_SYNC_SCHEDULE": "false"}, port=ports[name]))
         yield {"homes": homes, "urls": urls, "locals": locals_, "city_office": city_office}
 
 

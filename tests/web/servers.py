@@ -50,10 +50,12 @@ def wait_until_serving(process: subprocess.Popen[bytes], base: str, log: Path, w
 
 
 @contextmanager
-def serving(home: Path, log: Path, env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> Iterator[str]:
-    """Serve the node in ``home`` (with ``args`` added to `tzsb serve`) until the block ends; yields its
-    base URL once /healthz answers."""
-    port = free_port()
+def serving(
+    home: Path, log: Path, env: dict[str, str] | None = None, args: tuple[str, ...] = (), port: int | None = None
+) -> Iterator[str]:
+    """Serve the node in ``home`` (with ``args`` added to `tzsb serve`, on ``port`` or a free one) until the
+    block ends; yields its base URL once /healthz answers."""
+    port = port or free_port()
     with log.open("wb") as sink:
         process = subprocess.Popen(
             [sys.executable, "-m", "tzsb", "serve", "--home", str(home), "--port", str(port), *args],
