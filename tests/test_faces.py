@@ -65,6 +65,7 @@ FACES: dict[str, list[str]] = {
     ],
     "tzsb.monitor": [
         "Check",
+        "NodeMetrics",
         "Readiness",
         "ReadinessProbe",
         "ReporterStatus",

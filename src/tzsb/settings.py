@@ -89,6 +89,10 @@ class Settings:
         "Networks (CIDR) whose callers see /healthz in full (version, level, region, business types); "
         "everyone else sees only the status. Comma-separated in TZSB_HEALTH_DETAILS_FROM.",
     )
+    metrics_from: tuple[str, ...] = _setting(
+        ("127.0.0.0/8", "::1/128"),
+        "Networks (CIDR) that may read /metrics (Prometheus); others get 403. Comma-separated in TZSB_METRICS_FROM.",
+    )
     page_size: int = _setting(100, "Records per query page when _page_size is not given.")
     max_page_size: int = _setting(1000, "Largest _page_size a query may ask for.")
     read_ahead_pages: int = _setting(16, "Next pages of paged queries read ahead and kept (0 = no read-ahead).")
@@ -153,7 +157,7 @@ class Settings:
         return {item.name: str(item.metadata["help"]) for item in fields(self)}
 
 
-_NETWORKS: Final = ("trusted_proxies", "health_details_from")
+_NETWORKS: Final = ("trusted_proxies", "health_details_from", "metrics_from")
 
 
 def _networks(name: str, value: Any) -> tuple[str, ...]:

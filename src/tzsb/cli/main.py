@@ -153,6 +153,7 @@ def serve(
     """Serve the interface over HTTP, or HTTPS with --tls-cert/--tls-key (and --client-ca for mutual TLS)."""
     import ipaddress
     import os
+    import shutil
 
     import uvicorn
 
@@ -216,6 +217,12 @@ def serve(
         return
     node.close()  # each worker builds its own
     os.environ["TZSB_HOME"] = str(settings.home.resolve())
+    # Each worker counts its metrics in files of this folder; a scrape adds them up. Emptied at
+    # each start: counts of an earlier run must not add to this one's.
+    metrics_folder = settings.home / ".metrics"
+    shutil.rmtree(metrics_folder, ignore_errors=True)
+    metrics_folder.mkdir(mode=0o700)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_folder.resolve())
     uvicorn.run("tzsb.web.server:worker_app", factory=True, workers=settings.workers, **options)
 
 

@@ -62,6 +62,7 @@ class Answers:
         """The refusal's answer. An authenticated caller's refusal is claimed as the first answer of
         its random and logged; an unidentified caller's is counted. A failure to write either is
         only reported: the caller still gets its answer."""
+        context.outcome = (RESULT_FAILURE, error.code.value)
         response = self.encode(context, failure_datalist(error))
         try:
             if context.secret is None:
@@ -95,6 +96,7 @@ class Answers:
         (a duplicate claim raises ``StoreConflict`` and fails it)."""
         nonces.claim(connection, context.appid, context.random, context.fingerprint, response, context.now)
         InteractionLog.append(connection, self.entry(context, RESULT_SUCCESS, "", message))
+        context.outcome = (RESULT_SUCCESS, "")
         # Counted toward the app's quota once the transaction is over (``after``): holding the quota
         # writes, and the caller's transaction holds the writers' lock.
         context.kept_bytes = len(response)
@@ -127,6 +129,7 @@ class Answers:
         """Log a retry answered with its first answer, under that answer's result and code."""
         datalist = orjson.loads(response).get("datalist", {})
         result, code = str(datalist.get("result", RESULT_SUCCESS)), str(datalist.get("code", ""))
+        context.outcome = (result, code)
         self.log.record(self.entry(context, result, code, REPLAYED))
 
     def after(self, context: RequestContext) -> None:

@@ -63,6 +63,12 @@ class RequestContext:
     #: Bytes of the answer its random's claim keeps (counted toward the app's quota afterwards).
     kept_bytes: int = 0
 
+    # -- how it ended (for monitoring) ----------------------------------------------------------
+    #: (result, code) of the answer: ("0001", "") or ("0000", "E_…").
+    outcome: tuple[str, str] | None = None
+    #: Records a query answered.
+    records_out: int = 0
+
     def received(self, request: ExchangeRequest) -> None:
         """Note the parsed envelope (from here on the log row and the answer name the caller's ids)."""
         self.request = request

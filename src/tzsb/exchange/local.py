@@ -233,6 +233,7 @@ class LocalExecution:
         if following is not None:
             self.read_ahead.prepare(app.appid, following, raw=raw)
         busilist = query_planning.render(rows, plan)
+        context.records_out = len(busilist)
         if masked:
             mask = self._maskers[business.code]
             busilist = [mask(record) for record in busilist]

@@ -62,6 +62,7 @@ class LogQueries:
             rows = interaction_log.select_entries(connection, query)
         page = rows[:page_size]
         entries = [{name: row[name] for name in ANSWERED} for row in page]
+        context.records_out = len(entries)
         next_cursor = (
             self.codec.encode({"m": "l", "f": fingerprint, "p": page[-1]["id"]}) if len(rows) > page_size else None
         )

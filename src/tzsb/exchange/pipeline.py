@@ -9,6 +9,7 @@ node's own store). Framings (HTTP JSON, SOAP) call ``handle`` and never see the 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from tzsb import refusals
 from tzsb.clock import Clock
@@ -43,6 +44,7 @@ class Exchange:
         self.answers = answers
         self.local = local
         self.logs = logs
+        self._observers: list[Callable[[RequestContext], None]] = []
         self.clock = clock
         self.read_ahead = read_ahead
         self.digests = digests
@@ -86,11 +88,20 @@ class Exchange:
             return refusals.too_many_refusals(self.answers.tally.per_minute)
         return refusal
 
+    def observe(self, observer: Callable[[RequestContext], None]) -> None:
+        """Call ``observer`` with each request's context once it is answered (metrics)."""
+        self._observers.append(observer)
+
     def _after(self, context: RequestContext) -> None:
         try:
             self.answers.after(context)
         except Exception:
             logger.exception("housekeeping after a request failed (tallies, expired answers)")
+        for observer in self._observers:
+            try:
+                observer(context)
+            except Exception:
+                logger.exception("a request observer failed")
 
     def _handle(self, context: RequestContext, body: bytes, content_type: str) -> bytes:
         self.admission.admit(context, body, content_type)

@@ -230,6 +230,9 @@ class RuleBook:
         self.clock = clock
         self.check_every = check_every
         self.last_error: str | None = None
+        #: Rule sets compiled from a changed rules.json since start (this process).
+        self.reloads = 0
+        self.rejected = 0
         self._lock = threading.Lock()
         self._signature = self._file_signature()
         self._checked = time.monotonic()
@@ -261,9 +264,11 @@ class RuleBook:
             try:
                 self._compiled = compile_rules(self.catalog, self.local_path, self.clock)
                 self.last_error = None
+                self.reloads += 1
                 logger.info("rules reloaded from %s", self.local_path)
             except Exception as exc:  # any fault in an operator's file must leave the rules in force
                 self.last_error = str(exc) if isinstance(exc, ConfigurationError) else f"{self.local_path}: {exc!r}"
+                self.rejected += 1
                 logger.error("rules file rejected, previous rules stay in force: %s", self.last_error)
         finally:
             self._lock.release()

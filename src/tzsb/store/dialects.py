@@ -11,6 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, ClassVar, Final
 
 import orjson
@@ -72,6 +73,10 @@ class Dialect(ABC):
     def is_file_database(self, url: sa.URL) -> bool:
         """Whether ``url`` names a database file this process writes itself (WAL checkpoints, file lock)."""
         return False
+
+    @abstractmethod
+    def size_bytes(self, connection: Connection, url: sa.URL) -> int:
+        """The database's size on disk."""
 
     def snapshot(self, connection: Connection) -> Connection:
         """``connection`` set up so that a transaction on it sees one committed state throughout."""
@@ -150,6 +155,13 @@ class SQLiteDialect(Dialect):
 
     def is_file_database(self, url: sa.URL) -> bool:
         return (url.database or ":memory:") != ":memory:"
+
+    def size_bytes(self, connection: Connection, url: sa.URL) -> int:
+        # The file and its write-ahead log (the pages not yet checkpointed into it).
+        if not self.is_file_database(url):
+            return 0
+        files = [Path(str(url.database)), Path(f"{url.database}-wal")]
+        return sum(path.stat().st_size for path in files if path.exists())
 
     def driver_sql(self, statement: str) -> str:
         return statement
@@ -240,6 +252,9 @@ class PostgreSQLDialect(Dialect):
     #: against 12 ms for 1,000 values of each of three keys among 20,000 analysed records). The plan
     #: itself stays one index probe per value (LATERAL … LIMIT).
     natural_key_setup = "SET LOCAL jit = off"
+
+    def size_bytes(self, connection: Connection, url: sa.URL) -> int:
+        return int(connection.exec_driver_sql("SELECT pg_database_size(current_database())").scalar_one())
 
     def engine_defaults(self) -> dict[str, Any]:
         return {"pool_pre_ping": True}

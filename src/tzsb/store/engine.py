@@ -151,6 +151,11 @@ class Store:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 
+    def size_bytes(self) -> int:
+        """The database's size on disk (SQLite: the file and its write-ahead log; PostgreSQL: the database)."""
+        with self.read() as connection:
+            return self.dialect.size_bytes(connection, self.engine.url)
+
     def dispose(self) -> None:
         if self._checkpointer is not None:
             self._checkpointer.stop()

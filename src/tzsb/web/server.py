@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
@@ -13,7 +14,7 @@ from starlette.routing import Route
 
 from tzsb import __version__
 from tzsb.app import Node, build_node, tune_runtime
-from tzsb.monitor import ReadinessProbe
+from tzsb.monitor import NodeMetrics, ReadinessProbe
 from tzsb.settings import Settings, load_settings
 from tzsb.sync import SyncScheduler
 from tzsb.web.clients import FORWARDED_FOR, ClientAddresses, in_networks, parse_networks
@@ -111,6 +112,16 @@ def create_asgi(node: Node) -> Starlette:
     # The sync links' schedule (5.4), started with the application: with several processes each runs
     # one, and a link's lease lets exactly one of them run that link at a time.
     scheduler = SyncScheduler(node.sync, settings.sync_tick_seconds) if settings.sync_schedule else None
+    metrics = NodeMetrics(node)
+    exchange.observe(metrics.observe)
+    metrics_from = parse_networks(settings.metrics_from)
+
+    async def metrics_text(request: Request) -> Response:
+        if not in_networks(client_address(request), metrics_from):
+            return Response(status_code=403)
+        text = await anyio.to_thread.run_sync(metrics.exposition)
+        return Response(text, media_type=CONTENT_TYPE_LATEST)
+
     probe = ReadinessProbe(node, (lambda: scheduler.alive) if scheduler is not None else None)
 
     async def readyz(request: Request) -> Response:
@@ -143,6 +154,7 @@ def create_asgi(node: Node) -> Starlette:
             Route(settings.log_path, log_interface, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics_text, methods=["GET"]),
             Route("/openapi.json", openapi_json, methods=["GET"]),
         ],
         lifespan=lifespan,
