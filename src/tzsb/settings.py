@@ -93,6 +93,17 @@ class Settings:
         ("127.0.0.0/8", "::1/128"),
         "Networks (CIDR) that may read /metrics (Prometheus); others get 403. Comma-separated in TZSB_METRICS_FROM.",
     )
+    alert_error_rate: float = _setting(
+        0.0, "Alert when this share (0-1) of the requests of the last alert_window_seconds were refused (0 = off)."
+    )
+    alert_p99_ms: float = _setting(
+        0.0, "Alert when the 99th percentile of request durations in the window exceeds this many ms (0 = off)."
+    )
+    alert_window_seconds: int = _setting(300, "The window of requests the error-rate and latency alerts judge.")
+    alert_overdue_reporters: bool = _setting(True, "Alert for each app overdue to report (5.4, tzsb monitor status).")
+    alert_failed_links: bool = _setting(True, "Alert for each sync link marked failed (7.4).")
+    alert_webhook: str = _setting("", "URL that receives each alert event as a JSON POST (empty = the log only).")
+    alert_check_seconds: float = _setting(60.0, "How often (seconds) `tzsb serve` evaluates the alerts.")
     page_size: int = _setting(100, "Records per query page when _page_size is not given.")
     max_page_size: int = _setting(1000, "Largest _page_size a query may ask for.")
     read_ahead_pages: int = _setting(16, "Next pages of paged queries read ahead and kept (0 = no read-ahead).")

@@ -100,3 +100,23 @@ def last_data(connection: Connection, appids: list[str]) -> dict[str, str]:
         .group_by(table.c.appid)
     )
     return {appid: at for appid, at in connection.execute(statement) if at is not None}
+
+
+def window_stats(connection: Connection, since_at: str) -> tuple[int, int, float | None]:
+    """Requests answered since ``since_at`` (direction "in"): how many, how many refused, and the
+    99th percentile of their durations (ms; None when there were none)."""
+    table = interaction_log
+    window = sa.and_(table.c.at >= since_at, table.c.direction == "in")
+    total, refused = connection.execute(
+        sa.select(
+            sa.func.count(), sa.func.coalesce(sa.func.sum(sa.case((table.c.result != "0001", 1), else_=0)), 0)
+        ).where(window)
+    ).one()
+    if not total:
+        return 0, 0, None
+    # The slowest 1 %: the duration at that rank, counted from the top.
+    rank = int(total) // 100
+    p99 = connection.execute(
+        sa.select(table.c.duration_ms).where(window).order_by(table.c.duration_ms.desc()).limit(1).offset(rank)
+    ).scalar_one()
+    return int(total), int(refused), float(p99)

@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from tzsb import __version__
 from tzsb.app import Node, build_node, tune_runtime
-from tzsb.monitor import NodeMetrics, ReadinessProbe
+from tzsb.monitor import AlertLoop, AlertWatcher, NodeMetrics, ReadinessProbe
 from tzsb.settings import Settings, load_settings
 from tzsb.sync import SyncScheduler
 from tzsb.web.clients import FORWARDED_FOR, ClientAddresses, in_networks, parse_networks
@@ -112,6 +112,7 @@ def create_asgi(node: Node) -> Starlette:
     # The sync links' schedule (5.4), started with the application: with several processes each runs
     # one, and a link's lease lets exactly one of them run that link at a time.
     scheduler = SyncScheduler(node.sync, settings.sync_tick_seconds) if settings.sync_schedule else None
+    alerts = AlertLoop(AlertWatcher(node), settings.alert_check_seconds)
     metrics = NodeMetrics(node)
     exchange.observe(metrics.observe)
     metrics_from = parse_networks(settings.metrics_from)
@@ -136,9 +137,11 @@ def create_asgi(node: Node) -> Starlette:
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         if scheduler is not None:
             scheduler.start()
+        alerts.start()
         try:
             yield
         finally:
+            await anyio.to_thread.run_sync(alerts.stop)
             if scheduler is not None:
                 await anyio.to_thread.run_sync(scheduler.stop)
             node.close()
