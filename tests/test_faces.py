@@ -18,10 +18,19 @@ SOURCE = Path(tzsb.__file__).parent
 
 FACES: dict[str, list[str]] = {
     "tzsb.audit": [
+        "ArchiveError",
+        "ArchiveFile",
+        "ChainHead",
+        "ChainProblem",
+        "ChainReport",
+        "ChainWatch",
         "InteractionLog",
         "LogEntry",
         "RefusalTally",
+        "archive",
         "at_bound",
+        "head",
+        "verify",
     ],
     "tzsb.catalog": [
         "BusinessType",
@@ -62,6 +71,7 @@ FACES: dict[str, list[str]] = {
         "ReplayBounds",
         "RequestContext",
         "reassign_record",
+        "record_history",
     ],
     "tzsb.monitor": [
         "Alert",
@@ -165,6 +175,7 @@ FACES: dict[str, list[str]] = {
         "leases",
         "links",
         "lockouts",
+        "log_chain",
         "natural_keys",
         "nonces",
         "open_store",

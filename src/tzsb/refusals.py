@@ -428,6 +428,22 @@ def query_control_unknown(name: str, known: Sequence[str]) -> ExchangeError:
     )
 
 
+def history_flag_malformed() -> ExchangeError:
+    return ExchangeError(
+        ErrorCode.PARAM,
+        "_history 只能为 true（查询一条记录的历史版本）",
+        "_history must be true (to ask for one record's versions)",
+    )
+
+
+def history_needs_key(key_field: str) -> ExchangeError:
+    return ExchangeError(
+        ErrorCode.PARAM,
+        f"历史版本查询（_history）须且只须给出主键 {key_field}，不能带其他条件",
+        f"A history query (_history) takes the primary key {key_field} and no other condition",
+    )
+
+
 def query_field_unknown(name: str, business: str) -> ExchangeError:
     return ExchangeError(
         ErrorCode.PARAM, f"查询字段 {name} 不是 {business} 的数据元", f"{name} is not a data element of {business}"

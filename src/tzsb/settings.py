@@ -102,6 +102,9 @@ class Settings:
     alert_window_seconds: int = _setting(300, "The window of requests the error-rate and latency alerts judge.")
     alert_overdue_reporters: bool = _setting(True, "Alert for each app overdue to report (5.4, tzsb monitor status).")
     alert_failed_links: bool = _setting(True, "Alert for each sync link marked failed (7.4).")
+    alert_broken_chain: bool = _setting(
+        True, "Alert when the interaction log's hash chain does not verify (checked as entries are added)."
+    )
     alert_webhook: str = _setting("", "URL that receives each alert event as a JSON POST (empty = the log only).")
     alert_check_seconds: float = _setting(60.0, "How often (seconds) `tzsb serve` evaluates the alerts.")
     page_size: int = _setting(100, "Records per query page when _page_size is not given.")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from tests.support import body, call, device, grant, log_rows
 from tests.sync.nodes import make_home
@@ -123,3 +124,50 @@ def test_a_webhook_that_fails_does_not_stop_the_log(open_node: Callable[..., Nod
     [(state, alert)] = AlertWatcher(node).check()
     assert (state, alert.name) == ("firing", "p99_latency")
     assert [row["code"] for row in log_rows(node) if row["direction"] == "sys"] == ["p99_latency"]
+
+
+def test_a_broken_chain_fires_and_resolves_once_the_log_is_restored(
+    open_node: Callable[..., Node], webhook: tuple[str, list[dict[str, Any]]]
+) -> None:
+    url, received = webhook
+    node = open_node(alert_webhook=url, alert_overdue_reporters=False)
+    secret = grant(node, appid="hz", region="330100")
+    watcher = AlertWatcher(node)
+    for number in (1, 2, 3):
+        assert call(node, body("hz", secret, "140101", "01", [device(number)]))["datalist"]["result"] == "0001"
+    assert watcher.check() == []
+    assert watcher.chain.check() is None  # verified up to the head: only new entries are read next time
+
+    with node.store.write() as connection:
+        original = connection.execute(sa.text("SELECT message FROM interaction_log WHERE chain_seq = 2")).scalar_one()
+        connection.execute(sa.text("UPDATE interaction_log SET message = 'nothing to see' WHERE chain_seq = 2"))
+    watcher.chain.full_every = 0  # an entry already verified was edited: found by the next full pass
+    [(state, alert)] = watcher.check()
+    assert (state, alert.name) == ("firing", "broken_chain")
+    assert "entry 2 was edited" in alert.message and "run tzsb audit verify" in alert.message
+    assert watcher.check() == []  # still broken: announced once
+
+    with node.store.write() as connection:
+        connection.execute(sa.text("UPDATE interaction_log SET message = :m WHERE chain_seq = 2"), {"m": original})
+    [(state, _)] = watcher.check()
+    assert state == "resolved"
+    assert [(event["alert"], event["state"]) for event in received] == [
+        ("broken_chain", "firing"),
+        ("broken_chain", "resolved"),
+    ]
+
+
+def test_entries_added_after_a_check_that_break_the_chain_fire_at_the_next(open_node: Callable[..., Node]) -> None:
+    node = open_node(alert_overdue_reporters=False)
+    secret = grant(node, appid="hz", region="330100")
+    watcher = AlertWatcher(node)
+    assert call(node, body("hz", secret, "140101", "01", [device(1)]))["datalist"]["result"] == "0001"
+    assert watcher.check() == []
+    for number in (2, 3):
+        assert call(node, body("hz", secret, "140101", "01", [device(number)]))["datalist"]["result"] == "0001"
+    with node.store.write() as connection:
+        connection.execute(sa.text("DELETE FROM interaction_log WHERE chain_seq = 2"))
+
+    [(state, alert)] = watcher.check()  # an incremental pass: the entries after the last check
+    assert (state, alert.name) == ("firing", "broken_chain")
+    assert "entry 2 is missing (deleted)" in alert.message

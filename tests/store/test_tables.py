@@ -11,7 +11,7 @@ from dataclasses import replace
 import pytest
 
 from tzsb.errors import StoreConflict
-from tzsb.store import Store, accounts, apps, interaction_log, lockouts, open_store, rate_windows
+from tzsb.store import Store, accounts, apps, interaction_log, lockouts, log_chain, open_store, rate_windows
 
 
 @pytest.fixture
@@ -159,10 +159,12 @@ def test_interaction_log_appends_and_reads_newest_first(store: Store) -> None:
         assert interaction_log.count(connection) == 3
         newest = interaction_log.recent(connection)
         assert [row["random"] for row in newest] == ["r3", "r2", "r1"]
-        assert {key: value for key, value in newest[0].items() if key != "id"} == {
+        assert {key: value for key, value in newest[0].items() if key not in ("id", "digest")} == {
             **_entry("a", 3),
             "direction": "in",
             "region": "",
+            "chain_seq": 3,
         }
+        assert newest[0]["digest"] == log_chain.digest_of(newest[1]["digest"], newest[0])
         assert [row["random"] for row in interaction_log.recent(connection, 1)] == ["r3"]
         assert [row["random"] for row in interaction_log.recent(connection, appid="a")] == ["r3", "r1"]

@@ -14,7 +14,9 @@ from rich.table import Table
 
 from tzsb.cli.common import HomeOption, console, fail, node_session, print_json
 
-audit_cli = typer.Typer(help="The interaction log: the newest entries, queries, exports (CSV or JSON lines).")
+audit_cli = typer.Typer(
+    help="The interaction log: the newest entries, queries, exports; its hash chain verified, its head, archives."
+)
 
 #: The columns of an entry, in the order tables and exports show them.
 COLUMNS: Final = (
@@ -126,3 +128,91 @@ def audit_export(
                 count = _write(rows, output, format)
     if out is not None:
         console.print(f"{count} entr{'y' if count == 1 else 'ies'} written to {out}")
+
+
+#: Where `tzsb audit archive` writes, and `tzsb audit verify` reads, archive files by default.
+ARCHIVE_FOLDER: Final = "audit-archive"
+
+
+@audit_cli.command("verify")
+def audit_verify(
+    home: HomeOption,
+    kept_head: Annotated[
+        str | None, typer.Option("--head", help="A head kept elsewhere (SEQ:DIGEST from `tzsb audit head`) to check.")
+    ] = None,
+    archives: Annotated[
+        Path | None, typer.Option(help="Folder of archive files (default: audit-archive in the node home).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Recompute the log's hash chain through the archives and the live table; exit 1 naming the
+    first entry that was edited, deleted or reordered."""
+    from tzsb.audit import ChainHead, verify
+
+    kept = None
+    if kept_head is not None:
+        kept = ChainHead.parse(kept_head)
+        if kept is None:
+            raise fail(f"--head {kept_head!r}: give SEQ:DIGEST as `tzsb audit head` prints it")
+    with node_session(home) as node:
+        report = verify(node.store, archives or node.settings.home / ARCHIVE_FOLDER, kept)
+    if as_json:
+        print_json(report.as_dict())
+    elif report.ok:
+        console.print(
+            f"chain intact: {report.entries} live entr{'y' if report.entries == 1 else 'ies'}, "
+            f"{report.archived_entries} archived in {report.archive_files} file(s); head {report.head.text()}"
+        )
+    else:
+        assert report.problem is not None
+        where = f" ({report.problem.where})" if report.problem.where else ""
+        console.print(f"[red]chain broken[/red] at entry {report.problem.seq}{where}: {report.problem.message}")
+    if not report.ok:
+        raise typer.Exit(code=1)
+
+
+@audit_cli.command("head")
+def audit_head(home: HomeOption, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """The chain's head (last entry's number and digest): keep it elsewhere, check it with verify --head."""
+    from tzsb.audit import head
+
+    with node_session(home) as node:
+        current = head(node.store)
+    if as_json:
+        print_json({"seq": current.seq, "digest": current.digest, "algorithm": "SM3", "head": current.text()})
+    else:
+        sys.stdout.write(current.text() + "\n")
+
+
+@audit_cli.command("archive")
+def audit_archive(
+    home: HomeOption,
+    before: Annotated[str, typer.Option(help="Archive the entries before this day, YYYY-MM-DD (Beijing time).")],
+    folder: Annotated[
+        Path | None, typer.Option("--dir", help="Folder of archive files (default: audit-archive in the node home).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Move the entries before a day to compressed daily files with their chain heads, and remove them
+    from the database; `tzsb audit verify` reads the files and the live table as one chain."""
+    from tzsb.audit import ArchiveError, archive, at_bound
+
+    bound = at_bound(before, False)
+    if bound is None or len(before) != 10:
+        raise fail(f"--before {before!r}: give a day as YYYY-MM-DD")
+    with node_session(home) as node:
+        target = folder or node.settings.home / ARCHIVE_FOLDER
+        try:
+            written = archive(node.store, bound, target)
+        except ArchiveError as exc:
+            raise fail(f"{exc}; nothing was removed (run `tzsb audit verify`)") from None
+    if as_json:
+        print_json([
+            {"file": str(item.path), "first_seq": item.first_seq, "last_seq": item.last_seq, "entries": item.entries}
+            for item in written
+        ])  # fmt: skip
+        return
+    if not written:
+        console.print(f"no entries before {before} to archive")
+    for item in written:
+        console.print(f"{item.path}: entries {item.first_seq}–{item.last_seq} ({item.entries})")

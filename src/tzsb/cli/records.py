@@ -9,7 +9,44 @@ import typer
 from tzsb.cli.common import HomeOption, console, fail, node_session, print_json
 from tzsb.errors import OperatorError
 
-records_cli = typer.Typer(help="Stored records: hand a record to its rightful region.")
+records_cli = typer.Typer(help="Stored records: a record's history; hand a record to its rightful region.")
+
+
+@records_cli.command("history")
+def record_history(
+    home: HomeOption,
+    business: Annotated[str, typer.Argument(help="Business type (table 7), e.g. 0101.")],
+    key: Annotated[str, typer.Argument(help="The record's primary key.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Every version of a record, newest first: who changed it, when, how and through which request
+    (``random``: `tzsb audit query` finds its log entry)."""
+    from tzsb.exchange import record_history as versions_of
+
+    with node_session(home) as node:
+        try:
+            found = versions_of(node.store, node.catalog, business, key)
+        except OperatorError as exc:
+            raise fail(str(exc)) from None
+    if as_json:
+        print_json([
+            {
+                "seq": version.seq, "at": version.changed_at, "action": action, "by": version.changed_by,
+                "random": version.random, "region": version.region, "source": version.source_appid,
+                "deleted": version.deleted, "data": version.data,
+            }
+            for version, action in found
+        ])  # fmt: skip
+        return
+    from rich.table import Table
+
+    table = Table("seq", "at", "action", "by", "random", "region", "deleted", title=f"{business} {key}")
+    for version, action in found:
+        table.add_row(
+            str(version.seq), version.changed_at, action, version.changed_by, version.random or "", version.region,
+            "yes" if version.deleted else "",
+        )  # fmt: skip
+    console.print(table)
 
 
 @records_cli.command("reassign")

@@ -9,7 +9,7 @@ from tzsb.exchange.context import Admitted, RequestContext
 from tzsb.exchange.cursors import CursorCodec
 from tzsb.exchange.local import LocalExecution
 from tzsb.exchange.log_queries import LogQueries
-from tzsb.exchange.operator import Reassigned, reassign_record
+from tzsb.exchange.operator import Reassigned, reassign_record, record_history
 from tzsb.exchange.overlap import DigestPool
 from tzsb.exchange.pipeline import Exchange
 from tzsb.exchange.pulled import PulledWrites
@@ -31,4 +31,5 @@ __all__ = [
     "ReplayBounds",
     "RequestContext",
     "reassign_record",
+    "record_history",
 ]

@@ -8,7 +8,7 @@ ahead), masked where the caller may not see sensitive fields, and claimed after 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import replace
 from typing import Any, Final
@@ -21,6 +21,7 @@ from tzsb.exchange import writes
 from tzsb.exchange.answers import Answers
 from tzsb.exchange.context import Admitted, RequestContext
 from tzsb.exchange.cursors import CursorCodec
+from tzsb.exchange.history import version_actions
 from tzsb.exchange.masking import masker
 from tzsb.exchange.readahead import ReadAhead
 from tzsb.protocol import PUBLIC_PURPOSE, Action, covers, region_prefix, split_busicode, success_datalist
@@ -75,7 +76,12 @@ class LocalExecution:
         business, records = admitted.business, context.records
         validator = admitted.rules.validators[business.code]
         plan_context = writes.WriteContext(
-            business, validator, admitted.app, context.business_now, masked=_masked(context, admitted)
+            business,
+            validator,
+            admitted.app,
+            context.business_now,
+            masked=_masked(context, admitted),
+            random=context.random,
         )
         if admitted.action is Action.ADD and not validator.reads_store and writes.plannable(records, business):
             answer = self._add_while_validating(context, admitted, validator, plan_context)
@@ -224,6 +230,8 @@ class LocalExecution:
         if len(records) != 1:
             raise refusals.query_needs_one_condition()
         masked = _masked(context, admitted)
+        if "_history" in records[0]:
+            return self.history(context, admitted, masked)
         plan = query_planning.plan_query(
             records[0], business, app.region, self.codec, self.page_size, self.max_page_size, masked=masked
         )
@@ -239,6 +247,10 @@ class LocalExecution:
             busilist = [mask(record) for record in busilist]
         message = f"查询成功，返回 {len(busilist)} 条 / OK: {len(busilist)} record(s)"
         datalist = success_datalist(message, busilist, **query_planning.page_extras(plan, rows, self.codec))
+        return self._answered_query(context, datalist, message)
+
+    def _answered_query(self, context: RequestContext, datalist: dict[str, Any], message: str) -> bytes:
+        """A query's answer, claimed with its random and logged after it ran."""
         response = self.answers.encode(context, datalist)
         try:
             with self.store.write() as connection:
@@ -247,6 +259,49 @@ class LocalExecution:
             # The random was claimed before: a retry of the same query gets the first answer.
             return self.answers.first_answer(context, conflict)
         return response
+
+    def history(self, context: RequestContext, admitted: Admitted, masked: bool) -> bytes:
+        """A record's versions, newest first (``_history: true`` and its primary key): the ones in the
+        caller's region, masked as a query would answer them; who made each version, and through
+        which request, only for a caller that receives the type unmasked."""
+        conditions, business, app = context.records[0], admitted.business, admitted.app
+        if conditions["_history"] is not True:
+            raise refusals.history_flag_malformed()
+        if set(conditions) != {"_history", business.primary_key}:
+            raise refusals.history_needs_key(business.primary_key)
+        # The key's checks of any query: a text value, and no ID or mobile number to a masked caller.
+        key_only = {business.primary_key: conditions[business.primary_key]}
+        query_planning.plan_query(key_only, business, app.region, self.codec, 1, 1, masked=masked)
+        key = str(conditions[business.primary_key])
+        with self.store.read() as connection:
+            found = records_read.versions(
+                connection, business.code, key, region_prefix(app.region), limit=self.max_page_size
+            )
+        mask = self._maskers[business.code] if masked else None
+        busilist = [
+            _version_shown(version, action, mask) for version, action in zip(found, version_actions(found), strict=True)
+        ]
+        context.records_out = len(busilist)
+        message = f"查询成功，返回 {len(busilist)} 个版本 / OK: {len(busilist)} version(s)"
+        return self._answered_query(context, success_datalist(message, busilist, next_cursor=None), message)
+
+
+def _version_shown(
+    version: records_read.RecordVersion, action: str, mask: Callable[[dict[str, Any]], dict[str, Any]] | None
+) -> dict[str, Any]:
+    """A version as a history answer shows it: the record (masked for a masked caller), and
+    ``_version``: its change sequence, time and action, and (unmasked callers only) who made it
+    through which request."""
+    about: dict[str, Any] = {"seq": version.seq, "at": version.changed_at, "action": action}
+    if version.deleted:
+        about["deleted_at"] = version.deleted_at
+    if mask is None:
+        about.update(by=version.changed_by, random=version.random, source=version.source_appid)
+    record = dict(version.data) if mask is None else mask(dict(version.data))
+    if version.deleted:
+        record["_deleted"] = True
+    record["_version"] = about
+    return record
 
 
 def _asked_beforehand(

@@ -17,6 +17,7 @@ from tzsb.audit import InteractionLog, LogEntry
 from tzsb.catalog import Catalog
 from tzsb.clock import Clock, business_timestamp
 from tzsb.errors import OperatorError
+from tzsb.exchange.history import version_actions
 from tzsb.exchange.masking import MASKERS
 from tzsb.protocol import RESULT_SUCCESS, is_region_code
 from tzsb.store import Store, records_read, records_written
@@ -31,6 +32,21 @@ class Reassigned:
     source_before: str
     source: str
     seq: int
+
+
+def record_history(
+    store: Store, catalog: Catalog, business: str, key: str
+) -> list[tuple[records_read.RecordVersion, str]]:
+    """Every version of a record this node holds, newest first, with what made it (``version_actions``):
+    the operator's view, unmasked, every region. Raises ``OperatorError`` for an unknown business
+    type or a key never stored."""
+    if catalog.get(business) is None:
+        raise OperatorError(f"business type {business} is not in this node's catalog")
+    with store.read() as connection:
+        found = records_read.versions(connection, business, key, limit=1_000_000)
+    if not found:
+        raise OperatorError(f"this node holds no {business} record with key {key}")
+    return list(zip(found, version_actions(found), strict=True))
 
 
 def reassign_record(
@@ -75,6 +91,15 @@ def reassign_record(
             seq=last_seq + 1,
         )
         records_written.store_change_counter(connection, last_seq + 1)
+        records_written.note_change(
+            connection,
+            last_seq + 1,
+            last_seq + 1,
+            appid=operator,
+            action="reassign",
+            random="",
+            at=business_timestamp(now),
+        )
         # The log names the key as a masked answer would: the log is read by more people than the records.
         spec = business_type.field(business_type.primary_key)
         shown = MASKERS[spec.mask or "all"](key) if spec is not None and spec.sensitive else key

@@ -57,6 +57,8 @@ class WriteContext:
     #: The app receives this business type masked: it may not learn through a write what a query
     #: would not tell it (which sensitive keys exist, what sensitive values hold).
     masked: bool = False
+    #: The request's ``random``: a record's history names the request that made each version.
+    random: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +176,13 @@ class WritePlan:
     error: ExchangeError | None
     #: The keys of an add held by records the caller may not access (the error then says only that).
     held: tuple[HeldKey, ...] = ()
+    #: The first change sequence this write hands out (``last_seq`` the last), its action, and who
+    #: made it through which request, for the records' history.
+    first_seq: int = 0
+    action: Action = Action.ADD
+    appid: str = ""
+    random: str = ""
+    now: str = ""
 
 
 def plannable(records: Sequence[dict[str, Any]], business: BusinessType) -> bool:
@@ -196,6 +205,7 @@ def plan(
     keys = [str(record[business.primary_key]) for record in records]
     if last_seq is None:
         last_seq = records_written.lock_change_counter(connection)
+    first_seq = last_seq + 1
     stored = records_read.fetch(connection, business.code, keys)
     outcome = WriteOutcome()
     updates: list[dict[str, Any]] = []
@@ -296,7 +306,10 @@ def plan(
         business.code, business.primary_key, business.region_field, business.timestamp_field, new_records, new_seqs,
         context.app.appid, context.now,
     )  # fmt: skip
-    return WritePlan(outcome, new, updates, last_seq, error, tuple(held))
+    return WritePlan(
+        outcome, new, updates, last_seq, error, tuple(held), first_seq, action, context.app.appid, context.random,
+        context.now,
+    )  # fmt: skip
 
 
 def finish(connection: Connection, plan: WritePlan) -> None:
@@ -304,6 +317,15 @@ def finish(connection: Connection, plan: WritePlan) -> None:
     records_written.update(connection, plan.updates)
     if plan.new.records or plan.updates:
         records_written.store_change_counter(connection, plan.last_seq)
+        records_written.note_change(
+            connection,
+            plan.first_seq,
+            plan.last_seq,
+            appid=plan.appid,
+            action=plan.action.value,
+            random=plan.random,
+            at=plan.now,
+        )
 
 
 def apply(

@@ -3,8 +3,9 @@ configured, JSON POSTs to it.
 
 Judged each ``alert_check_seconds``: the share of refused requests and the 99th percentile of
 request durations over the last ``alert_window_seconds``, each app overdue to report (5.4), each
-sync link marked failed (7.4). An alert is announced when it starts (``firing``) and when it ends
-(``resolved``), not on every check. With several processes a lease lets one of them judge.
+sync link marked failed (7.4), the interaction log's hash chain broken. An alert is announced
+when it starts (``firing``) and when it ends (``resolved``), not on every check. With
+several processes a lease lets one of them judge.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import httpx
 import orjson
 
 from tzsb.app import Node
-from tzsb.audit import InteractionLog, LogEntry
+from tzsb.audit import ChainWatch, InteractionLog, LogEntry
 from tzsb.monitor.reporting import reporters
 from tzsb.store import interaction_log, leases
 
@@ -34,15 +35,15 @@ LEASE: Final = "monitor/alerts"
 
 @dataclass(frozen=True, slots=True)
 class Alert:
-    #: ``error_rate``, ``p99_latency``, ``overdue``, ``link_failed``.
+    #: ``error_rate``, ``p99_latency``, ``overdue``, ``link_failed``, ``broken_chain``.
     name: str
     #: What it is about: an app, a link, or "" for the node.
     subject: str
     message: str
 
 
-def evaluate(node: Node) -> list[Alert]:
-    """The alerts that hold now."""
+def evaluate(node: Node, chain: ChainWatch | None = None) -> list[Alert]:
+    """The alerts that hold now (the chain's with ``chain``, which remembers how far it verified)."""
     settings = node.settings
     found: list[Alert] = []
     now = node.clock.now()
@@ -84,6 +85,14 @@ def evaluate(node: Node) -> list[Alert]:
                     f" / sync link {status.link.name} failed, waiting until {status.link.wait_until}: "
                     f"{status.link.last_error}",
                 ))  # fmt: skip
+    if settings.alert_broken_chain and chain is not None:
+        problem = chain.check()
+        if problem is not None:
+            found.append(Alert(
+                "broken_chain", "",
+                f"交互日志哈希链不成立 / the interaction log's hash chain is broken ({problem.kind}, entry "
+                f"{problem.seq}): {problem.message}; 请运行 / run tzsb audit verify",
+            ))  # fmt: skip
     return found
 
 
@@ -101,10 +110,11 @@ class AlertWatcher:
         self.node = node
         self.post = post
         self.firing: dict[tuple[str, str], Alert] = {}
+        self.chain = ChainWatch(node.store)
 
     def check(self) -> list[tuple[str, Alert]]:
         """Evaluate now; returns the events announced (``firing`` or ``resolved``)."""
-        holding = {(alert.name, alert.subject): alert for alert in evaluate(self.node)}
+        holding = {(alert.name, alert.subject): alert for alert in evaluate(self.node, self.chain)}
         events = [("firing", alert) for key, alert in holding.items() if key not in self.firing]
         events += [("resolved", alert) for key, alert in self.firing.items() if key not in holding]
         self.firing = holding

@@ -4,13 +4,14 @@ The only package that speaks SQL (an import-linter contract keeps it so). Packag
 functions named for what they mean, in a module per table family:
 
 - ``records_read``: reading ``records`` (by key, by query page, by change feed) and the last change;
-- ``records_written``: writing ``records`` and the ``change_counter`` that orders writes;
+- ``records_written``: writing ``records`` (keeping replaced versions and who changed what) and the
+  ``change_counter`` that orders writes;
 - ``nonces``: ``random`` claims and first answers;
 - ``apps``: apps and their sealed secrets;
 - ``accounts``: console accounts;
 - ``lockouts``: failed signature checks (``auth_failures``);
 - ``rate_windows``: requests per app and minute shared by workers;
-- ``interaction_log``: one row per request;
+- ``interaction_log``: one row per request; ``log_chain``: its hash chain's head and digests;
 - ``key_collisions``: adds refused for naming a key the caller may not access;
 - ``natural_keys``: which live records hold given natural-key values, and the indexes behind it;
 - ``refusal_tallies``: refusals of unidentified callers, per address and minute;
@@ -30,6 +31,7 @@ from tzsb.store import (
     leases,
     links,
     lockouts,
+    log_chain,
     natural_keys,
     nonces,
     rate_windows,
@@ -59,6 +61,7 @@ __all__ = [
     "leases",
     "links",
     "lockouts",
+    "log_chain",
     "natural_keys",
     "nonces",
     "open_store",

@@ -1,17 +1,19 @@
-"""The interaction log (spec 6.1 e): one row per request, accepted or refused.
+"""The interaction log (spec 6.1 e): one row per request, accepted or refused, each chained to
+the one before by its digest (``log_chain``).
 
 Owns the ``interaction_log`` table.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from tzsb.store import log_chain
 from tzsb.store.schema import interaction_log
 
 #: Built once: SQLAlchemy then reuses its compiled form instead of building a statement per request.
@@ -19,8 +21,19 @@ _INSERT: Final = sa.insert(interaction_log)
 
 
 def append(connection: Connection, row: Mapping[str, Any]) -> None:
-    """Add a row (the table's columns but ``id``) in the caller's transaction."""
-    connection.execute(_INSERT, row)
+    """Add a row (the table's columns but ``id`` and the chain's) in the caller's transaction,
+    chained after the last entry; the chain's head stays locked until the transaction ends."""
+    append_all(connection, [row])
+
+
+def append_all(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """``append`` for several rows, chained in the order given."""
+    if not rows:
+        return
+    # The columns' defaults made explicit: the digest covers every column as stored.
+    chained = [{"direction": "in", "region": "", **row} for row in rows]
+    log_chain.chain(connection, chained)
+    connection.execute(_INSERT, chained if len(chained) > 1 else chained[0])
 
 
 def recent(connection: Connection, limit: int = 50, appid: str | None = None) -> list[dict[str, Any]]:
@@ -30,6 +43,27 @@ def recent(connection: Connection, limit: int = 50, appid: str | None = None) ->
         statement = statement.where(interaction_log.c.appid == appid)
     # Column names come back as SQLAlchemy's quoted_name; plain str keeps them JSON-serialisable.
     return [{str(name): value for name, value in row._mapping.items()} for row in connection.execute(statement)]
+
+
+def chain_page(connection: Connection, after_seq: int, upto_seq: int, limit: int) -> list[dict[str, Any]]:
+    """Entries after chain number ``after_seq`` and up to ``upto_seq``, in chain order."""
+    statement = (
+        sa.select(interaction_log)
+        .where(interaction_log.c.chain_seq > after_seq, interaction_log.c.chain_seq <= upto_seq)
+        .order_by(interaction_log.c.chain_seq)
+        .limit(limit)
+    )
+    return [{str(name): value for name, value in row._mapping.items()} for row in connection.execute(statement)]
+
+
+def remove_chained(connection: Connection, first_seq: int, last_seq: int) -> int:
+    """Remove the entries numbered ``first_seq`` to ``last_seq`` (archived); returns how many."""
+    result = connection.execute(
+        sa.delete(interaction_log).where(
+            interaction_log.c.chain_seq >= first_seq, interaction_log.c.chain_seq <= last_seq
+        )
+    )
+    return int(result.rowcount)
 
 
 def count(connection: Connection) -> int:

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 from tzsb.store.dialects import FETCH_ON_POSTGRESQL as FETCH_ON_POSTGRESQL
 from tzsb.store.dialects import FETCH_ON_SQLITE as FETCH_ON_SQLITE
 from tzsb.store.dialects import RECORD_COLUMNS, dialect_named, dialect_of
+from tzsb.store.schema import record_changes, record_versions, records
 
 
 class StoredRecord(NamedTuple):
@@ -304,3 +305,80 @@ def _like_prefix(prefix: str) -> str:
     if any(character in prefix for character in "%_\\"):
         raise ValueError(f"{prefix!r} holds a LIKE wildcard")
     return prefix + "%"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordVersion:
+    """One version of a record: as stored, with who made it, when, how and through which request."""
+
+    key: str
+    region: str
+    data: dict[str, Any]
+    deleted: bool
+    deleted_at: str | None
+    source_appid: str
+    changed_by: str
+    changed_at: str
+    seq: int
+    #: The write's action ("01", "02", "03", "reassign") and ``random``; None for a version written
+    #: before history was kept.
+    action: str | None
+    random: str | None
+
+
+def versions(
+    connection: Connection, business: str, key: str, region_prefix: str = "", limit: int = 1000
+) -> list[RecordVersion]:
+    """The record's versions, newest first: the current one and those later changes replaced, the
+    ones whose region lies inside ``region_prefix`` only; at most ``limit``."""
+    columns = (
+        "record_key",
+        "region",
+        "data",
+        "deleted",
+        "deleted_at",
+        "source_appid",
+        "changed_by",
+        "changed_at",
+        "seq",
+    )
+    found: list[Any] = []
+    for table in (records, record_versions):
+        statement = (
+            sa.select(*(table.c[name] for name in columns))
+            .where(table.c.business == business, table.c.record_key == key)
+            .order_by(table.c.seq.desc())
+            .limit(limit)
+        )
+        if region_prefix:
+            upper = region_prefix[:-1] + chr(ord(region_prefix[-1]) + 1)
+            statement = statement.where(table.c.region >= region_prefix, table.c.region < upper)
+        found.extend(connection.execute(statement))
+    found.sort(key=lambda row: int(row.seq), reverse=True)
+    found = found[:limit]
+    result = []
+    for row in found:
+        change = connection.execute(
+            sa.select(record_changes.c.action, record_changes.c.random, record_changes.c.last_seq)
+            .where(record_changes.c.first_seq <= row.seq)
+            .order_by(record_changes.c.first_seq.desc())
+            .limit(1)
+        ).first()
+        covered = change is not None and int(change.last_seq) >= int(row.seq)
+        data = row.data
+        result.append(
+            RecordVersion(
+                key=row.record_key,
+                region=row.region,
+                data=orjson.loads(data) if isinstance(data, str | bytes) else dict(data),
+                deleted=bool(row.deleted),
+                deleted_at=row.deleted_at,
+                source_appid=row.source_appid,
+                changed_by=row.changed_by,
+                changed_at=row.changed_at,
+                seq=int(row.seq),
+                action=change.action if covered and change is not None else None,
+                random=change.random if covered and change is not None else None,
+            )
+        )
+    return result

@@ -4,7 +4,11 @@ Every write assigns each changed row the next change sequence (``seq``) in the s
 Writers lock the single ``change_counter`` row before anything else, so sequences are handed out
 in commit order: a reader that has seen ``seq = n`` never later finds a new row below ``n``.
 
-Owns writes to the ``records`` and ``change_counter`` tables.
+Every change of a stored record first copies the version it replaces to ``record_versions``, and
+every write notes its range of sequences with who made it and through which request
+(``record_changes``): a record's history.
+
+Owns writes to the ``records``, ``record_versions``, ``record_changes`` and ``change_counter`` tables.
 """
 
 from __future__ import annotations
@@ -13,14 +17,14 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from tzsb.store.dialects import dialect_of
-from tzsb.store.schema import change_counter, records, region_departures
+from tzsb.store.schema import change_counter, record_changes, record_versions, records, region_departures
 
 
 def lock_change_counter(connection: Connection) -> int:
@@ -225,11 +229,44 @@ def inserting(connection: Connection, new: NewRecords) -> Iterator[None]:
         raise failures[0]
 
 
+#: The columns a version keeps (all of ``records``'): copied by one INSERT … SELECT, never through Python.
+_VERSION_COLUMNS: Final = tuple(column.name for column in records.c)
+
+
+def keep_versions(connection: Connection, business: str, keys: Sequence[str]) -> None:
+    """Copy the stored versions of ``keys`` to ``record_versions`` before a change replaces them."""
+    if not keys:
+        return
+    source = sa.select(*(records.c[name] for name in _VERSION_COLUMNS)).where(
+        records.c.business == business, records.c.record_key.in_(sa.bindparam("keys", expanding=True))
+    )
+    connection.execute(sa.insert(record_versions).from_select(_VERSION_COLUMNS, source), {"keys": list(keys)})
+
+
+def note_change(
+    connection: Connection, first_seq: int, last_seq: int, *, appid: str, action: str, random: str, at: str
+) -> None:
+    """Record who made the changes numbered ``first_seq`` to ``last_seq``, how and through which request."""
+    if last_seq < first_seq:
+        return
+    connection.execute(
+        sa.insert(record_changes).values(
+            first_seq=first_seq, last_seq=last_seq, appid=appid[:64], action=action, random=random[:64], at=at
+        )
+    )
+
+
 def update(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Replace existing rows; each dict has ``business`` and ``record_key`` plus the new values, and
-    ``previous_region``: a row whose region changed leaves a departure (``region_departures``)."""
+    """Replace existing rows (keeping the versions they replace); each dict has ``business`` and
+    ``record_key`` plus the new values, and ``previous_region``: a row whose region changed leaves a
+    departure (``region_departures``)."""
     if not rows:
         return
+    by_business: dict[str, list[str]] = {}
+    for row in rows:
+        by_business.setdefault(row["business"], []).append(row["record_key"])
+    for business, keys in by_business.items():
+        keep_versions(connection, business, keys)
     note_departures(
         connection,
         [
@@ -282,6 +319,7 @@ def hand_over(
     ).scalar_one_or_none()
     if previous is not None and previous != region:
         note_departures(connection, [(business, key, previous, region, seq, changed_at)])
+    keep_versions(connection, business, [key])
     connection.execute(
         sa.update(records)
         .where(records.c.business == business, records.c.record_key == key)

@@ -37,6 +37,43 @@ records = sa.Table(
     sa.Index("ix_records_seq", "business", "seq"),
 )
 
+#: Versions of records that a later change replaced, as they were (the current version is the
+#: ``records`` row): a record's history, newest first by ``seq``.
+record_versions = sa.Table(
+    "record_versions",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("business", sa.String(4), nullable=False),
+    sa.Column("record_key", CodeText, nullable=False),
+    sa.Column("region", CodeText, nullable=False),
+    sa.Column("updated_at", sa.String(19), nullable=False),
+    sa.Column("data", JsonDocument, nullable=False),
+    sa.Column("deleted", sa.Boolean, nullable=False),
+    sa.Column("deleted_at", sa.String(19)),
+    sa.Column("deleted_by", sa.String(64)),
+    sa.Column("source_appid", sa.String(64), nullable=False),
+    sa.Column("changed_by", sa.String(64), nullable=False),
+    sa.Column("changed_at", sa.String(19), nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Index("ix_record_versions_key", "business", "record_key", "seq"),
+)
+
+#: One row per write (a request's batch, a pulled page, an operator's change): the change sequences
+#: it handed out, who made it, through which request (``random``; the interaction log finds the
+#: entry by appid and random) and with which action. A version's provenance is the row whose range
+#: holds its ``seq``; a batch of 1,000 records costs one row here, not 1,000.
+record_changes = sa.Table(
+    "record_changes",
+    metadata,
+    sa.Column("first_seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("last_seq", sa.BigInteger, nullable=False),
+    sa.Column("appid", sa.String(64), nullable=False),
+    # The request's action ("01", "02", "03") or "reassign" (an operator's change).
+    sa.Column("action", sa.String(8), nullable=False),
+    sa.Column("random", sa.String(64), nullable=False),
+    sa.Column("at", sa.String(32), nullable=False),
+)
+
 #: One row. Writers take its lock first, so change sequences are handed out in commit order.
 change_counter = sa.Table(
     "change_counter",
@@ -187,8 +224,27 @@ interaction_log = sa.Table(
     # The region of the app (or link) the entry is about, when known: what an auditor app's scope
     # is judged by.
     sa.Column("region", CodeText, nullable=False, server_default=""),
+    # The hash chain (tamper evidence): entries numbered 1, 2, … in the one order they were
+    # appended, across every worker and host, each ``digest`` covering the previous entry's digest
+    # and this entry's fields (``log_chain.digest_of``).
+    sa.Column("chain_seq", sa.BigInteger, nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.UniqueConstraint("chain_seq", name="uq_interaction_log_chain_seq"),
     sa.Index("ix_interaction_log_appid_at", "appid", "at"),
     sa.Index("ix_interaction_log_region_id", "region", "id"),
+)
+
+#: One row: the interaction log's chain head (the last entry appended) and, once entries were
+#: archived, the last archived entry (the live table's chain starts after it). Appending takes its
+#: lock, so entries of several workers and hosts are chained in one order.
+log_chain = sa.Table(
+    "log_chain",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("head_seq", sa.BigInteger, nullable=False),
+    sa.Column("head_digest", sa.String(64), nullable=False),
+    sa.Column("archived_seq", sa.BigInteger, nullable=False),
+    sa.Column("archived_digest", sa.String(64), nullable=False),
 )
 
 #: A record's move out of a region (its region field changed): a change feed scoped to the region
