@@ -16,7 +16,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,8 +120,11 @@ class NodeServer:
 
 
 @contextmanager
-def node_server(database_url: str = "", region: str = "330000", workers: int = 1) -> Iterator[NodeServer]:
-    """A freshly initialised node served by `tzsb serve` (one uvicorn worker unless asked) in its own process."""
+def node_server(
+    database_url: str = "", region: str = "330000", workers: int = 1, environ: Mapping[str, str] | None = None
+) -> Iterator[NodeServer]:
+    """A freshly initialised node served by `tzsb serve` (one uvicorn worker unless asked) in its own
+    process, with ``environ`` added to its environment."""
     with tempfile.TemporaryDirectory(prefix="tzsb-bench-") as folder:
         home = Path(folder) / "node"
         extra = ["--database-url", database_url] if database_url else []
@@ -137,6 +140,7 @@ def node_server(database_url: str = "", region: str = "330000", workers: int = 1
             [*command, "--workers", str(workers)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            env={**os.environ, **(environ or {})},
         )
         base = f"http://127.0.0.1:{port}"
         try:

@@ -12,7 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHES = ["ingest_sqlite", "ingest_postgres", "query_key", "query_region", "validate_cost", "memory", "sync_up"]
+BENCHES = [
+    "ingest_sqlite", "ingest_postgres", "query_key", "query_region", "validate_cost", "memory", "sync_up", "audit_cost",
+]  # fmt: skip
 ROOT = Path(__file__).resolve().parent.parent
 
 

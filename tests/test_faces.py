@@ -18,6 +18,7 @@ SOURCE = Path(tzsb.__file__).parent
 
 FACES: dict[str, list[str]] = {
     "tzsb.audit": [
+        "WITHOUT_LOG_VARIABLE",
         "ArchiveError",
         "ArchiveFile",
         "ChainHead",

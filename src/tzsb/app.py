@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import logging
 import os
 import platform
 from collections.abc import Mapping
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final
 
-from tzsb.audit import InteractionLog, RefusalTally
+from tzsb.audit import WITHOUT_LOG_VARIABLE, InteractionLog, RefusalTally
 from tzsb.catalog import Catalog, load_catalog
 from tzsb.clock import Clock, SystemClock
 from tzsb.errors import ConfigurationError
@@ -43,6 +44,8 @@ from tzsb.rules import RULES_FILE, RuleBook
 from tzsb.settings import Settings
 from tzsb.store import Store, natural_keys, open_store
 from tzsb.sync import LinkRegistry, SyncRunner
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,9 +184,16 @@ def build_exchange(
         clock,
         timestamp_window=settings.timestamp_window,
     )
+    without_log = os.environ.get(WITHOUT_LOG_VARIABLE) == "1"
+    if without_log:
+        logger.warning(
+            "%s=1: requests are answered WITHOUT writing the interaction log (for bench/audit_cost.py only; "
+            "the spec requires every interaction to be logged)",
+            WITHOUT_LOG_VARIABLE,
+        )
     answers = Answers(
         store,
-        InteractionLog(store),
+        InteractionLog(store, writes=not without_log),
         clock,
         RefusalTally(store, clock, per_minute=settings.unidentified_refusals_per_minute),
         ReplayBounds(

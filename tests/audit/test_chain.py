@@ -163,7 +163,7 @@ def test_a_request_whose_entry_cannot_be_chained_is_not_acknowledged(
     def broken(connection: Any, rows: Any) -> None:
         raise RuntimeError("the log's chain head cannot be read")
 
-    monkeypatch.setattr(log_chain, "chain", broken)
+    monkeypatch.setattr(log_chain, "append_chained", broken)
     answer = call(node, body("hz", secret, "140101", "01", [device(1)], random="lost-req-0001"))
 
     assert answer["datalist"] == failure_datalist(refusals.internal_error())

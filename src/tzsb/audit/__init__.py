@@ -13,10 +13,11 @@ from tzsb.audit.chain import (
     head,
     verify,
 )
-from tzsb.audit.log import InteractionLog, LogEntry, at_bound
+from tzsb.audit.log import WITHOUT_LOG_VARIABLE, InteractionLog, LogEntry, at_bound
 from tzsb.audit.tallies import RefusalTally
 
 __all__ = [
+    "WITHOUT_LOG_VARIABLE",
     "ArchiveError",
     "ArchiveFile",
     "ChainHead",

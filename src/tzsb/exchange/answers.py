@@ -75,9 +75,12 @@ class Answers:
                 self.log.record(entry)
                 return response
             try:
-                with self.store.write() as connection:
+
+                def claim_and_log(connection: Connection) -> None:
                     nonces.claim(connection, context.appid, context.random, context.fingerprint, response, context.now)
-                    InteractionLog.append(connection, entry)
+                    self.log.append(connection, entry)
+
+                self.store.write_grouped(claim_and_log)
                 context.kept_bytes = len(response)
             except StoreConflict:
                 # Claimed meanwhile (or before: a query's random is claimed after it ran): a retry of
@@ -95,7 +98,7 @@ class Answers:
         """Claim the request's random with its answer and log the success, in the caller's transaction
         (a duplicate claim raises ``StoreConflict`` and fails it)."""
         nonces.claim(connection, context.appid, context.random, context.fingerprint, response, context.now)
-        InteractionLog.append(connection, self.entry(context, RESULT_SUCCESS, "", message))
+        self.log.append(connection, self.entry(context, RESULT_SUCCESS, "", message))
         context.outcome = (RESULT_SUCCESS, "")
         # Counted toward the app's quota once the transaction is over (``after``): holding the quota
         # writes, and the caller's transaction holds the writers' lock.

@@ -253,8 +253,10 @@ class LocalExecution:
         """A query's answer, claimed with its random and logged after it ran."""
         response = self.answers.encode(context, datalist)
         try:
-            with self.store.write() as connection:
-                self.answers.claim_and_log(connection, context, response, message)
+            # Committed with the claims and entries of concurrent requests (group commit).
+            self.store.write_grouped(
+                lambda connection: self.answers.claim_and_log(connection, context, response, message)
+            )
         except StoreConflict as conflict:
             # The random was claimed before: a retry of the same query gets the first answer.
             return self.answers.first_answer(context, conflict)

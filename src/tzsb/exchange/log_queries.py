@@ -70,8 +70,7 @@ class LogQueries:
             f"查询成功，返回日志 {len(entries)} 条 / OK: {len(entries)} log entr{'y' if len(entries) == 1 else 'ies'}"
         )
         response = self.answers.encode(context, success_datalist(message, entries, next_cursor=next_cursor))
-        with self.store.write() as connection:
-            self.answers.claim_and_log(connection, context, response, message)
+        self.store.write_grouped(lambda connection: self.answers.claim_and_log(connection, context, response, message))
         return response
 
     def _plan(self, conditions: Mapping[str, Any], admitted: Admitted) -> tuple[EntryQuery, int, str]:

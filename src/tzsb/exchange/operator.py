@@ -108,7 +108,7 @@ def reassign_record(
             f"{region}（{new_source}） / operator {operator} reassigned {business} record {shown} from "
             f"{stored.region} ({stored.source_appid}) to {region} ({new_source})"
         )
-        InteractionLog.append(
+        InteractionLog(store).append(
             connection,
             LogEntry(
                 at=now.isoformat(timespec="milliseconds"),

@@ -10,11 +10,11 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext, suppress
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, TypeVar
 
 import orjson
 import sqlalchemy as sa
@@ -31,6 +31,7 @@ from tzsb.store.dialects import (
     dialect_of,
     driver_sql,
 )
+from tzsb.store.group_commit import GroupCommit
 
 try:
     import fcntl
@@ -51,6 +52,42 @@ def normalise_url(url: str) -> str:
     return url
 
 
+#: ``Connection.info`` keys: the write transaction runs work deferred to its end (``deferring``).
+_DEFERRED: Final = "tzsb.deferred"
+
+
+@contextmanager
+def deferring(connection: Connection) -> Iterator[None]:
+    """Within a write transaction: work handed to ``defer`` runs as the transaction's last step,
+    before its commit; on an exception it is dropped with the rest of the transaction, and nothing
+    of it outlives the transaction on the pooled connection."""
+    connection.info[_DEFERRED] = {}
+    try:
+        yield
+        while deferred := connection.info[_DEFERRED]:
+            connection.info[_DEFERRED] = {}
+            for work, items in deferred.values():
+                work(connection, items)
+    finally:
+        connection.info.pop(_DEFERRED, None)
+
+
+def defer(connection: Connection, key: str, work: Callable[[Connection, list[Any]], None]) -> list[Any] | None:
+    """The list that ``work`` receives at the end of the write transaction ``connection`` is in (one
+    per ``key``: add to it); None, with nothing deferred, when the connection is not in a write
+    transaction opened by ``Store``."""
+    deferred = connection.info.get(_DEFERRED)
+    if deferred is None:
+        return None
+    if key not in deferred:
+        deferred[key] = (work, [])
+    items: list[Any] = deferred[key][1]
+    return items
+
+
+Result = TypeVar("Result")
+
+
 class Store:
     """The database of one node, and the discipline for writing to it.
 
@@ -66,6 +103,7 @@ class Store:
         file_database = self.dialect.is_file_database(engine.url)
         self._checkpointer = WalCheckpointer(engine) if file_database else None
         self._process_lock = _ProcessLock.for_database(engine.url) if file_database else None
+        self._grouped = GroupCommit(self.write)
 
     @property
     def is_sqlite(self) -> bool:
@@ -81,7 +119,7 @@ class Store:
     def write(self) -> Iterator[Connection]:
         """A transaction that commits on success and rolls back on any exception."""
         if self._write_lock is None:
-            with self.engine.begin() as connection:
+            with self.engine.begin() as connection, deferring(connection):
                 yield connection
             return
         with (
@@ -89,10 +127,20 @@ class Store:
             self._process_lock if self._process_lock is not None else nullcontext(),
             self.engine.connect().execution_options(**self.dialect.writer_options) as connection,
             connection.begin(),
+            deferring(connection),
         ):
             yield connection
         if self._checkpointer is not None:
             self._checkpointer.wanted()
+
+    def write_grouped(self, work: Callable[[Connection], Result]) -> Result:
+        """Run ``work`` in a write transaction shared with the grouped work of concurrent callers, and
+        return once it committed (``group_commit``): for the small writes every request ends with."""
+        return self._grouped.run(work)
+
+    @property
+    def group_commit(self) -> GroupCommit:
+        return self._grouped
 
     @contextmanager
     def write_if_free(self) -> Iterator[Connection | None]:
@@ -116,7 +164,7 @@ class Store:
                     if transaction is None:
                         yield None
                         return
-                    with transaction:
+                    with transaction, deferring(connection):
                         yield connection
             finally:
                 if self._process_lock is not None:

@@ -14,10 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from tzsb.store import log_chain
+from tzsb.store.engine import defer
 from tzsb.store.schema import interaction_log
-
-#: Built once: SQLAlchemy then reuses its compiled form instead of building a statement per request.
-_INSERT: Final = sa.insert(interaction_log)
 
 
 def append(connection: Connection, row: Mapping[str, Any]) -> None:
@@ -26,14 +24,26 @@ def append(connection: Connection, row: Mapping[str, Any]) -> None:
     append_all(connection, [row])
 
 
+#: The key of the rows appended in a transaction, written at its end (``defer``).
+_PENDING: Final = "tzsb.interaction_log.pending"
+
+
 def append_all(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """``append`` for several rows, chained in the order given."""
+    """``append`` for several rows, chained in the order given.
+
+    In a write transaction opened by ``Store`` the rows are written as its last step, with every
+    other row appended in it, in one statement: a group commit's batch (``group_commit``) then takes
+    the chain's lock once, and only for the end of the transaction.
+    """
     if not rows:
         return
     # The columns' defaults made explicit: the digest covers every column as stored.
-    chained = [{"direction": "in", "region": "", **row} for row in rows]
-    log_chain.chain(connection, chained)
-    connection.execute(_INSERT, chained if len(chained) > 1 else chained[0])
+    prepared = [{"direction": "in", "region": "", **row} for row in rows]
+    pending = defer(connection, _PENDING, log_chain.append_chained)
+    if pending is None:
+        log_chain.append_chained(connection, prepared)
+    else:
+        pending.extend(prepared)
 
 
 def recent(connection: Connection, limit: int = 50, appid: str | None = None) -> list[dict[str, Any]]:

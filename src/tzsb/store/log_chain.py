@@ -21,7 +21,8 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives import hashes
 from sqlalchemy.engine import Connection
 
-from tzsb.store.schema import log_chain
+from tzsb.store.dialects import dialect_of
+from tzsb.store.schema import interaction_log, log_chain
 
 #: The "previous digest" of the first entry ever appended.
 GENESIS: Final = "0" * 64
@@ -85,14 +86,22 @@ _COLUMNS: Final = (
     log_chain.c.archived_seq,
     log_chain.c.archived_digest,
 )
-_LOCK_HEAD: Final = (
-    sa.select(log_chain.c.head_seq, log_chain.c.head_digest).where(log_chain.c.id == 1).with_for_update()
-)
+#: Appending goes to the driver as plain SQL (every logged request runs it: through SQLAlchemy's
+#: statement handling it cost more than the chaining itself). SQLite has no FOR UPDATE, and needs
+#: none: its writers' lock is held already.
+_READ_HEAD: Final = "SELECT head_seq, head_digest FROM log_chain WHERE id = 1"
+#: Moves the head only from where the appender believes it is (a compare-and-set): see ``append_chained``.
 _MOVE_HEAD: Final = (
-    sa.update(log_chain)
-    .where(log_chain.c.id == 1)
-    .values(head_seq=sa.bindparam("seq"), head_digest=sa.bindparam("digest"))
+    "UPDATE log_chain SET head_seq = ?, head_digest = ? WHERE id = 1 AND head_seq = ? AND head_digest = ?"
 )
+#: The columns an appended entry fills (``id`` is the database's).
+APPENDED: Final = tuple(column.name for column in interaction_log.c if column.name != "id")
+_INSERT: Final = (
+    f"INSERT INTO interaction_log ({', '.join(APPENDED)}) "  # noqa: S608 - the table's own column names
+    f"VALUES ({', '.join('?' for _ in APPENDED)})"
+)
+#: Where a pooled connection remembers the head it last moved the chain to.
+_HEAD_HINT: Final = "tzsb.log_chain.head"
 
 
 def state(connection: Connection, *, lock: bool = False) -> ChainState:
@@ -105,17 +114,76 @@ def state(connection: Connection, *, lock: bool = False) -> ChainState:
     return ChainState(int(head_seq), str(head_digest), int(archived_seq), str(archived_digest))
 
 
-def chain(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Give ``rows`` (about to be inserted in this transaction) the next chain numbers and their
-    digests, and move the head past them. The head's lock is held until the transaction ends."""
-    seq, digest = connection.execute(_LOCK_HEAD).one()
-    seq, digest = int(seq), str(digest)
+def _chained(head: tuple[int, str], rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+    """``rows`` numbered and digested after ``head``, as the insert's parameter tuples."""
+    seq, digest = head
+    values = []
     for row in rows:
         seq += 1
-        row["chain_seq"] = seq
         digest = digest_of(digest, row)
-        row["digest"] = digest
-    connection.execute(_MOVE_HEAD, {"seq": seq, "digest": digest})
+        values.append(
+            tuple(seq if name == "chain_seq" else digest if name == "digest" else row[name] for name in APPENDED)
+        )
+    return values
+
+
+def _try_append(
+    connection: Connection, head: tuple[int, str], rows: Sequence[Mapping[str, Any]]
+) -> tuple[int, str] | None:
+    """Insert ``rows`` chained after ``head`` and move the head past them, if ``head`` is the head;
+    returns the new head, or None (nothing written) when it is not."""
+    values = _chained(head, rows)
+    last = (int(values[-1][APPENDED.index("chain_seq")]), str(values[-1][APPENDED.index("digest")]))
+    dialect = dialect_of(connection)
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        if dialect.single_writer:
+            cursor.execute(_MOVE_HEAD, (*last, *head))
+            if cursor.rowcount != 1:
+                return None
+            cursor.executemany(_INSERT, values)
+            return last
+        # PostgreSQL: one round trip — the head moved (its row locked) and the entries inserted only
+        # if it moved. Waiting on another appender's lock, the condition is judged again on the head
+        # it committed.
+        rows_sql = ", ".join("(" + ", ".join(["%s"] * len(APPENDED)) + ")" for _ in values)
+        statement = (
+            "WITH moved AS (UPDATE log_chain SET head_seq = %s, head_digest = %s "  # noqa: S608 - fixed names
+            "WHERE id = 1 AND head_seq = %s AND head_digest = %s RETURNING id) "
+            f"INSERT INTO interaction_log ({', '.join(APPENDED)}) "
+            f"SELECT * FROM (VALUES {rows_sql}) AS entries ({', '.join(APPENDED)}) WHERE EXISTS (SELECT 1 FROM moved)"
+        )
+        cursor.execute(statement, (*last, *head, *(value for row in values for value in row)))
+        return last if cursor.rowcount == len(values) else None
+    finally:
+        cursor.close()
+
+
+def append_chained(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert ``rows`` (every column but ``id``, ``chain_seq`` and ``digest``) in the caller's
+    transaction, numbered and digested after the chain's head, and move the head past them; the
+    head's row stays locked until the transaction ends.
+
+    The connection remembers the head it moved the chain to: the next append tries from there at
+    once, and moves the head only if it is still there (one statement on PostgreSQL). When it is
+    not — another process appended meanwhile, or that transaction rolled back — the head is read
+    under its lock and the append made from it.
+    """
+    if not rows:
+        return
+    hint = connection.info.get(_HEAD_HINT)
+    head = None if hint is None else _try_append(connection, hint, rows)
+    if head is None:
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(_READ_HEAD if dialect_of(connection).single_writer else _READ_HEAD + " FOR UPDATE")
+            seq, digest = cursor.fetchone()
+        finally:
+            cursor.close()
+        head = _try_append(connection, (int(seq), str(digest)), rows)
+        if head is None:
+            raise RuntimeError("the interaction log's chain head moved while its lock was held")
+    connection.info[_HEAD_HINT] = head
 
 
 def mark_archived(connection: Connection, seq: int, digest: str) -> None:

@@ -1,0 +1,113 @@
+"""Group commit: small writes of concurrent requests committed together in one transaction.
+
+Every answered request writes a little — its claim and its interaction-log entry — and a query
+writes nothing else. Each in a transaction of its own, they queue on the writers' lock (SQLite) or
+on the log's chain head (PostgreSQL, where the lock is held through the commit's flush), one commit
+at a time. Here the first request to arrive leads: it takes every unit of work queued so far, runs
+them all in one transaction and commits once; the requests that queued meanwhile wait for that
+commit, and the first of those still queued leads the next batch. No request returns before the
+transaction holding its work has committed.
+
+A batch that fails (one request's random was claimed meanwhile, say) is rolled back and each of
+its units run again in a transaction of its own, so that each request meets only its own failure.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy.engine import Connection
+
+Result = TypeVar("Result")
+
+
+@dataclass(slots=True)
+class _Unit(Generic[Result]):
+    work: Callable[[Connection], Result]
+    done: threading.Event = field(default_factory=threading.Event)
+    #: Set when this unit is to lead the next batch instead of waiting for one.
+    lead: bool = False
+    result: Any = None
+    error: BaseException | None = None
+    #: Its transaction committed (``result`` is set) or it failed (``error`` is).
+    finished: bool = False
+
+
+class GroupCommit:
+    """Runs units of work of concurrent callers in shared transactions (``write`` opens one)."""
+
+    def __init__(self, write: Callable[[], Any], max_batch: int = 64) -> None:
+        #: A context manager factory: one write transaction (``Store.write``).
+        self._write = write
+        self.max_batch = max_batch
+        self._lock = threading.Lock()
+        self._queue: list[_Unit[Any]] = []
+        self._leading = False
+        #: Batches committed and units in them, since start (the bench and tests read them).
+        self.batches = 0
+        self.units = 0
+
+    def run(self, work: Callable[[Connection], Result]) -> Result:
+        """Run ``work`` on a write transaction's connection, with other callers' work, and return its
+        result once that transaction committed (or raise what ``work`` raised on its own)."""
+        unit: _Unit[Result] = _Unit(work)
+        with self._lock:
+            self._queue.append(unit)
+            if not self._leading:
+                self._leading = unit.lead = True
+        if not unit.lead:
+            unit.done.wait()
+        if unit.lead:
+            self._lead()
+        if unit.error is not None:
+            raise unit.error
+        result: Result = unit.result
+        return result
+
+    def _lead(self) -> None:
+        """Commit one batch (this caller's unit among it), then hand the lead to a unit still queued."""
+        with self._lock:
+            batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+        try:
+            self._commit(batch)
+        finally:
+            for unit in batch:
+                if not unit.finished:  # the batch was interrupted before reaching it
+                    unit.error = RuntimeError("the group commit holding this request's writes was interrupted")
+            with self._lock:
+                if self._queue:
+                    successor = self._queue[0]
+                    successor.lead = True
+                    successor.done.set()
+                else:
+                    self._leading = False
+            for unit in batch:
+                unit.done.set()
+
+    def _commit(self, batch: list[_Unit[Any]]) -> None:
+        if len(batch) > 1:
+            try:
+                results = []
+                with self._write() as connection:
+                    for unit in batch:
+                        results.append(unit.work(connection))
+            except Exception:  # noqa: S110 - each unit runs again alone below and meets its own failure
+                pass
+            else:
+                for unit, result in zip(batch, results, strict=True):
+                    unit.result, unit.finished = result, True
+                self.batches += 1
+                self.units += len(batch)
+                return
+        for unit in batch:
+            try:
+                with self._write() as connection:
+                    unit.result = unit.work(connection)
+                self.batches += 1
+                self.units += 1
+            except BaseException as exc:  # handed to the unit's caller
+                unit.error = exc
+            unit.finished = True
