@@ -160,6 +160,18 @@ FACES: dict[str, list[str]] = {
         "modify_faults",
         "shipped_rule_sets",
     ],
+    "tzsb.soap": [
+        "CONTENT_TYPE",
+        "NAMESPACE",
+        "SOAP_ACTION",
+        "SoapFault",
+        "is_soap",
+        "json_body",
+        "parse_request",
+        "render_fault",
+        "render_response",
+        "wsdl",
+    ],
     "tzsb.store": [
         "Connection",
         "Dialect",

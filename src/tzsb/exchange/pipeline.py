@@ -123,6 +123,12 @@ class Exchange:
         self.admission.admit_batch(context, request)
         return self.logs.execute(context, request)
 
+    def refuse_unparsable(self, client_addr: str) -> bytes:
+        """The refusal of a body the framing could not read (a malformed SOAP envelope: the framing
+        answers it itself), counted like an unreadable JSON body."""
+        context = RequestContext(client_addr=client_addr, now=self.clock.now())
+        return self.answers.refuse(context, self._limited(context, refusals.body_not_json()))
+
     def refuse_oversized(self, client_addr: str, limit: int) -> bytes:
         """The refusal of a body the HTTP layer would not read past the node's limit (E_LIMIT),
         logged like every other refusal."""

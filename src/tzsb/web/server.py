@@ -12,7 +12,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tzsb import __version__
+from tzsb import __version__, soap
 from tzsb.app import Node, build_node, tune_runtime
 from tzsb.monitor import AlertLoop, AlertWatcher, NodeMetrics, ReadinessProbe
 from tzsb.settings import Settings, load_settings
@@ -55,22 +55,51 @@ def create_asgi(node: Node) -> Starlette:
         return addresses.resolve(peer, request.headers.getlist(FORWARDED_FOR))
 
     async def answered(request: Request, handler: Callable[[bytes, str, str, str | None], bytes]) -> Response:
-        """Read the body (within the node's limit) and hand it to ``handler`` in a worker thread."""
+        """Read the body (within the node's limit) and hand it to ``handler`` in a worker thread; a SOAP
+        1.2 envelope (6.2 a) is judged as the JSON body it carries and answered as an envelope."""
         client = client_address(request)
+        content_type = request.headers.get("content-type", "application/json")
+        enveloped = soap.is_soap(content_type)
         try:
             body = await _read_body(request, settings.max_body_bytes)
         except _BodyTooLarge:
             # Refused like every other request (the table's E_LIMIT, a log row), with HTTP's own status.
             answer = await anyio.to_thread.run_sync(exchange.refuse_oversized, client, settings.max_body_bytes)
+            if enveloped:
+                return Response(soap.render_response(answer), status_code=413, media_type=soap.CONTENT_TYPE)
             return Response(answer, status_code=413, media_type=JSON_UTF8)
         except ClientDisconnect:
             # The client went away, or was cut off for pausing its body too long (web/headers.py): there is
             # no request to handle or log, and no one to answer.
             return Response(status_code=400)
-        content_type = request.headers.get("content-type", "application/json")
         fingerprint = client_fingerprint(request.scope)
+        if enveloped:
+            return await anyio.to_thread.run_sync(soap_answer, handler, body, content_type, client, fingerprint)
         answer = await anyio.to_thread.run_sync(handler, body, content_type, client, fingerprint)
         return Response(answer, media_type=JSON_UTF8)
+
+    def soap_answer(
+        handler: Callable[[bytes, str, str, str | None], bytes],
+        body: bytes,
+        content_type: str,
+        client: str,
+        fingerprint: str | None,
+    ) -> Response:
+        try:
+            fields = soap.parse_request(body, content_type)
+        except soap.SoapFault as fault:
+            # Counted with the unparsable bodies of unidentified callers, as a JSON one would be.
+            exchange.refuse_unparsable(client)
+            return Response(soap.render_fault(fault), status_code=400, media_type=soap.CONTENT_TYPE)
+        answer = handler(soap.json_body(fields), "application/json", client, fingerprint)
+        return Response(soap.render_response(answer), media_type=soap.CONTENT_TYPE)
+
+    async def wsdl_description(request: Request) -> Response:
+        """``GET /<service>/<interFlag>?wsdl``: the WSDL 1.1 of the interface at this URL."""
+        if "wsdl" not in request.query_params:
+            return Response(status_code=405, headers={"allow": "POST"})
+        location = str(request.url.replace(query=""))
+        return Response(soap.wsdl(location), media_type="text/xml; charset=utf-8")
 
     async def interface(request: Request) -> Response:
         return await answered(request, exchange.handle)
@@ -154,7 +183,9 @@ def create_asgi(node: Node) -> Starlette:
     app = Starlette(
         routes=[
             Route(settings.service_path, interface, methods=["POST"]),
+            Route(settings.service_path, wsdl_description, methods=["GET"]),
             Route(settings.log_path, log_interface, methods=["POST"]),
+            Route(settings.log_path, wsdl_description, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_text, methods=["GET"]),
