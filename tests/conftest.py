@@ -110,3 +110,32 @@ def make_node(database_url: str, tmp_path: Path, clock: FixedClock) -> Iterator[
 @pytest.fixture
 def node(make_node: Callable[..., Node]) -> Node:
     return make_node()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def databases(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """Fresh databases for the nodes of one test (SQLite files, or PostgreSQL schemas of their own)."""
+    from tests.sync.nodes import Databases
+
+    postgres = request.getfixturevalue("postgres_url") if request.param == "postgresql" else None
+    found = Databases(request.param, tmp_path, postgres)
+    yield found
+    found.drop()
+
+
+@pytest.fixture
+def open_node(databases: Any, tmp_path: Path) -> Iterator[Callable[..., Node]]:
+    """Make and open a node home, each with its own database: ``open_node(name, level, region,
+    **settings)``; all closed at the end."""
+    from tests.sync.nodes import make_home, open_home
+
+    opened: list[Node] = []
+
+    def factory(name: str, level: str, region: str, **settings: Any) -> Node:
+        node = open_home(make_home(tmp_path, name, level, region, databases.url(name)), **settings)
+        opened.append(node)
+        return node
+
+    yield factory
+    for node in opened:
+        node.close()

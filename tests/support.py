@@ -110,7 +110,7 @@ def snapshot(node: Node) -> dict[str, Any]:
 
 
 #: Refusals that never become the first answer of their random.
-NOT_CLAIMED = ("E_INTERNAL", "E_REPLAY", "E_LIMIT", "E_DISABLED")
+NOT_CLAIMED = ("E_INTERNAL", "E_REPLAY", "E_LIMIT", "E_DISABLED", "E_UPSTREAM")
 
 
 def claimed(before: dict[str, Any], answer: dict[str, Any] | None) -> dict[str, Any]:

@@ -58,6 +58,10 @@ SAMPLES: dict[str, Any] = {
     "expected_en": "6 digits",
     "index": 2,
     "array_allowed": True,
+    "service": "province-devices",
+    "reason_zh": "超时",
+    "reason_en": "timed out",
+    "seconds": 30,
 }
 
 CONSTRUCTORS = [

@@ -27,6 +27,7 @@ from tzsb.exchange import (
     PulledWrites,
     ReadAhead,
     ReplayBounds,
+    RoutedExecution,
 )
 from tzsb.registry import (
     DIRECTIONS_FILE,
@@ -38,6 +39,7 @@ from tzsb.registry import (
     MasterKey,
     Party,
     RateLimiter,
+    ServiceRegistry,
     load_directions,
 )
 from tzsb.rules import RULES_FILE, RuleBook
@@ -59,6 +61,8 @@ class Node:
     clock: Clock
     links: LinkRegistry
     sync: SyncRunner
+    #: Providers requests are routed to (5.2.2).
+    services: ServiceRegistry
 
     def close(self) -> None:
         self.exchange.close()
@@ -153,7 +157,8 @@ def build_node(settings: Settings, clock: Clock | None = None, *, migrate: bool 
         failure_wait_seconds=settings.sync_failure_wait_seconds,
         lease_seconds=settings.sync_lease_seconds,
     )
-    return Node(settings, store, catalog, registry, rules, exchange, clock, links, sync)
+    assert exchange.routed is not None
+    return Node(settings, store, catalog, registry, rules, exchange, clock, links, sync, exchange.routed.services)
 
 
 def build_exchange(
@@ -215,4 +220,11 @@ def build_exchange(
         max_page_size=settings.max_page_size,
     )
     logs = LogQueries(store, answers, codec, page_size=settings.page_size, max_page_size=settings.max_page_size)
-    return Exchange(admission, answers, local, clock, read_ahead=read_ahead, digests=digests, logs=logs)
+    routed = RoutedExecution(
+        ServiceRegistry(store, master_key, clock, frozenset(catalog)),
+        answers,
+        catalog,
+        fail_max=settings.route_failures_to_pause,
+        reset_seconds=settings.route_pause_seconds,
+    )
+    return Exchange(admission, answers, local, clock, read_ahead=read_ahead, digests=digests, logs=logs, routed=routed)

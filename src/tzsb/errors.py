@@ -6,7 +6,7 @@
     ├── ExchangeError            a request the node refuses; answered with result 0000 + code
     │     code ∈ ErrorCode       E_JSON E_PARAM E_APPID E_SIGN E_REPLAY E_BUSICODE E_FORBIDDEN
     │                            E_REGION E_LIMIT E_VALIDATION E_NOTFOUND E_CONFLICT E_DISABLED
-    │                            E_LOCKED E_INTERNAL
+    │                            E_LOCKED E_UPSTREAM E_INTERNAL
     │     built only by the named constructors of ``tzsb.refusals`` (the one refusal table)
     ├── StoreConflict            a write collided with another on a unique key; rolled back
     ├── OperatorError            an operator's command cannot be carried out (unknown record, bad region)
@@ -41,6 +41,7 @@ class ErrorCode(StrEnum):
     CONFLICT = "E_CONFLICT"
     DISABLED = "E_DISABLED"
     LOCKED = "E_LOCKED"
+    UPSTREAM = "E_UPSTREAM"
     INTERNAL = "E_INTERNAL"
 
 

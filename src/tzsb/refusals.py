@@ -646,6 +646,28 @@ def log_of_another_app(appid: str) -> ExchangeError:
     )
 
 
+# -- routing to a provider (5.2.2) --------------------------------------------------------------
+
+
+def upstream_failed(service: str, reason_zh: str, reason_en: str) -> ExchangeError:
+    """The provider a request was routed to did not give a usable answer (never its raw body)."""
+    return ExchangeError(
+        ErrorCode.UPSTREAM,
+        f"数据提供方 {service} 未能给出有效应答：{reason_zh}；数据未改动，请稍后重试，如持续出现请联系节点管理员",
+        f"The provider {service} gave no usable answer: {reason_en}. Nothing was changed here; retry later, and "
+        "tell the node operator if it persists",
+    )
+
+
+def upstream_paused(service: str, seconds: int) -> ExchangeError:
+    """The provider's circuit breaker is open after repeated failures: it is not asked for a while."""
+    return ExchangeError(
+        ErrorCode.UPSTREAM,
+        f"数据提供方 {service} 连续失败，暂停转发，约 {seconds} 秒后再试",
+        f"The provider {service} failed repeatedly and is not asked for now; retry in about {seconds} s",
+    )
+
+
 # -- the node itself ---------------------------------------------------------------------------
 
 

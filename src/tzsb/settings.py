@@ -107,6 +107,12 @@ class Settings:
     )
     alert_webhook: str = _setting("", "URL that receives each alert event as a JSON POST (empty = the log only).")
     alert_check_seconds: float = _setting(60.0, "How often (seconds) `tzsb serve` evaluates the alerts.")
+    route_failures_to_pause: int = _setting(
+        5, "A provider (tzsb service) that fails this many times in a row is not asked for route_pause_seconds."
+    )
+    route_pause_seconds: float = _setting(
+        30.0, "How long (seconds) a failing provider is not asked before one request probes it again."
+    )
     page_size: int = _setting(100, "Records per query page when _page_size is not given.")
     max_page_size: int = _setting(1000, "Largest _page_size a query may ask for.")
     read_ahead_pages: int = _setting(16, "Next pages of paged queries read ahead and kept (0 = no read-ahead).")

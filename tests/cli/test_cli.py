@@ -283,3 +283,35 @@ def test_init_on_a_path_that_cannot_be_a_folder_says_so(tmp_path: Path) -> None:
     assert code == 1
     assert f"cannot create the node home {tmp_path / 'taken'}: " in err
     assert "choose another --home" in err
+
+
+def test_services_are_added_shown_without_their_secret_and_removed(home: Path) -> None:
+    url = "http://127.0.0.1:9/tzsb/exchange"
+    code, out, err = invoke(
+        "service", "add", "--home", str(home), "province-devices", "--business", "0101", "--action", "04",
+        "--url", url, "--appid", "city-330100", "--upstream-purpose", "14", "--timeout", "5", "--json",
+        env={"TZSB_SERVICE_SECRET": "very-secret-value"},
+    )  # fmt: skip
+    assert code == 0, err
+    added = json.loads(out)
+    assert (added["name"], added["businesses"], added["actions"], added["url"]) == (
+        "province-devices", ["0101"], ["04"], url,
+    )  # fmt: skip
+    assert (added["upstream_purpose"], added["timeout_seconds"], added["breaker_state"]) == ("14", 5.0, "closed")
+    code, out, _ = invoke("service", "show", "--home", str(home), "province-devices")
+    assert code == 0 and "breaker_state: closed" in out and "very-secret-value" not in out
+    code, out, _ = invoke("service", "list", "--home", str(home), "--json")
+    assert [item["name"] for item in json.loads(out)] == ["province-devices"]
+    assert "very-secret-value" not in (home / "tzsb.db").read_bytes().decode("latin-1")  # sealed at rest
+    assert invoke("service", "disable", "--home", str(home), "province-devices")[0] == 0
+    code, out, _ = invoke("service", "show", "--home", str(home), "province-devices", "--json")
+    assert json.loads(out)["enabled"] is False
+    assert invoke("service", "enable", "--home", str(home), "province-devices")[0] == 0
+    assert invoke("service", "remove", "--home", str(home), "province-devices")[0] == 0
+    code, _, err = invoke("service", "show", "--home", str(home), "province-devices")
+    assert code == 1 and "no service named province-devices" in err
+    code, _, err = invoke(
+        "service", "add", "--home", str(home), "p", "--business", "0101", "--url", "ftp://x", "--appid", "a",
+        env={"TZSB_SERVICE_SECRET": "s"},
+    )  # fmt: skip
+    assert code == 1 and "--url 'ftp://x'" in err

@@ -164,6 +164,7 @@ def test_interaction_log_appends_and_reads_newest_first(store: Store) -> None:
             "direction": "in",
             "region": "",
             "chain_seq": 3,
+            "correlation": "",
         }
         assert newest[0]["digest"] == log_chain.digest_of(newest[1]["digest"], newest[0])
         assert [row["random"] for row in interaction_log.recent(connection, 1)] == ["r3"]

@@ -4,13 +4,12 @@ database (SQLite files, or PostgreSQL schemas), the parent served over HTTP on l
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.support import grant
-from tests.sync.nodes import Databases, Served, make_home, open_home, serve_in_thread
+from tests.sync.nodes import Served, serve_in_thread
 from tzsb.app import Node
 
 COUNTY = "330106"
@@ -19,29 +18,14 @@ CITY = "330100"
 FLOWING = ("0101", "0102", "0103")
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def databases(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databases]:
-    postgres = request.getfixturevalue("postgres_url") if request.param == "postgresql" else None
-    found = Databases(request.param, tmp_path, postgres)
-    yield found
-    found.drop()
-
-
 @pytest.fixture
-def open_node(databases: Databases, tmp_path: Path) -> Iterator[Callable[..., Node]]:
-    """Make and open a node home: ``open_node(name, level, region, **settings)``; all closed at the end."""
-    opened: list[Node] = []
+def open_node(open_node: Callable[..., Node]) -> Callable[..., Node]:
+    """``open_node`` of tests/conftest.py, with back-off without waiting: the tests count attempts, not seconds."""
 
     def factory(name: str, level: str, region: str, **settings: Any) -> Node:
-        home = make_home(tmp_path, name, level, region, databases.url(name))
-        # Back-off without waiting: the tests count attempts, not seconds.
-        node = open_home(home, sync_backoff_seconds=0.0, **settings)
-        opened.append(node)
-        return node
+        return open_node(name, level, region, **{"sync_backoff_seconds": 0.0, **settings})
 
-    yield factory
-    for node in opened:
-        node.close()
+    return factory
 
 
 @pytest.fixture

@@ -48,6 +48,8 @@ class LogEntry:
     direction: str = "in"
     #: The region of the app the entry is about ("" for a caller never identified).
     region: str = ""
+    #: Shared by the legs of one routed request (the requester's and the provider's); "" otherwise.
+    correlation: str = ""
 
     def row(self) -> dict[str, Any]:
         # Field by field: dataclasses.asdict copies recursively, and cost a tenth of a query's time.
@@ -61,6 +63,7 @@ class LogEntry:
             ("code", 16),
             ("message", _MAX_MESSAGE),
             ("region", 6),
+            ("correlation", 64),
         ):
             row[name] = _clean(row[name], limit)
         return row
@@ -91,9 +94,9 @@ class InteractionLog:
         entries of concurrent requests (group commit) before this returns."""
         self.store.write_grouped(lambda connection: self.append(connection, entry))
 
-    def recent(self, limit: int = 50, appid: str | None = None) -> list[dict[str, Any]]:
+    def recent(self, limit: int = 50, appid: str | None = None, correlation: str | None = None) -> list[dict[str, Any]]:
         with self.store.read() as connection:
-            return interaction_log.recent(connection, limit, appid)
+            return interaction_log.recent(connection, limit, appid, correlation)
 
     def entries(self, query: EntryQuery) -> list[dict[str, Any]]:
         with self.store.read() as connection:

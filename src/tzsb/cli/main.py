@@ -28,6 +28,7 @@ from tzsb.cli.common import (
 from tzsb.cli.demo import demo
 from tzsb.cli.monitor import monitor_cli
 from tzsb.cli.records import records_cli
+from tzsb.cli.services import services_cli
 from tzsb.cli.sync import links_cli, sync_cli
 from tzsb.cli.users import users_cli
 from tzsb.errors import ConfigurationError
@@ -48,6 +49,7 @@ app.add_typer(users_cli, name="user")
 app.add_typer(records_cli, name="record")
 app.add_typer(links_cli, name="link")
 app.add_typer(sync_cli, name="sync")
+app.add_typer(services_cli, name="service")
 app.command("demo")(demo)
 
 
@@ -287,6 +289,9 @@ def log(
     home: HomeOption,
     limit: Annotated[int, typer.Option(help="How many rows, newest first.")] = 20,
     appid: Annotated[str | None, typer.Option(help="Only this app.")] = None,
+    correlation: Annotated[
+        str | None, typer.Option(help="Only the legs of one routed request (the corr column, in full).")
+    ] = None,
     unidentified: Annotated[
         bool, typer.Option(help="Refusals of callers that never proved who they are, counted per address and minute.")
     ] = False,
@@ -311,12 +316,13 @@ def log(
         console.print(table)
         return
     with node_session(home) as node:
-        rows = InteractionLog(node.store).recent(limit, appid)
+        rows = InteractionLog(node.store).recent(limit, appid, correlation)
     if as_json:
         print_json(rows)
         return
-    # "out": a batch this node sent over a sync link (client is then the parent it went to).
-    table = Table("at", "dir", "appid", "busicode", "action", "records", "result", "code", "ms", "client")
+    # "out": a batch this node sent over a sync link, or a routed request's leg to its provider (client
+    # is then where it went); a routed request's two legs share "corr" (the first 8 characters shown).
+    table = Table("at", "dir", "appid", "busicode", "action", "records", "result", "code", "ms", "client", "corr")
     for row in rows:
         table.add_row(
             row["at"],
@@ -329,6 +335,7 @@ def log(
             row["code"],
             f"{row['duration_ms']:.1f}",
             row["client_addr"],
+            row["correlation"][:8],
         )
     console.print(table)
 

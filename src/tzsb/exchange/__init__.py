@@ -15,6 +15,7 @@ from tzsb.exchange.pipeline import Exchange
 from tzsb.exchange.pulled import PulledWrites
 from tzsb.exchange.readahead import ReadAhead
 from tzsb.exchange.replays import ReplayBounds
+from tzsb.exchange.routed import RoutedExecution, UpstreamFailure
 
 __all__ = [
     "Admission",
@@ -30,6 +31,8 @@ __all__ = [
     "Reassigned",
     "ReplayBounds",
     "RequestContext",
+    "RoutedExecution",
+    "UpstreamFailure",
     "reassign_record",
     "record_history",
 ]

@@ -33,7 +33,9 @@ REPLAYED: Final = "重复请求，返回首次响应 / replayed"
 #: bytes sent again cannot act on what changed since: an internal error and a rate or size limit
 #: say "retry later" (a passing cause), an interface disabled by failing rule tests comes back when
 #: the operator fixes them, and a reused random is claimed by the request that used it first.
-_NOT_CLAIMED: Final = frozenset({ErrorCode.INTERNAL, ErrorCode.REPLAY, ErrorCode.LIMIT, ErrorCode.DISABLED})
+_NOT_CLAIMED: Final = frozenset(
+    {ErrorCode.INTERNAL, ErrorCode.REPLAY, ErrorCode.LIMIT, ErrorCode.DISABLED, ErrorCode.UPSTREAM}
+)
 #: Refusals logged one row each even before the caller is authenticated, while its address is under
 #: the limit of unidentified refusals: a failed signature names a real app (and at most three per
 #: address before its lock-out), an internal error needs its row.
@@ -94,12 +96,22 @@ class Answers:
             logger.exception("could not write the interaction log row for a refused request")
         return response
 
-    def claim_and_log(self, connection: Connection, context: RequestContext, response: bytes, message: str) -> None:
-        """Claim the request's random with its answer and log the success, in the caller's transaction
-        (a duplicate claim raises ``StoreConflict`` and fails it)."""
+    def claim_and_log(
+        self,
+        connection: Connection,
+        context: RequestContext,
+        response: bytes,
+        message: str,
+        *,
+        result: str = RESULT_SUCCESS,
+        code: str = "",
+    ) -> None:
+        """Claim the request's random with its answer and log it (a success, unless a provider's
+        refusal is passed on: ``result`` and ``code``), in the caller's transaction (a duplicate claim
+        raises ``StoreConflict`` and fails it)."""
         nonces.claim(connection, context.appid, context.random, context.fingerprint, response, context.now)
-        self.log.append(connection, self.entry(context, RESULT_SUCCESS, "", message))
-        context.outcome = (RESULT_SUCCESS, "")
+        self.log.append(connection, self.entry(context, result, code, message))
+        context.outcome = (result, code)
         # Counted toward the app's quota once the transaction is over (``after``): holding the quota
         # writes, and the caller's transaction holds the writers' lock.
         context.kept_bytes = len(response)
@@ -158,6 +170,7 @@ class Answers:
             message=message,
             duration_ms=context.duration_ms,
             region=context.app.region if context.app is not None else "",
+            correlation=context.correlation,
         )
 
     def _find_claim(self, context: RequestContext) -> nonces.Claim | None:

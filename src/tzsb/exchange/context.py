@@ -41,6 +41,9 @@ class RequestContext:
     action_code: str = ""
     random: str = ""
 
+    #: Shared with the log entry of the leg sent to a provider, for a routed request ("" otherwise).
+    correlation: str = ""
+
     # -- the caller, once identified and authenticated ------------------------------------------
     app: App | None = None
     #: The secret the caller proved to hold; the answer is signed with it. None: answer unsigned.

@@ -22,9 +22,9 @@ from tzsb.exchange.answers import Answers
 from tzsb.exchange.context import Admitted, RequestContext
 from tzsb.exchange.cursors import CursorCodec
 from tzsb.exchange.history import version_actions
-from tzsb.exchange.masking import masker
+from tzsb.exchange.masking import masker, receives_masked
 from tzsb.exchange.readahead import ReadAhead
-from tzsb.protocol import PUBLIC_PURPOSE, Action, covers, region_prefix, split_busicode, success_datalist
+from tzsb.protocol import Action, covers, region_prefix, split_busicode, success_datalist
 from tzsb.registry import App, Collisions
 from tzsb.rules import (
     NaturalKeyHolder,
@@ -80,7 +80,7 @@ class LocalExecution:
             validator,
             admitted.app,
             context.business_now,
-            masked=_masked(context, admitted),
+            masked=receives_masked(context, admitted),
             random=context.random,
         )
         if admitted.action is Action.ADD and not validator.reads_store and writes.plannable(records, business):
@@ -229,7 +229,7 @@ class LocalExecution:
         records, business, app = context.records, admitted.business, admitted.app
         if len(records) != 1:
             raise refusals.query_needs_one_condition()
-        masked = _masked(context, admitted)
+        masked = receives_masked(context, admitted)
         if "_history" in records[0]:
             return self.history(context, admitted, masked)
         plan = query_planning.plan_query(
@@ -371,11 +371,6 @@ def _related_beforehand(
 
 class _Refused(Exception):
     """Leaves a write transaction so that it rolls back; the plan's refusal is raised after it."""
-
-
-def _masked(context: RequestContext, admitted: Admitted) -> bool:
-    """Whether the caller receives this business type masked (always for the public purpose)."""
-    return context.purpose == PUBLIC_PURPOSE or admitted.business.code not in admitted.app.unmasked
 
 
 def _capped(faults: list[RecordFault]) -> list[RecordFault]:

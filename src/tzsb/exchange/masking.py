@@ -22,6 +22,8 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from tzsb.catalog import BusinessType
+from tzsb.exchange.context import Admitted, RequestContext
+from tzsb.protocol import PUBLIC_PURPOSE
 
 _COUNTY: Final = re.compile(r"(?<!自治)[区县旗]")
 _CITY: Final = re.compile(r"市(?!场)")
@@ -129,6 +131,11 @@ def _echoes(kind: str, value: str, others: str, other_digits: Callable[[], str])
         if len(hidden) >= _MIN_ECHO and hidden in others:
             found.append((re.compile(re.escape(hidden)), lambda match: "****"))
     return found
+
+
+def receives_masked(context: RequestContext, admitted: Admitted) -> bool:
+    """Whether the caller receives this business type masked (always for the public purpose)."""
+    return context.purpose == PUBLIC_PURPOSE or admitted.business.code not in admitted.app.unmasked
 
 
 def masker(business: BusinessType) -> Callable[[dict[str, Any]], dict[str, Any]]:

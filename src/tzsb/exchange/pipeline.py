@@ -21,6 +21,7 @@ from tzsb.exchange.local import LocalExecution
 from tzsb.exchange.log_queries import LogQueries
 from tzsb.exchange.overlap import DigestPool
 from tzsb.exchange.readahead import ReadAhead
+from tzsb.exchange.routed import RoutedExecution
 from tzsb.protocol import Action
 
 logger = logging.getLogger(__name__)
@@ -39,11 +40,13 @@ class Exchange:
         read_ahead: ReadAhead,
         digests: DigestPool,
         logs: LogQueries | None = None,
+        routed: RoutedExecution | None = None,
     ) -> None:
         self.admission = admission
         self.answers = answers
         self.local = local
         self.logs = logs
+        self.routed = routed
         self._observers: list[Callable[[RequestContext], None]] = []
         self.clock = clock
         self.read_ahead = read_ahead
@@ -53,6 +56,8 @@ class Exchange:
         try:
             self.read_ahead.close()
             self.answers.tally.flush(everything=True)
+            if self.routed is not None:
+                self.routed.close()
         finally:
             self.digests.close()
 
@@ -106,13 +111,17 @@ class Exchange:
     def _handle(self, context: RequestContext, body: bytes, content_type: str) -> bytes:
         self.admission.admit(context, body, content_type)
         request = admitted(context)
+        service = self.routed.route(request) if self.routed is not None else None
         # A query's random is claimed after it runs (a duplicate claim is caught there and answered
-        # with the first response); a write's first answer is looked up now, before any validation.
-        if request.action is not Action.QUERY:
+        # with the first response); a write's first answer is looked up now, before any validation,
+        # and so is a routed request's: the provider is not asked twice.
+        if request.action is not Action.QUERY or service is not None:
             replayed = self.answers.stored_answer(context)
             if replayed is not None:
                 return replayed
         self.admission.admit_batch(context, request)
+        if service is not None and self.routed is not None:
+            return self.routed.execute(context, request, service)
         return self.local.execute(context, request)
 
     def _handle_log(self, context: RequestContext, body: bytes, content_type: str) -> bytes:

@@ -1,5 +1,5 @@
 """Who may call the node: apps, their secrets and grants; console accounts; lock-outs, key
-collisions and rate limits."""
+collisions and rate limits; the providers requests are routed to."""
 
 from tzsb.registry.access import DIRECTIONS_FILE, DirectionPolicy, Party, load_directions
 from tzsb.registry.accounts import Account, AccountStore, Role, SessionTokens, check_password, hash_password
@@ -8,6 +8,7 @@ from tzsb.registry.collisions import CollisionPolicy, Collisions
 from tzsb.registry.keys import MasterKey
 from tzsb.registry.lockout import LockoutPolicy, Lockouts
 from tzsb.registry.ratelimit import RateLimiter
+from tzsb.registry.services import Service, ServiceRegistry, ServiceSpec
 
 __all__ = [
     "DIRECTIONS_FILE",
@@ -25,6 +26,9 @@ __all__ = [
     "Party",
     "RateLimiter",
     "Role",
+    "Service",
+    "ServiceRegistry",
+    "ServiceSpec",
     "SessionTokens",
     "check_password",
     "hash_password",

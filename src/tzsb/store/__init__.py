@@ -15,6 +15,7 @@ functions named for what they mean, in a module per table family:
 - ``key_collisions``: adds refused for naming a key the caller may not access;
 - ``natural_keys``: which live records hold given natural-key values, and the indexes behind it;
 - ``refusal_tallies``: refusals of unidentified callers, per address and minute;
+- ``services``: providers requests are routed to;
 - ``links``: sync links, their positions and parked records; ``leases``: one process per link.
 
 What differs between SQLite and PostgreSQL is held by one ``Dialect`` object per database
@@ -38,6 +39,7 @@ from tzsb.store import (
     records_read,
     records_written,
     refusal_tallies,
+    services,
 )
 from tzsb.store.dialects import Dialect, driver_sql
 from tzsb.store.engine import Store, open_store
@@ -69,4 +71,5 @@ __all__ = [
     "records_read",
     "records_written",
     "refusal_tallies",
+    "services",
 ]

@@ -38,7 +38,7 @@ def append_all(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> Non
     if not rows:
         return
     # The columns' defaults made explicit: the digest covers every column as stored.
-    prepared = [{"direction": "in", "region": "", **row} for row in rows]
+    prepared = [{"direction": "in", "region": "", "correlation": "", **row} for row in rows]
     pending = defer(connection, _PENDING, log_chain.append_chained)
     if pending is None:
         log_chain.append_chained(connection, prepared)
@@ -46,11 +46,16 @@ def append_all(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> Non
         pending.extend(prepared)
 
 
-def recent(connection: Connection, limit: int = 50, appid: str | None = None) -> list[dict[str, Any]]:
-    """The newest rows, newest first (of one app, if ``appid``), each with every column."""
+def recent(
+    connection: Connection, limit: int = 50, appid: str | None = None, correlation: str | None = None
+) -> list[dict[str, Any]]:
+    """The newest rows, newest first (of one app, if ``appid``; the legs of one routed request, if
+    ``correlation``), each with every column."""
     statement = sa.select(interaction_log).order_by(interaction_log.c.id.desc()).limit(limit)
     if appid is not None:
         statement = statement.where(interaction_log.c.appid == appid)
+    if correlation is not None:
+        statement = statement.where(interaction_log.c.correlation == correlation)
     # Column names come back as SQLAlchemy's quoted_name; plain str keeps them JSON-serialisable.
     return [{str(name): value for name, value in row._mapping.items()} for row in connection.execute(statement)]
 

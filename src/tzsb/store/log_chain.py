@@ -56,6 +56,10 @@ def digest_of(previous: str, row: Mapping[str, Any]) -> str:
     so that a digest computed before the insert matches one recomputed from the stored row.
     """
     fields: list[Any] = [previous]
+    # Covered only when set: entries written before the column existed keep their digests, and
+    # setting, changing or clearing a correlation afterwards changes the digest all the same.
+    if row.get("correlation"):
+        fields.append(["correlation", str(row["correlation"])])
     for name in CHAINED_COLUMNS:
         value = row[name]
         if name == "record_count":

@@ -229,6 +229,9 @@ interaction_log = sa.Table(
     # and this entry's fields (``log_chain.digest_of``).
     sa.Column("chain_seq", sa.BigInteger, nullable=False),
     sa.Column("digest", sa.String(64), nullable=False),
+    # The legs of one routed request (the requester's, and the one sent to the provider) share it;
+    # "" for an entry that is one leg only.
+    sa.Column("correlation", sa.String(64), nullable=False, server_default=""),
     sa.UniqueConstraint("chain_seq", name="uq_interaction_log_chain_seq"),
     sa.Index("ix_interaction_log_appid_at", "appid", "at"),
     sa.Index("ix_interaction_log_region_id", "region", "id"),
@@ -326,6 +329,30 @@ parked_records = sa.Table(
     sa.Column("code", sa.String(16), nullable=False),
     sa.Column("message", sa.Text, nullable=False),
     sa.Column("parked_at", sa.String(32), nullable=False),
+)
+
+#: Providers this node routes requests to (5.2.2): a business type's actions served by another node,
+#: asked as ``appid`` with the sealed secret; the circuit breaker's last state, for ``tzsb service show``.
+services = sa.Table(
+    "services",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("businesses", sa.JSON, nullable=False),
+    sa.Column("actions", sa.JSON, nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("appid", sa.String(64), nullable=False),
+    sa.Column("secret_enc", sa.LargeBinary, nullable=False),
+    sa.Column("sign_algorithm", sa.String(16), nullable=False),
+    # The purpose the provider is asked with, in place of the requester's; NULL: the requester's.
+    sa.Column("upstream_purpose", sa.String(2)),
+    sa.Column("timeout_seconds", sa.Float, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    # "closed" (asking), "open" (not asking until it is probed again), "half-open" (one probe).
+    sa.Column("breaker_state", sa.String(16), nullable=False),
+    sa.Column("breaker_changed_at", sa.String(32)),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", sa.String(32), nullable=False),
+    sa.Column("updated_at", sa.String(32), nullable=False),
 )
 
 #: Leases held by one process among several sharing the database (the sync schedule: exactly one
