@@ -240,3 +240,55 @@ def store_alone_records_per_second(database_url: str, records: int, batch: int) 
     finally:
         store.dispose()
     return records / spent
+
+
+#: Feeds wrk one body per request, in order (each random used once), and counts refusals.
+WRK_SCRIPT = r"""
+local bodies = {}
+local index = 0
+refused = 0
+local threads = {}
+
+function setup(thread)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  for line in io.lines(args[1]) do bodies[#bodies + 1] = line end
+end
+
+function request()
+  index = index + 1
+  if index > #bodies then index = 1 end
+  return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, bodies[index])
+end
+
+function response(status, headers, body)
+  if status ~= 200 or string.find(body, '"result":"0000"', 1, true) then refused = refused + 1 end
+end
+
+function done(summary, latency, requests)
+  local refusals = 0
+  for _, thread in ipairs(threads) do refusals = refusals + thread:get("refused") end
+  local errors = summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status
+    + summary.errors.timeout
+  io.write(string.format('{"requests":%d,"seconds":%.6f,"p50_ms":%.3f,"p99_ms":%.3f,"errors":%d,"refused":%d}\n',
+    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+    errors, refusals))
+end
+"""
+
+
+def wrk_run(url: str, bodies: Path, script: Path, seconds: float, connections: int) -> dict[str, Any]:
+    """One wrk run; its figures (requests/s, p50, p99); raises if any request failed or was refused."""
+    done = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", "-s", str(script), url,
+         "--", str(bodies)],
+        capture_output=True, text=True, timeout=seconds + 120, check=True,
+    )  # fmt: skip
+    line = next(line for line in done.stdout.splitlines() if line.startswith('{"requests"'))
+    figures: dict[str, Any] = json.loads(line)
+    if figures["errors"] or figures["refused"]:
+        raise RuntimeError(f"wrk saw {figures['errors']} errors and {figures['refused']} refusals:\n{done.stdout}")
+    figures["rate"] = figures["requests"] / figures["seconds"]
+    return figures

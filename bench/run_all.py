@@ -14,6 +14,7 @@ from pathlib import Path
 
 BENCHES = [
     "ingest_sqlite", "ingest_postgres", "query_key", "query_region", "validate_cost", "memory", "sync_up", "audit_cost",
+    "route",
 ]  # fmt: skip
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -26,7 +26,7 @@ def test_every_bench_runs_and_reports_one_json_line(postgres_url: str) -> None:
     lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith('{"bench"')]
     assert [line["bench"] for line in lines] == [
         "ingest-sqlite", "ingest-postgres", "query-key", "query-region", "validate-cost", "memory", "sync-up",
-        "audit-cost",
+        "audit-cost", "route",
     ]  # fmt: skip
     for line in lines:
         assert set(line) == {"bench", "value", "unit", "baseline", "ratio", "goal"}
