@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -18,7 +20,7 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -292,3 +294,43 @@ def wrk_run(url: str, bodies: Path, script: Path, seconds: float, connections: i
         raise RuntimeError(f"wrk saw {figures['errors']} errors and {figures['refused']} refusals:\n{done.stdout}")
     figures["rate"] = figures["requests"] / figures["seconds"]
     return figures
+
+
+@dataclass
+class KeyQueryRuns:
+    """04-by-key runs of wrk against several servers, a round each in turn: requests/s and latencies."""
+
+    keys: list[str]
+    seconds: float
+    clients: int
+    #: Bodies signed per run: enough that no random comes twice (a repeated one is answered from its
+    #: first answer, another path).
+    per_round: int
+    rates: dict[str, list[float]] = field(default_factory=dict)
+    latency: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+
+    def run(self, servers: dict[str, NodeServer], rounds: int) -> None:
+        with tempfile.TemporaryDirectory(prefix="tzsb-wrk-") as folder:
+            script = Path(folder) / "feed.lua"
+            script.write_text(WRK_SCRIPT, encoding="utf-8")
+            for number in range(rounds):
+                for mode, server in servers.items():
+                    bodies = Path(folder) / f"{mode}-{number}.txt"
+                    with bodies.open("wb") as output:
+                        for _ in range(self.per_round):
+                            condition = [{"EQP_CODE": random.choice(self.keys)}]
+                            output.write(signed(server.secret, "04", condition) + b"\n")
+                    figures = wrk_run(server.url, bodies, script, self.seconds, self.clients)
+                    if figures["requests"] > self.per_round:
+                        raise RuntimeError(f"{figures['requests']} requests outran {self.per_round} bodies")
+                    self.rates.setdefault(mode, []).append(figures["rate"])
+                    self.latency.setdefault(mode, []).append((figures["p50_ms"], figures["p99_ms"]))
+
+    def median(self, mode: str) -> float:
+        return statistics.median(self.rates[mode])
+
+    def described(self, mode: str) -> str:
+        runs = ", ".join(f"{rate:.0f}" for rate in self.rates[mode])
+        p50 = statistics.median(item[0] for item in self.latency[mode])
+        p99 = statistics.median(item[1] for item in self.latency[mode])
+        return f"{self.median(mode):.0f} req/s (runs {runs}); p50 {p50:.1f} ms, p99 {p99:.1f} ms"

@@ -7,15 +7,11 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
-import statistics
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
-from bench.common import APPID, BUSICODE, WRK_SCRIPT, arguments, device, ingest, node_server, report, signed, wrk_run
+from bench.common import APPID, BUSICODE, KeyQueryRuns, arguments, device, ingest, node_server, report
 
 
 def main() -> None:
@@ -25,15 +21,13 @@ def main() -> None:
     records = 2_000 if options.quick else options.records
     seconds = 1.0 if options.quick else float(options.seconds)
     rounds = 1 if options.quick else options.rounds
-    per_round = 3_000 if options.quick else int(2_500 * seconds)
-    keys = [device(n)["EQP_CODE"] for n in range(records)]
-    rates: dict[str, list[float]] = {"direct": [], "routed": []}
-    latency: dict[str, list[tuple[float, float]]] = {"direct": [], "routed": []}
-    with (
-        tempfile.TemporaryDirectory(prefix="tzsb-route-") as folder,
-        node_server() as provider,
-        node_server() as router,
-    ):
+    runs = KeyQueryRuns(
+        keys=[device(n)["EQP_CODE"] for n in range(records)],
+        seconds=seconds,
+        clients=options.clients,
+        per_round=3_000 if options.quick else int(2_500 * seconds),
+    )
+    with node_server() as provider, node_server() as router:
         ingest(provider, records)
         # The provider's app for the routing node, and the service that sends 0101 queries there.
         created = subprocess.run(
@@ -47,26 +41,9 @@ def main() -> None:
             capture_output=True, text=True, check=True,
             env={**os.environ, "TZSB_SERVICE_SECRET": json.loads(created.stdout)["secret"]},
         )  # fmt: skip
-        script = Path(folder) / "feed.lua"
-        script.write_text(WRK_SCRIPT, encoding="utf-8")
-        for number in range(rounds):
-            for mode, server in (("direct", provider), ("routed", router)):
-                bodies = Path(folder) / f"{mode}-{number}.txt"
-                with bodies.open("wb") as output:
-                    for _ in range(per_round):
-                        output.write(signed(server.secret, "04", [{"EQP_CODE": random.choice(keys)}]) + b"\n")
-                figures = wrk_run(server.url, bodies, script, seconds, options.clients)
-                if figures["requests"] > per_round:
-                    raise RuntimeError(f"{figures['requests']} requests outran {per_round} bodies: raise per_round")
-                rates[mode].append(figures["rate"])
-                latency[mode].append((figures["p50_ms"], figures["p99_ms"]))
-    routed, direct = statistics.median(rates["routed"]), statistics.median(rates["direct"])
-
-    def described(mode: str) -> str:
-        runs = ", ".join(f"{rate:.0f}" for rate in rates[mode])
-        p50 = statistics.median(item[0] for item in latency[mode])
-        p99 = statistics.median(item[1] for item in latency[mode])
-        return f"{statistics.median(rates[mode]):.0f} req/s (runs {runs}); p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+        runs.run({"direct": provider, "routed": router}, rounds)
+    routed, direct = runs.median("routed"), runs.median("direct")
+    described = runs.described
 
     report(
         "route",
