@@ -74,13 +74,9 @@ def _malformed(zh: str, en: str) -> SoapFault:
     return SoapFault("Sender", zh, en)
 
 
-def parse_request(body: bytes, content_type: str) -> dict[str, str]:
-    """The parameters of a SOAP 1.2 request, by name, as text; raises ``SoapFault``."""
-    charset = _charset(content_type)
-    if charset not in (None, "utf-8", "utf8"):
-        raise _malformed(
-            f"只接受 UTF-8 编码的 SOAP 消息，本次为 {charset[:32]}", f"Only UTF-8 is accepted, not {charset[:32]}"
-        )
+def parse_envelope(body: bytes, namespace: str = SOAP12) -> etree._Element:
+    """The one element in the Body of a SOAP envelope of ``namespace`` (SOAP 1.2, or 1.1 for UDDI);
+    raises ``SoapFault``."""
     if _DECLARATION.search(body):
         raise _malformed(
             "不接受文档类型或实体声明（DOCTYPE/ENTITY）",
@@ -92,38 +88,53 @@ def parse_request(body: bytes, content_type: str) -> dict[str, str]:
         raise _malformed(f"不是格式正确的 XML：{str(exc)[:200]}", f"Not well-formed XML: {str(exc)[:200]}") from None
     if getattr(root.getroottree().docinfo, "doctype", ""):
         raise _malformed("不接受文档类型声明（DOCTYPE）", "Document type declarations (DOCTYPE) are refused")
-    if root.tag == f"{{{SOAP11}}}Envelope":
+    version = "SOAP 1.2" if namespace == SOAP12 else "SOAP 1.1"
+    if root.tag in (f"{{{SOAP11}}}Envelope", f"{{{SOAP12}}}Envelope") and root.tag != f"{{{namespace}}}Envelope":
         raise SoapFault(
             "VersionMismatch",
-            "本接口使用 SOAP 1.2（命名空间 http://www.w3.org/2003/05/soap-envelope）",
-            "This interface speaks SOAP 1.2 (namespace http://www.w3.org/2003/05/soap-envelope)",
+            f"此接口使用 {version}（命名空间 {namespace}）",
+            f"This interface speaks {version} (namespace {namespace})",
         )
-    if root.tag != f"{{{SOAP12}}}Envelope":
-        raise _malformed("根元素不是 SOAP 1.2 Envelope", "The root element is not a SOAP 1.2 Envelope")
+    if root.tag != f"{{{namespace}}}Envelope":
+        raise _malformed(f"根元素不是 {version} Envelope", f"The root element is not a {version} Envelope")
     body_element = None
     for child in root:
-        if child.tag == f"{{{SOAP12}}}Header":
+        if child.tag == f"{{{namespace}}}Header":
             for block in child:
-                if block.get(f"{{{SOAP12}}}mustUnderstand") in ("true", "1"):
+                if block.get(f"{{{namespace}}}mustUnderstand") in ("true", "1"):
                     raise SoapFault(
                         "MustUnderstand",
                         f"不理解标记为 mustUnderstand 的头部 {etree.QName(block).localname}",
                         f"Header block {etree.QName(block).localname} is marked mustUnderstand and is not understood",
                     )
-        elif child.tag == f"{{{SOAP12}}}Body" and body_element is None:
+        elif child.tag == f"{{{namespace}}}Body" and body_element is None:
             body_element = child
         else:
             raise _malformed(
                 "Envelope 中只能有一个 Header 和一个 Body", "An Envelope holds one Header and one Body only"
             )
     operations = [] if body_element is None else list(body_element)
-    if len(operations) != 1 or operations[0].tag != f"{{{NAMESPACE}}}exchange":
+    if len(operations) != 1:
+        raise _malformed("Body 须恰好包含一个请求元素", "The Body must hold exactly one request element")
+    operation: etree._Element = operations[0]
+    return operation
+
+
+def parse_request(body: bytes, content_type: str) -> dict[str, str]:
+    """The parameters of a SOAP 1.2 request, by name, as text; raises ``SoapFault``."""
+    charset = _charset(content_type)
+    if charset not in (None, "utf-8", "utf8"):
+        raise _malformed(
+            f"只接受 UTF-8 编码的 SOAP 消息，本次为 {charset[:32]}", f"Only UTF-8 is accepted, not {charset[:32]}"
+        )
+    operation = parse_envelope(body)
+    if operation.tag != f"{{{NAMESPACE}}}exchange":
         raise _malformed(
             f"Body 须恰好包含一个 {{{NAMESPACE}}}exchange 元素（见 WSDL）",
             f"The Body must hold exactly one {{{NAMESPACE}}}exchange element (see the WSDL)",
         )
     fields: dict[str, str] = {}
-    for element in operations[0]:
+    for element in operation:
         name = etree.QName(element)
         if name.namespace not in (None, NAMESPACE):
             raise _malformed(

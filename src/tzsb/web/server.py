@@ -16,10 +16,12 @@ from tzsb import __version__, soap
 from tzsb.app import Node, build_node, tune_runtime
 from tzsb.monitor import AlertLoop, AlertWatcher, NodeMetrics, ReadinessProbe
 from tzsb.settings import Settings, load_settings
+from tzsb.soap import inquire
 from tzsb.sync import SyncScheduler
 from tzsb.web.clients import FORWARDED_FOR, ClientAddresses, in_networks, parse_networks
 from tzsb.web.openapi import openapi
 from tzsb.web.tls import client_fingerprint
+from tzsb.web.uddi_registry import registry as uddi_registry
 
 JSON_UTF8 = "application/json; charset=utf-8"
 
@@ -93,6 +95,22 @@ def create_asgi(node: Node) -> Starlette:
             return Response(soap.render_fault(fault), status_code=400, media_type=soap.CONTENT_TYPE)
         answer = handler(soap.json_body(fields), "application/json", client, fingerprint)
         return Response(soap.render_response(answer), media_type=soap.CONTENT_TYPE)
+
+    async def uddi_inquiry(request: Request) -> Response:
+        """``POST /uddi/inquiry``: the UDDI v2 inquiry API (SOAP 1.1) over this node and its providers."""
+        try:
+            body = await _read_body(request, settings.max_body_bytes)
+        except _BodyTooLarge:
+            return Response(status_code=413)
+        except ClientDisconnect:
+            return Response(status_code=400)
+        base = str(request.base_url).rstrip("/")
+
+        def answer() -> tuple[int, bytes]:
+            return inquire(body, uddi_registry(node, base))
+
+        status, envelope = await anyio.to_thread.run_sync(answer)
+        return Response(envelope, status_code=status, media_type="text/xml; charset=utf-8")
 
     async def wsdl_description(request: Request) -> Response:
         """``GET /<service>/<interFlag>?wsdl``: the WSDL 1.1 of the interface at this URL."""
@@ -186,6 +204,7 @@ def create_asgi(node: Node) -> Starlette:
             Route(settings.service_path, wsdl_description, methods=["GET"]),
             Route(settings.log_path, log_interface, methods=["POST"]),
             Route(settings.log_path, wsdl_description, methods=["GET"]),
+            Route("/uddi/inquiry", uddi_inquiry, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_text, methods=["GET"]),
