@@ -18,7 +18,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -296,6 +296,19 @@ def wrk_run(url: str, bodies: Path, script: Path, seconds: float, connections: i
     return figures
 
 
+@dataclass(frozen=True)
+class Target:
+    """Where wrk sends its requests, and the body asking for one key (one line: no newline inside)."""
+
+    url: str
+    body: Callable[[str], bytes]
+
+
+def node_target(server: NodeServer) -> Target:
+    """04 by key at a node, signed for its bench app, each with its own random."""
+    return Target(server.url, lambda key: signed(server.secret, "04", [{"EQP_CODE": key}]))
+
+
 @dataclass
 class KeyQueryRuns:
     """04-by-key runs of wrk against several servers, a round each in turn: requests/s and latencies."""
@@ -309,18 +322,22 @@ class KeyQueryRuns:
     rates: dict[str, list[float]] = field(default_factory=dict)
     latency: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
 
-    def run(self, servers: dict[str, NodeServer], rounds: int) -> None:
+    def run(self, servers: dict[str, NodeServer | Target], rounds: int) -> None:
+        """``rounds`` rounds, each a run against every server in turn: a node (04 by key, signed with
+        its bench app's secret) or any other ``Target``."""
+        targets = {
+            mode: server if isinstance(server, Target) else node_target(server) for mode, server in servers.items()
+        }
         with tempfile.TemporaryDirectory(prefix="tzsb-wrk-") as folder:
             script = Path(folder) / "feed.lua"
             script.write_text(WRK_SCRIPT, encoding="utf-8")
             for number in range(rounds):
-                for mode, server in servers.items():
+                for mode, target in targets.items():
                     bodies = Path(folder) / f"{mode}-{number}.txt"
                     with bodies.open("wb") as output:
                         for _ in range(self.per_round):
-                            condition = [{"EQP_CODE": random.choice(self.keys)}]
-                            output.write(signed(server.secret, "04", condition) + b"\n")
-                    figures = wrk_run(server.url, bodies, script, self.seconds, self.clients)
+                            output.write(target.body(random.choice(self.keys)) + b"\n")
+                    figures = wrk_run(target.url, bodies, script, self.seconds, self.clients)
                     if figures["requests"] > self.per_round:
                         raise RuntimeError(f"{figures['requests']} requests outran {self.per_round} bodies")
                     self.rates.setdefault(mode, []).append(figures["rate"])
