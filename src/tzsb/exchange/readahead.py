@@ -60,6 +60,9 @@ class ReadAhead:
                 ahead.cancel()
             except Exception:
                 logger.warning("a read-ahead page failed; reading it again", exc_info=True)
+        if read_ahead is None and records_read.one_statement(query):
+            with self._store.read_statement() as connection:
+                return records_read.select_records(connection, query, raw=raw)
         with self._store.snapshot() as connection:
             if read_ahead is not None and read_ahead[0] == records_read.last_change(connection):
                 return read_ahead[1]

@@ -25,6 +25,9 @@ from sqlalchemy.engine import Connection, Engine
 from tzsb.store import schema
 from tzsb.store.dialects import (
     BUSY_TIMEOUT_SECONDS,
+    POOL_OVERFLOW,
+    POOL_SIZE,
+    SINGLE_STATEMENT,
     WAL_AUTOCHECKPOINT_PAGES,
     Dialect,
     dialect_named,
@@ -177,6 +180,13 @@ class Store:
     @contextmanager
     def read(self) -> Iterator[Connection]:
         with self.engine.connect() as connection:
+            yield connection
+
+    @contextmanager
+    def read_statement(self) -> Iterator[Connection]:
+        """A connection for exactly one read statement, which is atomic on its own: SQLite runs it
+        without BEGIN and COMMIT around it (two calls that each released and retook the GIL)."""
+        with self.engine.connect().execution_options(**{SINGLE_STATEMENT: True}) as connection:
             yield connection
 
     @contextmanager
@@ -358,7 +368,10 @@ def open_store(url: str, *, migrate: bool = True, **engine_options: Any) -> Stor
     dialect = dialect_named(parsed.get_backend_name())
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         _create_private(Path(parsed.database))
+    # A queue of connections for a file or a server (an in-memory SQLite database is one connection).
+    pooled = parsed.get_backend_name() != "sqlite" or dialect.is_file_database(parsed)
     options: dict[str, Any] = {
+        **({"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW} if pooled else {}),
         "json_serializer": _json_serializer,
         "json_deserializer": orjson.loads,
         # Records hold personal data: a database error must not put statement parameters in a log.

@@ -146,6 +146,12 @@ def _narrowest(prefixes: Iterable[str]) -> str | None:
     return narrowest if all(narrowest.startswith(prefix) for prefix in prefixes) else None
 
 
+def one_statement(query: RecordQuery) -> bool:
+    """Whether ``select_records`` answers ``query`` with a single statement (a key look-up, or a first
+    page that is not a region's change feed): it then needs no transaction around it."""
+    return query.key is not None or (query.since is None and query.after is None)
+
+
 def select_records(connection: Connection, query: RecordQuery, *, raw: bool = False) -> list[StoredRecord]:
     """Run a query; returns at most ``query.limit`` rows after the keyset position.
 
