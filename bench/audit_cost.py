@@ -9,13 +9,12 @@ are compared. Goal (issue 14): on ≥ 0.9 × off.
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
-from bench.common import POSTGRES_URL, KeyQueryRuns, arguments, device, ingest, node_server, report
+from bench.common import POSTGRES_URL, arguments, ingest, key_query_runs, node_server, report, wrk_summary
 
 
 @contextmanager
@@ -40,17 +39,7 @@ def databases(postgres: bool) -> Iterator[tuple[str, str]]:
 
 def main() -> None:
     options = arguments(__doc__ or "", records=20_000, clients=16, seconds=10, rounds=3, postgres=0, workers=1)
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is not installed: apt-get install wrk (.ci/run installs it)")
-    records = 2_000 if options.quick else options.records
-    seconds = 1.0 if options.quick else float(options.seconds)
-    rounds = 1 if options.quick else options.rounds
-    runs = KeyQueryRuns(
-        keys=[device(n)["EQP_CODE"] for n in range(records)],
-        seconds=seconds,
-        clients=options.clients,
-        per_round=3_000 if options.quick else int(2_500 * seconds),
-    )
+    runs, records, rounds = key_query_runs(options)
     with (
         databases(bool(options.postgres)) as (off_url, on_url),
         node_server(off_url, workers=options.workers, environ={"TZSB_BENCH_WITHOUT_LOG": "1"}) as off_server,
@@ -71,7 +60,7 @@ def main() -> None:
         [
             ("log on (written, chained)", described("on")),
             ("log off (baseline)", described("off")),
-            ("records / rounds", f"{records} / {rounds} × {seconds:.0f} s, wrk -t1 -c{options.clients}"),
+            ("runs", wrk_summary(runs, records, rounds)),
             ("database / workers", f"{'PostgreSQL' if options.postgres else 'SQLite'} / {options.workers}"),
         ],
     )

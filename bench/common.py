@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import socket
 import statistics
 import subprocess
@@ -351,3 +352,25 @@ class KeyQueryRuns:
         p50 = statistics.median(item[0] for item in self.latency[mode])
         p99 = statistics.median(item[1] for item in self.latency[mode])
         return f"{self.median(mode):.0f} req/s (runs {runs}); p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+
+
+def key_query_runs(options: argparse.Namespace, bodies_per_second: int = 2_500) -> tuple[KeyQueryRuns, int, int]:
+    """The wrk runs of 04 by key that ``options`` ask for (``--records --clients --seconds --rounds``;
+    ``--quick``: a size that only proves the script works), once wrk is found: the runs, the records
+    to hold, the rounds. ``bodies_per_second``: the fastest rate a server of the bench may reach."""
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk (.ci/run installs it)")
+    records = 2_000 if options.quick else options.records
+    seconds = 1.0 if options.quick else float(options.seconds)
+    runs = KeyQueryRuns(
+        keys=[device(n)["EQP_CODE"] for n in range(records)],
+        seconds=seconds,
+        clients=options.clients,
+        per_round=max(3_000, int(bodies_per_second * 1.5)) if options.quick else int(bodies_per_second * seconds),
+    )
+    return runs, records, 1 if options.quick else options.rounds
+
+
+def wrk_summary(runs: KeyQueryRuns, records: int, rounds: int) -> str:
+    """The report row that says how the rounds were run."""
+    return f"{records:,} records; wrk -t1 -c{runs.clients}, {rounds} alternating rounds of {runs.seconds:.0f} s"

@@ -5,28 +5,27 @@ rounds; the medians are compared. A Python client capped both sides near 500 req
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 
 import orjson
-from bench.common import KeyQueryRuns, Target, arguments, device, free_port, ingest, node_server, report, wait_healthy
+from bench.common import (
+    Target,
+    arguments,
+    free_port,
+    ingest,
+    key_query_runs,
+    node_server,
+    report,
+    wait_healthy,
+    wrk_summary,
+)
 
 
 def main() -> None:
     options = arguments(__doc__ or "", records=20_000, clients=16, seconds=10, rounds=3)
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is not installed: apt-get install wrk (.ci/run installs it)")
-    records = 2_000 if options.quick else options.records
-    seconds = 1.0 if options.quick else float(options.seconds)
-    rounds = 1 if options.quick else options.rounds
-    runs = KeyQueryRuns(
-        keys=[device(n)["EQP_CODE"] for n in range(records)],
-        seconds=seconds,
-        clients=options.clients,
-        # The baseline answers several thousand a second: enough distinct bodies for it too.
-        per_round=12_000 if options.quick else int(8_000 * seconds),
-    )
+    # The baseline answers several thousand a second: enough distinct bodies for it too.
+    runs, records, rounds = key_query_runs(options, bodies_per_second=8_000)
     with node_server() as server:
         ingest(server, records)
         port = free_port()
@@ -52,8 +51,7 @@ def main() -> None:
         base,
         "ratio >= 0.6, p99 <= 3 x the baseline's",
         [
-            ("records held", f"{records:,}"),
-            ("wrk", f"-t1 -c{options.clients}, {seconds:.0f} s a run, {rounds} alternating rounds"),
+            ("runs", wrk_summary(runs, records, rounds)),
             ("node 04 by key", runs.described("node")),
             ("bare Starlette + sqlite3", runs.described("baseline")),
             ("p99 node / baseline", f"{node_p99 / base_p99:.2f}"),

@@ -7,26 +7,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
-from bench.common import APPID, BUSICODE, KeyQueryRuns, arguments, device, ingest, node_server, report
+from bench.common import BUSICODE, arguments, ingest, key_query_runs, node_server, report, wrk_summary
 
 
 def main() -> None:
     options = arguments(__doc__ or "", records=20_000, clients=16, seconds=10, rounds=3)
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is not installed: apt-get install wrk (.ci/run installs it)")
-    records = 2_000 if options.quick else options.records
-    seconds = 1.0 if options.quick else float(options.seconds)
-    rounds = 1 if options.quick else options.rounds
-    runs = KeyQueryRuns(
-        keys=[device(n)["EQP_CODE"] for n in range(records)],
-        seconds=seconds,
-        clients=options.clients,
-        per_round=3_000 if options.quick else int(2_500 * seconds),
-    )
+    runs, records, rounds = key_query_runs(options)
     with node_server() as provider, node_server() as router:
         ingest(provider, records)
         # The provider's app for the routing node, and the service that sends 0101 queries there.
@@ -54,7 +43,7 @@ def main() -> None:
         [
             ("routed (requester → node → provider)", described("routed")),
             ("the provider asked directly (baseline)", described("direct")),
-            ("records / rounds", f"{records} / {rounds} × {seconds:.0f} s, wrk -t1 -c{options.clients}, app {APPID}"),
+            ("runs", wrk_summary(runs, records, rounds)),
         ],
     )
 
