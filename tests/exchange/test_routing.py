@@ -136,6 +136,8 @@ class FakeProvider:
         self.secret = secret
         self.mode = "ok"
         self.requests = 0
+        #: In mode "together", each request waits here for another to arrive (so two are out at once).
+        self.together = threading.Barrier(2, timeout=0.8)
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -145,6 +147,8 @@ class FakeProvider:
                 status, payload = fake.answer(request)
                 if fake.mode == "slow":
                     time.sleep(3)
+                if fake.mode == "together":
+                    fake.together.wait()
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(payload)))
@@ -256,6 +260,26 @@ def test_the_circuit_breaker_pauses_a_failing_provider_and_shows_its_state(fake:
 
     assert provider.requests == 3  # not asked while the breaker is open
     assert _verified(paused, secret) == failure_datalist(refusals.upstream_paused("flaky", 30))
+
+
+def test_requests_to_one_provider_are_out_side_by_side(fake: tuple[Node, FakeProvider]) -> None:
+    """The provider holds each request until a second one arrives: asked one at a time, the first
+    would wait past the service's 1 s timeout and be E_UPSTREAM."""
+    node, provider = fake
+    secret = _county(node)
+    provider.mode = "together"
+    answers: list[dict[str, Any]] = []
+
+    def ask() -> None:
+        answers.append(call(node, body("xihu", secret, "140101", "04", [{"EQP_CODE": device(1)["EQP_CODE"]}])))
+
+    askers = [threading.Thread(target=ask) for _ in range(2)]
+    for asker in askers:
+        asker.start()
+    for asker in askers:
+        asker.join(10)
+    assert [_verified(answer, secret)["result"] for answer in answers] == ["0001", "0001"]
+    assert provider.requests == 2
 
 
 def test_services_are_checked_when_added_and_one_route_has_one_provider(open_node: Callable[..., Node]) -> None:

@@ -18,15 +18,13 @@ one request probe it.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-import httpx
 import orjson
-import pybreaker
 
 from tzsb import refusals
 from tzsb.audit import LogEntry
@@ -34,8 +32,10 @@ from tzsb.catalog import Catalog
 from tzsb.errors import StoreConflict
 from tzsb.exchange import writes
 from tzsb.exchange.answers import Answers
+from tzsb.exchange.breaker import BreakerOpen, CircuitBreaker
 from tzsb.exchange.context import Admitted, RequestContext
 from tzsb.exchange.masking import masker, receives_masked
+from tzsb.exchange.upstream import AnswerTooLarge, UpstreamPool, UpstreamTimeout, UpstreamUnreachable
 from tzsb.protocol import RESULT_FAILURE, RESULT_SUCCESS, Action, covers, response_signed_params, sign, verify
 from tzsb.registry import Service, ServiceRegistry
 
@@ -54,28 +54,6 @@ class UpstreamFailure(Exception):
         self.en = en
 
 
-class _BreakerNotes(pybreaker.CircuitBreakerListener):
-    """Keeps each breaker's state changes in the store, for `tzsb service show`."""
-
-    def __init__(self, note: Callable[[str, str, str | None], None]) -> None:
-        self.note = note
-        self.last_error: dict[str, str] = {}
-        #: When each breaker last opened (``time.monotonic()``).
-        self.opened_at: dict[str, float] = {}
-
-    def failure(self, cb: pybreaker.CircuitBreaker, exc: BaseException) -> None:
-        self.last_error[cb.name or ""] = str(exc)
-
-    def state_change(self, cb: pybreaker.CircuitBreaker, old_state: Any, new_state: Any) -> None:
-        name = cb.name or ""
-        if str(new_state.name) == "open":
-            self.opened_at[name] = time.monotonic()
-        try:
-            self.note(name, str(new_state.name), self.last_error.get(name))
-        except Exception:
-            logger.exception("could not keep the circuit breaker state of service %s", name)
-
-
 class RoutedExecution:
     """Carries out admitted requests at the provider registered for them."""
 
@@ -87,39 +65,42 @@ class RoutedExecution:
         *,
         fail_max: int = 5,
         reset_seconds: float = 30.0,
-        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.services = services
         self.answers = answers
         self.fail_max = fail_max
         self.reset_seconds = reset_seconds
         self._maskers = {code: masker(catalog[code]) for code in catalog}
-        # The transport itself, not a Client: no cookies, auth or redirects to handle per request
-        # (together a third of the client's time per routed request, profiled).
-        self._transport = transport or httpx.HTTPTransport(retries=0)
-        self._breakers: dict[str, pybreaker.CircuitBreaker] = {}
-        self._notes = _BreakerNotes(services.note_breaker)
+        self._upstream = UpstreamPool()
+        self._breakers: dict[str, CircuitBreaker] = {}
+        self._breakers_lock = threading.Lock()
 
     def close(self) -> None:
-        self._transport.close()
+        self._upstream.close()
 
     def route(self, admitted: Admitted) -> Service | None:
         """The service this request goes to, or None (served locally)."""
         return self.services.route(admitted.business.code, admitted.action.value)
 
-    def _breaker(self, service: Service) -> pybreaker.CircuitBreaker:
-        breaker = self._breakers.get(service.name)
-        if breaker is None:
-            breaker = pybreaker.CircuitBreaker(
-                fail_max=self.fail_max,
-                reset_timeout=self.reset_seconds,
-                listeners=[self._notes],
-                name=service.name,
-                # The failure that trips the breaker reaches its caller as itself (its reason).
-                throw_new_error_on_trip=False,
-            )
-            self._breakers[service.name] = breaker
-        return breaker
+    def _breaker(self, service: Service) -> CircuitBreaker:
+        with self._breakers_lock:
+            breaker = self._breakers.get(service.name)
+            if breaker is None:
+                breaker = self._breakers[service.name] = CircuitBreaker(
+                    service.name,
+                    fail_max=self.fail_max,
+                    reset_seconds=self.reset_seconds,
+                    counted=UpstreamFailure,
+                    note=lambda state, error: self._note_breaker(service.name, state, error),
+                )
+            return breaker
+
+    def _note_breaker(self, name: str, state: str, error: str | None) -> None:
+        """Keep a breaker's new state in the store, for `tzsb service show`."""
+        try:
+            self.services.note_breaker(name, state, error)
+        except Exception:
+            logger.exception("could not keep the circuit breaker state of service %s", name)
 
     def execute(self, context: RequestContext, admitted: Admitted, service: Service) -> bytes:
         business, action, app = admitted.business, admitted.action, admitted.app
@@ -137,10 +118,9 @@ class RoutedExecution:
         started = time.perf_counter()
         breaker = self._breaker(service)
         try:
-            datalist = breaker.call(self._ask, service, params)
-        except pybreaker.CircuitBreakerError:
-            opened = self._notes.opened_at.get(service.name, time.monotonic())
-            remaining = max(1, round(self.reset_seconds - (time.monotonic() - opened)))
+            datalist = breaker.call(lambda: self._ask(service, params))
+        except BreakerOpen as paused:
+            remaining = max(1, round(paused.remaining_seconds))
             self._log_leg(
                 self._leg(context, service, params, started, RESULT_FAILURE, "E_UPSTREAM", "paused: not asked")
             )
@@ -185,37 +165,19 @@ class RoutedExecution:
     def _ask(self, service: Service, params: dict[str, str]) -> dict[str, Any]:
         """The provider's verified datalist; raises ``UpstreamFailure`` (counted by the breaker)."""
         body = orjson.dumps({**params, "sign": sign(params, service.secret, service.sign_algorithm)})
-        deadline = time.monotonic() + service.timeout_seconds
         timeout = service.timeout_seconds
-        request = httpx.Request(
-            "POST",
-            service.url,
-            content=body,
-            headers={"content-type": "application/json; charset=utf-8"},
-            extensions={"timeout": httpx.Timeout(timeout).as_dict()},
-        )
         try:
-            reply = self._transport.handle_request(request)
-            try:
-                if reply.status_code != 200:
-                    raise UpstreamFailure(f"HTTP 状态 {reply.status_code}", f"HTTP status {reply.status_code}")
-                chunks: list[bytes] = []
-                size = 0
-                for chunk in reply.stream:  # type: ignore[union-attr]
-                    size += len(chunk)
-                    if size > MAX_ANSWER_BYTES:
-                        raise UpstreamFailure("应答过大", f"an answer larger than {MAX_ANSWER_BYTES} bytes")
-                    if time.monotonic() > deadline:
-                        raise httpx.ReadTimeout("deadline")
-                    chunks.append(chunk)
-            finally:
-                reply.close()
-        except httpx.TimeoutException:
+            reply = self._upstream.post(service.url, body, timeout=timeout, max_bytes=MAX_ANSWER_BYTES)
+        except UpstreamTimeout:
             raise UpstreamFailure(f"{timeout:g} 秒内未应答", f"no answer within {timeout:g} s") from None
-        except httpx.HTTPError as exc:
-            raise UpstreamFailure(f"无法连接（{type(exc).__name__}）", f"unreachable ({type(exc).__name__})") from None
+        except UpstreamUnreachable as exc:
+            raise UpstreamFailure(f"无法连接（{exc.kind}）", f"unreachable ({exc.kind})") from None
+        except AnswerTooLarge:
+            raise UpstreamFailure("应答过大", f"an answer larger than {MAX_ANSWER_BYTES} bytes") from None
+        if reply.status != 200:
+            raise UpstreamFailure(f"HTTP 状态 {reply.status}", f"HTTP status {reply.status}")
         try:
-            answer = orjson.loads(b"".join(chunks))
+            answer = orjson.loads(reply.body)
         except orjson.JSONDecodeError:
             raise UpstreamFailure("应答不是 JSON", "the answer is not JSON") from None
         if (

@@ -1,0 +1,207 @@
+"""The outgoing leg of a routed request: one POST to a provider over kept-alive connections.
+
+The standard library's ``http.client`` with a small pool per provider, instead of httpx: a routed
+request is one POST of a few hundred bytes with a fixed timeout and no redirects, cookies or auth,
+and httpx's transport (httpcore's pool, its locks and events) cost 0.83–0.95 ms of CPU per request
+where ``http.client`` costs 0.36–0.40 ms (``/tmp`` micro-bench against one loopback server, the
+same body and answer); in the routing node's profile under wrk the outgoing call was 18 % of the
+time the process held the GIL.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import ssl
+import threading
+import time
+from dataclasses import dataclass
+from typing import Final
+from urllib.parse import urlsplit
+
+import httpx
+
+#: Idle connections kept per provider; more requests at once open more, and the extra are closed.
+MAX_IDLE: Final = 32
+_CHUNK: Final = 256 * 1024
+
+
+class UpstreamTimeout(Exception):
+    """No (whole) answer within the timeout."""
+
+
+class UpstreamUnreachable(Exception):
+    """The connection could not be made or broke (the name of the error says how)."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
+class AnswerTooLarge(Exception):
+    """The answer is larger than the caller accepts."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    status: int
+    body: bytes
+
+
+class _Provider:
+    """The idle connections to one origin (scheme, host, port)."""
+
+    def __init__(self, url: str, context: ssl.SSLContext | None) -> None:
+        parts = urlsplit(url)
+        self.https = parts.scheme == "https"
+        self.host = parts.hostname or ""
+        self.port = parts.port or (443 if self.https else 80)
+        self.target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        self.host_header = parts.netloc
+        self.context = context
+        self.lock = threading.Lock()
+        self.idle: list[http.client.HTTPConnection] = []
+
+    def connection(self, timeout: float) -> tuple[http.client.HTTPConnection, bool]:
+        """A connection, and whether it was kept from an earlier request (it may have been closed
+        by the provider meanwhile)."""
+        with self.lock:
+            if self.idle:
+                kept = self.idle.pop()
+                kept.timeout = timeout
+                if kept.sock is not None:
+                    kept.sock.settimeout(timeout)
+                return kept, True
+        if self.https:
+            return http.client.HTTPSConnection(self.host, self.port, timeout=timeout, context=self.context), False
+        return http.client.HTTPConnection(self.host, self.port, timeout=timeout), False
+
+    def keep(self, connection: http.client.HTTPConnection) -> None:
+        with self.lock:
+            if len(self.idle) < MAX_IDLE:
+                self.idle.append(connection)
+                return
+        connection.close()
+
+    def close(self) -> None:
+        with self.lock:
+            idle, self.idle = self.idle, []
+        for connection in idle:
+            connection.close()
+
+
+class UpstreamPool:
+    """POSTs to providers over kept-alive connections, one pool per provider URL; thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._providers: dict[str, _Provider] = {}
+        self._context: ssl.SSLContext | None = None
+
+    def close(self) -> None:
+        with self._lock:
+            providers, self._providers = list(self._providers.values()), {}
+        for provider in providers:
+            provider.close()
+
+    def _provider(self, url: str) -> _Provider:
+        provider = self._providers.get(url)
+        if provider is None:
+            with self._lock:
+                provider = self._providers.get(url)
+                if provider is None:
+                    if url.startswith("https:") and self._context is None:
+                        # The same trust as the node's other outgoing calls (httpx: certifi's roots).
+                        self._context = httpx.create_ssl_context()
+                    provider = self._providers[url] = _Provider(url, self._context)
+        return provider
+
+    def post(self, url: str, body: bytes, *, timeout: float, max_bytes: int) -> Reply:
+        """The provider's answer to one POST of ``body``. The whole exchange ends within ``timeout``
+        seconds or raises ``UpstreamTimeout``; a connection that fails raises ``UpstreamUnreachable``;
+        an answer over ``max_bytes`` raises ``AnswerTooLarge``."""
+        provider = self._provider(url)
+        deadline = time.monotonic() + timeout
+        connection, kept = provider.connection(timeout)
+        connection.timeout = timeout
+        try:
+            try:
+                reply, keep = self._exchange(provider, connection, body, deadline, max_bytes)
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                if not kept:
+                    raise
+                # A kept connection the provider had closed while idle: once more on a new one
+                # (the same signed body and random: a provider that did see it answers its first answer).
+                connection.close()
+                connection = self._fresh(provider, timeout)
+                reply, keep = self._exchange(provider, connection, body, deadline, max_bytes)
+        except TimeoutError:
+            connection.close()
+            raise UpstreamTimeout from None
+        except (OSError, http.client.HTTPException) as exc:
+            connection.close()
+            raise UpstreamUnreachable(_kind(exc)) from None
+        except BaseException:
+            connection.close()
+            raise
+        if keep:
+            provider.keep(connection)
+        else:
+            connection.close()
+        return reply
+
+    @staticmethod
+    def _fresh(provider: _Provider, timeout: float) -> http.client.HTTPConnection:
+        if provider.https:
+            return http.client.HTTPSConnection(provider.host, provider.port, timeout=timeout, context=provider.context)
+        return http.client.HTTPConnection(provider.host, provider.port, timeout=timeout)
+
+    @staticmethod
+    def _exchange(
+        provider: _Provider, connection: http.client.HTTPConnection, body: bytes, deadline: float, max_bytes: int
+    ) -> tuple[Reply, bool]:
+        connection.putrequest("POST", provider.target, skip_host=True, skip_accept_encoding=True)
+        connection.putheader("Host", provider.host_header)
+        connection.putheader("Content-Type", "application/json; charset=utf-8")
+        connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders(body)
+        if connection.sock is not None:  # the answer within what is left of the timeout
+            connection.sock.settimeout(max(0.001, deadline - time.monotonic()))
+        response = connection.getresponse()
+        length = response.getheader("content-length")
+        if length is not None and length.isdigit() and int(length) > max_bytes:
+            raise AnswerTooLarge
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            if connection.sock is not None:
+                connection.sock.settimeout(remaining)
+            # read1: what one read brings, so that a provider dripping its answer meets the deadline.
+            chunk = response.read1(_CHUNK) if response.length != 0 else b""
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > max_bytes:
+                raise AnswerTooLarge
+            chunks.append(chunk)
+        if response.length:  # the provider hung up before the length it announced
+            raise http.client.IncompleteRead(b"".join(chunks), response.length)
+        keep = not response.will_close
+        response.close()  # read to its end: the connection may carry the next request
+        return Reply(response.status, b"".join(chunks)), keep
+
+
+def _kind(exc: BaseException) -> str:
+    """How a connection failed, in the names an operator knows (as httpx named them)."""
+    if isinstance(exc, ConnectionRefusedError | socket.gaierror) or (
+        isinstance(exc, OSError) and not isinstance(exc, ConnectionError | http.client.HTTPException)
+    ):
+        return "ConnectError"
+    if isinstance(exc, http.client.RemoteDisconnected):
+        return "RemoteProtocolError"
+    if isinstance(exc, http.client.HTTPException):
+        return "RemoteProtocolError"
+    return "ReadError"

@@ -1,0 +1,218 @@
+"""The outgoing leg's connection pool against a real socket server on loopback: connections are kept
+and reused, a kept connection the provider closed is replaced, and the timeout, size limit and
+connection failures end the exchange with the error the routing names."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.sync.nodes import free_port
+from tests.web.test_tls import issue
+from tzsb.exchange.upstream import AnswerTooLarge, UpstreamPool, UpstreamTimeout, UpstreamUnreachable
+
+Behaviour = Callable[[socket.socket, bytes], bool]
+
+
+class RawServer:
+    """Answers each request on a connection by ``behaviour(connection, request)``; it returns whether
+    to keep the connection open. Counts connections accepted."""
+
+    def __init__(self, behaviour: Behaviour) -> None:
+        self.behaviour = behaviour
+        self.connections = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/tzsb/exchange"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+
+    def _serve(self, connection: socket.socket) -> None:
+        with connection:
+            buffered = b""
+            while True:
+                while b"\r\n\r\n" not in buffered:
+                    chunk = connection.recv(65536)
+                    if not chunk:
+                        return
+                    buffered += chunk
+                head, _, rest = buffered.partition(b"\r\n\r\n")
+                length = next(
+                    int(line.split(b":", 1)[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length")
+                )
+                while len(rest) < length:
+                    rest += connection.recv(65536)
+                buffered = rest[length:]
+                if not self.behaviour(connection, head + b"\r\n\r\n" + rest[:length]):
+                    return
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def answer(body: bytes, *extra: str) -> bytes:
+    headers = "".join(f"{line}\r\n" for line in extra)
+    return f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n{headers}\r\n".encode() + body
+
+
+@pytest.fixture
+def pool() -> Iterator[UpstreamPool]:
+    upstream = UpstreamPool()
+    yield upstream
+    upstream.close()
+
+
+def serve(behaviour: Behaviour) -> Iterator[RawServer]:
+    server = RawServer(behaviour)
+    yield server
+    server.close()
+
+
+def test_connections_are_kept_and_the_request_is_sent_whole(pool: UpstreamPool) -> None:
+    seen: list[bytes] = []
+
+    def echo(connection: socket.socket, request: bytes) -> bool:
+        seen.append(request)
+        connection.sendall(answer(b'{"ok":1}'))
+        return True
+
+    for server in serve(echo):
+        replies = [pool.post(server.url, b'{"n":%d}' % n, timeout=5, max_bytes=1000) for n in range(3)]
+        assert [(reply.status, reply.body) for reply in replies] == [(200, b'{"ok":1}')] * 3
+        assert server.connections == 1
+        assert seen[0].startswith(b"POST /tzsb/exchange HTTP/1.1\r\n")
+        assert b"\r\nContent-Type: application/json; charset=utf-8\r\n" in seen[0]
+        assert seen[2].endswith(b'\r\n\r\n{"n":2}')
+
+
+def test_a_kept_connection_the_provider_closed_is_replaced(pool: UpstreamPool) -> None:
+    def once_per_connection(connection: socket.socket, request: bytes) -> bool:
+        connection.sendall(answer(b"{}"))
+        return False  # closes without saying so (no Connection: close)
+
+    for server in serve(once_per_connection):
+        for _ in range(3):
+            assert pool.post(server.url, b"{}", timeout=5, max_bytes=1000).status == 200
+            time.sleep(0.05)  # the close reaches the kept connection
+        assert server.connections == 3
+
+
+def test_connection_close_is_honoured(pool: UpstreamPool) -> None:
+    def closing(connection: socket.socket, request: bytes) -> bool:
+        connection.sendall(answer(b"{}", "Connection: close"))
+        return False
+
+    for server in serve(closing):
+        for _ in range(2):
+            assert pool.post(server.url, b"{}", timeout=5, max_bytes=1000).status == 200
+        assert server.connections == 2
+
+
+def test_a_provider_silent_past_the_timeout(pool: UpstreamPool) -> None:
+    def silent(connection: socket.socket, request: bytes) -> bool:
+        time.sleep(2)
+        return False
+
+    for server in serve(silent):
+        began = time.monotonic()
+        with pytest.raises(UpstreamTimeout):
+            pool.post(server.url, b"{}", timeout=0.5, max_bytes=1000)
+        assert time.monotonic() - began < 1.5
+
+
+def test_a_provider_dripping_its_answer_past_the_timeout(pool: UpstreamPool) -> None:
+    def dripping(connection: socket.socket, request: bytes) -> bool:
+        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
+        for _ in range(100):
+            time.sleep(0.1)
+            try:
+                connection.sendall(b"x")
+            except OSError:
+                return False
+        return False
+
+    for server in serve(dripping):
+        began = time.monotonic()
+        with pytest.raises(UpstreamTimeout):
+            pool.post(server.url, b"{}", timeout=0.5, max_bytes=1000)
+        assert time.monotonic() - began < 1.5
+
+
+@pytest.mark.parametrize("declared", [True, False])
+def test_an_answer_over_the_limit_is_not_read(pool: UpstreamPool, declared: bool) -> None:
+    def large(connection: socket.socket, request: bytes) -> bool:
+        body = b"x" * 5000
+        if declared:
+            connection.sendall(answer(body))
+        else:
+            connection.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            connection.sendall(b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
+        return True
+
+    for server in serve(large):
+        with pytest.raises(AnswerTooLarge):
+            pool.post(server.url, b"{}", timeout=5, max_bytes=1000)
+
+
+def test_nothing_listening_is_a_connect_error(pool: UpstreamPool) -> None:
+    with pytest.raises(UpstreamUnreachable) as failed:
+        pool.post(f"http://127.0.0.1:{free_port()}/tzsb/exchange", b"{}", timeout=2, max_bytes=1000)
+    assert failed.value.kind == "ConnectError"
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        b"",  # hangs up without answering
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"x" * 40,  # hangs up halfway through
+        b"SSH-2.0-OpenSSH_9.2\r\n\r\n",  # talks another protocol
+    ],
+    ids=["hangs-up", "halfway", "nonsense"],
+)
+def test_a_provider_that_breaks_the_protocol(pool: UpstreamPool, sent: bytes) -> None:
+    def breaking(connection: socket.socket, request: bytes) -> bool:
+        connection.sendall(sent)
+        return False
+
+    for server in serve(breaking):
+        with pytest.raises(UpstreamUnreachable) as failed:
+            pool.post(server.url, b"{}", timeout=2, max_bytes=1000)
+        assert failed.value.kind == "RemoteProtocolError"
+
+
+def test_https_with_an_untrusted_certificate_is_refused(pool: UpstreamPool, tmp_path: Path) -> None:
+    """TLS to a provider whose certificate no trusted root signed: the handshake fails, nothing is sent."""
+    credentials = issue(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(credentials.server_cert, credentials.server_key)
+    received: list[bytes] = []
+
+    def serve_tls(listener: socket.socket) -> None:
+        connection, _ = listener.accept()
+        with connection:
+            try:
+                with context.wrap_socket(connection, server_side=True) as wrapped:
+                    received.append(wrapped.recv(65536))
+            except (ssl.SSLError, OSError):
+                pass
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        threading.Thread(target=serve_tls, args=(listener,), daemon=True).start()
+        with pytest.raises(UpstreamUnreachable) as failed:
+            pool.post(f"https://127.0.0.1:{listener.getsockname()[1]}/x", b"{}", timeout=5, max_bytes=1000)
+    assert failed.value.kind == "ConnectError" and received == []
