@@ -60,6 +60,7 @@ FACES: dict[str, list[str]] = {
     "tzsb.exchange": [
         "Admission",
         "Admitted",
+        "masker",
         "Answers",
         "CursorCodec",
         "DigestPool",
@@ -144,6 +145,7 @@ FACES: dict[str, list[str]] = {
         "SessionTokens",
         "check_password",
         "hash_password",
+        "password_problem",
         "load_directions",
     ],
     "tzsb.rules": [

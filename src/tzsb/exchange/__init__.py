@@ -9,6 +9,7 @@ from tzsb.exchange.context import Admitted, RequestContext
 from tzsb.exchange.cursors import CursorCodec
 from tzsb.exchange.local import LocalExecution
 from tzsb.exchange.log_queries import LogQueries
+from tzsb.exchange.masking import masker
 from tzsb.exchange.operator import Reassigned, reassign_record, record_history
 from tzsb.exchange.overlap import DigestPool
 from tzsb.exchange.pipeline import Exchange
@@ -33,6 +34,7 @@ __all__ = [
     "RequestContext",
     "RoutedExecution",
     "UpstreamFailure",
+    "masker",
     "reassign_record",
     "record_history",
 ]

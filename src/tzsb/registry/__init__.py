@@ -2,7 +2,15 @@
 collisions and rate limits; the providers requests are routed to."""
 
 from tzsb.registry.access import DIRECTIONS_FILE, DirectionPolicy, Party, load_directions
-from tzsb.registry.accounts import Account, AccountStore, Role, SessionTokens, check_password, hash_password
+from tzsb.registry.accounts import (
+    Account,
+    AccountStore,
+    Role,
+    SessionTokens,
+    check_password,
+    hash_password,
+    password_problem,
+)
 from tzsb.registry.apps import App, AppRegistry, AppSpec
 from tzsb.registry.collisions import CollisionPolicy, Collisions
 from tzsb.registry.keys import MasterKey
@@ -33,4 +41,5 @@ __all__ = [
     "check_password",
     "hash_password",
     "load_directions",
+    "password_problem",
 ]

@@ -169,3 +169,42 @@ def window_stats(connection: Connection, since_at: str) -> tuple[int, int, float
         sa.select(table.c.duration_ms).where(window).order_by(table.c.duration_ms.desc()).limit(1).offset(rank)
     ).scalar_one()
     return int(total), int(refused), float(p99)
+
+
+@dataclass(frozen=True, slots=True)
+class TrafficBucket:
+    """Requests answered (direction "in") for one business type in one period."""
+
+    #: The period: the first ``width`` characters of ``at`` (13: an hour, 15: ten minutes, 16: a minute).
+    period: str
+    #: The business type (busicode's last four digits; "" when the request named none).
+    business: str
+    requests: int
+    refused: int
+    mean_ms: float
+    max_ms: float
+
+
+def traffic(connection: Connection, since_at: str, width: int) -> list[TrafficBucket]:
+    """Requests since ``since_at`` per business type and period (``width`` characters of ``at``),
+    oldest period first: what the console's dashboard draws."""
+    table = interaction_log
+    period = sa.func.substr(table.c.at, 1, width).label("period")
+    business = sa.func.substr(table.c.busicode, 3, 4).label("business")
+    statement = (
+        sa.select(
+            period,
+            business,
+            sa.func.count(),
+            sa.func.coalesce(sa.func.sum(sa.case((table.c.result != "0001", 1), else_=0)), 0),
+            sa.func.coalesce(sa.func.avg(table.c.duration_ms), 0.0),
+            sa.func.coalesce(sa.func.max(table.c.duration_ms), 0.0),
+        )
+        .where(table.c.at >= since_at, table.c.direction == "in")
+        .group_by(period, business)
+        .order_by(period, business)
+    )
+    return [
+        TrafficBucket(str(p), str(b or ""), int(n), int(r), float(mean), float(most))
+        for p, b, n, r, mean, most in connection.execute(statement)
+    ]

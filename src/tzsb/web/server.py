@@ -9,7 +9,7 @@ import anyio.to_thread
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from tzsb import __version__, soap
@@ -19,6 +19,7 @@ from tzsb.settings import Settings, load_settings
 from tzsb.soap import inquire
 from tzsb.sync import SyncScheduler
 from tzsb.web.clients import FORWARDED_FOR, ClientAddresses, in_networks, parse_networks
+from tzsb.web.console import console_routes
 from tzsb.web.openapi import openapi
 from tzsb.web.tls import client_fingerprint
 from tzsb.web.uddi_registry import registry as uddi_registry
@@ -209,6 +210,8 @@ def create_asgi(node: Node) -> Starlette:
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_text, methods=["GET"]),
             Route("/openapi.json", openapi_json, methods=["GET"]),
+            Route("/console", lambda _request: RedirectResponse("/console/", status_code=308), methods=["GET"]),
+            *console_routes(node),
         ],
         lifespan=lifespan,
     )

@@ -1,0 +1,249 @@
+"""The console over real HTTP (uvicorn on loopback): sign-in, cookies, CSRF on every form, each
+route with each role, session expiry, lock-out, oversized forms, and data entry through the
+exchange pipeline (logged, region-checked, nothing written when refused)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from tests.support import device, log_rows, snapshot
+from tests.sync.nodes import Served, serve_in_thread
+from tzsb.app import Node
+from tzsb.clock import FixedClock
+from tzsb.registry import AccountStore, Role
+from tzsb.registry import accounts as registry_accounts
+from tzsb.web.console.routes import (
+    FORM_EXPIRED,
+    LOGIN_FAILED,
+    SESSION_COOKIE,
+    console_appid,
+    outside_scope,
+    role_refused,
+)
+
+PASSWORD = "Correct-Horse-42!"
+USERS = {
+    "admin": (Role.ADMIN, "330000"),
+    "ops": (Role.OPERATOR, "330000"),
+    "clerk": (Role.DATA_ENTRY, "330100"),
+    "auditor": (Role.AUDITOR, "330000"),
+}
+
+
+@pytest.fixture(autouse=True)
+def fast_scrypt(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(registry_accounts, "SCRYPT_COST", registry_accounts.ScryptCost(n=2**10, r=8, p=1))
+
+
+_OPEN: list[httpx.Client] = []
+
+
+@pytest.fixture(autouse=True)
+def close_clients() -> Iterator[None]:
+    yield
+    while _OPEN:
+        _OPEN.pop().close()
+
+
+@pytest.fixture
+def served(node: Node) -> Iterator[Served]:
+    accounts = AccountStore(node.store, node.clock)
+    for username, (role, region) in USERS.items():
+        accounts.create(username, PASSWORD, role, region)
+    with serve_in_thread(node) as served:
+        yield served
+
+
+class Browser:
+    """An HTTP client that keeps the console's cookies as a browser on loopback would (httpx's jar
+    does not send Secure cookies over plain HTTP)."""
+
+    def __init__(self, served: Served) -> None:
+        self.base = served.url.split("/tzsb/")[0]
+        self.client = httpx.Client(base_url=self.base, follow_redirects=False, timeout=10)
+        _OPEN.append(self.client)
+        self.cookies: dict[str, str] = {}
+        self.set_cookie_headers: list[str] = []
+
+    def _keep(self, response: httpx.Response) -> httpx.Response:
+        for header in response.headers.get_list("set-cookie"):
+            self.set_cookie_headers.append(header)
+            name, _, rest = header.partition("=")
+            value = rest.split(";", 1)[0].strip('"')
+            if "max-age=0" in header.lower() or "expires=thu, 01 jan 1970" in header.lower():
+                self.cookies.pop(name, None)
+            else:
+                self.cookies[name] = value
+        return response
+
+    def _header(self) -> dict[str, str]:
+        return {"cookie": "; ".join(f"{name}={value}" for name, value in self.cookies.items())} if self.cookies else {}
+
+    def get(self, path: str) -> httpx.Response:
+        return self._keep(self.client.get(path, headers=self._header()))
+
+    def post(self, path: str, data: dict[str, str]) -> httpx.Response:
+        return self._keep(self.client.post(path, data=data, headers=self._header()))
+
+    def csrf(self, path: str) -> str:
+        found = re.search(r'name="csrf" value="([^"]+)"', self.get(path).text)
+        assert found, path
+        return found.group(1)
+
+    def sign_in(self, username: str, password: str = PASSWORD) -> httpx.Response:
+        return self.post(
+            "/console/login", {"csrf": self.csrf("/console/login"), "username": username, "password": password}
+        )
+
+
+def signed_in(served: Served, username: str) -> Browser:
+    browser = Browser(served)
+    assert browser.sign_in(username).status_code == 303
+    return browser
+
+
+def test_signing_in_sets_a_hardened_session_cookie_and_opens_the_dashboard(served: Served) -> None:
+    browser = Browser(served)
+    assert browser.get("/console/").headers["location"] == "/console/login"
+    answer = browser.sign_in("admin")
+    assert (answer.status_code, answer.headers["location"]) == (303, "/console/")
+    [session] = [header for header in browser.set_cookie_headers if header.startswith(SESSION_COOKIE + "=")]
+    attributes = {part.strip().lower() for part in session.split(";")[1:]}
+    assert {"httponly", "secure", "samesite=strict", "path=/console"} <= attributes
+    page = browser.get("/console/")
+    assert page.status_code == 200 and "概览" in page.text
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY" and page.headers["cache-control"] == "no-store"
+    assert "https://" not in page.text and "http://" not in page.text.replace('xmlns="http://www.w3.org/2000/svg"', "")
+
+
+def test_a_wrong_password_is_refused_and_repeated_failures_lock_the_account(served: Served) -> None:
+    browser = Browser(served)
+    for _ in range(5):
+        refused = browser.sign_in("admin", "wrong-password-1")
+        assert refused.status_code == 401 and LOGIN_FAILED in refused.text
+    locked = browser.sign_in("admin")  # the right password, but locked for a while: the same words
+    assert locked.status_code == 401 and LOGIN_FAILED in locked.text
+    assert SESSION_COOKIE not in browser.cookies
+
+
+def test_the_login_form_needs_its_csrf_token(served: Served) -> None:
+    browser = Browser(served)
+    browser.get("/console/login")
+    answer = browser.post("/console/login", {"csrf": "forged", "username": "admin", "password": PASSWORD})
+    assert answer.status_code == 403 and FORM_EXPIRED in answer.text
+    assert SESSION_COOKIE not in browser.cookies
+
+
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [
+        ("/console/", {"admin", "ops", "clerk", "auditor"}),
+        ("/console/password", {"admin", "ops", "clerk", "auditor"}),
+        ("/console/entry", {"admin", "clerk"}),
+        ("/console/entry/0101", {"admin", "clerk"}),
+        ("/console/records", {"admin", "ops", "clerk", "auditor"}),
+        ("/console/logs", {"admin", "ops", "auditor"}),
+    ],
+)
+def test_each_page_with_each_role(served: Served, path: str, allowed: set[str]) -> None:
+    assert Browser(served).get(path).headers["location"] == "/console/login"
+    for username, (role, _) in USERS.items():
+        answer = signed_in(served, username).get(path)
+        if username in allowed:
+            assert answer.status_code == 200, (path, username)
+        else:
+            assert answer.status_code == 403 and role_refused(role) in answer.text, (path, username)
+
+
+def test_a_session_expires(served: Served, clock: FixedClock) -> None:
+    browser = signed_in(served, "auditor")
+    assert browser.get("/console/logs").status_code == 200
+    clock.advance(timedelta(hours=8, seconds=1))
+    assert browser.get("/console/logs").headers["location"] == "/console/login"
+
+
+def test_every_form_refuses_a_missing_or_forged_csrf_token(served: Served) -> None:
+    browser = signed_in(served, "admin")
+    before = snapshot(served.node)
+    for path, fields in [
+        ("/console/entry/0101", {key: str(value) for key, value in device(7).items()}),
+        ("/console/password", {"current": PASSWORD, "new": "Another-Horse-43!", "again": "Another-Horse-43!"}),
+        ("/console/logout", {}),
+    ]:
+        for forged in ({}, {"csrf": "0" * 64}):
+            answer = browser.post(path, {**fields, **forged})
+            assert answer.status_code == 403 and FORM_EXPIRED in answer.text, path
+    assert snapshot(served.node)["records"] == before["records"]
+    assert browser.get("/console/").status_code == 200  # still signed in: the password did not change
+
+
+def test_an_oversized_form_is_refused_and_nothing_is_written(served: Served) -> None:
+    browser = signed_in(served, "admin")
+    before = snapshot(served.node)
+    csrf = browser.csrf("/console/entry/0101")
+    answer = browser.post("/console/entry/0101", {"csrf": csrf, "EQP_NAME": "x" * 300_000})
+    assert answer.status_code == 403
+    assert snapshot(served.node)["records"] == before["records"]
+
+
+def test_a_record_entered_with_an_error_is_shown_beside_its_field_then_saved_when_fixed(served: Served) -> None:
+    browser = signed_in(served, "clerk")  # a Hangzhou (330100) data-entry account
+    fields = {key: str(value) for key, value in device(7).items()}
+    csrf = browser.csrf("/console/entry/0101")
+    before = snapshot(served.node)
+
+    wrong = browser.post("/console/entry/0101", {**fields, "csrf": csrf, "EQP_CODE": "not-a-code"})
+
+    assert wrong.status_code == 400 and "未保存" in wrong.text
+    field = re.search(r'<div class="field has-error" id="field-EQP_CODE">(.*?)</div>', wrong.text, re.S)
+    assert field and "field-error" in field.group(1)
+    assert snapshot(served.node)["records"] == before["records"]
+
+    saved = browser.post("/console/entry/0101", {**fields, "csrf": csrf})
+
+    assert saved.status_code == 200 and "已保存" in saved.text, saved.text
+    key = fields["EQP_CODE"]
+    rows = [row for row in log_rows(served.node) if row["appid"] == console_appid("clerk")]
+    assert [(row["action"], row["result"]) for row in rows] == [("01", "0000"), ("01", "0001")]
+    record = browser.get(f"/console/records/0101/{key}")
+    assert record.status_code == 200 and key in record.text and console_appid("clerk") in record.text
+    # A data-entry account sees sensitive fields masked.
+    assert device(7)["SAFETY_MANAGER_PHONE"] not in record.text
+
+
+def test_a_record_outside_the_accounts_region_is_refused_and_not_written(served: Served) -> None:
+    browser = signed_in(served, "clerk")
+    fields = {key: str(value) for key, value in device(8, AREA_CODE="330205").items()}  # Ningbo
+    before = snapshot(served.node)
+    answer = browser.post("/console/entry/0101", {**fields, "csrf": browser.csrf("/console/entry/0101")})
+    assert answer.status_code == 400 and outside_scope("330205", "330100") in answer.text
+    assert snapshot(served.node)["records"] == before["records"]
+
+
+def test_records_and_log_entries_outside_the_accounts_region_are_not_shown(served: Served) -> None:
+    admin = signed_in(served, "admin")
+    fields = {key: str(value) for key, value in device(9, AREA_CODE="330205").items()}
+    assert admin.post("/console/entry/0101", {**fields, "csrf": admin.csrf("/console/entry/0101")}).status_code == 200
+    clerk = signed_in(served, "clerk")
+    assert clerk.get(f"/console/records/0101/{fields['EQP_CODE']}").status_code == 404
+    assert fields["EQP_CODE"] not in clerk.get("/console/records?business=0101").text
+    outside = clerk.get("/console/records?business=0101&region=330205")
+    assert outside.status_code == 400
+    [entry] = [row for row in log_rows(served.node) if row["appid"] == console_appid("admin")]
+    assert admin.get(f"/console/logs/{entry['id']}").status_code == 200
+
+
+def test_changing_the_password_ends_the_session(served: Served) -> None:
+    browser = signed_in(served, "ops")
+    csrf = browser.csrf("/console/password")
+    new = "Another-Horse-43!"
+    answer = browser.post("/console/password", {"csrf": csrf, "current": PASSWORD, "new": new, "again": new})
+    assert answer.headers["location"] == "/console/login"
+    assert browser.get("/console/").headers["location"] == "/console/login"
+    assert Browser(served).sign_in("ops", new).status_code == 303
