@@ -200,6 +200,7 @@ FACES: dict[str, list[str]] = {
         "accounts",
         "apps",
         "driver_sql",
+        "import_jobs",
         "interaction_log",
         "key_collisions",
         "leases",

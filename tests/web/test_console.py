@@ -10,14 +10,15 @@ from datetime import timedelta
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
-from tests.support import device, log_rows, snapshot
+from tests.support import body, call, device, grant, log_rows, snapshot
 from tests.sync.nodes import Served, serve_in_thread
 from tzsb.app import Node
 from tzsb.clock import FixedClock
 from tzsb.registry import AccountStore, Role
 from tzsb.registry import accounts as registry_accounts
-from tzsb.web.console.routes import (
+from tzsb.web.console.core import (
     FORM_EXPIRED,
     LOGIN_FAILED,
     SESSION_COOKIE,
@@ -149,6 +150,12 @@ def test_the_login_form_needs_its_csrf_token(served: Served) -> None:
         ("/console/entry/0101", {"admin", "clerk"}),
         ("/console/records", {"admin", "ops", "clerk", "auditor"}),
         ("/console/logs", {"admin", "ops", "auditor"}),
+        ("/console/chain", {"admin", "ops", "auditor"}),
+        ("/console/import", {"admin", "clerk"}),
+        ("/console/apps", {"admin", "ops"}),
+        ("/console/apps/new", {"admin", "ops"}),
+        ("/console/accounts", {"admin"}),
+        ("/console/rules", {"admin", "ops"}),
     ],
 )
 def test_each_page_with_each_role(served: Served, path: str, allowed: set[str]) -> None:
@@ -169,17 +176,37 @@ def test_a_session_expires(served: Served, clock: FixedClock) -> None:
 
 
 def test_every_form_refuses_a_missing_or_forged_csrf_token(served: Served) -> None:
+    grant(served.node)
     browser = signed_in(served, "admin")
     before = snapshot(served.node)
+    apps_before = [app.describe() for app in served.node.registry.list()]
     for path, fields in [
         ("/console/entry/0101", {key: str(value) for key, value in device(7).items()}),
         ("/console/password", {"current": PASSWORD, "new": "Another-Horse-43!", "again": "Another-Horse-43!"}),
+        (
+            "/console/apps/new",
+            {
+                "appid": "forged-app",
+                "region": "330000",
+                "busicodes": "140101",
+                "actions": "04",
+                "sign": "MD5",
+                "max_records": "100",
+            },
+        ),
+        ("/console/apps/hz-city/disable", {}),
+        ("/console/apps/hz-city/rotate", {"grace_hours": "0"}),
+        ("/console/accounts", {"username": "forged", "role": "admin", "region": "330000", "password": PASSWORD}),
+        ("/console/accounts/clerk/disable", {}),
+        ("/console/chain", {}),
         ("/console/logout", {}),
     ]:
         for forged in ({}, {"csrf": "0" * 64}):
             answer = browser.post(path, {**fields, **forged})
             assert answer.status_code == 403 and FORM_EXPIRED in answer.text, path
     assert snapshot(served.node)["records"] == before["records"]
+    assert [app.describe() for app in served.node.registry.list()] == apps_before
+    assert [account.username for account in AccountStore(served.node.store, served.node.clock).list()] == sorted(USERS)
     assert browser.get("/console/").status_code == 200  # still signed in: the password did not change
 
 
@@ -247,3 +274,64 @@ def test_changing_the_password_ends_the_session(served: Served) -> None:
     assert answer.headers["location"] == "/console/login"
     assert browser.get("/console/").headers["location"] == "/console/login"
     assert Browser(served).sign_in("ops", new).status_code == 303
+
+
+def test_an_app_made_in_the_console_shows_its_secret_once_and_the_secret_works(served: Served) -> None:
+    browser = signed_in(served, "ops")
+    fields = {"appid": "hz-system", "name": "杭州系统", "region": "330100", "busicodes": "140101", "actions": "04",
+              "sign": "MD5", "max_records": "100", "unmasked": ""}  # fmt: skip
+    made = browser.post("/console/apps/new", {**fields, "csrf": browser.csrf("/console/apps/new")})
+    found = re.search(r'<code id="secret">(\w+)</code>', made.text)
+    assert made.status_code == 200 and found
+    secret = found.group(1)
+    answer = call(served.node, body("hz-system", secret, "140101", "04", [{"EQP_CODE": device(1)["EQP_CODE"]}]))
+    assert answer["datalist"]["result"] == "0001"
+    assert secret not in browser.get("/console/apps/hz-system").text
+
+    rotated = browser.post("/console/apps/hz-system/rotate", {"csrf": browser.csrf("/console/apps/hz-system"),
+                                                               "grace_hours": "0"})  # fmt: skip
+    newer = re.search(r'<code id="secret">(\w+)</code>', rotated.text)
+    assert newer and newer.group(1) != secret
+    old = call(served.node, body("hz-system", secret, "140101", "04", [{"EQP_CODE": device(1)["EQP_CODE"]}]))
+    assert old["datalist"]["code"] == "E_SIGN"
+
+
+def test_apps_and_accounts_outside_the_admins_region_are_refused(served: Served, node: Node) -> None:
+    AccountStore(node.store, node.clock).create("hz-admin", PASSWORD, Role.ADMIN, "330100")
+    grant(node, appid="nb-system", region="330200")
+    browser = signed_in(served, "hz-admin")
+    assert "nb-system" not in browser.get("/console/apps").text
+    assert browser.get("/console/apps/nb-system").status_code == 404
+    csrf = browser.csrf("/console/accounts")
+    assert browser.post("/console/apps/nb-system/disable", {"csrf": csrf}).status_code == 404
+    assert node.registry.get("nb-system").enabled  # type: ignore[union-attr]
+    made = browser.post("/console/apps/new", {"csrf": csrf, "appid": "nb-2", "region": "330200",
+                                              "busicodes": "140101", "actions": "04", "sign": "MD5"})  # fmt: skip
+    assert made.status_code == 400 and node.registry.get("nb-2") is None
+    refused = browser.post("/console/accounts", {"csrf": csrf, "username": "nb-clerk", "role": "data_entry",
+                                                 "region": "330200", "password": PASSWORD})  # fmt: skip
+    assert refused.status_code == 400 and AccountStore(node.store, node.clock).get("nb-clerk") is None
+    made_account = browser.post("/console/accounts", {"csrf": csrf, "username": "hz-clerk", "role": "data_entry",
+                                                      "region": "330106", "password": PASSWORD})  # fmt: skip
+    assert made_account.status_code == 303
+    assert signed_in(served, "hz-clerk").get("/console/entry").status_code == 200
+
+
+def test_the_chain_is_verified_from_the_console(served: Served) -> None:
+    browser = signed_in(served, "auditor")
+    secret = grant(served.node)
+    for number in range(3):
+        call(served.node, body("hz-city", secret, "140101", "04", [{"EQP_CODE": device(number)["EQP_CODE"]}]))
+    page = browser.post("/console/chain", {"csrf": browser.csrf("/console/chain")})
+    assert 'class="ok"' in page.text and "the chain holds" in page.text
+    with served.node.store.write() as connection:
+        connection.execute(
+            sa.text("UPDATE interaction_log SET message = 'edited' WHERE id = (SELECT MIN(id) FROM interaction_log)")
+        )
+    page = browser.post("/console/chain", {"csrf": browser.csrf("/console/chain")})
+    assert "the chain is broken" in page.text and "edited" in page.text
+
+
+def test_the_rules_page_lists_each_business_type_and_its_cases(served: Served) -> None:
+    page = signed_in(served, "ops").get("/console/rules").text
+    assert "0101" in page and page.count("<tr") >= len(served.node.catalog)

@@ -27,6 +27,13 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not instal
 
 
 @pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """SQLite only: the browser drives the pages; the same pages on PostgreSQL are driven over HTTP
+    by test_console.py and test_console_import.py."""
+    return f"sqlite:///{tmp_path / 'tzsb.db'}"
+
+
+@pytest.fixture
 def served(node: Node, monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
     monkeypatch.setattr(registry_accounts, "SCRYPT_COST", registry_accounts.ScryptCost(n=2**10, r=8, p=1))
     AccountStore(node.store, node.clock).create("admin", PASSWORD, Role.ADMIN, "330000")
@@ -113,3 +120,41 @@ def test_sign_in_enter_fix_find_and_trace_a_record(served: Served, screenshots: 
         finally:
             browser.close()
     assert sorted(path.name for path in screenshots.iterdir() if path.name.endswith(".png"))[:1] == ["01-login.png"]
+
+
+def test_import_an_xlsx_with_bad_rows_then_a_clean_one(served: Served, screenshots: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.web.test_console_import import xlsx
+
+    base = served.url.split("/tzsb/")[0].replace("127.0.0.1", "localhost")
+    records = [device(n) for n in range(60, 64)]
+    bad = [dict(record) for record in records]
+    bad[2]["EQP_CODE"] = "not-a-code"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+        try:
+            page.goto(f"{base}/console/login")
+            page.fill("input[name=username]", "admin")
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button[type=submit]")
+            page.click("nav >> text=导入")
+            page.screenshot(path=screenshots / "09-import.png", full_page=True)
+            for name, content, state in (("bad.xlsx", xlsx(served.node, bad), "refused"),
+                                         ("clean.xlsx", xlsx(served.node, records), "done")):  # fmt: skip
+                page.goto(f"{base}/console/import")
+                page.select_option("#import-business", "0101")
+                page.set_input_files(
+                    "input[name=file]",
+                    files=[{"name": name, "mimeType": "application/octet-stream", "buffer": content}],
+                )
+                page.click("form.import-form button[type=submit]")
+                expect(page.locator("p.state")).to_have_attribute("data-state", state, timeout=60_000)
+                page.screenshot(path=screenshots / f"10-import-{state}.png", full_page=True)
+            expect(page.locator("#imported")).to_have_text("4")
+            page.goto(f"{base}/console/import")  # the refused file's report names row 4's key
+            page.locator("tr", has_text="bad.xlsx").locator("a").click()
+            expect(page.locator("table.report")).to_contain_text("EQP_CODE")
+        finally:
+            browser.close()

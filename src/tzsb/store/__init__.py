@@ -16,6 +16,7 @@ functions named for what they mean, in a module per table family:
 - ``natural_keys``: which live records hold given natural-key values, and the indexes behind it;
 - ``refusal_tallies``: refusals of unidentified callers, per address and minute;
 - ``services``: providers requests are routed to;
+- ``import_jobs``: the console's file imports, their progress and reports;
 - ``links``: sync links, their positions and parked records; ``leases``: one process per link.
 
 What differs between SQLite and PostgreSQL is held by one ``Dialect`` object per database
@@ -27,6 +28,7 @@ from sqlalchemy.engine import Connection
 from tzsb.store import (
     accounts,
     apps,
+    import_jobs,
     interaction_log,
     key_collisions,
     leases,
@@ -58,6 +60,7 @@ __all__ = [
     "accounts",
     "apps",
     "driver_sql",
+    "import_jobs",
     "interaction_log",
     "key_collisions",
     "leases",

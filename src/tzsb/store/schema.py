@@ -355,6 +355,29 @@ services = sa.Table(
     sa.Column("updated_at", sa.String(32), nullable=False),
 )
 
+#: The console's file imports: progress and the report by row and field (``import_jobs`` module).
+import_jobs = sa.Table(
+    "import_jobs",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("username", sa.String(128), nullable=False),
+    sa.Column("region", sa.String(6), nullable=False),
+    sa.Column("business", sa.String(4), nullable=False),
+    sa.Column("file_name", sa.Text, nullable=False),
+    sa.Column("mode", sa.String(16), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("total", sa.Integer, nullable=False),
+    sa.Column("checked", sa.Integer, nullable=False),
+    sa.Column("imported", sa.Integer, nullable=False),
+    sa.Column("error_rows", sa.Integer, nullable=False),
+    sa.Column("warning_rows", sa.Integer, nullable=False),
+    sa.Column("report", sa.JSON, nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("created_at", sa.String(32), nullable=False),
+    sa.Column("updated_at", sa.String(32), nullable=False),
+    sa.Index("ix_import_jobs_created_at", "created_at"),
+)
+
 #: Leases held by one process among several sharing the database (the sync schedule: exactly one
 #: process runs a link at a time, and another takes over when the holder dies).
 leases = sa.Table(

@@ -2,220 +2,44 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
-import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Final
+from typing import Any
 
 import anyio.to_thread
-import orjson
-from jinja2 import Environment, PackageLoader, select_autoescape
-from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from tzsb.app import Node, load_master_key
-from tzsb.audit import InteractionLog
-from tzsb.catalog import BusinessType
+from tzsb.app import Node
 from tzsb.clock import business_timestamp
-from tzsb.errors import ConfigurationError, LoginRefused
-from tzsb.exchange import masker
-from tzsb.protocol import APPID_PATTERN, RESULT_SUCCESS, SignAlgorithm, covers, region_prefix, sign
-from tzsb.registry import Account, AccountStore, AppSpec, Role, SessionTokens, password_problem
-from tzsb.store import EntryQuery, interaction_log, records_read
+from tzsb.errors import LoginRefused
+from tzsb.protocol import RESULT_SUCCESS, covers, region_prefix
+from tzsb.registry import Account, Role, password_problem
+from tzsb.store import EntryQuery, import_jobs, interaction_log, records_read
+from tzsb.web.console.admin import admin_routes
 from tzsb.web.console.charts import Series, line_chart
-
-SESSION_COOKIE: Final = "tzsb_console"
-#: The login form's CSRF token, as a cookie matched against the form (there is no session yet).
-LOGIN_COOKIE: Final = "tzsb_console_login"
-#: Largest form a console page accepts (a record's fields); uploads have their own limit.
-MAX_FORM_BYTES: Final = 256 * 1024
-#: The purpose a console app writes with: 本级内部 (the node's own regulator's people).
-CONSOLE_PURPOSE: Final = "11"
-PAGE: Final = 50
-
-ROLE_NAMES: Final = {
-    Role.ADMIN: "管理员",
-    Role.OPERATOR: "运维人员",
-    Role.DATA_ENTRY: "数据录入员",
-    Role.AUDITOR: "审计员",
-}
-
-#: What a page says when it cannot do what was asked (Chinese for the operators, English after it).
-SIGN_IN_FIRST: Final = "请先登录 / sign in first"
-FORM_EXPIRED: Final = "表单已过期，请刷新页面后重试 / the form expired: reload the page and try again"
-LOGIN_FAILED: Final = (
-    "用户名或密码错误，或账号已被暂时锁定 / wrong name or password, or the account is locked for a while"
+from tzsb.web.console.core import (
+    FORM_EXPIRED,
+    LOGIN_COOKIE,
+    LOGIN_FAILED,
+    NO_BUSINESS,
+    PAGE,
+    SESSION_COOKIE,
+    UPLOAD_INCOMPLETE,
+    UPLOAD_TOO_LARGE,
+    Console,
+    Handler,
+    Signed,
+    hour_label,
+    minute_label,
+    outside_scope,
+    read_form,
+    set_session_cookie,
 )
-NO_BUSINESS: Final = "没有这个业务类型 / no such business type"
-
-
-def outside_scope(region: str, scope: str) -> str:
-    return f"地区 {region} 不在您的范围（{scope}）内 / region {region} is outside your scope {scope}"
-
-
-def role_refused(role: Role) -> str:
-    return f"您的角色（{ROLE_NAMES[role]}）无权访问此页 / your role may not open this page"
-
-
-_environment = Environment(
-    loader=PackageLoader("tzsb.web", "templates"),
-    autoescape=select_autoescape(default=True, default_for_string=True),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Signed:
-    """The account a request's session belongs to, with its token (CSRF tokens are bound to it)."""
-
-    account: Account
-    token: str
-
-
-def console_appid(username: str) -> str:
-    """The app an account's entries are signed as: readable when the name fits an appid, else a digest."""
-    readable = f"console-{username}"
-    if APPID_PATTERN.fullmatch(readable):
-        return readable
-    return "console-h" + hashlib.sha256(username.encode("utf-8")).hexdigest()[:24]
-
-
-class Console:
-    """What the pages share: the node, its accounts and session tokens."""
-
-    def __init__(self, node: Node, session_lifetime: timedelta = timedelta(hours=8)) -> None:
-        self.node = node
-        self.accounts = AccountStore(node.store, node.clock)
-        self.tokens = SessionTokens(
-            load_master_key(node.settings).derive("console-session"), self.accounts, session_lifetime
-        )
-        self.log = InteractionLog(node.store, writes=False)
-        self._maskers = {code: masker(node.catalog[code]) for code in node.catalog}
-
-    # -- rendering --------------------------------------------------------------------------------
-
-    def page(
-        self, request: Request, template: str, signed: Signed | None, status: int = 200, **values: Any
-    ) -> Response:
-        html = _environment.get_template(template).render(
-            account=signed.account if signed else None,
-            role_name=ROLE_NAMES.get(signed.account.role, "") if signed else "",
-            may=(lambda permission: signed is not None and signed.account.may(permission)),
-            csrf=self.tokens.csrf_token(signed.token) if signed else "",
-            catalog=self.node.catalog,
-            node=self.node.settings,
-            **values,
-        )
-        response = HTMLResponse(html, status_code=status)
-        _harden(response)
-        return response
-
-    # -- sessions ---------------------------------------------------------------------------------
-
-    def signed(self, request: Request) -> Signed | None:
-        token = request.cookies.get(SESSION_COOKIE, "")
-        account = self.tokens.account(token) if token else None
-        return None if account is None else Signed(account, token)
-
-    def csrf_ok(self, signed: Signed, form: FormData) -> bool:
-        return self.tokens.check_csrf(signed.token, str(form.get("csrf", "")))
-
-    # -- data entry -------------------------------------------------------------------------------
-
-    def console_app_secret(self, account: Account) -> tuple[str, str]:
-        """The account's console app (created at its first entry) and its secret."""
-        appid = console_appid(account.username)
-        registry = self.node.registry
-        app = registry.get(appid)
-        if app is None:
-            try:
-                app, _ = registry.create(
-                    AppSpec(
-                        appid=appid,
-                        # The node's own regulator (purpose 11 is for nothing else); the account's
-                        # narrower region is checked by the console before a record is sent.
-                        region=self.node.settings.region,
-                        busicodes=frozenset(CONSOLE_PURPOSE + code for code in self.node.catalog),
-                        actions=frozenset({"01", "02"}),
-                        name=f"控制台账号 {account.username} / console account",
-                        unmasked=frozenset(self.node.catalog),
-                        level=self.node.settings.level,
-                    )
-                )
-            except ConfigurationError:  # another worker created it meanwhile
-                app = registry.get(appid)
-                assert app is not None
-        if app.region != self.node.settings.region:
-            raise ConfigurationError(f"console app {appid} has region {app.region}, not this node's")
-        return appid, app.secret
-
-    def enter(self, account: Account, business: BusinessType, record: dict[str, str], client: str) -> dict[str, Any]:
-        """Add ``record`` through the exchange as the account's console app; the answer's datalist."""
-        appid, secret = self.console_app_secret(account)
-        params = {
-            "appid": appid,
-            "busicode": CONSOLE_PURPOSE + business.code,
-            "action": "01",
-            "busilist": orjson.dumps([record]).decode(),
-            "random": uuid.uuid4().hex,
-        }
-        body = orjson.dumps({**params, "sign": sign(params, secret, SignAlgorithm.MD5)})
-        answer = orjson.loads(self.node.exchange.handle(body, "application/json", client))
-        datalist: dict[str, Any] = answer["datalist"]
-        return datalist
-
-    # -- records ----------------------------------------------------------------------------------
-
-    def shown(self, account: Account, business: str, data: dict[str, Any]) -> dict[str, Any]:
-        """A record as this account may see it: unmasked for admins and operators only."""
-        if account.role in (Role.ADMIN, Role.OPERATOR):
-            return data
-        return self._maskers[business](data)
-
-
-def _minute_label(period: str) -> str:
-    return period[11:16]
-
-
-def _hour_label(period: str) -> str:
-    return period[11:13] + "时"
-
-
-def _harden(response: Response) -> None:
-    response.headers["cache-control"] = "no-store"
-    response.headers["x-frame-options"] = "DENY"
-    response.headers["x-content-type-options"] = "nosniff"
-    response.headers["referrer-policy"] = "same-origin"
-    # Every script, style, image and font from the node itself; no inline script at all.
-    response.headers["content-security-policy"] = (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    )
-
-
-def _set_session(response: Response, token: str) -> None:
-    attributes = dict(SessionTokens.COOKIE_ATTRIBUTES)
-    attributes["path"] = "/console"
-    response.set_cookie(SESSION_COOKIE, token, **attributes)  # type: ignore[arg-type]
-
-
-async def _form(request: Request) -> FormData | None:
-    """The posted form, or None when it is larger than a console form may be."""
-    declared = request.headers.get("content-length")
-    if declared is None or not declared.isdigit() or int(declared) > MAX_FORM_BYTES:
-        return None
-    return await request.form(max_files=0, max_fields=1000)
-
-
-Handler = Callable[[Request, Signed], Awaitable[Response]]
+from tzsb.web.console.imports import MAX_UPLOAD_BYTES, MODES, job_view, template_csv, template_xlsx
 
 
 def console_routes(node: Node, *, session_lifetime: timedelta = timedelta(hours=8)) -> list[BaseRoute]:
@@ -225,24 +49,6 @@ def console_routes(node: Node, *, session_lifetime: timedelta = timedelta(hours=
     def client(request: Request) -> str:
         return request.client.host if request.client else ""
 
-    def guarded(permission: str | None, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-        """Signed in (else to the sign-in page), allowed by role (else 403), CSRF-checked on POST."""
-
-        async def endpoint(request: Request) -> Response:
-            signed = await anyio.to_thread.run_sync(console.signed, request)
-            if signed is None:
-                if request.method == "GET":
-                    return RedirectResponse("/console/login", status_code=303)
-                return console.page(request, "console/denied.html", None, 401, reason=SIGN_IN_FIRST)
-            if permission is not None and not signed.account.may(permission):
-                return console.page(
-                    request, "console/denied.html", signed, 403,
-                    reason=role_refused(signed.account.role),
-                )  # fmt: skip
-            return await handler(request, signed)
-
-        return endpoint
-
     async def login_page(request: Request) -> Response:
         nonce = secrets.token_urlsafe(24)
         response = console.page(request, "console/login.html", None, login_csrf=nonce, error=None)
@@ -250,7 +56,7 @@ def console_routes(node: Node, *, session_lifetime: timedelta = timedelta(hours=
         return response
 
     async def login(request: Request) -> Response:
-        form = await _form(request)
+        form = await read_form(request)
         cookie = request.cookies.get(LOGIN_COOKIE, "")
         if form is None or not cookie or not hmac.compare_digest(cookie, str(form.get("csrf", ""))):
             return console.page(
@@ -279,12 +85,12 @@ def console_routes(node: Node, *, session_lifetime: timedelta = timedelta(hours=
             response.set_cookie(LOGIN_COOKIE, nonce, httponly=True, secure=True, samesite="strict", path="/console")
             return response
         response = RedirectResponse("/console/", status_code=303)
-        _set_session(response, token)
+        set_session_cookie(response, token)
         response.delete_cookie(LOGIN_COOKIE, path="/console")
         return response
 
     async def logout(request: Request, signed: Signed) -> Response:
-        form = await _form(request)
+        form = await read_form(request)
         if form is None or not console.csrf_ok(signed, form):
             return console.page(request, "console/denied.html", signed, 403, reason=FORM_EXPIRED)
         response = RedirectResponse("/console/login", status_code=303)
@@ -294,7 +100,7 @@ def console_routes(node: Node, *, session_lifetime: timedelta = timedelta(hours=
     async def password_page(request: Request, signed: Signed) -> Response:
         if request.method == "GET":
             return console.page(request, "console/password.html", signed, error=None)
-        form = await _form(request)
+        form = await read_form(request)
         if form is None or not console.csrf_ok(signed, form):
             return console.page(request, "console/denied.html", signed, 403, reason=FORM_EXPIRED)
         current, new, again = (str(form.get(name, "")) for name in ("current", "new", "again"))
@@ -324,8 +130,8 @@ def console_routes(node: Node, *, session_lifetime: timedelta = timedelta(hours=
         now = node.clock.now()
         charts = []
         for title, since, width, label in (
-            ("最近一小时 / last hour", now - timedelta(hours=1), 16, _minute_label),
-            ("最近一天 / last day", now - timedelta(days=1), 13, _hour_label),
+            ("最近一小时 / last hour", now - timedelta(hours=1), 16, minute_label),
+            ("最近一天 / last day", now - timedelta(days=1), 13, hour_label),
         ):
             with node.store.read() as connection:
                 buckets = interaction_log.traffic(connection, since.isoformat(timespec="milliseconds"), width)
@@ -381,7 +187,7 @@ def console_routes(node: Node, *, session_lifetime: timedelta = timedelta(hours=
         if request.method == "GET":
             return console.page(request, "console/entry.html", signed, business=business, values=values, errors={},
                                 warnings={}, message=None, saved=None)  # fmt: skip
-        form = await _form(request)
+        form = await read_form(request)
         if form is None or not console.csrf_ok(signed, form):
             return console.page(request, "console/denied.html", signed, 403, reason=FORM_EXPIRED)
         submitted = {spec.code: str(form.get(spec.code, "")).strip() for spec in business.fields}
@@ -394,7 +200,7 @@ def console_routes(node: Node, *, session_lifetime: timedelta = timedelta(hours=
                 errors={business.region_field: [outside_scope(region, signed.account.region)]}, warnings={},
                 message=outside_scope(region, signed.account.region), saved=None,
             )  # fmt: skip
-        datalist = await anyio.to_thread.run_sync(console.enter, signed.account, business, record, client(request))
+        datalist = await anyio.to_thread.run_sync(console.enter, signed.account, business, [record], client(request))
         errors: dict[str, list[str]] = {}
         warnings: dict[str, list[str]] = {}
         for fault in datalist.get("busilist") or []:
@@ -505,8 +311,79 @@ def console_routes(node: Node, *, session_lifetime: timedelta = timedelta(hours=
             related = await anyio.to_thread.run_sync(lambda: console.log.recent(20, correlation=entry["correlation"]))
         return console.page(request, "console/log_entry.html", signed, entry=entry, related=related)
 
+    async def import_page(request: Request, signed: Signed) -> Response:
+        jobs = await anyio.to_thread.run_sync(recent_jobs, signed.account)
+        return console.page(request, "console/import.html", signed, modes=MODES, jobs=jobs, error=None,
+                            limit_mb=MAX_UPLOAD_BYTES // 1024 // 1024)  # fmt: skip
+
+    def recent_jobs(account: Account) -> list[import_jobs.ImportJob]:
+        with node.store.read() as connection:
+            return import_jobs.recent(connection, region_prefix(account.region))
+
+    async def import_template(request: Request, signed: Signed) -> Response:
+        business = node.catalog.get(request.path_params["business"])
+        kind = request.path_params["kind"]
+        if business is None or kind not in ("xlsx", "csv"):
+            return console.page(request, "console/denied.html", signed, 404, reason=NO_BUSINESS)
+        if kind == "xlsx":
+            content = await anyio.to_thread.run_sync(template_xlsx, business)
+            media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        else:
+            content, media = template_csv(business), "text/csv; charset=utf-8"
+        name = f"template-{business.code}.{kind}"
+        return Response(content, media_type=media, headers={"content-disposition": f'attachment; filename="{name}"'})
+
+    async def import_upload(request: Request, signed: Signed) -> Response:
+        declared = request.headers.get("content-length")
+        if declared is None or not declared.isdigit() or int(declared) > MAX_UPLOAD_BYTES + 64 * 1024:
+            jobs = await anyio.to_thread.run_sync(recent_jobs, signed.account)
+            return console.page(request, "console/import.html", signed, 413, modes=MODES, jobs=jobs,
+                                error=UPLOAD_TOO_LARGE, limit_mb=MAX_UPLOAD_BYTES // 1024 // 1024)  # fmt: skip
+        try:
+            form = await request.form(max_files=1, max_fields=10)
+        except Exception:  # a malformed multipart body: nothing to import
+            form = None
+        if form is None:
+            return console.page(request, "console/denied.html", signed, 403, reason=FORM_EXPIRED)
+        try:
+            if not console.csrf_ok(signed, form):
+                return console.page(request, "console/denied.html", signed, 403, reason=FORM_EXPIRED)
+            business = node.catalog.get(str(form.get("business", "")))
+            mode = str(form.get("mode", ""))
+            upload = form.get("file")
+            if business is None or mode not in MODES or isinstance(upload, str) or upload is None:
+                jobs = await anyio.to_thread.run_sync(recent_jobs, signed.account)
+                return console.page(request, "console/import.html", signed, 400, modes=MODES, jobs=jobs,
+                                    error=UPLOAD_INCOMPLETE, limit_mb=MAX_UPLOAD_BYTES // 1024 // 1024)  # fmt: skip
+            data = await upload.read(MAX_UPLOAD_BYTES + 1)
+            file_name = upload.filename or ""
+        finally:
+            await form.close()  # the spooled upload's file
+        account, address = signed.account, client(request)
+
+        def send(records: list[dict[str, str]]) -> dict[str, Any]:
+            return console.enter(account, business, records, address)
+
+        job_id = await anyio.to_thread.run_sync(
+            lambda: console.imports.start(account.username, account.region, business, file_name, data, mode, send)
+        )
+        return RedirectResponse(f"/console/import/jobs/{job_id}", status_code=303)
+
+    async def import_job(request: Request, signed: Signed) -> Response:
+        job_id = request.path_params["job"]
+
+        def read() -> import_jobs.ImportJob | None:
+            with node.store.read() as connection:
+                return import_jobs.find(connection, job_id)
+
+        job = await anyio.to_thread.run_sync(read)
+        if job is None or not covers(signed.account.region, job.region):
+            return console.page(request, "console/denied.html", signed, 404, reason="没有这个导入任务 / no such import")
+        return console.page(request, "console/import_job.html", signed, business=node.catalog.get(job.business),
+                            **job_view(job))  # fmt: skip
+
     def route(path: str, permission: str | None, handler: Handler, methods: list[str]) -> Route:
-        return Route(path, guarded(permission, handler), methods=methods)
+        return Route(path, console.guarded(permission, handler), methods=methods)
 
     return [
         Mount(
@@ -519,10 +396,15 @@ def console_routes(node: Node, *, session_lifetime: timedelta = timedelta(hours=
                 route("/", None, dashboard, ["GET"]),
                 route("/entry", "enter_data", entry_choice, ["GET"]),
                 route("/entry/{business}", "enter_data", entry, ["GET", "POST"]),
+                route("/import", "enter_data", import_page, ["GET"]),
+                route("/import", "enter_data", import_upload, ["POST"]),
+                route("/import/{business}/template.{kind}", "enter_data", import_template, ["GET"]),
+                route("/import/jobs/{job}", "enter_data", import_job, ["GET"]),
                 route("/records", "view_records", records, ["GET"]),
                 route("/records/{business}/{key}", "view_records", record, ["GET"]),
                 route("/logs", "view_logs", logs, ["GET"]),
                 route("/logs/{number:int}", "view_logs", log_entry, ["GET"]),
+                *admin_routes(console),
                 Mount("/static", app=StaticFiles(packages=[("tzsb.web", "static")]), name="console-static"),
             ],
         )
