@@ -272,7 +272,11 @@ class ImportRunner:
     def _import(
         self, job_id: str, region: str, business: BusinessType, file_name: str, data: bytes, mode: str, send: Send
     ) -> None:
-        rows = list(read_rows(business, file_name, data))
+        rows: list[Row] = []
+        for row in read_rows(business, file_name, data):
+            rows.append(row)
+            if len(rows) % 10_000 == 0:  # reading a large XLSX is most of the time: show it moving
+                self._update(job_id, total=len(rows))
         if not rows:
             raise FileRefused("文件中没有数据行 / the file holds no data rows")
         self._update(job_id, state="checking", total=len(rows))
