@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -335,3 +336,15 @@ def test_the_chain_is_verified_from_the_console(served: Served) -> None:
 def test_the_rules_page_lists_each_business_type_and_its_cases(served: Served) -> None:
     page = signed_in(served, "ops").get("/console/rules").text
     assert "0101" in page and page.count("<tr") >= len(served.node.catalog)
+
+
+def test_the_dashboard_shows_the_nodes_alerts(make_node: Any) -> None:
+    node = make_node(alert_error_rate=0.5)
+    AccountStore(node.store, node.clock).create("auditor", PASSWORD, Role.AUDITOR, "330000")
+    with serve_in_thread(node) as served:
+        browser = signed_in(served, "auditor")
+        assert "no alerts" in browser.get("/console/").text
+        secret = grant(node)
+        call(node, body("hz-city", secret, "140101", "04", [{"NO_SUCH_FIELD": "x"}]))  # refused: E_PARAM
+        page = browser.get("/console/").text
+    assert 'data-kind="error_rate"' in page

@@ -16,6 +16,7 @@ from starlette.staticfiles import StaticFiles
 from tzsb.app import Node
 from tzsb.clock import business_timestamp
 from tzsb.errors import LoginRefused
+from tzsb.monitor import evaluate, reporters
 from tzsb.protocol import RESULT_SUCCESS, covers, region_prefix
 from tzsb.registry import Account, Role, password_problem
 from tzsb.store import EntryQuery, import_jobs, interaction_log, records_read
@@ -165,10 +166,13 @@ def console_routes(node: Node, *, session_lifetime: timedelta = timedelta(hours=
                     Series("最长 / max", list(slowest), "#8e44ad"),
                 ], "毫秒 / ms"),
             })  # fmt: skip
-        from tzsb.monitor import reporters
-
         overdue = [item for item in reporters(node) if item.overdue and covers(account.region, item.region)]
-        return {"charts": charts, "overdue": overdue, "links": node.links.list(), "now": business_timestamp(now)}
+        # The node-wide alerts (error rate, latency, failed links); overdue apps are listed below, in scope.
+        alerts = [alert for alert in evaluate(node) if alert.name != "overdue"]
+        return {
+            "charts": charts, "overdue": overdue, "alerts": alerts, "links": node.links.list(),
+            "now": business_timestamp(now),
+        }  # fmt: skip
 
     async def dashboard(request: Request, signed: Signed) -> Response:
         values = await anyio.to_thread.run_sync(dashboard_values, signed.account)
