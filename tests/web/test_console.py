@@ -21,6 +21,7 @@ from tzsb.registry import AccountStore, Role
 from tzsb.registry import accounts as registry_accounts
 from tzsb.web.console.core import (
     FORM_EXPIRED,
+    KEY_SEARCH_MASKED,
     LOGIN_FAILED,
     SESSION_COOKIE,
     console_appid,
@@ -348,3 +349,31 @@ def test_the_dashboard_shows_the_nodes_alerts(make_node: Any) -> None:
         call(node, body("hz-city", secret, "140101", "04", [{"NO_SUCH_FIELD": "x"}]))  # refused: E_PARAM
         page = browser.get("/console/").text
     assert 'data-kind="error_rate"' in page
+
+
+def test_an_id_number_key_is_never_shown_whole_nor_confirmed_to_a_masked_role(served: Served) -> None:
+    """0103 (人员) is keyed by ID number: an auditor sees it masked in the list, the link, the paging
+    and the record's page, and cannot search by it or open a record by it."""
+    from tests.exchange.test_masking_oracles import id_number, person
+
+    loader = grant(served.node, appid="loader", busicodes=frozenset({"140103"}))
+    numbers = [id_number("19800101", order) for order in range(1, 4)]
+    assert (
+        call(served.node, body("loader", loader, "140103", "01", [person(n) for n in numbers]))["datalist"]["result"]
+        == "0001"
+    )
+    auditor = signed_in(served, "auditor")
+    listing = auditor.get("/console/records?business=0103").text
+    assert not any(number in listing for number in numbers)
+    links = re.findall(r'href="/console/records/0103/(@\d+)"', listing)
+    assert len(links) == 3
+    record = auditor.get(f"/console/records/0103/{links[0]}").text
+    assert not any(number in record for number in numbers) and "*" in record
+    searched = auditor.get(f"/console/records?business=0103&key={numbers[0]}")
+    assert searched.status_code == 400 and KEY_SEARCH_MASKED in searched.text
+    assert auditor.get(f"/console/records/0103/{numbers[0]}").status_code == 404
+    # An admin sees and opens them by key.
+    admin = signed_in(served, "admin")
+    assert numbers[0] in admin.get("/console/records?business=0103").text
+    assert admin.get(f"/console/records/0103/{numbers[0]}").status_code == 200
+    assert admin.get(f"/console/records/0103/{links[0]}").status_code == 404

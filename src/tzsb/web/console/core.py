@@ -50,6 +50,11 @@ LOGIN_FAILED: Final = (
 )
 UPLOAD_TOO_LARGE: Final = "文件过大，请拆分后分别导入 / the file is too large: split it and import the parts"
 UPLOAD_INCOMPLETE: Final = "请选择业务类型、导入方式和文件 / choose a business type, a mode and a file"
+KEY_SEARCH_MASKED: Final = (
+    "此业务类型的主键是身份证号，您的角色只能看到脱敏数据，不能按主键查找 / the key of this type is an ID number, "
+    "which your role sees masked: it cannot search by key"
+)
+NO_RECORD: Final = "您的范围内没有这条记录 / no such record in your scope"
 NO_BUSINESS: Final = "没有这个业务类型 / no such business type"
 
 
@@ -198,11 +203,21 @@ class Console:
 
     # -- records ----------------------------------------------------------------------------------
 
+    @staticmethod
+    def sees_unmasked(account: Account) -> bool:
+        return account.role in (Role.ADMIN, Role.OPERATOR)
+
     def shown(self, account: Account, business: str, data: dict[str, Any]) -> dict[str, Any]:
         """A record as this account may see it: unmasked for admins and operators only."""
-        if account.role in (Role.ADMIN, Role.OPERATOR):
+        if self.sees_unmasked(account):
             return data
         return self._maskers[business](data)
+
+    def hides_key(self, account: Account, business: BusinessType) -> bool:
+        """Whether this account may not see the type's keys (人员: an ID number) in full: its records
+        are then listed by masked key, opened by change sequence, and never searched by key (a
+        search would confirm a guessed ID number)."""
+        return business.primary_key in business.sensitive_fields and not self.sees_unmasked(account)
 
 
 def minute_label(period: str) -> str:

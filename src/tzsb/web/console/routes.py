@@ -24,9 +24,11 @@ from tzsb.web.console.admin import admin_routes
 from tzsb.web.console.charts import Series, line_chart
 from tzsb.web.console.core import (
     FORM_EXPIRED,
+    KEY_SEARCH_MASKED,
     LOGIN_COOKIE,
     LOGIN_FAILED,
     NO_BUSINESS,
+    NO_RECORD,
     PAGE,
     SESSION_COOKIE,
     UPLOAD_INCOMPLETE,
@@ -217,7 +219,7 @@ def console_routes(node: Node, *, session_lifetime: timedelta = timedelta(hours=
             key = record.get(business.primary_key, "")
             return console.page(request, "console/entry.html", signed, business=business, values=values, errors={},
                                 warnings=warnings, message=str(datalist.get("message", "")),
-                                saved=key)  # fmt: skip
+                                saved=key, saved_link=not console.hides_key(signed.account, business))  # fmt: skip
         return console.page(
             request, "console/entry.html", signed, 400, business=business, values=submitted, errors=errors,
             warnings=warnings, message=f"{datalist.get('code', '')} {datalist.get('message', '')}", saved=None,
@@ -242,12 +244,24 @@ def console_routes(node: Node, *, session_lifetime: timedelta = timedelta(hours=
                                     params=params, error=outside_scope(region, account.region),
                                     more=None)  # fmt: skip
             prefixes.append(region_prefix(region))
-        after_region, after_key = params.get("after_region"), params.get("after_key")
+        hidden = console.hides_key(account, business)
+        if key and hidden:
+            return console.page(request, "console/records.html", signed, 400, business=business, found=[],
+                                params=params, error=KEY_SEARCH_MASKED, more=None)  # fmt: skip
+        after: tuple[str, str] | tuple[int] | None = None
+        after_region, after_key, after_seq = (
+            params.get("after_region"),
+            params.get("after_key"),
+            params.get("after_seq"),
+        )
+        if hidden and after_seq is not None and after_seq.isdigit():
+            after = (int(after_seq),)  # paged by change sequence: a key in the link would show it whole
+        elif not hidden and after_region is not None and after_key is not None:
+            after = (after_region, after_key)
         query = records_read.RecordQuery(
             business=business.code, region_prefixes=tuple(prefixes), key=key,
             updated_from=updated_from, updated_to=updated_to, include_deleted=deleted,
-            after=(after_region, after_key) if after_region is not None and after_key is not None else None,
-            limit=PAGE + 1,
+            after=after, by_seq=hidden, limit=PAGE + 1,
         )  # fmt: skip
 
         def read() -> list[records_read.StoredRecord]:
@@ -256,9 +270,15 @@ def console_routes(node: Node, *, session_lifetime: timedelta = timedelta(hours=
 
         rows = await anyio.to_thread.run_sync(read)
         more = rows[PAGE - 1] if len(rows) > PAGE else None
-        found = [(row, console.shown(account, business.code, row.data)) for row in rows[:PAGE]]
+        found = []
+        for row in rows[:PAGE]:
+            data = console.shown(account, business.code, row.data)
+            if hidden:
+                found.append((row, data, str(data.get(business.primary_key, "")), f"@{row.seq}"))
+            else:
+                found.append((row, data, row.key, row.key))
         return console.page(request, "console/records.html", signed, business=business, found=found, params=params,
-                            error=None, more=more)  # fmt: skip
+                            error=None, more=more, hidden=hidden)  # fmt: skip
 
     async def record(request: Request, signed: Signed) -> Response:
         business = node.catalog.get(request.path_params["business"])
@@ -266,17 +286,35 @@ def console_routes(node: Node, *, session_lifetime: timedelta = timedelta(hours=
             return console.page(request, "console/denied.html", signed, 404, reason=NO_BUSINESS)
         key = request.path_params["key"]
         account = signed.account
+        hidden = console.hides_key(account, business)
+        if hidden != key.startswith("@") or (hidden and not key[1:].isdigit()):
+            # A masked account opens such records by change sequence only; by key, it would learn
+            # whether a guessed ID number is held.
+            return console.page(request, "console/denied.html", signed, 404, reason=NO_RECORD)
 
         def read() -> list[records_read.RecordVersion]:
             with node.store.read() as connection:
-                return records_read.versions(connection, business.code, key, region_prefix(account.region), limit=200)
+                stored_key = key
+                if hidden:
+                    seq = int(key[1:])
+                    query = records_read.RecordQuery(
+                        business=business.code, region_prefixes=(region_prefix(account.region),), since=seq - 1,
+                        include_deleted=True, limit=1,
+                    )  # fmt: skip
+                    rows = [row for row in records_read.select_records(connection, query) if row.seq == seq]
+                    if not rows or rows[0].departed:
+                        return []
+                    stored_key = rows[0].key
+                return records_read.versions(
+                    connection, business.code, stored_key, region_prefix(account.region), limit=200
+                )
 
         versions = await anyio.to_thread.run_sync(read)
         if not versions or (versions[0].deleted and account.role is not Role.ADMIN):
-            return console.page(request, "console/denied.html", signed, 404,
-                                reason="您的范围内没有这条记录 / no such record in your scope")  # fmt: skip
+            return console.page(request, "console/denied.html", signed, 404, reason=NO_RECORD)
         shown = [(version, console.shown(account, business.code, version.data)) for version in versions]
-        return console.page(request, "console/record.html", signed, business=business, key=key, versions=shown)
+        title = str(shown[0][1].get(business.primary_key, "")) if hidden else key
+        return console.page(request, "console/record.html", signed, business=business, key=title, versions=shown)
 
     async def logs(request: Request, signed: Signed) -> Response:
         params = request.query_params
