@@ -45,8 +45,10 @@ def served(node: Node, monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
 def screenshots(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Path:
     folder = tmp_path_factory.mktemp("console-screenshots")
     reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(f"console screenshots: {folder}")
+    capture = pytestconfig.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():  # past the output capture, onto the terminal
+            reporter.write_line(f"console screenshots: {folder}")
     return folder
 
 
