@@ -133,3 +133,19 @@ def test_calls_run_side_by_side(breaker: CircuitBreaker) -> None:
     for thread in threads:
         thread.join(10)
     assert results == ["met", "met"]
+
+
+def test_a_probe_ended_by_an_error_not_the_providers_leaves_the_next_request_to_probe(
+    breaker: CircuitBreaker, clock: Clock, notes: list[tuple[str, str | None]]
+) -> None:
+    for _ in range(3):
+        with pytest.raises(Failure):
+            breaker.call(_fail)
+    clock.now += 31
+    with pytest.raises(KeyError):
+        breaker.call(lambda: {}["missing"])
+    # Noted as open again (the stored state is not left at half-open with no probe out) ...
+    assert notes[-2:] == [(HALF_OPEN, "provider down"), (OPEN, "provider down")]
+    # ... and open with its pause over: the very next request is the probe.
+    assert breaker.call(lambda: "ok") == "ok"
+    assert (breaker.state, notes[-1]) == (CLOSED, (CLOSED, "provider down"))

@@ -70,6 +70,17 @@ def answer(body: bytes, *extra: str) -> bytes:
     return f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n{headers}\r\n".encode() + body
 
 
+def answering(seen: list[bytes], body: bytes = b"{}") -> Behaviour:
+    """Answers every request with ``body`` on a kept connection, noting each request in ``seen``."""
+
+    def behaviour(connection: socket.socket, request: bytes) -> bool:
+        seen.append(request)
+        connection.sendall(answer(body))
+        return True
+
+    return behaviour
+
+
 @pytest.fixture
 def pool() -> Iterator[UpstreamPool]:
     upstream = UpstreamPool()
@@ -85,13 +96,7 @@ def serve(behaviour: Behaviour) -> Iterator[RawServer]:
 
 def test_connections_are_kept_and_the_request_is_sent_whole(pool: UpstreamPool) -> None:
     seen: list[bytes] = []
-
-    def echo(connection: socket.socket, request: bytes) -> bool:
-        seen.append(request)
-        connection.sendall(answer(b'{"ok":1}'))
-        return True
-
-    for server in serve(echo):
+    for server in serve(answering(seen, b'{"ok":1}')):
         replies = [pool.post(server.url, b'{"n":%d}' % n, timeout=5, max_bytes=1000) for n in range(3)]
         assert [(reply.status, reply.body) for reply in replies] == [(200, b'{"ok":1}')] * 3
         assert server.connections == 1
@@ -216,3 +221,102 @@ def test_https_with_an_untrusted_certificate_is_refused(pool: UpstreamPool, tmp_
         with pytest.raises(UpstreamUnreachable) as failed:
             pool.post(f"https://127.0.0.1:{listener.getsockname()[1]}/x", b"{}", timeout=5, max_bytes=1000)
     assert failed.value.kind == "ConnectError" and received == []
+
+
+def test_credentials_in_the_url_are_not_sent_as_the_host(pool: UpstreamPool) -> None:
+    seen: list[bytes] = []
+    for server in serve(answering(seen)):
+        url = server.url.replace("http://", "http://user:secret@")
+        assert pool.post(url, b"{}", timeout=5, max_bytes=1000).status == 200
+        port = server.url.split(":")[2].split("/")[0]
+        assert f"\r\nHost: 127.0.0.1:{port}\r\n".encode() in seen[0]
+        assert b"secret" not in seen[0]
+
+
+def test_a_write_taken_and_not_answered_is_not_sent_again(pool: UpstreamPool) -> None:
+    """The request was written to a kept connection and the provider hung up before any answer (as
+    a provider that stored a record and crashed): a write (01/02/03) may have been stored, so it is
+    not sent a second time; the caller is told the provider is unreachable."""
+    requests: list[bytes] = []
+
+    def answers_only_the_first(connection: socket.socket, request: bytes) -> bool:
+        requests.append(request)
+        if len(requests) == 1:
+            connection.sendall(answer(b"{}"))
+            return True
+        return False
+
+    for server in serve(answers_only_the_first):
+        assert pool.post(server.url, b'{"n":1}', timeout=5, max_bytes=1000).status == 200
+        with pytest.raises(UpstreamUnreachable) as failed:
+            pool.post(server.url, b'{"n":2}', timeout=5, max_bytes=1000)
+        assert failed.value.kind == "RemoteProtocolError"
+        assert [r.rsplit(b"\r\n\r\n", 1)[1] for r in requests] == [b'{"n":1}', b'{"n":2}']
+        assert server.connections == 1
+
+
+def test_a_query_taken_and_not_answered_is_asked_again_on_a_new_connection(pool: UpstreamPool) -> None:
+    requests: list[bytes] = []
+
+    def first_on_each_connection(connection: socket.socket, request: bytes) -> bool:
+        requests.append(request)
+        if len(requests) == 2:  # the kept connection's second request: taken, not answered
+            return False
+        connection.sendall(answer(b"{}"))
+        return True
+
+    for server in serve(first_on_each_connection):
+        assert pool.post(server.url, b'{"n":1}', timeout=5, max_bytes=1000, idempotent=True).status == 200
+        assert pool.post(server.url, b'{"n":2}', timeout=5, max_bytes=1000, idempotent=True).status == 200
+        assert [r.rsplit(b"\r\n\r\n", 1)[1] for r in requests] == [b'{"n":1}', b'{"n":2}', b'{"n":2}']
+        assert server.connections == 2
+
+
+def test_a_write_that_could_not_be_written_is_sent_on_a_new_connection(
+    pool: UpstreamPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The provider reset a kept connection between the idle check and the write (a race the check
+    cannot close): nothing reached it, so the write goes once on a new connection."""
+    requests: list[bytes] = []
+
+    def answer_then_reset(connection: socket.socket, request: bytes) -> bool:
+        requests.append(request)
+        connection.sendall(answer(b"{}"))
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        return False  # closed with a reset
+
+    monkeypatch.setattr("tzsb.exchange.upstream._dropped", lambda sock: False)
+    for server in serve(answer_then_reset):
+        assert pool.post(server.url, b'{"n":1}', timeout=5, max_bytes=1000).status == 200
+        time.sleep(0.1)  # the reset reaches the kept connection
+        assert pool.post(server.url, b'{"n":2}', timeout=5, max_bytes=1000).status == 200
+        assert [r.rsplit(b"\r\n\r\n", 1)[1] for r in requests] == [b'{"n":1}', b'{"n":2}']
+        assert server.connections == 2
+
+
+def test_a_kept_connection_closed_while_idle_is_not_written_to(pool: UpstreamPool) -> None:
+    """The provider closed the kept connection while it was idle: it is dropped before a request is
+    written to it, so even a write goes out exactly once."""
+    requests: list[bytes] = []
+
+    def once_per_connection(connection: socket.socket, request: bytes) -> bool:
+        requests.append(request)
+        connection.sendall(answer(b"{}"))
+        return False
+
+    for server in serve(once_per_connection):
+        for n in range(3):
+            assert pool.post(server.url, b'{"n":%d}' % n, timeout=5, max_bytes=1000).status == 200
+            time.sleep(0.05)
+        assert len(requests) == 3 and server.connections == 3
+
+
+def test_connections_returned_after_the_pool_closed_are_closed(pool: UpstreamPool) -> None:
+    for server in serve(answering([])):
+        provider = pool._provider(server.url)
+        connection, kept = provider.connection(5)
+        assert not kept
+        pool.close()
+        connection.connect()
+        provider.keep(connection)
+        assert provider.idle == [] and connection.sock is None

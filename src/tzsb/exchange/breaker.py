@@ -83,6 +83,7 @@ class CircuitBreaker:
             if probing:  # not the provider's failure: let the next request probe instead
                 with self._lock:
                     self._state, self._opened_at = OPEN, self._clock() - self.reset_seconds
+                self._noted()
             raise
         self._succeeded(probing)
         return result

@@ -167,7 +167,14 @@ class RoutedExecution:
         body = orjson.dumps({**params, "sign": sign(params, service.secret, service.sign_algorithm)})
         timeout = service.timeout_seconds
         try:
-            reply = self._upstream.post(service.url, body, timeout=timeout, max_bytes=MAX_ANSWER_BYTES)
+            reply = self._upstream.post(
+                service.url,
+                body,
+                timeout=timeout,
+                max_bytes=MAX_ANSWER_BYTES,
+                # A query may be asked again on a fresh connection; a write is never sent twice.
+                idempotent=params["action"] == Action.QUERY.value,
+            )
         except UpstreamTimeout:
             raise UpstreamFailure(f"{timeout:g} 秒内未应答", f"no answer within {timeout:g} s") from None
         except UpstreamUnreachable as exc:

@@ -11,6 +11,7 @@ time the process held the GIL.
 from __future__ import annotations
 
 import http.client
+import select
 import socket
 import ssl
 import threading
@@ -42,6 +43,23 @@ class AnswerTooLarge(Exception):
     """The answer is larger than the caller accepts."""
 
 
+class _NotSent(Exception):
+    """The request could not be written: the provider cannot have acted on it."""
+
+    def __init__(self, cause: OSError) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+class _NoAnswer(Exception):
+    """The request was written and the connection ended before the first byte of an answer: the
+    provider may or may not have acted on it."""
+
+    def __init__(self, cause: OSError) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
 @dataclass(frozen=True, slots=True)
 class Reply:
     status: int
@@ -57,37 +75,57 @@ class _Provider:
         self.host = parts.hostname or ""
         self.port = parts.port or (443 if self.https else 80)
         self.target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        self.host_header = parts.netloc
+        # Never the user:password@ of a URL: the provider is not sent credentials it was not given.
+        self.host_header = parts.netloc.rpartition("@")[2]
         self.context = context
         self.lock = threading.Lock()
         self.idle: list[http.client.HTTPConnection] = []
+        self.closed = False
 
     def connection(self, timeout: float) -> tuple[http.client.HTTPConnection, bool]:
-        """A connection, and whether it was kept from an earlier request (it may have been closed
-        by the provider meanwhile)."""
-        with self.lock:
-            if self.idle:
-                kept = self.idle.pop()
-                kept.timeout = timeout
-                if kept.sock is not None:
-                    kept.sock.settimeout(timeout)
-                return kept, True
+        """A connection, and whether it was kept from an earlier request. A kept connection the
+        provider has since closed (readable while idle: its end of file, or bytes nobody asked
+        for) is dropped here, before a request is written to it."""
+        while True:
+            with self.lock:
+                kept = self.idle.pop() if self.idle else None
+            if kept is None:
+                return self.fresh(timeout), False
+            if kept.sock is None or _dropped(kept.sock):
+                kept.close()
+                continue
+            kept.timeout = timeout
+            kept.sock.settimeout(timeout)
+            return kept, True
+
+    def fresh(self, timeout: float) -> http.client.HTTPConnection:
         if self.https:
-            return http.client.HTTPSConnection(self.host, self.port, timeout=timeout, context=self.context), False
-        return http.client.HTTPConnection(self.host, self.port, timeout=timeout), False
+            return http.client.HTTPSConnection(self.host, self.port, timeout=timeout, context=self.context)
+        return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
 
     def keep(self, connection: http.client.HTTPConnection) -> None:
         with self.lock:
-            if len(self.idle) < MAX_IDLE:
+            if not self.closed and len(self.idle) < MAX_IDLE:
                 self.idle.append(connection)
                 return
         connection.close()
 
     def close(self) -> None:
         with self.lock:
+            self.closed = True
             idle, self.idle = self.idle, []
         for connection in idle:
             connection.close()
+
+
+def _dropped(sock: socket.socket) -> bool:
+    """Whether an idle connection has something to read: a closed end, or an answer nobody asked
+    for. Either way it cannot carry a request (urllib3 checks the same before reusing one)."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
 
 
 class UpstreamPool:
@@ -116,25 +154,35 @@ class UpstreamPool:
                     provider = self._providers[url] = _Provider(url, self._context)
         return provider
 
-    def post(self, url: str, body: bytes, *, timeout: float, max_bytes: int) -> Reply:
+    def post(self, url: str, body: bytes, *, timeout: float, max_bytes: int, idempotent: bool = False) -> Reply:
         """The provider's answer to one POST of ``body``. The whole exchange ends within ``timeout``
         seconds or raises ``UpstreamTimeout``; a connection that fails raises ``UpstreamUnreachable``;
-        an answer over ``max_bytes`` raises ``AnswerTooLarge``."""
+        an answer over ``max_bytes`` raises ``AnswerTooLarge``.
+
+        A kept connection that fails is replaced, within what is left of the timeout, only when the
+        provider cannot have acted twice: the request could not be written, or ``idempotent`` (a
+        query) and no byte of an answer came. A write (01/02/03) that was written and then met a
+        closed connection is not sent again: the provider may have stored it; the caller is told
+        the provider is unreachable and decides."""
         provider = self._provider(url)
         deadline = time.monotonic() + timeout
         connection, kept = provider.connection(timeout)
-        connection.timeout = timeout
         try:
             try:
                 reply, keep = self._exchange(provider, connection, body, deadline, max_bytes)
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-                if not kept:
-                    raise
-                # A kept connection the provider had closed while idle: once more on a new one
-                # (the same signed body and random: a provider that did see it answers its first answer).
+            except (_NotSent, _NoAnswer) as failed:
                 connection.close()
-                connection = self._fresh(provider, timeout)
-                reply, keep = self._exchange(provider, connection, body, deadline, max_bytes)
+                remaining = deadline - time.monotonic()
+                if not kept or (isinstance(failed, _NoAnswer) and not idempotent):
+                    raise failed.cause from None
+                if remaining <= 0:
+                    raise TimeoutError from None
+                # The same signed body and random: a provider that did see it answers its first answer.
+                connection = provider.fresh(remaining)
+                try:
+                    reply, keep = self._exchange(provider, connection, body, deadline, max_bytes)
+                except (_NotSent, _NoAnswer) as again:
+                    raise again.cause from None
         except TimeoutError:
             connection.close()
             raise UpstreamTimeout from None
@@ -151,12 +199,6 @@ class UpstreamPool:
         return reply
 
     @staticmethod
-    def _fresh(provider: _Provider, timeout: float) -> http.client.HTTPConnection:
-        if provider.https:
-            return http.client.HTTPSConnection(provider.host, provider.port, timeout=timeout, context=provider.context)
-        return http.client.HTTPConnection(provider.host, provider.port, timeout=timeout)
-
-    @staticmethod
     def _exchange(
         provider: _Provider, connection: http.client.HTTPConnection, body: bytes, deadline: float, max_bytes: int
     ) -> tuple[Reply, bool]:
@@ -164,10 +206,16 @@ class UpstreamPool:
         connection.putheader("Host", provider.host_header)
         connection.putheader("Content-Type", "application/json; charset=utf-8")
         connection.putheader("Content-Length", str(len(body)))
-        connection.endheaders(body)
+        try:
+            connection.endheaders(body)
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise _NotSent(exc) from None
         if connection.sock is not None:  # the answer within what is left of the timeout
             connection.sock.settimeout(max(0.001, deadline - time.monotonic()))
-        response = connection.getresponse()
+        try:
+            response = connection.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionResetError) as exc:
+            raise _NoAnswer(exc) from None
         length = response.getheader("content-length")
         if length is not None and length.isdigit() and int(length) > max_bytes:
             raise AnswerTooLarge
