@@ -42,7 +42,23 @@ def _postgres_error() -> str | None:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    error = _postgres_state.get("error")
+    # Things a test asks to be shown past the output capture (and from pytest-xdist's workers,
+    # whose own output is not shown): ``record_property("show: <what>", value)``.
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            for name, value in getattr(report, "user_properties", ()):
+                if isinstance(name, str) and name.startswith("show: ") and getattr(report, "when", "") == "call":
+                    terminalreporter.write_line(f"{name[6:]}: {value}")
+    # Probed here too: under pytest-xdist the tests ran in workers, and this is the controller.
+    error = (
+        _postgres_error()
+        if any(
+            "postgresql" in getattr(report, "nodeid", "")
+            for reports in terminalreporter.stats.values()
+            for report in reports
+        )
+        else None
+    )
     if error:
         terminalreporter.write_sep("!", "POSTGRESQL TESTS SKIPPED", red=True, bold=True)
         terminalreporter.write_line(f"PostgreSQL at {POSTGRES_URL} is unreachable ({error}).")

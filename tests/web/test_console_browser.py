@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -42,17 +42,14 @@ def served(node: Node, monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
 
 
 @pytest.fixture(scope="session")
-def screenshots(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Path:
-    folder = tmp_path_factory.mktemp("console-screenshots")
-    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
-    capture = pytestconfig.pluginmanager.get_plugin("capturemanager")
-    if reporter is not None and capture is not None:
-        with capture.global_and_fixture_disabled():  # past the output capture, onto the terminal
-            reporter.write_line(f"console screenshots: {folder}")
-    return folder
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("console-screenshots")
 
 
-def test_sign_in_enter_fix_find_and_trace_a_record(served: Served, screenshots: Path) -> None:
+def test_sign_in_enter_fix_find_and_trace_a_record(
+    served: Served, screenshots: Path, record_property: Callable[[str, object], None]
+) -> None:
+    record_property("show: console screenshots", str(screenshots))  # printed in the summary (conftest)
     from playwright.sync_api import expect, sync_playwright
 
     # localhost, not 127.0.0.1: a browser keeps a Secure cookie from plain HTTP only for localhost.
