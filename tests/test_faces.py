@@ -74,6 +74,7 @@ FACES: dict[str, list[str]] = {
         "RequestContext",
         "RoutedExecution",
         "UpstreamFailure",
+        "is_id_or_mobile",
         "reassign_record",
         "record_history",
     ],

@@ -37,6 +37,8 @@ def policy(node: Party) -> DirectionPolicy:
         (PROVINCE, "13", "0203", Action.ADD, NATIONAL),
         (NATIONAL, "12", "0206", Action.ADD, PROVINCE),
         (PROVINCE, "11", "0101", Action.ADD, PROVINCE),
+        # the province's own system for one of its cities' areas (a console account of that office)
+        (PROVINCE, "11", "0101", Action.ADD, Party("province", "330100")),
         (PROVINCE, "21", "0101", Action.QUERY, EXTERNAL),
         (PROVINCE, "31", "0211", Action.QUERY, PUBLIC),
         (PROVINCE, "90", "0900", Action.ADD, CITY),
@@ -71,6 +73,9 @@ def test_allowed(node: Party, purpose: str, business: str, action: Action, calle
         (PROVINCE, "11", "0101", Action.ADD, CITY,
          "用途 11（本级内部接口）只用于同一监管部门内部，本次为 市级→省级 / Purpose 11 is for systems of the same "
          "regulator; this request is city→province"),
+        (PROVINCE, "11", "0101", Action.ADD, Party("province", "320100"),
+         "用途 11（本级内部接口）只用于同一监管部门内部，本次为 省级→省级 / Purpose 11 is for systems of the same "
+         "regulator; this request is province→province"),
         (PROVINCE, "31", "0101", Action.ADD, PUBLIC,
          "用途 31（信息公开公示或查询数据接口）只能查询（action 04） / Purpose 31 (信息公开公示或查询数据接口) is "
          "read-only: only action 04"),

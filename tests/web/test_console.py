@@ -4,6 +4,7 @@ exchange pipeline (logged, region-checked, nothing written when refused)."""
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
 from datetime import timedelta
@@ -13,14 +14,18 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from tests.exchange.test_masking_oracles import CERT_HOLDER, NATIONAL, id_number, person
 from tests.support import body, call, device, grant, log_rows, snapshot
 from tests.sync.nodes import Served, serve_in_thread
+from tzsb import refusals
 from tzsb.app import Node
 from tzsb.clock import FixedClock
-from tzsb.registry import AccountStore, Role
+from tzsb.registry import AccountStore, AppSpec, Role
 from tzsb.registry import accounts as registry_accounts
+from tzsb.rules import shipped_rule_sets
 from tzsb.web.console.core import (
     FORM_EXPIRED,
+    KEY_LOOKS_PERSONAL,
     KEY_SEARCH_MASKED,
     LOGIN_FAILED,
     SESSION_COOKIE,
@@ -354,8 +359,6 @@ def test_the_dashboard_shows_the_nodes_alerts(make_node: Any) -> None:
 def test_an_id_number_key_is_never_shown_whole_nor_confirmed_to_a_masked_role(served: Served) -> None:
     """0103 (人员) is keyed by ID number: an auditor sees it masked in the list, the link, the paging
     and the record's page, and cannot search by it or open a record by it."""
-    from tests.exchange.test_masking_oracles import id_number, person
-
     loader = grant(served.node, appid="loader", busicodes=frozenset({"140103"}))
     numbers = [id_number("19800101", order) for order in range(1, 4)]
     assert (
@@ -376,4 +379,98 @@ def test_an_id_number_key_is_never_shown_whole_nor_confirmed_to_a_masked_role(se
     admin = signed_in(served, "admin")
     assert numbers[0] in admin.get("/console/records?business=0103").text
     assert admin.get(f"/console/records/0103/{numbers[0]}").status_code == 200
-    assert admin.get(f"/console/records/0103/{links[0]}").status_code == 404
+    assert admin.get(f"/console/records/0103/{links[0]}").status_code == 200  # by change sequence too
+
+
+def test_an_entry_colliding_with_a_record_outside_the_accounts_region_learns_nothing_of_it(served: Served) -> None:
+    """The clerk's console app has the clerk's region (Hangzhou), not the node's: an add whose key
+    a Ningbo record holds is refused without naming that record, its region or its source, just as
+    for any app of that region; and nothing is written."""
+    admin = signed_in(served, "admin")
+    ningbo = {key: str(value) for key, value in device(11, AREA_CODE="330205").items()}
+    assert admin.post("/console/entry/0101", {**ningbo, "csrf": admin.csrf("/console/entry/0101")}).status_code == 200
+    clerk = signed_in(served, "clerk")
+    before = snapshot(served.node)
+
+    answer = clerk.post(
+        "/console/entry/0101", {**ningbo, "AREA_CODE": "330106", "csrf": clerk.csrf("/console/entry/0101")}
+    )
+
+    assert answer.status_code == 400
+    assert refusals.keys_held_elsewhere().message in html.unescape(answer.text)
+    assert "330205" not in answer.text and console_appid("admin") not in answer.text
+    assert snapshot(served.node)["records"] == before["records"]
+    app = served.node.registry.get(console_appid("clerk"))
+    assert app is not None and (app.region, app.unmasked) == ("330100", frozenset())
+
+
+def test_a_console_app_made_with_the_nodes_region_is_narrowed_to_its_accounts(served: Served) -> None:
+    """Console apps made before they followed their account (the node's region, every type unmasked)
+    are narrowed at the account's next entry."""
+    node = served.node
+    node.registry.create(
+        AppSpec(
+            appid=console_appid("clerk"),
+            region="330000",
+            busicodes=frozenset("11" + code for code in node.catalog),
+            actions=frozenset({"01", "02"}),
+            unmasked=frozenset(node.catalog),
+            level="province",
+        )
+    )
+    clerk = signed_in(served, "clerk")
+    fields = {key: str(value) for key, value in device(12).items()}
+    assert clerk.post("/console/entry/0101", {**fields, "csrf": clerk.csrf("/console/entry/0101")}).status_code == 200
+    app = node.registry.get(console_appid("clerk"))
+    assert app is not None and (app.region, app.unmasked) == ("330100", frozenset())
+    admin = signed_in(served, "admin")
+    more = {key: str(value) for key, value in device(13, AREA_CODE="330205").items()}
+    assert admin.post("/console/entry/0101", {**more, "csrf": admin.csrf("/console/entry/0101")}).status_code == 200
+    app = node.registry.get(console_appid("admin"))
+    assert app is not None and (app.region, app.unmasked) == ("330000", frozenset(node.catalog))
+
+
+def test_a_certificate_number_that_is_its_holders_id_number_is_treated_as_one(served: Served) -> None:
+    """0210's key (CERT_NO) is not a sensitive field, but a certificate number is often its holder's
+    ID number: to a masked role such a key is shown masked, linked by change sequence, never
+    confirmed by a search or a URL; an ordinary certificate number stays searchable."""
+    writer = grant(served.node, appid="national", **NATIONAL)
+    by_id = {**CERT_HOLDER, "CERT_NO": CERT_HOLDER["ID_NO"]}
+    ordinary = {**CERT_HOLDER, "ID_NO": id_number("19700101", 7)}
+    for record in (by_id, ordinary):
+        assert call(served.node, body("national", writer, "130210", "01", [record]))["datalist"]["result"] == "0001"
+    auditor = signed_in(served, "auditor")
+    listing = auditor.get("/console/records?business=0210").text
+    assert CERT_HOLDER["ID_NO"] not in listing
+    assert f'href="/console/records/0210/{CERT_HOLDER["CERT_NO"]}"' in listing
+    [link] = re.findall(r'href="/console/records/0210/(@\d+)"', listing)
+    opened = auditor.get(f"/console/records/0210/{link}")
+    assert opened.status_code == 200 and CERT_HOLDER["ID_NO"] not in opened.text
+    searched = auditor.get(f"/console/records?business=0210&key={CERT_HOLDER['ID_NO']}")
+    assert searched.status_code == 400 and KEY_LOOKS_PERSONAL in searched.text
+    assert CERT_HOLDER["ID_NO"] not in searched.text.replace(f'value="{CERT_HOLDER["ID_NO"]}"', "")
+    assert auditor.get(f"/console/records/0210/{CERT_HOLDER['ID_NO']}").status_code == 404
+    found = auditor.get(f"/console/records?business=0210&key={CERT_HOLDER['CERT_NO']}")
+    assert found.status_code == 200 and f'/console/records/0210/{CERT_HOLDER["CERT_NO"]}"' in found.text
+    admin = signed_in(served, "admin")
+    assert CERT_HOLDER["ID_NO"] in admin.get("/console/records?business=0210").text
+    assert admin.get(f"/console/records/0210/{CERT_HOLDER['ID_NO']}").status_code == 200
+
+
+def test_keys_with_reserved_characters_are_linked_and_paged_encoded(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key may hold "/", "&", "#", "%" or "=" (0401's report number is free text): links carry it
+    percent-encoded, open the record, and the next page starts after it."""
+    monkeypatch.setattr("tzsb.web.console.routes.PAGE", 1)
+    loader = grant(served.node, appid="loader", busicodes=frozenset({"140401"}))
+    keys = ["A/B&C#D%E", "A/B&C#D%F=1"]
+    reports = [{**dict(shipped_rule_sets()["0401"].valid_cases[0]), "REPORT_NO": key} for key in keys]
+    assert call(served.node, body("loader", loader, "140401", "01", reports))["datalist"]["result"] == "0001"
+    admin = signed_in(served, "admin")
+    first = admin.get("/console/records?business=0401").text
+    assert 'href="/console/records/0401/A%2FB%26C%23D%25E"' in first
+    assert admin.get("/console/records/0401/A%2FB%26C%23D%25E").status_code == 200
+    [more] = re.findall(r'<a href="(\?[^"]+)">下一页', first)
+    second = admin.get("/console/records" + html.unescape(more)).text
+    assert 'href="/console/records/0401/A%2FB%26C%23D%25F%3D1"' in second and "A%2FB%26C%23D%25E" not in second

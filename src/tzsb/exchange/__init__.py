@@ -14,6 +14,7 @@ from tzsb.exchange.operator import Reassigned, reassign_record, record_history
 from tzsb.exchange.overlap import DigestPool
 from tzsb.exchange.pipeline import Exchange
 from tzsb.exchange.pulled import PulledWrites
+from tzsb.exchange.query import is_id_or_mobile
 from tzsb.exchange.readahead import ReadAhead
 from tzsb.exchange.replays import ReplayBounds
 from tzsb.exchange.routed import RoutedExecution, UpstreamFailure
@@ -34,6 +35,7 @@ __all__ = [
     "RequestContext",
     "RoutedExecution",
     "UpstreamFailure",
+    "is_id_or_mobile",
     "masker",
     "reassign_record",
     "record_history",

@@ -137,7 +137,9 @@ class DirectionPolicy:
             raise refusals.regulators_only(purpose, name, flow_zh, flow)
         same_regulator = caller.level == self.node.level and caller.region == self.node.region
         if purpose == "11":
-            if not same_regulator:
+            # The regulator's own systems, each perhaps for part of its area (a console account
+            # of one city's office at a province node): the node's level, within its region.
+            if caller.level != self.node.level or not covers(self.node.region, caller.region):
                 raise refusals.same_regulator_only(flow_zh, flow)
             return
         if purpose == OTHER_PURPOSE and same_regulator:

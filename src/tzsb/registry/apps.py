@@ -244,6 +244,17 @@ class AppRegistry:
                 raise _no_app(appid)
         return self._require(appid)
 
+    def set_scope(self, appid: str, region: str, unmasked: frozenset[str]) -> App:
+        """Narrow or widen an app's region and the business types it receives unmasked (a console
+        account's app follows its account's region and role)."""
+        current = self._require(appid)
+        check_spec(AppSpec(appid=appid, region=region, busicodes=frozenset(), actions=frozenset(), unmasked=unmasked))
+        self._cache.pop(appid, None)
+        with self.store.write() as connection:
+            if not stored_apps.set_scope(connection, appid, region, sorted(unmasked), self.clock.now().isoformat()):
+                raise _no_app(current.appid)
+        return self._require(appid)
+
     def rotate_secret(self, appid: str, grace: timedelta = timedelta(0)) -> str:
         """Issue a new secret; the old one keeps verifying for ``grace``, then stops."""
         current = self._require(appid)

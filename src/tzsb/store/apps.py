@@ -98,6 +98,10 @@ def set_secrets(
     )
 
 
+def set_scope(connection: Connection, appid: str, region: str, unmasked: list[str], at: str) -> bool:
+    return _update(connection, appid, at, region=region, unmasked=unmasked)
+
+
 def _update(connection: Connection, appid: str, at: str, **values: object) -> bool:
     result = connection.execute(sa.update(apps).where(apps.c.appid == appid).values(updated_at=at, **values))
     return bool(result.rowcount)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
 from typing import Any, Final
+from urllib.parse import quote
 
 import anyio.to_thread
 import orjson
@@ -21,7 +22,7 @@ from tzsb.app import Node, load_master_key
 from tzsb.audit import InteractionLog
 from tzsb.catalog import BusinessType
 from tzsb.errors import ConfigurationError
-from tzsb.exchange import masker
+from tzsb.exchange import is_id_or_mobile, masker
 from tzsb.protocol import APPID_PATTERN, SignAlgorithm, sign
 from tzsb.registry import Account, AccountStore, AppSpec, Role, SessionTokens
 from tzsb.web.console.imports import ImportRunner
@@ -50,6 +51,10 @@ LOGIN_FAILED: Final = (
 )
 UPLOAD_TOO_LARGE: Final = "文件过大，请拆分后分别导入 / the file is too large: split it and import the parts"
 UPLOAD_INCOMPLETE: Final = "请选择业务类型、导入方式和文件 / choose a business type, a mode and a file"
+KEY_LOOKS_PERSONAL: Final = (
+    "查找的主键是身份证号或手机号，您的角色只能看到脱敏数据，不能按它查找 / the key looks like an ID or mobile "
+    "number, which your role sees masked: it cannot search by it"
+)
 KEY_SEARCH_MASKED: Final = (
     "此业务类型的主键是身份证号，您的角色只能看到脱敏数据，不能按主键查找 / the key of this type is an ID number, "
     "which your role sees masked: it cannot search by key"
@@ -72,6 +77,8 @@ _environment = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+# One segment of a link's path: a key may hold "/", "?", "#" or "%" (Jinja's urlencode keeps "/").
+_environment.filters["segment"] = lambda value: quote(str(value), safe="@")
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,8 +165,16 @@ class Console:
     # -- data entry -------------------------------------------------------------------------------
 
     def console_app_secret(self, account: Account) -> tuple[str, str]:
-        """The account's console app (created at its first entry) and its secret."""
+        """The account's console app (created at its first entry) and its secret.
+
+        The app has the account's region, not the node's, and receives sensitive fields unmasked
+        only when the account's role sees them: what the exchange tells a writer of the records
+        it collides with (a key held, a natural key taken) is then exactly what the account may
+        learn, and an add is no oracle for records outside its region. It follows the account: a
+        changed region or role changes the app at the next entry."""
         appid = console_appid(account.username)
+        region = account.region
+        unmasked = frozenset(self.node.catalog) if self.sees_unmasked(account) else frozenset[str]()
         registry = self.node.registry
         app = registry.get(appid)
         if app is None:
@@ -167,21 +182,23 @@ class Console:
                 app, _ = registry.create(
                     AppSpec(
                         appid=appid,
-                        # The node's own regulator (purpose 11 is for nothing else); the account's
-                        # narrower region is checked by the console before a record is sent.
-                        region=self.node.settings.region,
+                        # The node's own regulator (purpose 11 is for nothing else), for the part
+                        # of its area the account has.
+                        region=region,
                         busicodes=frozenset(CONSOLE_PURPOSE + code for code in self.node.catalog),
                         actions=frozenset({"01", "02"}),
                         name=f"控制台账号 {account.username} / console account",
-                        unmasked=frozenset(self.node.catalog),
+                        unmasked=unmasked,
                         level=self.node.settings.level,
                     )
                 )
             except ConfigurationError:  # another worker created it meanwhile
                 app = registry.get(appid)
                 assert app is not None
-        if app.region != self.node.settings.region:
-            raise ConfigurationError(f"console app {appid} has region {app.region}, not this node's")
+        if app.level != self.node.settings.level:
+            raise ConfigurationError(f"console app {appid} has level {app.level}, not this node's")
+        if (app.region, app.unmasked) != (region, unmasked):
+            app = registry.set_scope(appid, region, unmasked)
         return appid, app.secret
 
     def enter(
@@ -212,6 +229,17 @@ class Console:
         if self.sees_unmasked(account):
             return data
         return self._maskers[business](data)
+
+    def personal_key(self, account: Account, business: BusinessType, key: str, shown: dict[str, Any]) -> bool:
+        """Whether this record's key is personal data the account sees masked: the type's key is
+        sensitive, the key is an ID or mobile number, or masking the record changed its key (a
+        certificate number that is its holder's ID number, 0210/0211). Such a key is shown masked,
+        its record opened by change sequence, and a search for it finds nothing."""
+        if self.sees_unmasked(account):
+            return False
+        return (
+            self.hides_key(account, business) or is_id_or_mobile(key) or str(shown.get(business.primary_key, "")) != key
+        )
 
     def hides_key(self, account: Account, business: BusinessType) -> bool:
         """Whether this account may not see the type's keys (人员: an ID number) in full: its records

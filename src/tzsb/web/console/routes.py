@@ -6,6 +6,7 @@ import hmac
 import secrets
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import anyio.to_thread
 from starlette.requests import Request
@@ -16,6 +17,7 @@ from starlette.staticfiles import StaticFiles
 from tzsb.app import Node
 from tzsb.clock import business_timestamp
 from tzsb.errors import LoginRefused
+from tzsb.exchange import is_id_or_mobile
 from tzsb.monitor import evaluate, reporters
 from tzsb.protocol import RESULT_SUCCESS, covers, region_prefix
 from tzsb.registry import Account, Role, password_problem
@@ -24,6 +26,7 @@ from tzsb.web.console.admin import admin_routes
 from tzsb.web.console.charts import Series, line_chart
 from tzsb.web.console.core import (
     FORM_EXPIRED,
+    KEY_LOOKS_PERSONAL,
     KEY_SEARCH_MASKED,
     LOGIN_COOKIE,
     LOGIN_FAILED,
@@ -219,7 +222,9 @@ def console_routes(node: Node, *, session_lifetime: timedelta = timedelta(hours=
             key = record.get(business.primary_key, "")
             return console.page(request, "console/entry.html", signed, business=business, values=values, errors={},
                                 warnings=warnings, message=str(datalist.get("message", "")),
-                                saved=key, saved_link=not console.hides_key(signed.account, business))  # fmt: skip
+                                saved=key, saved_link=not console.personal_key(
+                                    signed.account, business, key, console.shown(signed.account, business.code, record)
+                                ))  # fmt: skip
         return console.page(
             request, "console/entry.html", signed, 400, business=business, values=submitted, errors=errors,
             warnings=warnings, message=f"{datalist.get('code', '')} {datalist.get('message', '')}", saved=None,
@@ -244,24 +249,25 @@ def console_routes(node: Node, *, session_lifetime: timedelta = timedelta(hours=
                                     params=params, error=outside_scope(region, account.region),
                                     more=None)  # fmt: skip
             prefixes.append(region_prefix(region))
-        hidden = console.hides_key(account, business)
-        if key and hidden:
+        masked = not console.sees_unmasked(account)
+        if key and console.hides_key(account, business):
             return console.page(request, "console/records.html", signed, 400, business=business, found=[],
                                 params=params, error=KEY_SEARCH_MASKED, more=None)  # fmt: skip
+        if key and masked and is_id_or_mobile(key):
+            return console.page(request, "console/records.html", signed, 400, business=business, found=[],
+                                params=params, error=KEY_LOOKS_PERSONAL, more=None)  # fmt: skip
         after: tuple[str, str] | tuple[int] | None = None
-        after_region, after_key, after_seq = (
-            params.get("after_region"),
-            params.get("after_key"),
-            params.get("after_seq"),
-        )
-        if hidden and after_seq is not None and after_seq.isdigit():
-            after = (int(after_seq),)  # paged by change sequence: a key in the link would show it whole
-        elif not hidden and after_region is not None and after_key is not None:
+        after_seq = params.get("after_seq", "")
+        after_region, after_key = params.get("after_region"), params.get("after_key")
+        if masked and after_seq.isdigit():
+            # A masked role pages by change sequence: a key in the link could be personal data.
+            after = (int(after_seq),)
+        elif not masked and after_region is not None and after_key is not None:
             after = (after_region, after_key)
         query = records_read.RecordQuery(
             business=business.code, region_prefixes=tuple(prefixes), key=key,
             updated_from=updated_from, updated_to=updated_to, include_deleted=deleted,
-            after=after, by_seq=hidden, limit=PAGE + 1,
+            after=after, by_seq=masked, limit=PAGE + 1,
         )  # fmt: skip
 
         def read() -> list[records_read.StoredRecord]:
@@ -269,16 +275,23 @@ def console_routes(node: Node, *, session_lifetime: timedelta = timedelta(hours=
                 return records_read.select_records(connection, query)
 
         rows = await anyio.to_thread.run_sync(read)
-        more = rows[PAGE - 1] if len(rows) > PAGE else None
         found = []
         for row in rows[:PAGE]:
             data = console.shown(account, business.code, row.data)
-            if hidden:
-                found.append((row, data, str(data.get(business.primary_key, "")), f"@{row.seq}"))
-            else:
+            if not console.personal_key(account, business, row.key, data):
                 found.append((row, data, row.key, row.key))
+            elif not key:  # a search for a personal key finds nothing: it must not confirm one
+                found.append((row, data, str(data.get(business.primary_key, "")), f"@{row.seq}"))
+        more = None
+        if len(rows) > PAGE:
+            last = rows[PAGE - 1]
+            paging = {name: params.get(name, "") for name in ("business", "key", "region", "from", "to", "deleted")}
+            paging.update(
+                {"after_seq": str(last.seq)} if masked else {"after_region": last.region, "after_key": last.key}
+            )
+            more = "?" + urlencode(paging)
         return console.page(request, "console/records.html", signed, business=business, found=found, params=params,
-                            error=None, more=more, hidden=hidden)  # fmt: skip
+                            error=None, more=more)  # fmt: skip
 
     async def record(request: Request, signed: Signed) -> Response:
         business = node.catalog.get(request.path_params["business"])
@@ -286,8 +299,12 @@ def console_routes(node: Node, *, session_lifetime: timedelta = timedelta(hours=
             return console.page(request, "console/denied.html", signed, 404, reason=NO_BUSINESS)
         key = request.path_params["key"]
         account = signed.account
-        hidden = console.hides_key(account, business)
-        if hidden != key.startswith("@") or (hidden and not key[1:].isdigit()):
+        by_seq = key.startswith("@")
+        if by_seq and not key[1:].isdigit():
+            return console.page(request, "console/denied.html", signed, 404, reason=NO_RECORD)
+        if not by_seq and (
+            console.hides_key(account, business) or (not console.sees_unmasked(account) and is_id_or_mobile(key))
+        ):
             # A masked account opens such records by change sequence only; by key, it would learn
             # whether a guessed ID number is held.
             return console.page(request, "console/denied.html", signed, 404, reason=NO_RECORD)
@@ -295,7 +312,7 @@ def console_routes(node: Node, *, session_lifetime: timedelta = timedelta(hours=
         def read() -> list[records_read.RecordVersion]:
             with node.store.read() as connection:
                 stored_key = key
-                if hidden:
+                if by_seq:
                     seq = int(key[1:])
                     query = records_read.RecordQuery(
                         business=business.code, region_prefixes=(region_prefix(account.region),), since=seq - 1,
@@ -313,7 +330,11 @@ def console_routes(node: Node, *, session_lifetime: timedelta = timedelta(hours=
         if not versions or (versions[0].deleted and account.role is not Role.ADMIN):
             return console.page(request, "console/denied.html", signed, 404, reason=NO_RECORD)
         shown = [(version, console.shown(account, business.code, version.data)) for version in versions]
-        title = str(shown[0][1].get(business.primary_key, "")) if hidden else key
+        stored_key = versions[0].key
+        personal = console.personal_key(account, business, stored_key, shown[0][1])
+        if personal and not by_seq:  # as not found: opening it by key would confirm the key
+            return console.page(request, "console/denied.html", signed, 404, reason=NO_RECORD)
+        title = str(shown[0][1].get(business.primary_key, "")) if personal else stored_key
         return console.page(request, "console/record.html", signed, business=business, key=title, versions=shown)
 
     async def logs(request: Request, signed: Signed) -> Response:
@@ -333,7 +354,12 @@ def console_routes(node: Node, *, session_lifetime: timedelta = timedelta(hours=
             limit=PAGE + 1,
         )
         entries = await anyio.to_thread.run_sync(console.log.entries, query)
-        more = entries[PAGE - 1]["id"] if len(entries) > PAGE else None
+        more = None
+        if len(entries) > PAGE:
+            names = ("appid", "busicode", "action", "result", "code", "random", "from", "to")
+            more = "?" + urlencode(
+                {**{name: params.get(name, "") for name in names}, "before": entries[PAGE - 1]["id"]}
+            )
         return console.page(request, "console/logs.html", signed, entries=entries[:PAGE], params=params, more=more)
 
     async def log_entry(request: Request, signed: Signed) -> Response:
@@ -443,7 +469,7 @@ def console_routes(node: Node, *, session_lifetime: timedelta = timedelta(hours=
                 route("/import/{business}/template.{kind}", "enter_data", import_template, ["GET"]),
                 route("/import/jobs/{job}", "enter_data", import_job, ["GET"]),
                 route("/records", "view_records", records, ["GET"]),
-                route("/records/{business}/{key}", "view_records", record, ["GET"]),
+                route("/records/{business}/{key:path}", "view_records", record, ["GET"]),
                 route("/logs", "view_logs", logs, ["GET"]),
                 route("/logs/{number:int}", "view_logs", log_entry, ["GET"]),
                 *admin_routes(console),
