@@ -150,6 +150,7 @@ FACES: dict[str, list[str]] = {
         "load_directions",
     ],
     "tzsb.rules": [
+        "DUPLICATE_KEY",
         "BatchReport",
         "CompiledRules",
         "KeyLookup",

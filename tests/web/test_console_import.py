@@ -6,26 +6,29 @@ nothing written."""
 from __future__ import annotations
 
 import csv
+import html
 import io
 import re
 import time
 import zipfile
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import openpyxl
 import pytest
 
-from tests.support import device, log_rows, snapshot
+from tests.support import body, call, device, grant, log_rows, snapshot
 from tests.sync.nodes import Served, serve_in_thread
 from tests.web.test_console import PASSWORD, Browser, close_clients  # noqa: F401 - closes the clients
 from tzsb.app import Node
+from tzsb.clock import FixedClock
 from tzsb.registry import AccountStore, Role
 from tzsb.registry import accounts as registry_accounts
-from tzsb.store import records_read
+from tzsb.store import import_jobs, records_read
 from tzsb.web.console.core import UPLOAD_TOO_LARGE, console_appid
-from tzsb.web.console.imports import MAX_UPLOAD_BYTES
+from tzsb.web.console.imports import HELD_ELSEWHERE, INTERRUPTED, MAX_UPLOAD_BYTES
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -241,3 +244,106 @@ def test_a_large_file_runs_in_the_background_and_shows_progress(served: Served, 
     assert [row["record_count"] for row in log_rows(served.node) if row["appid"] == console_appid("clerk")] == [
         1000
     ] * 5
+
+
+def test_a_job_and_its_report_are_shown_to_its_uploader_and_admins_only(served: Served, clerk: Browser) -> None:
+    """A report quotes the file's rows (keys, ID numbers): another data-entry account of the same
+    region neither sees the job listed nor opens it."""
+    AccountStore(served.node.store, served.node.clock).create("clerk2", PASSWORD, Role.DATA_ENTRY, "330100")
+    AccountStore(served.node.store, served.node.clock).create("boss", PASSWORD, Role.ADMIN, "330000")
+    answer = upload(clerk, "mine.xlsx", xlsx(served.node, [device(60)]), "check")
+    finished(clerk, answer)
+    location = answer.headers["location"]
+    other = Browser(served)
+    assert other.sign_in("clerk2").status_code == 303
+    assert other.get(location).status_code == 404
+    assert location not in other.get("/console/import").text and "mine.xlsx" not in other.get("/console/import").text
+    boss = Browser(served)
+    assert boss.sign_in("boss").status_code == 303
+    assert boss.get(location).status_code == 200 and location in boss.get("/console/import").text
+
+
+def test_a_key_held_outside_the_clerks_view_refuses_the_file_without_naming_the_row(
+    served: Served, clerk: Browser
+) -> None:
+    """Every batch is checked against the store before the first is written: a key a Ningbo record
+    holds refuses the whole file (nothing imported, though the key's batch is the last), and the
+    page does not say which row, as an add would not."""
+    ningbo = device(70, AREA_CODE="330205")
+    writer = grant(served.node, appid="ningbo", region="330200", busicodes=frozenset({"140101"}))
+    assert call(served.node, body("ningbo", writer, "140101", "01", [ningbo]))["datalist"]["result"] == "0001"
+    records = [device(n) for n in range(2000, 3000)] + [{**ningbo, "AREA_CODE": "330106"}]
+    before = snapshot(served.node)
+
+    page = finished(clerk, upload(clerk, "held.xlsx", xlsx(served.node, records), "clean"))
+
+    assert 'data-state="refused"' in page and HELD_ELSEWHERE in html.unescape(page)
+    assert ningbo["EQP_CODE"] not in page and "1002" not in page  # row 1002 of the file: the held key's
+    assert figure(page, "imported") == 0 and figure(page, "error-rows") == 0
+    assert snapshot(served.node)["records"] == before["records"]
+
+
+def test_a_key_repeated_in_the_file_is_reported_once_by_file_row(served: Served, clerk: Browser) -> None:
+    records = [device(80), device(81), device(80)]
+    page = finished(clerk, upload(clerk, "twice.xlsx", xlsx(served.node, records), "check"))
+    report = re.findall(r'<tr class="refused"><td class="num">(\d+)</td>', page)
+    assert report == ["4"] and "the same key as row 2" in page
+    assert device(80)["EQP_CODE"] not in page.split("<table", 1)[-1]
+
+
+def test_an_xlsx_whose_dimension_understates_its_rows_is_read_whole(served: Served, clerk: Browser) -> None:
+    """openpyxl's read-only mode trusts a sheet's <dimension>; a file saying A1:A1 still has every
+    row read (else rows would be skipped silently)."""
+    original = xlsx(served.node, [device(90), device(91), device(92)])
+    rebuilt = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(original)) as source, zipfile.ZipFile(rebuilt, "w") as target:
+        for member in source.infolist():
+            data = source.read(member)
+            if member.filename == "xl/worksheets/sheet1.xml":
+                data, count = re.subn(rb'<dimension ref="[^"]*"', b'<dimension ref="A1:A1"', data)
+                assert count == 1
+            target.writestr(member, data)
+    page = finished(clerk, upload(clerk, "dimension.xlsx", rebuilt.getvalue(), "check"))
+    assert 'data-state="done"' in page and figure(page, "checked") == 3, page
+
+
+def test_a_job_whose_thread_ended_with_its_process_is_shown_interrupted(
+    served: Served, clerk: Browser, clock: FixedClock
+) -> None:
+    job = import_jobs.ImportJob(
+        id="f" * 32, username="clerk", region="330100", business="0101", file_name="lost.xlsx", mode="clean",
+        state="importing", total=5000, checked=5000, imported=2000, error_rows=0, warning_rows=0, report=[],
+        message="", created_at=clock.now().isoformat(timespec="seconds"),
+        updated_at=clock.now().isoformat(timespec="seconds"),
+    )  # fmt: skip
+    with served.node.store.write() as connection:
+        import_jobs.add(connection, job)
+    assert 'data-state="importing"' in clerk.get(f"/console/import/jobs/{job.id}").text
+    clock.advance(timedelta(minutes=11))
+    page = clerk.get(f"/console/import/jobs/{job.id}").text
+    assert 'data-state="failed"' in page and INTERRUPTED in html.unescape(page) and figure(page, "imported") == 2000
+
+
+def test_control_characters_in_the_file_name_are_dropped(served: Served, clerk: Browser) -> None:
+    """A raw NUL or escape in the multipart file name (httpx would percent-encode them; a hand-made
+    client need not): dropped, so the name stores on PostgreSQL too and prints safely."""
+    boundary = "tzsbboundary"
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        for name, value in (("csrf", clerk.csrf("/console/import")), ("business", "0101"), ("mode", "check"))
+    ]
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a\x00b\x1bc.xlsx"\r\n'
+        f"Content-Type: {XLSX}\r\n\r\n".encode()
+        + xlsx(served.node, [device(95)])
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    answer = clerk._keep(
+        clerk.client.post(
+            "/console/import",
+            content=b"".join(parts),
+            headers={**clerk._header(), "content-type": f"multipart/form-data; boundary={boundary}"},
+        )
+    )
+    page = finished(clerk, answer)
+    assert 'data-state="done"' in page and "导入：abc.xlsx" in page

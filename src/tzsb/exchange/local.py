@@ -27,6 +27,7 @@ from tzsb.exchange.readahead import ReadAhead
 from tzsb.protocol import Action, covers, region_prefix, split_busicode, success_datalist
 from tzsb.registry import App, Collisions
 from tzsb.rules import (
+    BatchReport,
     NaturalKeyHolder,
     NaturalKeyLookup,
     RecordValidator,
@@ -100,6 +101,44 @@ class LocalExecution:
             return self.answers.first_answer(context, conflict)
         # Refused: nothing was written (the transaction held only the change counter's lock).
         raise self._refusal(context, admitted, planned)
+
+    def preflight_add(
+        self, app: App, validator: RecordValidator, records: Sequence[dict[str, Any]], now: str, client_addr: str
+    ) -> tuple[BatchReport, bool]:
+        """What an add of ``records`` by ``app`` would meet, without writing anything: the validator's
+        report with the store look-ups an add makes (keys, natural keys, related records, as ``app``
+        may learn of them), and whether a key is held by a record ``app`` may not access (the add
+        would be refused without saying which). A file import checks every batch so before it
+        writes the first. Held keys count toward the app's lock-out exactly as a refused add's do,
+        so that a preflight is no cheaper oracle than an add."""
+        business = validator.business
+        masked = business.code not in app.unmasked
+        plan_context = writes.WriteContext(business, validator, app, now, masked=masked)
+
+        def lookup(business_code: str, keys: Collection[str]) -> set[str]:
+            return self._live_keys(business_code, keys, app.region)
+
+        def read_related(need: RelatedRecord, values: Collection[str]) -> Mapping[str, Mapping[str, Any]]:
+            with self.store.read() as connection:
+                return _related_records(connection, need, values, app)
+
+        report = validator.check_batch(
+            records, now=now, lookup=lookup, natural_keys=self._natural_key_lookup(plan_context), related=read_related
+        )
+        plannable = [record for record in records if isinstance(record.get(business.primary_key), str)]
+        with self.store.read() as connection:
+            held = [
+                (key, stored.region, stored.source_appid)
+                for key, stored in records_read.fetch(
+                    connection, business.code, [record[business.primary_key] for record in plannable]
+                ).items()
+                if not writes.accessible(plan_context, stored)
+            ]
+        if held:
+            key_spec = business.field(business.primary_key)
+            sensitive = key_spec is not None and key_spec.sensitive
+            self.collisions.record(app.appid, client_addr, business.code, held, counts=sensitive)
+        return report, bool(held)
 
     def _add_while_validating(
         self,

@@ -87,14 +87,14 @@ def check_regions(records: Sequence[dict[str, Any]], business: BusinessType, sco
         raise refusals.records_outside_region(outside, scope)
 
 
-def _accessible(context: WriteContext, stored: StoredRecord) -> bool:
+def accessible(context: WriteContext, stored: StoredRecord) -> bool:
     """Whether the caller may learn anything of ``stored`` through a write: it lies in the caller's
     region and, for an app that sees the type masked, the caller may change it."""
     return _may_learn_of(context, stored.region, stored.source_appid)
 
 
 def _may_learn_of(context: WriteContext, region: str, source: str) -> bool:
-    """``_accessible`` for a record of ``region`` first supplied by ``source``."""
+    """``accessible`` for a record of ``region`` first supplied by ``source``."""
     if not covers(context.app.region, region):
         return False
     return not context.masked or source == context.app.appid or context.business.code in context.app.overrides
@@ -110,7 +110,7 @@ def natural_key_holders(
     """The live records holding the wanted natural-key values (one statement), as the caller may
     learn of them: the validator's natural-key look-up.
 
-    A record the caller may access (as ``_accessible``: an add colliding with its key would be told
+    A record the caller may access (as ``accessible``: an add colliding with its key would be told
     which key) is named, with its source. Of one it may not, the caller learns only that it exists
     (the warning says "outside your view", never which record, region or source), as an add
     colliding with such a key learns that some key of its batch is held; and not even that when
@@ -220,7 +220,7 @@ def plan(
 
     for index, (key, record) in enumerate(zip(keys, records, strict=True)):
         current = stored.get(key)
-        if current is not None and not _accessible(context, current):
+        if current is not None and not accessible(context, current):
             # A record outside the caller's region (or, for an app that sees the type masked, of
             # another source it may not override) is, to the caller, a record it does not hold:
             # neither its existence, nor its region, nor its values may be told. A 02/03 finds

@@ -6,10 +6,11 @@ Other packages import from here only; the modules behind these names are private
 from tzsb.rules.base import Severity, Violation
 from tzsb.rules.contract import KeyLookup, NaturalKeyHolder, NaturalKeyLookup, RelatedLookup, RelatedRecord
 from tzsb.rules.ruleset import RULES_FILE, CompiledRules, RuleBook, compile_rules, shipped_rule_sets
-from tzsb.rules.shape import delete_faults, modify_faults
+from tzsb.rules.shape import DUPLICATE_KEY, delete_faults, modify_faults
 from tzsb.rules.validator import BatchReport, RecordValidator, compile_validator
 
 __all__ = [
+    "DUPLICATE_KEY",
     "RULES_FILE",
     "BatchReport",
     "CompiledRules",

@@ -7,7 +7,7 @@ Owns the ``import_jobs`` table.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -41,6 +41,10 @@ class ImportJob:
     updated_at: str
 
 
+#: The states of a job whose thread is at work.
+RUNNING: Final = ("reading", "checking", "importing")
+
+
 def add(connection: Connection, job: ImportJob) -> None:
     connection.execute(sa.insert(import_jobs).values(**asdict(job)))
 
@@ -54,8 +58,22 @@ def find(connection: Connection, job_id: str) -> ImportJob | None:
     return None if row is None else ImportJob(**{**row._mapping, "report": list(row.report or [])})
 
 
-def recent(connection: Connection, region_prefix: str, limit: int = 20) -> list[ImportJob]:
+def recent(connection: Connection, region_prefix: str, limit: int = 20, username: str | None = None) -> list[ImportJob]:
+    """The latest jobs within ``region_prefix``; only ``username``'s when given."""
     statement = sa.select(import_jobs).order_by(import_jobs.c.created_at.desc()).limit(limit)
     if region_prefix:
         statement = statement.where(import_jobs.c.region.startswith(region_prefix, autoescape=True))
+    if username is not None:
+        statement = statement.where(import_jobs.c.username == username)
     return [ImportJob(**{**row._mapping, "report": list(row.report or [])}) for row in connection.execute(statement)]
+
+
+def end_stalled(connection: Connection, updated_before: str, message: str, at: str) -> int:
+    """Mark the jobs still running whose progress last moved before ``updated_before`` as failed with
+    ``message`` (their thread ended with the process that ran it); how many."""
+    result = connection.execute(
+        sa.update(import_jobs)
+        .where(import_jobs.c.state.in_(RUNNING), import_jobs.c.updated_at < updated_before)
+        .values(state="failed", message=message, updated_at=at)
+    )
+    return int(result.rowcount or 0)

@@ -21,10 +21,12 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from tzsb.app import Node, load_master_key
 from tzsb.audit import InteractionLog
 from tzsb.catalog import BusinessType
+from tzsb.clock import business_timestamp
 from tzsb.errors import ConfigurationError
 from tzsb.exchange import is_id_or_mobile, masker
 from tzsb.protocol import APPID_PATTERN, SignAlgorithm, sign
 from tzsb.registry import Account, AccountStore, AppSpec, Role, SessionTokens
+from tzsb.rules import BatchReport
 from tzsb.web.console.imports import ImportRunner
 
 SESSION_COOKIE: Final = "tzsb_console"
@@ -108,7 +110,7 @@ class Console:
         self.accounts = AccountStore(node.store, node.clock)
         self.session_lifetime = session_lifetime
         self.log = InteractionLog(node.store, writes=False)
-        self.imports = ImportRunner(node.store, node.rules, node.clock)
+        self.imports = ImportRunner(node.store, node.clock)
         self._maskers = {code: masker(node.catalog[code]) for code in node.catalog}
 
     @cached_property
@@ -217,6 +219,17 @@ class Console:
         answer = orjson.loads(self.node.exchange.handle(body, "application/json", client))
         datalist: dict[str, Any] = answer["datalist"]
         return datalist
+
+    def preflight(
+        self, account: Account, business: BusinessType, records: list[dict[str, str]], client: str
+    ) -> tuple[BatchReport, bool]:
+        """An import's batch checked as an add by the account's console app would meet it (nothing written)."""
+        appid, _ = self.console_app_secret(account)
+        app = self.node.registry.get(appid)
+        assert app is not None
+        validator = self.node.rules.current().validators[business.code]
+        now = business_timestamp(self.node.clock.now())
+        return self.node.exchange.local.preflight_add(app, validator, records, now, client)
 
     # -- records ----------------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ import uuid
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Final
 
@@ -26,9 +26,9 @@ import openpyxl
 from openpyxl.styles import Font
 
 from tzsb.catalog import BusinessType, FieldType
-from tzsb.clock import Clock, business_timestamp
+from tzsb.clock import Clock
 from tzsb.protocol import RESULT_SUCCESS, covers
-from tzsb.rules import RuleBook
+from tzsb.rules import DUPLICATE_KEY, BatchReport
 from tzsb.store import Store, import_jobs
 
 logger = logging.getLogger(__name__)
@@ -48,6 +48,19 @@ MODES: Final = {
     "clean": "全部无误时导入 / import only if every row is valid",
     "valid_rows": "仅导入有效行 / import the valid rows only",
 }
+
+
+#: A running job whose progress has not moved for this long has lost its thread.
+STALLED: Final = timedelta(minutes=10)
+HELD_ELSEWHERE: Final = (
+    "文件中有记录的主键已被您无权访问的记录占用（其他区域或其他数据源），未导入任何记录；如这些记录应由您报送，"
+    "请联系节点管理员核实并转移 / some keys of the file belong to records you may not access (another region or "
+    "source): nothing imported. If the records are yours, ask the node's administrator to reassign them"
+)
+INTERRUPTED: Final = (
+    "节点在导入过程中重启，导入已中断；已导入的记录见下方，请重新上传剩余的行 / the node restarted during the "
+    "import: it stopped there; re-upload the rows not imported"
+)
 
 
 class FileRefused(Exception):
@@ -189,6 +202,9 @@ def _xlsx_rows(business: BusinessType, data: bytes) -> Iterator[Row]:
         ) from None
     try:
         sheet = book.worksheets[0]
+        # The sheet's own <dimension> is whatever the file says (a forged "A1:A1" would hide every
+        # row but the first in read-only mode): the rows are read as they are.
+        sheet.reset_dimensions()
         rows = sheet.iter_rows()
         header = next(rows, None)
         if header is None:
@@ -218,21 +234,45 @@ def _xlsx_rows(business: BusinessType, data: bytes) -> Iterator[Row]:
 
 
 Send = Callable[[list[dict[str, str]]], dict[str, Any]]
+#: A batch's validation with the store look-ups an add makes, and whether a key of it is held by a
+#: record the importer may not access (``LocalExecution.preflight_add``).
+Preflight = Callable[[list[dict[str, str]]], tuple[BatchReport, bool]]
 
 
 class ImportRunner:
     """Runs imports in background threads and keeps their progress in the store."""
 
-    def __init__(self, store: Store, rules: RuleBook, clock: Clock) -> None:
+    def __init__(self, store: Store, clock: Clock) -> None:
         self.store = store
-        self.rules = rules
         self.clock = clock
 
+    def end_stalled(self) -> None:
+        """Jobs whose progress has not moved for ``STALLED`` are failed: their thread ended with the
+        process that ran it (a restart, a crash), so that their page does not show them running for
+        ever. A running job notes progress every few seconds (each 10,000 rows read, each batch)."""
+        now = self.clock.now()
+        with self.store.write() as connection:
+            import_jobs.end_stalled(
+                connection,
+                (now - STALLED).isoformat(timespec="seconds"),
+                INTERRUPTED,
+                now.isoformat(timespec="seconds"),
+            )
+
     def start(
-        self, username: str, region: str, business: BusinessType, file_name: str, data: bytes, mode: str, send: Send
+        self,
+        username: str,
+        region: str,
+        business: BusinessType,
+        file_name: str,
+        data: bytes,
+        mode: str,
+        preflight: Preflight,
+        send: Send,
     ) -> str:
-        """Begin importing ``data``; returns the job's id at once. ``send`` adds a batch of records
-        through the exchange and returns the answer's datalist."""
+        """Begin importing ``data``; returns the job's id at once. ``preflight`` checks a batch as an
+        add would meet it; ``send`` adds a batch of records through the exchange and returns the
+        answer's datalist."""
         job_id = uuid.uuid4().hex
         now = self.clock.now().isoformat(timespec="seconds")
         job = import_jobs.ImportJob(
@@ -243,7 +283,7 @@ class ImportRunner:
         with self.store.write() as connection:
             import_jobs.add(connection, job)
         thread = threading.Thread(
-            target=self._run, args=(job_id, region, business, file_name, data, mode, send),
+            target=self._run, args=(job_id, region, business, file_name, data, mode, preflight, send),
             name=f"import-{job_id[:8]}", daemon=True,
         )  # fmt: skip
         thread.start()
@@ -255,10 +295,18 @@ class ImportRunner:
             import_jobs.update(connection, job_id, **values)
 
     def _run(
-        self, job_id: str, region: str, business: BusinessType, file_name: str, data: bytes, mode: str, send: Send
+        self,
+        job_id: str,
+        region: str,
+        business: BusinessType,
+        file_name: str,
+        data: bytes,
+        mode: str,
+        preflight: Preflight,
+        send: Send,
     ) -> None:
         try:
-            self._import(job_id, region, business, file_name, data, mode, send)
+            self._import(job_id, region, business, file_name, data, mode, preflight, send)
         except FileRefused as refused:
             self._update(job_id, state="refused", message=str(refused))
         except Exception:
@@ -270,7 +318,15 @@ class ImportRunner:
             )
 
     def _import(
-        self, job_id: str, region: str, business: BusinessType, file_name: str, data: bytes, mode: str, send: Send
+        self,
+        job_id: str,
+        region: str,
+        business: BusinessType,
+        file_name: str,
+        data: bytes,
+        mode: str,
+        preflight: Preflight,
+        send: Send,
     ) -> None:
         rows: list[Row] = []
         for row in read_rows(business, file_name, data):
@@ -280,12 +336,11 @@ class ImportRunner:
         if not rows:
             raise FileRefused("文件中没有数据行 / the file holds no data rows")
         self._update(job_id, state="checking", total=len(rows))
-        validator = self.rules.current().validators[business.code]
         report: list[dict[str, Any]] = []
+        held = False
         bad: set[int] = set()
         warned: set[int] = set()
         seen_keys: dict[str, int] = {}
-        now = business_timestamp(self.clock.now())
 
         def note(row: Row, field: str, severity: str, message: str) -> None:
             (bad if severity == "error" else warned).add(row.number)
@@ -294,10 +349,13 @@ class ImportRunner:
 
         for start in range(0, len(rows), CHUNK):
             chunk = rows[start : start + CHUNK]
-            checked = validator.check_batch([row.values for row in chunk], now=now)
+            checked, chunk_held = preflight([row.values for row in chunk])
+            held = held or chunk_held
             for kind, faults in (("error", checked.errors), ("warning", checked.warnings)):
                 for fault in faults:
                     for problem in (fault.errors if kind == "error" else fault.warnings) or ():
+                        if problem.rule == DUPLICATE_KEY:
+                            continue  # told below across the whole file, by row, as rows of a file
                         note(chunk[fault.index], problem.field, kind, problem.message)
             for row in chunk:
                 for field, message in row.problems.items():
@@ -325,6 +383,11 @@ class ImportRunner:
         report.sort(key=lambda item: item["row"])
         if mode == "check":
             self._update(job_id, state="done", message="已校验，未导入 / checked; nothing imported")
+            return
+        if held:
+            # Which rows is not said (as an add of them would not say): that would tell whether a
+            # key (an ID number) is held outside the importer's view.
+            self._update(job_id, state="refused" if mode != "check" else "done", message=HELD_ELSEWHERE)
             return
         if bad and mode == "clean":
             message = f"{len(bad)} 行有错误，未导入任何记录 / {len(bad)} rows have errors: nothing imported"
@@ -366,7 +429,7 @@ class ImportRunner:
 
 def job_view(job: import_jobs.ImportJob) -> dict[str, Any]:
     """A job as its page shows it."""
-    running = job.state in ("reading", "checking", "importing")
+    running = job.state in import_jobs.RUNNING
     base = job.total or 1
     progress = (job.checked if job.state in ("reading", "checking") else job.imported) / base
     return {

@@ -21,6 +21,7 @@ from tzsb.exchange import is_id_or_mobile
 from tzsb.monitor import evaluate, reporters
 from tzsb.protocol import RESULT_SUCCESS, covers, region_prefix
 from tzsb.registry import Account, Role, password_problem
+from tzsb.rules import BatchReport
 from tzsb.store import EntryQuery, import_jobs, interaction_log, records_read
 from tzsb.web.console.admin import admin_routes
 from tzsb.web.console.charts import Series, line_chart
@@ -385,8 +386,18 @@ def console_routes(node: Node, *, session_lifetime: timedelta = timedelta(hours=
                             limit_mb=MAX_UPLOAD_BYTES // 1024 // 1024)  # fmt: skip
 
     def recent_jobs(account: Account) -> list[import_jobs.ImportJob]:
+        console.imports.end_stalled()
         with node.store.read() as connection:
-            return import_jobs.recent(connection, region_prefix(account.region))
+            return import_jobs.recent(
+                connection,
+                region_prefix(account.region),
+                username=None if sees_jobs_of_all(account) else account.username,
+            )
+
+    def sees_jobs_of_all(account: Account) -> bool:
+        # A job's report quotes the rows of its file (keys, ID numbers): its uploader's, and those
+        # who see every record unmasked anyway.
+        return console.sees_unmasked(account)
 
     async def import_template(request: Request, signed: Signed) -> Response:
         business = node.catalog.get(request.path_params["business"])
@@ -424,7 +435,8 @@ def console_routes(node: Node, *, session_lifetime: timedelta = timedelta(hours=
                 return console.page(request, "console/import.html", signed, 400, modes=MODES, jobs=jobs,
                                     error=UPLOAD_INCOMPLETE, limit_mb=MAX_UPLOAD_BYTES // 1024 // 1024)  # fmt: skip
             data = await upload.read(MAX_UPLOAD_BYTES + 1)
-            file_name = upload.filename or ""
+            # Only what a name may hold: no control characters (a NUL would not even store on PostgreSQL).
+            file_name = "".join(char for char in upload.filename or "" if char.isprintable())
         finally:
             await form.close()  # the spooled upload's file
         account, address = signed.account, client(request)
@@ -432,8 +444,13 @@ def console_routes(node: Node, *, session_lifetime: timedelta = timedelta(hours=
         def send(records: list[dict[str, str]]) -> dict[str, Any]:
             return console.enter(account, business, records, address)
 
+        def preflight(records: list[dict[str, str]]) -> tuple[BatchReport, bool]:
+            return console.preflight(account, business, records, address)
+
         job_id = await anyio.to_thread.run_sync(
-            lambda: console.imports.start(account.username, account.region, business, file_name, data, mode, send)
+            lambda: console.imports.start(
+                account.username, account.region, business, file_name, data, mode, preflight, send
+            )
         )
         return RedirectResponse(f"/console/import/jobs/{job_id}", status_code=303)
 
@@ -441,11 +458,17 @@ def console_routes(node: Node, *, session_lifetime: timedelta = timedelta(hours=
         job_id = request.path_params["job"]
 
         def read() -> import_jobs.ImportJob | None:
+            console.imports.end_stalled()
             with node.store.read() as connection:
                 return import_jobs.find(connection, job_id)
 
         job = await anyio.to_thread.run_sync(read)
-        if job is None or not covers(signed.account.region, job.region):
+        account = signed.account
+        if (
+            job is None
+            or not covers(account.region, job.region)
+            or (job.username != account.username and not sees_jobs_of_all(account))
+        ):
             return console.page(request, "console/denied.html", signed, 404, reason="没有这个导入任务 / no such import")
         return console.page(request, "console/import_job.html", signed, business=node.catalog.get(job.business),
                             **job_view(job))  # fmt: skip
