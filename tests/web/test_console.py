@@ -19,6 +19,7 @@ from tests.support import body, call, device, grant, log_rows, snapshot
 from tests.sync.nodes import Served, serve_in_thread
 from tzsb import refusals
 from tzsb.app import Node
+from tzsb.audit import InteractionLog, LogEntry
 from tzsb.clock import FixedClock
 from tzsb.registry import AccountStore, AppSpec, Role
 from tzsb.registry import accounts as registry_accounts
@@ -474,3 +475,68 @@ def test_keys_with_reserved_characters_are_linked_and_paged_encoded(
     [more] = re.findall(r'<a href="(\?[^"]+)">下一页', first)
     second = admin.get("/console/records" + html.unescape(more)).text
     assert 'href="/console/records/0401/A%2FB%26C%23D%25F%3D1"' in second and "A%2FB%26C%23D%25E" not in second
+
+
+def test_signing_out_ends_the_token_itself(served: Served) -> None:
+    """Not only the cookie: a copy of the token taken before the sign-out is refused after it, as is
+    the account's session in another browser."""
+    browser = signed_in(served, "ops")
+    elsewhere = signed_in(served, "ops")
+    copied = dict(browser.cookies)
+    assert browser.post("/console/logout", {"csrf": browser.csrf("/console/")}).status_code == 303
+    replay = Browser(served)
+    replay.cookies = copied
+    assert replay.get("/console/").headers["location"] == "/console/login"
+    assert elsewhere.get("/console/").headers["location"] == "/console/login"
+    assert signed_in(served, "ops").get("/console/").status_code == 200  # signing in again works
+
+
+def test_an_account_of_part_of_the_area_sees_its_regions_traffic_and_no_node_wide_alerts(make_node: Any) -> None:
+    node = make_node(alert_error_rate=0.5)
+    accounts = AccountStore(node.store, node.clock)
+    accounts.create("clerk", PASSWORD, Role.DATA_ENTRY, "330100")
+    accounts.create("auditor", PASSWORD, Role.AUDITOR, "330000")
+    ningbo = grant(node, appid="nb-city", region="330200")
+    for _ in range(3):  # refused (E_PARAM): Ningbo's traffic, and the node's error-rate alert
+        call(node, body("nb-city", ningbo, "140101", "04", [{"NO_SUCH_FIELD": "x"}]))
+    hangzhou = grant(node, appid="hz-city", region="330100")
+    call(node, body("hz-city", hangzhou, "140101", "04", [{"EQP_CODE": device(1)["EQP_CODE"]}]))
+    with serve_in_thread(node) as served:
+        clerk = signed_in(served, "clerk").get("/console/").text
+        auditor = signed_in(served, "auditor").get("/console/").text
+    assert 'data-kind="error_rate"' in auditor and "Sync links" in auditor
+    assert 'data-kind="error_rate"' not in clerk and "Sync links" not in clerk and "330100" in clerk
+    requests = [int(n) for n in re.findall(r'class="num requests">(\d+)<', clerk)]
+    assert requests == [1, 1]  # the last hour and the last day: Hangzhou's one request only
+    assert [int(n) for n in re.findall(r'class="num requests">(\d+)<', auditor)] == [4, 4]
+
+
+def test_the_other_legs_of_a_request_are_shown_within_the_accounts_region_only(served: Served) -> None:
+    entries = [
+        LogEntry(
+            at=served.node.clock.now().isoformat(),
+            appid=appid,
+            busicode="140101",
+            action="04",
+            random="r" * 32,
+            client_addr="127.0.0.1",
+            record_count=1,
+            result="0001",
+            code="",
+            message="",
+            duration_ms=1.0,
+            direction=direction,
+            region=region,
+            correlation="c" * 32,
+        )
+        for appid, region, direction in (("hz-city", "330100", "in"), ("nb-provider", "330200", "out"))
+    ]
+    log = InteractionLog(served.node.store)
+    for entry in entries:
+        log.record(entry)
+    rows = {row["appid"]: row["id"] for row in log_rows(served.node)}
+    AccountStore(served.node.store, served.node.clock).create("hz-auditor", PASSWORD, Role.AUDITOR, "330100")
+    page = signed_in(served, "hz-auditor").get(f"/console/logs/{rows['hz-city']}").text
+    assert "nb-provider" not in page
+    admin = signed_in(served, "admin").get(f"/console/logs/{rows['hz-city']}").text
+    assert "nb-provider" in admin

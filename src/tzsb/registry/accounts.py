@@ -237,12 +237,19 @@ class AccountStore:
         return Account(row.username, Role(row.role), row.region, True)
 
     def _session_binding(self, username: str) -> tuple[Account, str] | None:
-        """An enabled account and its stored password hash, which its sessions are bound to."""
+        """An enabled account and what its sessions are bound to: its stored password hash and,
+        once it has signed out, its session generation."""
         with self.store.read() as connection:
             row = stored_accounts.find(connection, username)
         if row is None or not row.enabled:
             return None
-        return Account(row.username, Role(row.role), row.region, True), row.password_hash
+        binding = row.password_hash + (f"\x00{row.session_generation}" if row.session_generation else "")
+        return Account(row.username, Role(row.role), row.region, True), binding
+
+    def end_sessions(self, username: str) -> None:
+        """End every session of the account (sign-out): tokens issued before no longer validate."""
+        with self.store.write() as connection:
+            stored_accounts.end_sessions(connection, username)
 
     def set_password(self, username: str, password: str) -> None:
         problem = password_problem(password)
@@ -266,10 +273,11 @@ class SessionTokens:
 
     A session token names its account and carries a MAC of the account's password hash as it was
     when the token was issued; a token validates only while the account is enabled and that hash is
-    still the stored one. So a password change (``AccountStore.set_password``) ends every session
-    issued before it, and so does the re-hash at a login after the scrypt cost was raised: once per
-    account, at a login by someone who knows the password, whose own session is issued under the
-    new hash. Disabling an account ends its sessions at once.
+    still the stored one, and while the account has not signed out since (its session generation,
+    raised by ``AccountStore.end_sessions``). So a password change (``AccountStore.set_password``) or
+    a sign-out ends every session issued before it, and so does the re-hash at a login after the
+    scrypt cost was raised: once per account, at a login by someone who knows the password, whose
+    own session is issued under the new hash. Disabling an account ends its sessions at once.
     """
 
     COOKIE_ATTRIBUTES: Final = {"httponly": True, "secure": True, "samesite": "strict", "path": "/"}

@@ -28,6 +28,8 @@ class StoredAccount:
     locked_until: str | None
     created_at: str
     password_changed_at: str
+    #: Raised at each sign-out; session tokens carry a stamp of the one they were issued in.
+    session_generation: int = 0
 
 
 def _stored(row: sa.Row[Any]) -> StoredAccount:
@@ -95,6 +97,11 @@ def replace_password_hash(connection: Connection, username: str, old_hash: str, 
 def set_enabled(connection: Connection, username: str, enabled: bool) -> bool:
     """Enable or disable an account; False when there is no such account."""
     return _update(connection, username, enabled=enabled)
+
+
+def end_sessions(connection: Connection, username: str) -> bool:
+    """Raise the account's session generation (its earlier session tokens stop validating)."""
+    return _update(connection, username, session_generation=accounts.c.session_generation + 1)
 
 
 def _update(connection: Connection, username: str, **values: object) -> bool:

@@ -185,9 +185,10 @@ class TrafficBucket:
     max_ms: float
 
 
-def traffic(connection: Connection, since_at: str, width: int) -> list[TrafficBucket]:
+def traffic(connection: Connection, since_at: str, width: int, region_prefix: str = "") -> list[TrafficBucket]:
     """Requests since ``since_at`` per business type and period (``width`` characters of ``at``),
-    oldest period first: what the console's dashboard draws."""
+    oldest period first: what the console's dashboard draws. ``region_prefix``: only the entries of
+    apps inside that region (an account of part of the node's area)."""
     table = interaction_log
     period = sa.func.substr(table.c.at, 1, width).label("period")
     business = sa.func.substr(table.c.busicode, 3, 4).label("business")
@@ -204,6 +205,8 @@ def traffic(connection: Connection, since_at: str, width: int) -> list[TrafficBu
         .group_by(period, business)
         .order_by(period, business)
     )
+    if region_prefix:
+        statement = statement.where(table.c.region.startswith(region_prefix, autoescape=True))
     return [
         TrafficBucket(str(p), str(b or ""), int(n), int(r), float(mean), float(most))
         for p, b, n, r, mean, most in connection.execute(statement)

@@ -139,6 +139,8 @@ accounts = sa.Table(
     sa.Column("locked_until", sa.String(32)),
     sa.Column("created_at", sa.String(32), nullable=False),
     sa.Column("password_changed_at", sa.String(32), nullable=False),
+    # Raised at each sign-out: a session token validates only under the generation it was issued in.
+    sa.Column("session_generation", sa.Integer, nullable=False, server_default="0"),
 )
 
 #: Requests per app and minute when several server workers share the limit (one worker counts in memory).
@@ -235,6 +237,8 @@ interaction_log = sa.Table(
     sa.UniqueConstraint("chain_seq", name="uq_interaction_log_chain_seq"),
     sa.Index("ix_interaction_log_appid_at", "appid", "at"),
     sa.Index("ix_interaction_log_region_id", "region", "id"),
+    sa.Index("ix_interaction_log_at", "at"),
+    sa.Index("ix_interaction_log_correlation", "correlation"),
 )
 
 #: One row: the interaction log's chain head (the last entry appended) and, once entries were

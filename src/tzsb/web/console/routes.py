@@ -100,6 +100,9 @@ def console_routes(node: Node, *, session_lifetime: timedelta = timedelta(hours=
         form = await read_form(request)
         if form is None or not console.csrf_ok(signed, form):
             return console.page(request, "console/denied.html", signed, 403, reason=FORM_EXPIRED)
+        # Not only the cookie: the token itself stops validating (a copy of it is worth nothing), and
+        # with it the account's sessions in other browsers.
+        await anyio.to_thread.run_sync(console.accounts.end_sessions, signed.account.username)
         response = RedirectResponse("/console/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/console", secure=True, httponly=True, samesite="strict")
         return response
@@ -141,7 +144,9 @@ def console_routes(node: Node, *, session_lifetime: timedelta = timedelta(hours=
             ("最近一天 / last day", now - timedelta(days=1), 13, hour_label),
         ):
             with node.store.read() as connection:
-                buckets = interaction_log.traffic(connection, since.isoformat(timespec="milliseconds"), width)
+                buckets = interaction_log.traffic(
+                    connection, since.isoformat(timespec="milliseconds"), width, region_prefix(account.region)
+                )
             periods = sorted({bucket.period for bucket in buckets})
             businesses = sorted({bucket.business for bucket in buckets})
             at = {(bucket.period, bucket.business): bucket for bucket in buckets}
@@ -173,11 +178,14 @@ def console_routes(node: Node, *, session_lifetime: timedelta = timedelta(hours=
                 ], "毫秒 / ms"),
             })  # fmt: skip
         overdue = [item for item in reporters(node) if item.overdue and covers(account.region, item.region)]
-        # The node-wide alerts (error rate, latency, failed links); overdue apps are listed below, in scope.
-        alerts = [alert for alert in evaluate(node) if alert.name != "overdue"]
+        # The node-wide alerts (error rate, latency, failed links: their messages name other regions'
+        # apps and peers) and the sync links are for accounts of the node's whole area; overdue apps
+        # are listed below, in scope.
+        whole_node = covers(account.region, node.settings.region)
+        alerts = [alert for alert in evaluate(node) if alert.name != "overdue"] if whole_node else []
         return {
-            "charts": charts, "overdue": overdue, "alerts": alerts, "links": node.links.list(),
-            "now": business_timestamp(now),
+            "charts": charts, "overdue": overdue, "alerts": alerts, "whole_node": whole_node,
+            "links": node.links.list() if whole_node else [], "now": business_timestamp(now),
         }  # fmt: skip
 
     async def dashboard(request: Request, signed: Signed) -> Response:
@@ -377,7 +385,9 @@ def console_routes(node: Node, *, session_lifetime: timedelta = timedelta(hours=
             return console.page(request, "console/denied.html", signed, 404, reason="没有这条日志 / no such log entry")
         related: list[dict[str, Any]] = []
         if entry.get("correlation"):
-            related = await anyio.to_thread.run_sync(lambda: console.log.recent(20, correlation=entry["correlation"]))
+            legs = await anyio.to_thread.run_sync(lambda: console.log.recent(20, correlation=entry["correlation"]))
+            # The other legs as the account may see any entry: within its region.
+            related = [leg for leg in legs if leg["region"] and covers(signed.account.region, str(leg["region"]))]
         return console.page(request, "console/log_entry.html", signed, entry=entry, related=related)
 
     async def import_page(request: Request, signed: Signed) -> Response:
