@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -17,14 +18,16 @@ import sqlalchemy as sa
 from tests.exchange.test_masking_oracles import CERT_HOLDER, NATIONAL, id_number, person
 from tests.support import body, call, device, grant, log_rows, snapshot
 from tests.sync.nodes import Served, serve_in_thread
-from tzsb import refusals
+from tzsb import audit, refusals
 from tzsb.app import Node
 from tzsb.audit import InteractionLog, LogEntry
 from tzsb.clock import FixedClock
+from tzsb.exchange import reassign_record
 from tzsb.registry import AccountStore, AppSpec, Role
 from tzsb.registry import accounts as registry_accounts
 from tzsb.rules import shipped_rule_sets
 from tzsb.web.console.core import (
+    CHAIN_WHOLE_NODE,
     FORM_EXPIRED,
     KEY_LOOKS_PERSONAL,
     KEY_SEARCH_MASKED,
@@ -540,3 +543,47 @@ def test_the_other_legs_of_a_request_are_shown_within_the_accounts_region_only(s
     assert "nb-provider" not in page
     admin = signed_in(served, "admin").get(f"/console/logs/{rows['hz-city']}").text
     assert "nb-provider" in admin
+
+
+def test_the_chain_is_verified_by_accounts_of_the_whole_node_one_at_a_time(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    AccountStore(served.node.store, served.node.clock).create("hz-auditor", PASSWORD, Role.AUDITOR, "330100")
+    regional = signed_in(served, "hz-auditor")
+    refused = regional.get("/console/chain")
+    assert refused.status_code == 403 and CHAIN_WHOLE_NODE in html.unescape(refused.text)
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_verify(store: Any) -> Any:
+        entered.set()
+        release.wait(10)
+        return audit.verify(store)
+
+    monkeypatch.setattr("tzsb.web.console.admin.audit", type("Audit", (), {"verify": staticmethod(slow_verify)}))
+    first, second = signed_in(served, "auditor"), signed_in(served, "admin")
+    answers: list[httpx.Response] = []
+    running = threading.Thread(
+        target=lambda: answers.append(first.post("/console/chain", {"csrf": first.csrf("/console/chain")}))
+    )
+    csrf = second.csrf("/console/chain")
+    running.start()
+    assert entered.wait(10)
+    busy = second.post("/console/chain", {"csrf": csrf})
+    release.set()
+    running.join(10)
+    assert busy.status_code == 429 and "already running" in busy.text
+    assert answers[0].status_code == 200 and "the chain holds" in answers[0].text
+
+
+def test_a_record_moved_out_of_the_accounts_region_is_no_longer_shown(served: Served) -> None:
+    """Its versions from before the move are not the record: the page is not found, as for any
+    record outside the account's region (it would show an old version as current)."""
+    admin = signed_in(served, "admin")
+    fields = {key: str(value) for key, value in device(14).items()}  # Hangzhou
+    assert admin.post("/console/entry/0101", {**fields, "csrf": admin.csrf("/console/entry/0101")}).status_code == 200
+    clerk = signed_in(served, "clerk")
+    assert clerk.get(f"/console/records/0101/{fields['EQP_CODE']}").status_code == 200
+    node = served.node
+    reassign_record(node.store, node.catalog, node.clock, "0101", fields["EQP_CODE"], "330205")
+    assert clerk.get(f"/console/records/0101/{fields['EQP_CODE']}").status_code == 404
+    assert admin.get(f"/console/records/0101/{fields['EQP_CODE']}").status_code == 200

@@ -7,6 +7,7 @@ neither listed nor changed, and new ones must lie inside it.
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from typing import Any, Final
 
@@ -19,7 +20,7 @@ from tzsb import audit
 from tzsb.errors import ConfigurationError
 from tzsb.protocol import BUSINESS_TYPES, PURPOSES, SignAlgorithm, covers, is_region_code
 from tzsb.registry import App, AppSpec, Role
-from tzsb.web.console.core import FORM_EXPIRED, ROLE_NAMES, Console, Signed, read_form
+from tzsb.web.console.core import CHAIN_WHOLE_NODE, FORM_EXPIRED, ROLE_NAMES, Console, Signed, read_form
 
 ACTION_NAMES: Final = {"01": "新增", "02": "修改", "03": "删除", "04": "查询"}
 APP_FIELDS: Final = ("appid", "name", "region", "busicodes", "unmasked", "sign", "max_records")
@@ -158,14 +159,26 @@ def admin_routes(console: Console) -> list[Route]:
             })  # fmt: skip
         return console.page(request, "console/rules.html", signed, rows=rows, last_error=node.rules.last_error)
 
+    verifying = threading.Lock()
+
     async def chain(request: Request, signed: Signed) -> Response:
+        if not covers(signed.account.region, node.settings.region):
+            # The chain runs through every region's entries; its report names entries anywhere.
+            return console.page(request, "console/denied.html", signed, 403, reason=CHAIN_WHOLE_NODE)
         if request.method == "GET":
-            return console.page(request, "console/chain.html", signed, report=None)
+            return console.page(request, "console/chain.html", signed, report=None, busy=False)
         form = await read_form(request)
         if form is None or not console.csrf_ok(signed, form):
             return await expired(request, signed)
-        report = await anyio.to_thread.run_sync(audit.verify, node.store)
-        return console.page(request, "console/chain.html", signed, report=report)
+        # A verification reads the whole log: one at a time in this worker, never queued behind
+        # each other (a held-down button must not occupy every thread).
+        if not verifying.acquire(blocking=False):
+            return console.page(request, "console/chain.html", signed, 429, report=None, busy=True)
+        try:
+            report = await anyio.to_thread.run_sync(audit.verify, node.store)
+        finally:
+            verifying.release()
+        return console.page(request, "console/chain.html", signed, report=report, busy=False)
 
     def route(path: str, permission: str, handler: Any, methods: list[str]) -> Route:
         return Route(path, console.guarded(permission, handler), methods=methods)

@@ -61,6 +61,10 @@ KEY_SEARCH_MASKED: Final = (
     "此业务类型的主键是身份证号，您的角色只能看到脱敏数据，不能按主键查找 / the key of this type is an ID number, "
     "which your role sees masked: it cannot search by key"
 )
+CHAIN_WHOLE_NODE: Final = (
+    "日志摘要链贯穿全节点的日志，只有全节点账号可以校验 / the log's hash chain runs through the whole node's "
+    "log: only an account of the node's whole area may verify it"
+)
 NO_RECORD: Final = "您的范围内没有这条记录 / no such record in your scope"
 NO_BUSINESS: Final = "没有这个业务类型 / no such business type"
 

@@ -331,6 +331,11 @@ def console_routes(node: Node, *, session_lifetime: timedelta = timedelta(hours=
                     if not rows or rows[0].departed:
                         return []
                     stored_key = rows[0].key
+                current = records_read.fetch(connection, business.code, [stored_key]).get(stored_key)
+                if current is None or not covers(account.region, current.region):
+                    # Moved out of the account's region: its versions from before the move are
+                    # history, not the record; it is, to this account, a record it does not hold.
+                    return []
                 return records_read.versions(
                     connection, business.code, stored_key, region_prefix(account.region), limit=200
                 )
