@@ -49,15 +49,14 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             for name, value in getattr(report, "user_properties", ()):
                 if isinstance(name, str) and name.startswith("show: ") and getattr(report, "when", "") == "call":
                     terminalreporter.write_line(f"{name[6:]}: {value}")
-    # Probed here too: under pytest-xdist the tests ran in workers, and this is the controller.
-    error = (
-        _postgres_error()
-        if any(
-            "postgresql" in getattr(report, "nodeid", "")
-            for reports in terminalreporter.stats.values()
-            for report in reports
-        )
-        else None
+    # From the skips themselves (under pytest-xdist the tests ran in workers, not here).
+    error = next(
+        (
+            str(report.longrepr[2]).split("PostgreSQL unreachable (", 1)[1].rstrip(")")
+            for report in terminalreporter.stats.get("skipped", [])
+            if isinstance(report.longrepr, tuple) and "PostgreSQL unreachable (" in str(report.longrepr[2])
+        ),
+        None,
     )
     if error:
         terminalreporter.write_sep("!", "POSTGRESQL TESTS SKIPPED", red=True, bold=True)

@@ -27,6 +27,8 @@ class RawServer:
     def __init__(self, behaviour: Behaviour) -> None:
         self.behaviour = behaviour
         self.connections = 0
+        #: Released each time the server has closed a connection (tests wait on it, not on a sleep).
+        self.closed = threading.Semaphore(0)
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/tzsb/exchange"
         threading.Thread(target=self._accept, daemon=True).start()
@@ -41,6 +43,12 @@ class RawServer:
             threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
 
     def _serve(self, connection: socket.socket) -> None:
+        try:
+            self._exchange(connection)
+        finally:
+            self.closed.release()
+
+    def _exchange(self, connection: socket.socket) -> None:
         with connection:
             buffered = b""
             while True:
@@ -113,7 +121,8 @@ def test_a_kept_connection_the_provider_closed_is_replaced(pool: UpstreamPool) -
     for server in serve(once_per_connection):
         for _ in range(3):
             assert pool.post(server.url, b"{}", timeout=5, max_bytes=1000).status == 200
-            time.sleep(0.05)  # the close reaches the kept connection
+            assert server.closed.acquire(timeout=5)  # the provider has closed the kept connection
+            time.sleep(0.01)  # and its end reached this side over loopback
         assert server.connections == 3
 
 
@@ -288,7 +297,8 @@ def test_a_write_that_could_not_be_written_is_sent_on_a_new_connection(
     monkeypatch.setattr("tzsb.exchange.upstream._dropped", lambda sock: False)
     for server in serve(answer_then_reset):
         assert pool.post(server.url, b'{"n":1}', timeout=5, max_bytes=1000).status == 200
-        time.sleep(0.1)  # the reset reaches the kept connection
+        assert server.closed.acquire(timeout=5)  # the provider has reset the kept connection
+        time.sleep(0.01)
         assert pool.post(server.url, b'{"n":2}', timeout=5, max_bytes=1000).status == 200
         assert [r.rsplit(b"\r\n\r\n", 1)[1] for r in requests] == [b'{"n":1}', b'{"n":2}']
         assert server.connections == 2
@@ -307,7 +317,8 @@ def test_a_kept_connection_closed_while_idle_is_not_written_to(pool: UpstreamPoo
     for server in serve(once_per_connection):
         for n in range(3):
             assert pool.post(server.url, b'{"n":%d}' % n, timeout=5, max_bytes=1000).status == 200
-            time.sleep(0.05)
+            assert server.closed.acquire(timeout=5)
+            time.sleep(0.01)
         assert len(requests) == 3 and server.connections == 3
 
 

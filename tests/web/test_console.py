@@ -372,9 +372,9 @@ def test_an_id_number_key_is_never_shown_whole_nor_confirmed_to_a_masked_role(se
     auditor = signed_in(served, "auditor")
     listing = auditor.get("/console/records?business=0103").text
     assert not any(number in listing for number in numbers)
-    links = re.findall(r'href="/console/records/0103/(@\d+)"', listing)
+    links = re.findall(r'href="(/console/sequence/0103/\d+)"', listing)
     assert len(links) == 3
-    record = auditor.get(f"/console/records/0103/{links[0]}").text
+    record = auditor.get(links[0]).text
     assert not any(number in record for number in numbers) and "*" in record
     searched = auditor.get(f"/console/records?business=0103&key={numbers[0]}")
     assert searched.status_code == 400 and KEY_SEARCH_MASKED in searched.text
@@ -383,7 +383,7 @@ def test_an_id_number_key_is_never_shown_whole_nor_confirmed_to_a_masked_role(se
     admin = signed_in(served, "admin")
     assert numbers[0] in admin.get("/console/records?business=0103").text
     assert admin.get(f"/console/records/0103/{numbers[0]}").status_code == 200
-    assert admin.get(f"/console/records/0103/{links[0]}").status_code == 200  # by change sequence too
+    assert admin.get(links[0]).status_code == 200  # by change sequence too
 
 
 def test_an_entry_colliding_with_a_record_outside_the_accounts_region_learns_nothing_of_it(served: Served) -> None:
@@ -447,8 +447,8 @@ def test_a_certificate_number_that_is_its_holders_id_number_is_treated_as_one(se
     listing = auditor.get("/console/records?business=0210").text
     assert CERT_HOLDER["ID_NO"] not in listing
     assert f'href="/console/records/0210/{CERT_HOLDER["CERT_NO"]}"' in listing
-    [link] = re.findall(r'href="/console/records/0210/(@\d+)"', listing)
-    opened = auditor.get(f"/console/records/0210/{link}")
+    [link] = re.findall(r'href="(/console/sequence/0210/\d+)"', listing)
+    opened = auditor.get(link)
     assert opened.status_code == 200 and CERT_HOLDER["ID_NO"] not in opened.text
     searched = auditor.get(f"/console/records?business=0210&key={CERT_HOLDER['ID_NO']}")
     assert searched.status_code == 400 and KEY_LOOKS_PERSONAL in searched.text
@@ -587,3 +587,14 @@ def test_a_record_moved_out_of_the_accounts_region_is_no_longer_shown(served: Se
     reassign_record(node.store, node.catalog, node.clock, "0101", fields["EQP_CODE"], "330205")
     assert clerk.get(f"/console/records/0101/{fields['EQP_CODE']}").status_code == 404
     assert admin.get(f"/console/records/0101/{fields['EQP_CODE']}").status_code == 200
+
+
+def test_a_key_that_starts_with_an_at_sign_opens_its_own_record(served: Served) -> None:
+    """Records opened by change sequence have a route of their own: a key "@1" is a key."""
+    loader = grant(served.node, appid="loader", busicodes=frozenset({"140401"}))
+    reports = [{**dict(shipped_rule_sets()["0401"].valid_cases[0]), "REPORT_NO": key} for key in ("X-1", "@1")]
+    assert call(served.node, body("loader", loader, "140401", "01", reports))["datalist"]["result"] == "0001"
+    admin = signed_in(served, "admin")
+    assert 'href="/console/records/0401/%401"' in admin.get("/console/records?business=0401").text
+    page = admin.get("/console/records/0401/%401")
+    assert page.status_code == 200 and "<h1>" in page.text and "@1" in page.text.split("<h1>", 1)[1].split("</h1>")[0]

@@ -347,3 +347,25 @@ def test_control_characters_in_the_file_name_are_dropped(served: Served, clerk: 
     )
     page = finished(clerk, answer)
     assert 'data-state="done"' in page and "导入：abc.xlsx" in page
+
+
+def test_a_locked_out_console_app_checks_no_file(served: Served, clerk: Browser) -> None:
+    """A check is a look-up of the store like an add: while the clerk's console app is locked out
+    (for probing keys held elsewhere), an upload is refused before any row is looked up."""
+    upload(clerk, "first.xlsx", xlsx(served.node, [device(96)]), "check")  # makes the console app
+    served.node.exchange.local.collisions.lockouts.lock_app(console_appid("clerk"), 10)
+    before = snapshot(served.node)
+    page = finished(clerk, upload(clerk, "probe.xlsx", xlsx(served.node, [device(97)]), "check"))
+    assert 'data-state="refused"' in page and "E_LOCKED" in page and figure(page, "checked") == 0, page
+    assert snapshot(served.node)["records"] == before["records"]
+
+
+def test_a_row_with_errors_is_not_looked_for_among_held_keys(served: Served, clerk: Browser) -> None:
+    """In valid-rows mode a row with errors is not sent, so its key is not checked against the
+    store (nor counted as a collision): the rest imports."""
+    ningbo = device(98, AREA_CODE="330205")
+    writer = grant(served.node, appid="ningbo", region="330200", busicodes=frozenset({"140101"}))
+    assert call(served.node, body("ningbo", writer, "140101", "01", [ningbo]))["datalist"]["result"] == "0001"
+    broken = {**ningbo}  # its region is outside the clerk's: a row with an error
+    page = finished(clerk, upload(clerk, "mixed.xlsx", xlsx(served.node, [broken, device(99)]), "valid_rows"))
+    assert 'data-state="done"' in page and figure(page, "imported") == 1 and figure(page, "error-rows") == 1, page

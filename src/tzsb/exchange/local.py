@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import Any, Final
 
 from tzsb import refusals
-from tzsb.catalog import Catalog
+from tzsb.catalog import BusinessType, Catalog
 from tzsb.errors import ExchangeError, FieldFault, RecordFault, StoreConflict
 from tzsb.exchange import query as query_planning
 from tzsb.exchange import writes
@@ -23,6 +23,7 @@ from tzsb.exchange.context import Admitted, RequestContext
 from tzsb.exchange.cursors import CursorCodec
 from tzsb.exchange.history import version_actions
 from tzsb.exchange.masking import masker, receives_masked
+from tzsb.exchange.query import is_id_or_mobile
 from tzsb.exchange.readahead import ReadAhead
 from tzsb.protocol import Action, covers, region_prefix, split_busicode, success_datalist
 from tzsb.registry import App, Collisions
@@ -103,7 +104,13 @@ class LocalExecution:
         raise self._refusal(context, admitted, planned)
 
     def preflight_add(
-        self, app: App, validator: RecordValidator, records: Sequence[dict[str, Any]], now: str, client_addr: str
+        self,
+        app: App,
+        validator: RecordValidator,
+        records: Sequence[dict[str, Any]],
+        now: str,
+        client_addr: str,
+        unsent: Collection[int] = (),
     ) -> tuple[BatchReport, bool]:
         """What an add of ``records`` by ``app`` would meet, without writing anything: the validator's
         report with the store look-ups an add makes (keys, natural keys, related records, as ``app``
@@ -111,6 +118,15 @@ class LocalExecution:
         would be refused without saying which). A file import checks every batch so before it
         writes the first. Held keys count toward the app's lock-out exactly as a refused add's do,
         so that a preflight is no cheaper oracle than an add."""
+        # The locks admission applies to an add: a locked-out app (or address) learns nothing here.
+        if not app.enabled:
+            raise refusals.unknown_app(app.appid)
+        app_locked_until = self.collisions.lockouts.app_locked_until(app.appid)
+        if app_locked_until is not None:
+            raise refusals.locked_out_for_collisions(app.appid, app_locked_until)
+        _, address_locked_until = self.collisions.lockouts.status(app.appid, client_addr)
+        if address_locked_until is not None:
+            raise refusals.locked_out(app.appid, client_addr, address_locked_until)
         business = validator.business
         masked = business.code not in app.unmasked
         plan_context = writes.WriteContext(business, validator, app, now, masked=masked)
@@ -125,7 +141,14 @@ class LocalExecution:
         report = validator.check_batch(
             records, now=now, lookup=lookup, natural_keys=self._natural_key_lookup(plan_context), related=read_related
         )
-        plannable = [record for record in records if isinstance(record.get(business.primary_key), str)]
+        # Only the records the import would send (``unsent``: those it already knows it will not):
+        # one with an error is never written, so its key is not looked for (nor counted).
+        faulty = {fault.index for fault in report.errors} | set(unsent)
+        plannable = [
+            record
+            for index, record in enumerate(records)
+            if index not in faulty and isinstance(record.get(business.primary_key), str)
+        ]
         with self.store.read() as connection:
             held = [
                 (key, stored.region, stored.source_appid)
@@ -135,9 +158,7 @@ class LocalExecution:
                 if not writes.accessible(plan_context, stored)
             ]
         if held:
-            key_spec = business.field(business.primary_key)
-            sensitive = key_spec is not None and key_spec.sensitive
-            self.collisions.record(app.appid, client_addr, business.code, held, counts=sensitive)
+            self.collisions.record(app.appid, client_addr, business.code, held, counts=_personal(business, held))
         return report, bool(held)
 
     def _add_while_validating(
@@ -187,9 +208,8 @@ class LocalExecution:
         if planned.held:
             held = [(item.key, item.region, item.source) for item in planned.held]
             business = admitted.business
-            key_spec = business.field(business.primary_key)
-            sensitive = key_spec is not None and key_spec.sensitive
-            self.collisions.record(admitted.app.appid, context.client_addr, business.code, held, counts=sensitive)
+            counts = _personal(business, held)
+            self.collisions.record(admitted.app.appid, context.client_addr, business.code, held, counts=counts)
         return planned.error
 
     def _written(
@@ -365,6 +385,14 @@ def _asked_beforehand(
         return found
 
     return lookup
+
+
+def _personal(business: BusinessType, held: Sequence[tuple[str, str, str]]) -> bool:
+    """Whether colliding keys are personal data an app could not otherwise learn (and so count
+    toward its lock-out): the key field is sensitive, or a key is an ID or mobile number (a
+    certificate number may be its holder's ID number)."""
+    key_spec = business.field(business.primary_key)
+    return (key_spec is not None and key_spec.sensitive) or any(is_id_or_mobile(key) for key, _, _ in held)
 
 
 def _related_records(

@@ -120,12 +120,17 @@ class _Provider:
 
 def _dropped(sock: socket.socket) -> bool:
     """Whether an idle connection has something to read: a closed end, or an answer nobody asked
-    for. Either way it cannot carry a request (urllib3 checks the same before reusing one)."""
+    for (bytes TLS has already buffered included). Either way it cannot carry a request (urllib3
+    checks the same before reusing one). ``poll``, not ``select``: a busy process has descriptors
+    past select's 1,024."""
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return True
+    poller = select.poll()
     try:
-        readable, _, _ = select.select([sock], [], [], 0)
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))
     except (OSError, ValueError):
         return True
-    return bool(readable)
 
 
 class UpstreamPool:

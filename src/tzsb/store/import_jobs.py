@@ -68,6 +68,14 @@ def recent(connection: Connection, region_prefix: str, limit: int = 20, username
     return [ImportJob(**{**row._mapping, "report": list(row.report or [])}) for row in connection.execute(statement)]
 
 
+def any_stalled(connection: Connection, updated_before: str) -> bool:
+    """Whether a running job's progress last moved before ``updated_before``."""
+    statement = sa.select(import_jobs.c.id).where(
+        import_jobs.c.state.in_(RUNNING), import_jobs.c.updated_at < updated_before
+    )
+    return connection.execute(statement.limit(1)).first() is not None
+
+
 def end_stalled(connection: Connection, updated_before: str, message: str, at: str) -> int:
     """Mark the jobs still running whose progress last moved before ``updated_before`` as failed with
     ``message`` (their thread ended with the process that ran it); how many."""

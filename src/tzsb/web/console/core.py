@@ -84,7 +84,7 @@ _environment = Environment(
     lstrip_blocks=True,
 )
 # One segment of a link's path: a key may hold "/", "?", "#" or "%" (Jinja's urlencode keeps "/").
-_environment.filters["segment"] = lambda value: quote(str(value), safe="@")
+_environment.filters["segment"] = lambda value: quote(str(value), safe="")
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +225,7 @@ class Console:
         return datalist
 
     def preflight(
-        self, account: Account, business: BusinessType, records: list[dict[str, str]], client: str
+        self, account: Account, business: BusinessType, records: list[dict[str, str]], client: str, unsent: set[int]
     ) -> tuple[BatchReport, bool]:
         """An import's batch checked as an add by the account's console app would meet it (nothing written)."""
         appid, _ = self.console_app_secret(account)
@@ -233,7 +233,7 @@ class Console:
         assert app is not None
         validator = self.node.rules.current().validators[business.code]
         now = business_timestamp(self.node.clock.now())
-        return self.node.exchange.local.preflight_add(app, validator, records, now, client)
+        return self.node.exchange.local.preflight_add(app, validator, records, now, client, unsent)
 
     # -- records ----------------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from openpyxl.styles import Font
 
 from tzsb.catalog import BusinessType, FieldType
 from tzsb.clock import Clock
+from tzsb.errors import ExchangeError
 from tzsb.protocol import RESULT_SUCCESS, covers
 from tzsb.rules import DUPLICATE_KEY, BatchReport
 from tzsb.store import Store, import_jobs
@@ -238,7 +239,8 @@ def _xlsx_rows(business: BusinessType, data: bytes) -> Iterator[Row]:
 Send = Callable[[list[dict[str, str]]], dict[str, Any]]
 #: A batch's validation with the store look-ups an add makes, and whether a key of it is held by a
 #: record the importer may not access (``LocalExecution.preflight_add``).
-Preflight = Callable[[list[dict[str, str]]], tuple[BatchReport, bool]]
+#: Its second argument: the batch's indexes already known not to be sent (not looked for).
+Preflight = Callable[[list[dict[str, str]], set[int]], tuple[BatchReport, bool]]
 
 
 class ImportRunner:
@@ -253,6 +255,10 @@ class ImportRunner:
         process that ran it (a restart, a crash), so that their page does not show them running for
         ever. A running job notes progress every few seconds (each 10,000 rows read, each batch)."""
         now = self.clock.now()
+        before = (now - STALLED).isoformat(timespec="seconds")
+        with self.store.read() as connection:  # pages poll every 2 s: a write only when one is stalled
+            if not import_jobs.any_stalled(connection, before):
+                return
         with self.store.write() as connection:
             import_jobs.end_stalled(
                 connection,
@@ -311,6 +317,8 @@ class ImportRunner:
             self._import(job_id, region, business, file_name, data, mode, preflight, send)
         except FileRefused as refused:
             self._update(job_id, state="refused", message=str(refused))
+        except ExchangeError as refused:  # the console app is locked out: the file is not checked
+            self._update(job_id, state="refused", message=f"{refused.code.value} {refused.message}")
         except Exception:
             logger.exception("import job %s failed", job_id)
             self._update(
@@ -344,14 +352,8 @@ class ImportRunner:
 
         def check(chunk: list[Row]) -> None:
             nonlocal held
-            checked, chunk_held = preflight([row.values for row in chunk])
-            held = held or chunk_held
-            for kind, faults in (("error", checked.errors), ("warning", checked.warnings)):
-                for fault in faults:
-                    for problem in (fault.errors if kind == "error" else fault.warnings) or ():
-                        if problem.rule == DUPLICATE_KEY:
-                            continue  # told below across the whole file, by row, as rows of a file
-                        note(chunk[fault.index], problem.field, kind, problem.message)
+            # The file's own faults first (formulas, region, keys repeated), so that the store is
+            # not asked about rows that will not be sent.
             for row in chunk:
                 for field, message in row.problems.items():
                     note(row, field, "error", message)
@@ -369,6 +371,15 @@ class ImportRunner:
                     note(row, business.primary_key, "error", f"与第 {first} 行重复 / the same key as row {first}")
                 elif key:
                     seen_keys[key] = row.number
+            unsent = {index for index, row in enumerate(chunk) if row.number in bad}
+            checked, chunk_held = preflight([row.values for row in chunk], unsent)
+            held = held or chunk_held
+            for kind, faults in (("error", checked.errors), ("warning", checked.warnings)):
+                for fault in faults:
+                    for problem in (fault.errors if kind == "error" else fault.warnings) or ():
+                        if problem.rule == DUPLICATE_KEY:
+                            continue  # told above across the whole file, by row, as rows of a file
+                        note(chunk[fault.index], problem.field, kind, problem.message)
             self._update(job_id, total=total, checked=total, error_rows=len(bad), warning_rows=len(warned),
                          report=sorted(report, key=lambda item: item["row"]))  # fmt: skip
 

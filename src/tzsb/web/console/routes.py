@@ -6,7 +6,7 @@ import hmac
 import secrets
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import anyio.to_thread
 from starlette.requests import Request
@@ -138,15 +138,17 @@ def console_routes(node: Node, *, session_lifetime: timedelta = timedelta(hours=
 
     def dashboard_values(account: Account) -> dict[str, Any]:
         now = node.clock.now()
+        whole_node = covers(account.region, node.settings.region)
+        # An account of the whole node sees every entry, those of unidentified callers (region "")
+        # and of peers outside the node's region included; others, their region's apps.
+        scope = "" if whole_node else region_prefix(account.region)
         charts = []
         for title, since, width, label in (
             ("最近一小时 / last hour", now - timedelta(hours=1), 16, minute_label),
             ("最近一天 / last day", now - timedelta(days=1), 13, hour_label),
         ):
             with node.store.read() as connection:
-                buckets = interaction_log.traffic(
-                    connection, since.isoformat(timespec="milliseconds"), width, region_prefix(account.region)
-                )
+                buckets = interaction_log.traffic(connection, since.isoformat(timespec="milliseconds"), width, scope)
             periods = sorted({bucket.period for bucket in buckets})
             businesses = sorted({bucket.business for bucket in buckets})
             at = {(bucket.period, bucket.business): bucket for bucket in buckets}
@@ -181,7 +183,6 @@ def console_routes(node: Node, *, session_lifetime: timedelta = timedelta(hours=
         # The node-wide alerts (error rate, latency, failed links: their messages name other regions'
         # apps and peers) and the sync links are for accounts of the node's whole area; overdue apps
         # are listed below, in scope.
-        whole_node = covers(account.region, node.settings.region)
         alerts = [alert for alert in evaluate(node) if alert.name != "overdue"] if whole_node else []
         return {
             "charts": charts, "overdue": overdue, "alerts": alerts, "whole_node": whole_node,
@@ -288,9 +289,11 @@ def console_routes(node: Node, *, session_lifetime: timedelta = timedelta(hours=
         for row in rows[:PAGE]:
             data = console.shown(account, business.code, row.data)
             if not console.personal_key(account, business, row.key, data):
-                found.append((row, data, row.key, row.key))
+                found.append((row, data, row.key, f"/console/records/{business.code}/{quote(row.key, safe='')}"))
             elif not key:  # a search for a personal key finds nothing: it must not confirm one
-                found.append((row, data, str(data.get(business.primary_key, "")), f"@{row.seq}"))
+                found.append(
+                    (row, data, str(data.get(business.primary_key, "")), f"/console/sequence/{business.code}/{row.seq}")
+                )
         more = None
         if len(rows) > PAGE:
             last = rows[PAGE - 1]
@@ -306,11 +309,11 @@ def console_routes(node: Node, *, session_lifetime: timedelta = timedelta(hours=
         business = node.catalog.get(request.path_params["business"])
         if business is None:
             return console.page(request, "console/denied.html", signed, 404, reason=NO_BUSINESS)
-        key = request.path_params["key"]
+        # By key (/records/<business>/<key>), or by change sequence (/sequence/<business>/<seq>): how
+        # a masked account opens a record whose key it may not see.
+        by_seq = "seq" in request.path_params
+        key = "" if by_seq else str(request.path_params["key"])
         account = signed.account
-        by_seq = key.startswith("@")
-        if by_seq and not key[1:].isdigit():
-            return console.page(request, "console/denied.html", signed, 404, reason=NO_RECORD)
         if not by_seq and (
             console.hides_key(account, business) or (not console.sees_unmasked(account) and is_id_or_mobile(key))
         ):
@@ -322,7 +325,7 @@ def console_routes(node: Node, *, session_lifetime: timedelta = timedelta(hours=
             with node.store.read() as connection:
                 stored_key = key
                 if by_seq:
-                    seq = int(key[1:])
+                    seq = int(request.path_params["seq"])
                     query = records_read.RecordQuery(
                         business=business.code, region_prefixes=(region_prefix(account.region),), since=seq - 1,
                         include_deleted=True, limit=1,
@@ -392,7 +395,12 @@ def console_routes(node: Node, *, session_lifetime: timedelta = timedelta(hours=
         if entry.get("correlation"):
             legs = await anyio.to_thread.run_sync(lambda: console.log.recent(20, correlation=entry["correlation"]))
             # The other legs as the account may see any entry: within its region.
-            related = [leg for leg in legs if leg["region"] and covers(signed.account.region, str(leg["region"]))]
+            whole_node = covers(signed.account.region, node.settings.region)
+            related = [
+                leg
+                for leg in legs
+                if whole_node or (leg["region"] and covers(signed.account.region, str(leg["region"])))
+            ]
         return console.page(request, "console/log_entry.html", signed, entry=entry, related=related)
 
     async def import_page(request: Request, signed: Signed) -> Response:
@@ -410,9 +418,9 @@ def console_routes(node: Node, *, session_lifetime: timedelta = timedelta(hours=
             )
 
     def sees_jobs_of_all(account: Account) -> bool:
-        # A job's report quotes the rows of its file (keys, ID numbers): its uploader's, and those
-        # who see every record unmasked anyway.
-        return console.sees_unmasked(account)
+        # A job's report quotes the rows of its file (keys, ID numbers): its uploader's, and the
+        # admins' (who see every record unmasked anyway; operators do not import).
+        return account.role is Role.ADMIN
 
     async def import_template(request: Request, signed: Signed) -> Response:
         business = node.catalog.get(request.path_params["business"])
@@ -459,8 +467,8 @@ def console_routes(node: Node, *, session_lifetime: timedelta = timedelta(hours=
         def send(records: list[dict[str, str]]) -> dict[str, Any]:
             return console.enter(account, business, records, address)
 
-        def preflight(records: list[dict[str, str]]) -> tuple[BatchReport, bool]:
-            return console.preflight(account, business, records, address)
+        def preflight(records: list[dict[str, str]], unsent: set[int]) -> tuple[BatchReport, bool]:
+            return console.preflight(account, business, records, address, unsent)
 
         job_id = await anyio.to_thread.run_sync(
             lambda: console.imports.start(
@@ -508,6 +516,7 @@ def console_routes(node: Node, *, session_lifetime: timedelta = timedelta(hours=
                 route("/import/jobs/{job}", "enter_data", import_job, ["GET"]),
                 route("/records", "view_records", records, ["GET"]),
                 route("/records/{business}/{key:path}", "view_records", record, ["GET"]),
+                route("/sequence/{business}/{seq:int}", "view_records", record, ["GET"]),
                 route("/logs", "view_logs", logs, ["GET"]),
                 route("/logs/{number:int}", "view_logs", log_entry, ["GET"]),
                 *admin_routes(console),

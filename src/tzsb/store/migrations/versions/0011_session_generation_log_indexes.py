@@ -7,6 +7,10 @@
   (it scanned the whole log).
 - ``ix_interaction_log_correlation``: a log entry's page finds the other legs of its request.
 
+Building the two indexes holds log inserts (so requests) on PostgreSQL until they are built: on a
+node with a large log, start the upgraded node (it migrates at start) in a quiet hour. (Not
+CONCURRENTLY: the migrations run inside the caller's transaction, which that cannot.)
+
 Revision ID: 0011
 Revises: 0010
 """
