@@ -130,17 +130,7 @@ class LocalExecution:
         business = validator.business
         masked = business.code not in app.unmasked
         plan_context = writes.WriteContext(business, validator, app, now, masked=masked)
-
-        def lookup(business_code: str, keys: Collection[str]) -> set[str]:
-            return self._live_keys(business_code, keys, app.region)
-
-        def read_related(need: RelatedRecord, values: Collection[str]) -> Mapping[str, Mapping[str, Any]]:
-            with self.store.read() as connection:
-                return _related_records(connection, need, values, app)
-
-        report = validator.check_batch(
-            records, now=now, lookup=lookup, natural_keys=self._natural_key_lookup(plan_context), related=read_related
-        )
+        report = self._add_report(validator, records, app, now, self._natural_key_lookup(plan_context))
         # Only the records the import would send (``unsent``: those it already knows it will not):
         # one with an error is never written, so its key is not looked for (nor counted).
         faulty = {fault.index for fault in report.errors} | set(unsent)
@@ -237,21 +227,7 @@ class LocalExecution:
         records, business, app, action = context.records, admitted.business, admitted.app, admitted.action
         warnings: list[RecordFault] = []
         if action is Action.ADD:
-
-            def lookup(business_code: str, keys: Collection[str]) -> set[str]:
-                return self._live_keys(business_code, keys, app.region)
-
-            def read_related(need: RelatedRecord, values: Collection[str]) -> Mapping[str, Mapping[str, Any]]:
-                with self.store.read() as connection:
-                    return _related_records(connection, need, values, app)
-
-            report = validator.check_batch(
-                records,
-                now=context.business_now,
-                lookup=lookup,
-                natural_keys=natural_keys,
-                related=related or read_related,
-            )
+            report = self._add_report(validator, records, app, context.business_now, natural_keys, related)
             faults, warnings = report.errors, report.warnings
         elif action is Action.MODIFY:
             faults = modify_faults(
@@ -264,6 +240,29 @@ class LocalExecution:
         if action is not Action.DELETE:
             writes.check_regions(records, business, app.region)
         return warnings
+
+    def _add_report(
+        self,
+        validator: RecordValidator,
+        records: Sequence[dict[str, Any]],
+        app: App,
+        now: str,
+        natural_keys: NaturalKeyLookup | None,
+        related: RelatedLookup | None = None,
+    ) -> BatchReport:
+        """An add's batch validated with the store look-ups it makes, as ``app`` may learn of them
+        (``related``: the cross-record look-ups already made; else each is read when asked)."""
+
+        def lookup(business_code: str, keys: Collection[str]) -> set[str]:
+            return self._live_keys(business_code, keys, app.region)
+
+        def read_related(need: RelatedRecord, values: Collection[str]) -> Mapping[str, Mapping[str, Any]]:
+            with self.store.read() as connection:
+                return _related_records(connection, need, values, app)
+
+        return validator.check_batch(
+            records, now=now, lookup=lookup, natural_keys=natural_keys, related=related or read_related
+        )
 
     def _natural_key_lookup(self, plan_context: writes.WriteContext) -> NaturalKeyLookup:
         """The validator's natural-key look-up for a batch validated before its write transaction:

@@ -243,6 +243,20 @@ Send = Callable[[list[dict[str, str]]], dict[str, Any]]
 Preflight = Callable[[list[dict[str, str]], set[int]], tuple[BatchReport, bool]]
 
 
+@dataclass(frozen=True, slots=True)
+class _Work:
+    """What one import job works on, and how it checks and sends its batches."""
+
+    job_id: str
+    region: str
+    business: BusinessType
+    file_name: str
+    data: bytes
+    mode: str
+    preflight: Preflight
+    send: Send
+
+
 class ImportRunner:
     """Runs imports in background threads and keeps their progress in the store."""
 
@@ -260,12 +274,7 @@ class ImportRunner:
             if not import_jobs.any_stalled(connection, before):
                 return
         with self.store.write() as connection:
-            import_jobs.end_stalled(
-                connection,
-                (now - STALLED).isoformat(timespec="seconds"),
-                INTERRUPTED,
-                now.isoformat(timespec="seconds"),
-            )
+            import_jobs.end_stalled(connection, before, INTERRUPTED, now.isoformat(timespec="seconds"))
 
     def start(
         self,
@@ -290,10 +299,8 @@ class ImportRunner:
         )  # fmt: skip
         with self.store.write() as connection:
             import_jobs.add(connection, job)
-        thread = threading.Thread(
-            target=self._run, args=(job_id, region, business, file_name, data, mode, preflight, send),
-            name=f"import-{job_id[:8]}", daemon=True,
-        )  # fmt: skip
+        work = _Work(job_id, region, business, file_name, data, mode, preflight, send)
+        thread = threading.Thread(target=self._run, args=(work,), name=f"import-{job_id[:8]}", daemon=True)
         thread.start()
         return job_id
 
@@ -302,19 +309,10 @@ class ImportRunner:
         with self.store.write() as connection:
             import_jobs.update(connection, job_id, **values)
 
-    def _run(
-        self,
-        job_id: str,
-        region: str,
-        business: BusinessType,
-        file_name: str,
-        data: bytes,
-        mode: str,
-        preflight: Preflight,
-        send: Send,
-    ) -> None:
+    def _run(self, work: _Work) -> None:
+        job_id = work.job_id
         try:
-            self._import(job_id, region, business, file_name, data, mode, preflight, send)
+            self._import(work)
         except FileRefused as refused:
             self._update(job_id, state="refused", message=str(refused))
         except ExchangeError as refused:  # the console app is locked out: the file is not checked
@@ -327,17 +325,8 @@ class ImportRunner:
                 message="导入时发生内部错误，详见节点日志 / an internal error: see the node's log",
             )
 
-    def _import(
-        self,
-        job_id: str,
-        region: str,
-        business: BusinessType,
-        file_name: str,
-        data: bytes,
-        mode: str,
-        preflight: Preflight,
-        send: Send,
-    ) -> None:
+    def _import(self, work: _Work) -> None:
+        job_id, region, business, mode = work.job_id, work.region, work.business, work.mode
         report: list[dict[str, Any]] = []
         held = False
         bad: set[int] = set()
@@ -372,7 +361,7 @@ class ImportRunner:
                 elif key:
                     seen_keys[key] = row.number
             unsent = {index for index, row in enumerate(chunk) if row.number in bad}
-            checked, chunk_held = preflight([row.values for row in chunk], unsent)
+            checked, chunk_held = work.preflight([row.values for row in chunk], unsent)
             held = held or chunk_held
             for kind, faults in (("error", checked.errors), ("warning", checked.warnings)):
                 for fault in faults:
@@ -387,7 +376,7 @@ class ImportRunner:
         # file, not in memory (a 100,000-row sheet held as dicts took 380 MB).
         with tempfile.TemporaryFile() as spool:
             chunk: list[Row] = []
-            for row in read_rows(business, file_name, data):
+            for row in read_rows(business, work.file_name, work.data):
                 chunk.append(row)
                 total += 1
                 if len(chunk) == CHUNK:
@@ -414,7 +403,7 @@ class ImportRunner:
                 self._update(job_id, state="refused", message=message)
                 return
             spool.seek(0)
-            self._send_all(job_id, total, spool, report, send)
+            self._send_all(job_id, total, spool, report, work.send)
 
     def _send_all(self, job_id: str, total: int, spool: IO[bytes], report: list[dict[str, Any]], send: Send) -> None:
         """Send the spooled rows in batches of ``CHUNK``; stop at the first batch refused."""
