@@ -9,12 +9,10 @@ are compared. Goal (issue 14): on ≥ 0.9 × off.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import psycopg
-from bench.common import POSTGRES_URL, arguments, ingest, key_query_runs, node_server, report, wrk_summary
+from bench.common import arguments, ingest, key_query_runs, node_server, postgres_schemas, report, wrk_summary
 
 
 @contextmanager
@@ -23,18 +21,8 @@ def databases(postgres: bool) -> Iterator[tuple[str, str]]:
     if not postgres:
         yield "", ""
         return
-    schemas = [f"bench_{uuid.uuid4().hex[:12]}" for _ in range(2)]
-    separator = "&" if "?" in POSTGRES_URL else "?"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
-        for schema in schemas:
-            admin.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        off, on = (f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}" for schema in schemas)
+    with postgres_schemas(2) as (off, on):
         yield off, on
-    finally:
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
-            for schema in schemas:
-                admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 def main() -> None:

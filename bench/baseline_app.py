@@ -1,15 +1,20 @@
-"""The query-key baseline: a bare Starlette endpoint doing the node's SQLite lookup, unsigned.
+"""The query-key baseline: a bare Starlette endpoint doing the node's record lookup, unsigned.
 
-Run as ``python -m bench.baseline_app DB_FILE PORT`` (one uvicorn worker, like the node).
+Run as ``python -m bench.baseline_app DATABASE PORT [WORKERS]``: DATABASE is the node's SQLite file,
+or a ``postgresql://`` URL (the node's schema in its ``search_path``); WORKERS uvicorn processes
+(1 unless given, like the node).
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import sys
 import threading
+from typing import Any
 
 import orjson
+import psycopg
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -17,25 +22,32 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 _local = threading.local()
+DATABASE_VARIABLE = "TZSB_BASELINE_DATABASE"
 
 
-def _connection(path: str) -> sqlite3.Connection:
+def _connection(database: str) -> Any:
     connection = getattr(_local, "connection", None)
     if connection is None:
-        connection = sqlite3.connect(path, check_same_thread=False)
-        connection.execute("PRAGMA journal_mode=WAL")
+        if database.startswith("postgresql://"):
+            connection = psycopg.connect(database, autocommit=True)
+        else:
+            connection = sqlite3.connect(database, check_same_thread=False)
+            connection.execute("PRAGMA journal_mode=WAL")
         _local.connection = connection
     return connection
 
 
-def build(path: str) -> Starlette:
+def build(database: str) -> Starlette:
+    postgres = database.startswith("postgresql://")
+    marker = "%s" if postgres else "?"
+    statement = f"SELECT data FROM records WHERE business = '0101' AND record_key = {marker}"  # noqa: S608 - a marker
+
     def lookup(key: str) -> bytes:
-        row = (
-            _connection(path)
-            .execute("SELECT data FROM records WHERE business = '0101' AND record_key = ?", (key,))
-            .fetchone()
-        )
-        return orjson.dumps({"busilist": [orjson.loads(row[0])] if row else []})
+        row = _connection(database).execute(statement, (key,)).fetchone()
+        if row is None:
+            return orjson.dumps({"busilist": []})
+        # SQLite hands back the JSON text, psycopg the decoded jsonb: each answered as JSON.
+        return orjson.dumps({"busilist": [orjson.loads(row[0]) if isinstance(row[0], str) else row[0]]})
 
     async def endpoint(request: Request) -> Response:
         import anyio.to_thread
@@ -49,5 +61,17 @@ def build(path: str) -> Starlette:
     return Starlette(routes=[Route("/lookup", endpoint, methods=["POST"]), Route("/healthz", health)])
 
 
+def worker_app() -> Starlette:
+    """One of several worker processes (uvicorn's factory), its database from the environment."""
+    return build(os.environ[DATABASE_VARIABLE])
+
+
 if __name__ == "__main__":
-    uvicorn.run(build(sys.argv[1]), host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", access_log=False)
+    database, port = sys.argv[1], int(sys.argv[2])
+    workers = int(sys.argv[3]) if len(sys.argv) > 3 else 1
+    options: dict[str, Any] = {"host": "127.0.0.1", "port": port, "log_level": "warning", "access_log": False}
+    if workers == 1:
+        uvicorn.run(build(database), **options)
+    else:
+        os.environ[DATABASE_VARIABLE] = database
+        uvicorn.run("bench.baseline_app:worker_app", factory=True, workers=workers, **options)

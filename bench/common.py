@@ -123,6 +123,24 @@ class NodeServer:
 
 
 @contextmanager
+def postgres_schemas(count: int) -> Iterator[list[str]]:
+    """``count`` fresh PostgreSQL schemas on ``POSTGRES_URL``, as database URLs that use them (dropped afterwards)."""
+    import psycopg
+
+    schemas = [f"bench_{uuid.uuid4().hex[:12]}" for _ in range(count)]
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        for schema in schemas:
+            admin.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield [f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}" for schema in schemas]
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+            for schema in schemas:
+                admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@contextmanager
 def node_server(
     database_url: str = "", region: str = "330000", workers: int = 1, environ: Mapping[str, str] | None = None
 ) -> Iterator[NodeServer]:

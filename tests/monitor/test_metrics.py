@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -16,6 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.support import body, device, grant
 from tests.sync.nodes import make_home, open_home, serve_in_thread
 from tests.web.servers import serving, tzsb
+from tzsb.exchange import RequestContext
+from tzsb.monitor import NodeMetrics
 from tzsb.sync import LinkSpec
 
 
@@ -107,3 +110,21 @@ def test_two_workers_are_added_up(workers: str, tmp_path: Path) -> None:
     assert value(found, "tzsb_requests_total", busicode="140101", action="01", result="0001", code="") == 12
     assert value(found, "tzsb_records_in_total", busicode="140101", action="01") == 12
     assert (home / ".metrics").is_dir()
+
+
+def test_callers_cannot_grow_the_series_kept_for_their_labels(tmp_path: Path) -> None:
+    """Each request's series are looked up by its labels once normalised (the spec's codes or
+    "other"), so a caller sending made-up busicodes, actions and codes adds no entries."""
+    node = open_home(make_home(tmp_path, "node", "province", "330000", ""))
+    try:
+        metrics = NodeMetrics(node)
+        for number in range(200):
+            context = RequestContext(client_addr="198.51.100.7", now=datetime.now(UTC))
+            context.busicode, context.action_code = f"{number:06d}", f"x{number}"
+            context.outcome = (f"r{number}", f"E_MADE_UP_{number}")
+            metrics.observe(context)
+        found = samples(metrics.exposition().decode())
+    finally:
+        node.close()
+    assert list(metrics._series) == [("other", "other", "0000", "")]
+    assert value(found, "tzsb_requests_total", busicode="other", action="other", result="0000", code="") == 200

@@ -15,7 +15,6 @@ from dataclasses import replace
 from typing import Any, Final
 
 import pytest
-import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -117,15 +116,18 @@ def test_a_pinned_region_after_a_position_outside_it(
 
 
 def _plans(store: Store, queries: list[RecordQuery]) -> list[tuple[str, list[str]]]:
-    """Every statement the queries ran, with SQLite's plan for it (bound parameters, as run)."""
+    """Every statement the queries ran, with SQLite's plan for it (bound parameters, as run).
+    Pages go to the driver itself (``driver_rows``), past SQLAlchemy's events: captured there."""
     statements: list[tuple[str, Any]] = []
+    run = records_read.driver_rows
 
-    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+    def capture(connection: Any, statement: str, parameters: Any = ()) -> list[Any]:
         if statement.startswith("SELECT") and "FROM records" in statement:
             statements.append((statement, parameters))
+        return run(connection, statement, parameters)
 
-    sa.event.listen(store.engine, "before_cursor_execute", capture)
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(records_read, "driver_rows", capture)
         with store.read() as connection:
             for query in queries:
                 records_read.select_records(connection, query)
@@ -135,8 +137,6 @@ def _plans(store: Store, queries: list[RecordQuery]) -> list[tuple[str, list[str
                 (statement, [str(line[3]) for line in driver.execute(f"EXPLAIN QUERY PLAN {statement}", parameters)])
                 for statement, parameters in statements
             ]
-    finally:
-        sa.event.remove(store.engine, "before_cursor_execute", capture)
 
 
 def test_every_region_page_is_a_range_scan_of_the_region_index(tmp_path: Any) -> None:

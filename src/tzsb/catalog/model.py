@@ -127,9 +127,13 @@ class BusinessType:
     #: Field sets that identify a record besides its primary key (checked against the store).
     natural_keys: tuple[NaturalKey, ...] = ()
     by_code: Mapping[str, FieldSpec] = field(init=False, repr=False, compare=False)
+    #: Whether a field holds an ID number shown masked (``mask == "id_card"``): asked of every masked query.
+    masks_id_number: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "by_code", {spec.code: spec for spec in self.fields})
+        masks = any(spec.sensitive and spec.mask == "id_card" for spec in self.fields)
+        object.__setattr__(self, "masks_id_number", masks)
 
     def field(self, code: str) -> FieldSpec | None:
         return self.by_code.get(code)

@@ -50,9 +50,7 @@ def hides_key_order(business: BusinessType) -> bool:
     ID_NO), or may echo a masked ID number (0210/0211 CERT_NO, any type with an ID number field).
     Probe records of chosen keys, placed among masked ones, would tell the hidden digits."""
     key = business.field(business.primary_key)
-    return (key is not None and key.sensitive) or any(
-        spec.sensitive and spec.mask == "id_card" for spec in business.fields
-    )
+    return (key is not None and key.sensitive) or business.masks_id_number
 
 
 @dataclass(frozen=True, slots=True)

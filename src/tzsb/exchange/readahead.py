@@ -46,8 +46,10 @@ class ReadAhead:
 
     def page(self, owner: str, query: RecordQuery, *, raw: bool) -> list[StoredRecord]:
         """The rows of ``query``: the page read ahead for ``owner`` if nothing changed since, else read now."""
-        with self._lock:
-            ahead = self._pages.pop(_key(owner, query, raw), None)
+        ahead = None
+        if self._pages:  # (read unlocked: a page being added now is not this request's to take)
+            with self._lock:
+                ahead = self._pages.pop(_key(owner, query, raw), None)
         read_ahead: _Page | None = None
         # A page still queued behind other apps' read-aheads is read here and now instead: waiting
         # for it would make this caller's request depend on other callers' queries.

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -62,19 +63,39 @@ class NodeMetrics:
             buckets=LATENCY_BUCKETS, registry=self.registry,
         )  # fmt: skip
         self.state = NodeStateCollector(node)
+        #: The labelled series of each label combination met so far (``labels()`` builds and looks up
+        #: its key under a lock on every call: a fifth of the request thread's time outside the
+        #: exchange). Bounded, since labels take only values from the spec's tables.
+        self._series: dict[tuple[str, str, str, str], _Series] = {}
 
     def observe(self, context: RequestContext) -> None:
         """Count one answered request (``Exchange.observe``)."""
-        busicode = _busicode(context.busicode)
-        action = context.action_code if context.action_code in _ACTIONS else "other"
         result, code = context.outcome or ("0000", "")
-        code = code if code in _CODES else ""
-        self.requests.labels(busicode, action, result if result in ("0000", "0001") else "0000", code).inc()
-        if result == "0001" and action in ("01", "02", "03"):
-            self.records_in.labels(busicode, action).inc(len(context.records))
+        # Only values of the spec's tables become labels (and keys here): see the module's docstring.
+        labels = (
+            _busicode(context.busicode),
+            context.action_code if context.action_code in _ACTIONS else "other",
+            result if result in ("0000", "0001") else "0000",
+            code if code in _CODES else "",
+        )
+        series = self._series.get(labels)
+        if series is None:
+            series = self._series.setdefault(labels, self._labelled(*labels))
+        series.requests.inc()
+        if series.counts_records_in:
+            series.records_in.inc(len(context.records))
         if context.records_out:
-            self.records_out.labels(busicode, action).inc(context.records_out)
-        self.latency.labels(busicode, action).observe(context.duration_ms / 1000)
+            series.records_out.inc(context.records_out)
+        series.latency.observe(context.duration_ms / 1000)
+
+    def _labelled(self, busicode: str, action: str, result: str, code: str) -> _Series:
+        return _Series(
+            requests=self.requests.labels(busicode, action, result, code),
+            records_in=self.records_in.labels(busicode, action),
+            records_out=self.records_out.labels(busicode, action),
+            latency=self.latency.labels(busicode, action),
+            counts_records_in=result == "0001" and action in ("01", "02", "03"),
+        )
 
     def exposition(self) -> bytes:
         """The text a scrape receives: this process's counters (or, with several workers, all of
@@ -86,6 +107,17 @@ class NodeMetrics:
             registry.register(_Counted(self.registry))
         registry.register(self.state)
         return generate_latest(registry)
+
+
+@dataclass(frozen=True, slots=True)
+class _Series:
+    """The series one answered request moves, for one combination of its labels."""
+
+    requests: Counter
+    records_in: Counter
+    records_out: Counter
+    latency: Histogram
+    counts_records_in: bool
 
 
 class _Counted(Collector):

@@ -9,19 +9,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
 
 from tzsb.errors import StoreConflict
 from tzsb.store.dialects import driver_sql
 from tzsb.store.engine import Store
 from tzsb.store.schema import nonces
 
-#: Built once: SQLAlchemy then reuses its compiled form instead of building a statement per request.
-_CLAIM: Final = sa.insert(nonces)
+#: Straight to the driver, like ``_FIND``: every answered request claims its random, and
+#: SQLAlchemy's execution of even a compiled insert cost more than the insert (about 40 µs a claim).
+_CLAIM: Final = (
+    "INSERT INTO nonces (appid, random, fingerprint, response, created_at, response_bytes) VALUES (?, ?, ?, ?, ?, ?)"
+)
 #: Straight to the driver: SQLAlchemy's statement building and result processing cost more than the
 #: look-up, once per write (0.14 → 0.05 ms).
 _FIND: Final = "SELECT fingerprint, response FROM nonces WHERE appid = ? AND random = ?"
@@ -51,19 +53,12 @@ def claim(connection: Connection, appid: str, random: str, fingerprint: str, res
     Raises ``StoreConflict`` when the random is claimed already (the caller's transaction is then
     to be rolled back).
     """
+    driver: Any = connection.connection.driver_connection
     try:
-        connection.execute(
-            _CLAIM,
-            {
-                "appid": appid,
-                "random": random,
-                "fingerprint": fingerprint,
-                "response": response,
-                "created_at": at.isoformat(),
-                "response_bytes": len(response),
-            },
+        driver.execute(
+            driver_sql(connection, _CLAIM), (appid, random, fingerprint, response, at.isoformat(), len(response))
         )
-    except IntegrityError as taken:
+    except connection.dialect.loaded_dbapi.IntegrityError as taken:
         raise StoreConflict(f"random {random} of app {appid} is claimed already") from taken
 
 

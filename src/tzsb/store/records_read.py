@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 # FETCH_ON_…: the statements ``fetch`` runs, kept in ``dialects`` with the measurements behind them.
 from tzsb.store.dialects import FETCH_ON_POSTGRESQL as FETCH_ON_POSTGRESQL
 from tzsb.store.dialects import FETCH_ON_SQLITE as FETCH_ON_SQLITE
-from tzsb.store.dialects import RECORD_COLUMNS, dialect_named, dialect_of
+from tzsb.store.dialects import RECORD_COLUMNS, DriverConnection, dialect_named, dialect_of, driver_rows
 from tzsb.store.schema import record_changes, record_versions, records
 
 
@@ -67,7 +67,8 @@ class RecordQuery:
 
 def last_change(connection: Connection) -> int:
     """The last change sequence handed out, as the connection's transaction sees it (no lock)."""
-    return int(connection.exec_driver_sql("SELECT last_seq FROM change_counter WHERE id = 1").scalar_one())
+    ((seq,),) = driver_rows(connection, "SELECT last_seq FROM change_counter WHERE id = 1")
+    return int(seq)
 
 
 #: The columns every read of records selects, in the order ``_stored`` unpacks them.
@@ -152,7 +153,9 @@ def one_statement(query: RecordQuery) -> bool:
     return query.key is not None or (query.since is None and query.after is None)
 
 
-def select_records(connection: Connection, query: RecordQuery, *, raw: bool = False) -> list[StoredRecord]:
+def select_records(
+    connection: Connection | DriverConnection, query: RecordQuery, *, raw: bool = False
+) -> list[StoredRecord]:
     """Run a query; returns at most ``query.limit`` rows after the keyset position.
 
     ``raw`` (only where the dialect keeps the document as the compact text the node wrote: SQLite)
@@ -205,6 +208,8 @@ def select_records(connection: Connection, query: RecordQuery, *, raw: bool = Fa
         if not prefix or query.key is not None or query.region is not None or query.equals:
             return changed
         # A feed scoped to a region also tells of the records that left it (their rows are elsewhere now).
+        # A feed is read in a snapshot, never as one statement alone (``one_statement``).
+        assert isinstance(connection, Connection)
         departed = departures(connection, query.business, prefix, start, query.limit)
         if not departed:
             return changed
@@ -245,13 +250,15 @@ def select_records(connection: Connection, query: RecordQuery, *, raw: bool = Fa
 
 
 def _run(
-    connection: Connection, conditions: list[str], params: list[Any], order: str, limit: int, raw: bool
+    connection: Connection | DriverConnection,
+    conditions: list[str],
+    params: list[Any],
+    order: str,
+    limit: int,
+    raw: bool,
 ) -> list[StoredRecord]:
     statement = f"SELECT {_SELECTED} FROM records WHERE {' AND '.join(conditions)} ORDER BY {order} LIMIT ?"  # noqa: S608 - fixed names, bound values
-    return [
-        _stored(row, raw)
-        for row in connection.exec_driver_sql(dialect_of(connection).driver_sql(statement), (*params, limit))
-    ]
+    return [_stored(row, raw) for row in driver_rows(connection, statement, (*params, limit))]
 
 
 def departures(connection: Connection, business: str, prefix: str, after_seq: int, limit: int) -> list[StoredRecord]:

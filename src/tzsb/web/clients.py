@@ -82,8 +82,10 @@ class ClientAddresses:
         answer back to the shared proxy address by prefixing garbage.
         """
         # The peer is returned as the socket reported it, as without proxies, so its key never changes.
+        if not self.trusted:
+            return peer
         peer_address = _address(peer)
-        if peer_address is None or not self.trusted or not self._trusted(peer_address):
+        if peer_address is None or not self._trusted(peer_address):
             return peer
         entries = [entry.strip() for value in forwarded_for for entry in value.split(",")]
         entries = [entry for entry in entries if entry]

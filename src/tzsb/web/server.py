@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
@@ -11,6 +11,7 @@ from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tzsb import __version__, soap
 from tzsb.app import Node, build_node, tune_runtime
@@ -55,6 +56,8 @@ def create_asgi(node: Node) -> Starlette:
     def client_address(request: Request) -> str:
         """The address lock-outs, allow-lists, the log and /healthz judge (see ``web/clients.py``)."""
         peer = request.client.host if request.client else ""
+        if not addresses.trusted:  # (no proxy trusted: the headers need not be read)
+            return peer
         return addresses.resolve(peer, request.headers.getlist(FORWARDED_FOR))
 
     async def answered(request: Request, handler: Callable[[bytes, str, str, str | None], bytes]) -> Response:
@@ -218,8 +221,40 @@ def create_asgi(node: Node) -> Starlette:
     # No redirect from /tzsb/exchange/ to /tzsb/exchange: a client that follows a POST's redirect
     # resends it as a GET without its body, and the redirect tells a prober which paths exist. 404.
     app.router.redirect_slashes = False
+    app.add_middleware(
+        InterfaceRoutes,
+        answered=answered,
+        handlers={settings.service_path: exchange.handle, settings.log_path: exchange.handle_log},
+    )
     app.state.node = node
     return app
+
+
+class InterfaceRoutes:
+    """``POST /<service>/<interFlag>`` (and the log interface) answered straight from the ASGI call,
+    past Starlette's exception middleware, router and route wrappers: every request of the spec's
+    interface comes this way, and those layers cost it more than its own framing does. What it
+    answers is exactly what the routes of the same paths would (``answered`` serves both); any other
+    request, and any request under a ``root_path``, goes on to the application."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        answered: Callable[[Request, Callable[[bytes, str, str, str | None], bytes]], Awaitable[Response]],
+        handlers: Mapping[str, Callable[[bytes, str, str, str | None], bytes]],
+    ) -> None:
+        self.app = app
+        self.answered = answered
+        self.handlers = handlers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
+            handler = self.handlers.get(scope["path"])
+            if handler is not None:
+                response = await self.answered(Request(scope, receive), handler)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def create_app(settings: Settings) -> Starlette:
