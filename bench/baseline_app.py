@@ -8,9 +8,11 @@ or a ``postgresql://`` URL (the node's schema in its ``search_path``); WORKERS u
 from __future__ import annotations
 
 import os
+import queue
 import sqlite3
 import sys
-import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import orjson
@@ -21,20 +23,27 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-_local = threading.local()
 DATABASE_VARIABLE = "TZSB_BASELINE_DATABASE"
+#: Connections kept per process: as many as wrk's connections, so that no request waits for one,
+#: and few enough that two processes and the node stay within PostgreSQL's max_connections.
+POOLED = 16
+_idle: queue.LifoQueue[Any] = queue.LifoQueue()
 
 
-def _connection(database: str) -> Any:
-    connection = getattr(_local, "connection", None)
-    if connection is None:
+@contextmanager
+def _connection(database: str) -> Iterator[Any]:
+    try:
+        connection = _idle.get_nowait()
+    except queue.Empty:
         if database.startswith("postgresql://"):
             connection = psycopg.connect(database, autocommit=True)
         else:
             connection = sqlite3.connect(database, check_same_thread=False)
             connection.execute("PRAGMA journal_mode=WAL")
-        _local.connection = connection
-    return connection
+    try:
+        yield connection
+    finally:
+        _idle.put(connection)
 
 
 def build(database: str) -> Starlette:
@@ -43,7 +52,8 @@ def build(database: str) -> Starlette:
     statement = f"SELECT data FROM records WHERE business = '0101' AND record_key = {marker}"  # noqa: S608 - a marker
 
     def lookup(key: str) -> bytes:
-        row = _connection(database).execute(statement, (key,)).fetchone()
+        with _connection(database) as connection:
+            row = connection.execute(statement, (key,)).fetchone()
         if row is None:
             return orjson.dumps({"busilist": []})
         # SQLite hands back the JSON text, psycopg the decoded jsonb: each answered as JSON.
@@ -58,7 +68,16 @@ def build(database: str) -> Starlette:
     async def health(_request: Request) -> Response:
         return Response(b"{}", media_type="application/json")
 
-    return Starlette(routes=[Route("/lookup", endpoint, methods=["POST"]), Route("/healthz", health)])
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        import anyio.to_thread
+
+        # No more lookups at once than connections kept (wrk keeps 16 requests in flight in all).
+        anyio.to_thread.current_default_thread_limiter().total_tokens = POOLED
+        yield
+
+    routes = [Route("/lookup", endpoint, methods=["POST"]), Route("/healthz", health)]
+    return Starlette(routes=routes, lifespan=lifespan)
 
 
 def worker_app() -> Starlette:

@@ -42,7 +42,7 @@ def database(postgres: bool) -> Iterator[str]:
 def main() -> None:
     options = arguments(__doc__ or "", records=20_000, clients=16, seconds=10, rounds=3, postgres=0, workers=1)
     # The baseline answers several thousand a second: enough distinct bodies for it too.
-    runs, records, rounds = key_query_runs(options, bodies_per_second=8_000)
+    runs, records, rounds = key_query_runs(options, bodies_per_second=12_000)
     with database(bool(options.postgres)) as url, node_server(url, workers=options.workers) as server:
         ingest(server, records)
         port = free_port()

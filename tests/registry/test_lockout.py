@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from tzsb.app import Node
 from tzsb.clock import FixedClock
-from tzsb.registry.lockout import Lockouts
+from tzsb.registry.lockout import Lockouts, PairLocks
 
 
 def test_a_lock_set_by_one_process_holds_at_once_in_another(node: Node, clock: FixedClock) -> None:
@@ -69,3 +69,27 @@ def test_a_lock_lifts_in_every_process_after_24_hours(node: Node, clock: FixedCl
     assert other.status("hz-city", "10.0.0.1") == (True, locked)
     clock.advance(timedelta(seconds=1))
     assert other.status("hz-city", "10.0.0.1")[1] is None
+
+
+def test_one_read_tells_every_process_of_app_and_address_locks(node: Node, clock: FixedClock) -> None:
+    """``locks``: what admission asks on every request, in one statement when shared; the same
+    answers as ``app_locked_until`` and ``status`` asked one by one, in both modes."""
+    recording = Lockouts(node.store, clock, shared=True)
+    shared, alone = Lockouts(node.store, clock, shared=True), Lockouts(node.store, clock)
+    recording.record_failure("hz-city", "10.0.0.3")  # failures, not yet locked
+    for _ in range(3):
+        locked = recording.record_failure("hz-city", "10.0.0.1")
+    for lockouts in (shared, alone):
+        assert lockouts.locks("hz-city", "10.0.0.1") == PairLocks(None, True, locked)
+        assert lockouts.locks("hz-city", "10.0.0.3") == PairLocks(None, True, None)
+        assert lockouts.locks("hz-city", "10.0.0.2") == PairLocks(None, False, None)
+        assert lockouts.locks("nb-city", "10.0.0.1") == PairLocks(None, False, None)
+    app_locked = recording.lock_app("hz-city", 5)
+    alone = Lockouts(node.store, clock)  # a process started now reads the app-wide row too
+    for lockouts in (shared, alone):
+        assert lockouts.locks("hz-city", "10.0.0.2") == PairLocks(app_locked, False, None)
+        assert lockouts.locks("hz-city", "10.0.0.1") == PairLocks(app_locked, True, locked)
+    # The app-wide row's address is no caller's: asked as a pair it is the app-wide lock alone.
+    assert shared.locks("hz-city", "*") == PairLocks(app_locked, False, None)
+    clock.advance(timedelta(hours=24))
+    assert shared.locks("hz-city", "10.0.0.1") == PairLocks(None, True, None)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from tzsb.store import RecordQuery, Store, open_store, records_read, records_written
+from tzsb.store import RecordQuery, Store, dialects, open_store, records_read, records_written
+from tzsb.store.dialects import driver_rows
 
 
 @pytest.fixture
@@ -171,3 +174,63 @@ def test_live_keys_probe_the_primary_key(store: Store) -> None:
     for plan, connection in _plans(store, statement, (store.dialect.text_array(wanted), "0101", "3301", "3302")):
         assert _probes_the_primary_key(store, plan, "found"), plan
         assert records_read.live_keys(connection, "0101", wanted, "3301") == set(wanted[:500])
+
+
+@pytest.fixture
+def postgres_schema_url(postgres_url: str) -> Iterator[str]:
+    """A fresh PostgreSQL schema of its own (for tests of PostgreSQL's connections only)."""
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{postgres_url}{'&' if '?' in postgres_url else '?'}options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def _backend(store: Store) -> int:
+    with store.read_statement() as connection:
+        ((pid,),) = driver_rows(connection, "SELECT pg_backend_pid()")
+    return int(pid)
+
+
+def _terminate(postgres_url: str, pid: int) -> None:
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+@pytest.mark.postgres
+def test_a_connection_idle_past_the_window_is_pinged_and_replaced(
+    postgres_url: str, postgres_schema_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PostgreSQL restart (here: the pooled connection's backend terminated) costs no request a
+    failure once the connection has been idle past ``PING_AFTER_IDLE_SECONDS``."""
+    store = open_store(postgres_schema_url, pool_size=1, max_overflow=0)
+    try:
+        _terminate(postgres_url, _backend(store))
+        monkeypatch.setattr(dialects, "PING_AFTER_IDLE_SECONDS", 0.0)
+        replaced = _backend(store)  # the ping failed: a new connection, and no error
+        with store.write() as connection:
+            records_read.last_change(connection)
+        assert _backend(store) == replaced
+    finally:
+        store.dispose()
+
+
+@pytest.mark.postgres
+def test_a_connection_that_died_within_the_window_fails_once_and_is_replaced(
+    postgres_url: str, postgres_schema_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inside the window a connection is handed out unchecked (no round trip per check-out under
+    load): the one statement that meets a dead backend fails, and the pool replaces it."""
+    store = open_store(postgres_schema_url, pool_size=1, max_overflow=0)
+    try:
+        monkeypatch.setattr(dialects, "PING_AFTER_IDLE_SECONDS", 3600.0)
+        first = _backend(store)
+        _terminate(postgres_url, first)
+        with pytest.raises(psycopg.OperationalError):
+            _backend(store)
+        assert _backend(store) != first
+    finally:
+        store.dispose()

@@ -100,13 +100,12 @@ class Admission:
             raise refusals.address_not_allowed(app.appid, client_addr)
         if app.cert_fingerprints and context.client_cert not in app.cert_fingerprints:
             raise refusals.certificate_required(app.appid, presented=context.client_cert is not None)
-        app_locked_until = self.lockouts.app_locked_until(app.appid)
-        if app_locked_until is not None:
-            raise refusals.locked_out_for_collisions(app.appid, app_locked_until)
-        has_failures, locked_until = self.lockouts.status(app.appid, client_addr)
-        if locked_until is not None:
-            raise refusals.locked_out(app.appid, client_addr, locked_until)
-        return app, has_failures
+        locks = self.lockouts.locks(app.appid, client_addr)
+        if locks.app_locked_until is not None:
+            raise refusals.locked_out_for_collisions(app.appid, locks.app_locked_until)
+        if locks.locked_until is not None:
+            raise refusals.locked_out(app.appid, client_addr, locks.locked_until)
+        return app, locks.has_failures
 
     def _authenticate(self, app: App, signer: str | None, has_failures: bool, context: RequestContext) -> None:
         """Accept the request signed with ``signer`` (a live secret of ``app``), or count the failure."""

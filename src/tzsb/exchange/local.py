@@ -121,12 +121,11 @@ class LocalExecution:
         # The locks admission applies to an add: a locked-out app (or address) learns nothing here.
         if not app.enabled:
             raise refusals.unknown_app(app.appid)
-        app_locked_until = self.collisions.lockouts.app_locked_until(app.appid)
-        if app_locked_until is not None:
-            raise refusals.locked_out_for_collisions(app.appid, app_locked_until)
-        _, address_locked_until = self.collisions.lockouts.status(app.appid, client_addr)
-        if address_locked_until is not None:
-            raise refusals.locked_out(app.appid, client_addr, address_locked_until)
+        locks = self.collisions.lockouts.locks(app.appid, client_addr)
+        if locks.app_locked_until is not None:
+            raise refusals.locked_out_for_collisions(app.appid, locks.app_locked_until)
+        if locks.locked_until is not None:
+            raise refusals.locked_out(app.appid, client_addr, locks.locked_until)
         business = validator.business
         masked = business.code not in app.unmasked
         plan_context = writes.WriteContext(business, validator, app, now, masked=masked)

@@ -9,6 +9,7 @@ every such difference is an attribute or method here. The dialect is chosen once
 from __future__ import annotations
 
 import sqlite3
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -91,6 +92,13 @@ class Dialect(ABC):
     def snapshot(self, connection: Connection) -> Connection:
         """``connection`` set up so that a transaction on it sees one committed state throughout."""
         return connection
+
+    @contextmanager
+    def single_statement(self, driver: Any) -> Iterator[None]:
+        """The DB-API connection ``driver`` set to run one statement with no transaction around it
+        (``Store.read_statement``), and set back afterwards. SQLite's connections already are:
+        the node issues BEGIN itself (``_configure_sqlite``)."""
+        yield
 
     @abstractmethod
     def driver_sql(self, statement: str) -> str:
@@ -267,7 +275,25 @@ class PostgreSQLDialect(Dialect):
         return int(connection.exec_driver_sql("SELECT pg_database_size(current_database())").scalar_one())
 
     def engine_defaults(self) -> dict[str, Any]:
-        return {"pool_pre_ping": True}
+        # No ping at every check-out (a round trip before each of a request's transactions): see
+        # ``configure``.
+        return {"pool_pre_ping": False}
+
+    def configure(self, engine: Engine) -> None:
+        sa.event.listen(engine, "checkout", _ping_if_idle)
+        sa.event.listen(engine, "checkin", _note_returned)
+
+    @contextmanager
+    def single_statement(self, driver: Any) -> Iterator[None]:
+        # Autocommit for the one statement: no BEGIN before it and no ROLLBACK when the connection
+        # goes back to the pool (psycopg sends each as a round trip of its own). Set on the client
+        # only: no round trip.
+        driver.autocommit = True
+        try:
+            yield
+        finally:
+            if not driver.closed:
+                driver.autocommit = False
 
     def snapshot(self, connection: Connection) -> Connection:
         # Its default, READ COMMITTED, takes a new snapshot per statement.
@@ -403,6 +429,34 @@ def driver_rows(connection: Connection | DriverConnection, statement: str, param
         return cursor.fetchall()  # type: ignore[no-any-return]
     finally:
         cursor.close()
+
+
+#: A pooled PostgreSQL connection back in the pool for less than this is handed out unchecked;
+#: one idle longer is pinged first (as HikariCP's ``aliveBypassWindowMs``). Under load every
+#: connection comes back within milliseconds, and a ping per check-out was a round trip before
+#: each of a request's transactions. A connection that died within the window (the server
+#: restarted) fails the one statement that meets it, and the pool replaces it on its return.
+PING_AFTER_IDLE_SECONDS: Final = 1.0
+_RETURNED_AT: Final = "tzsb.returned_at"
+
+
+def _note_returned(_dbapi_connection: Any, record: Any) -> None:
+    if record is not None:
+        record.info[_RETURNED_AT] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    returned_at = record.info.get(_RETURNED_AT)
+    if returned_at is not None and time.monotonic() - returned_at < PING_AFTER_IDLE_SECONDS:
+        return
+    try:
+        dbapi_connection.execute("SELECT 1")
+        if not dbapi_connection.autocommit:
+            dbapi_connection.rollback()
+    except Exception as error:
+        # SQLAlchemy's pessimistic disconnect handling: the pool drops this connection and checks
+        # out another (a new one, once every pooled one has failed its ping).
+        raise sa.exc.DisconnectionError(f"a pooled connection failed its ping: {error}") from error
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:

@@ -190,7 +190,8 @@ class Store:
         events and check-in cost ten times what the pool's own check-out does)."""
         pooled = self.engine.raw_connection()
         try:
-            yield DriverConnection(pooled.driver_connection, self.dialect)
+            with self.dialect.single_statement(pooled.driver_connection):
+                yield DriverConnection(pooled.driver_connection, self.dialect)
         finally:
             pooled.close()
 

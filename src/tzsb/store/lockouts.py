@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from tzsb.errors import StoreConflict
+from tzsb.store.dialects import DriverConnection, driver_rows
 from tzsb.store.schema import auth_failures
 
 
@@ -48,6 +49,20 @@ def find(connection: Connection, appid: str, client_addr: str) -> Failures | Non
     """The pair's failures, if any are recorded."""
     row = connection.execute(sa.select(auth_failures).where(*_pair(appid, client_addr))).first()
     return None if row is None else _stored(row)
+
+
+#: Straight to the driver: with several server processes every request reads its app's and its
+#: pair's rows (``Lockouts.locks``).
+_FIND_BOTH = (
+    "SELECT appid, client_addr, failures, first_failed_at, last_failed_at, locked_until "
+    "FROM auth_failures WHERE appid = ? AND client_addr IN (?, ?)"
+)
+
+
+def find_both(connection: Connection | DriverConnection, appid: str, first: str, second: str) -> dict[str, Failures]:
+    """The failures recorded for ``appid`` from the addresses ``first`` and ``second``, by address
+    (one statement: an app-wide lock's row and a pair's row together)."""
+    return {row[1]: Failures(*row) for row in driver_rows(connection, _FIND_BOTH, (appid, first, second))}
 
 
 def lock_pair(connection: Connection, appid: str, client_addr: str) -> Failures | None:
