@@ -93,3 +93,16 @@ def test_one_read_tells_every_process_of_app_and_address_locks(node: Node, clock
     assert shared.locks("hz-city", "*") == PairLocks(app_locked, False, None)
     clock.advance(timedelta(hours=24))
     assert shared.locks("hz-city", "10.0.0.1") == PairLocks(None, True, None)
+
+
+def test_pairs_whose_failures_are_over_are_pruned_by_every_process(node: Node, clock: FixedClock) -> None:
+    """Shared or not, a process drops the rows of pairs whose failures are out of the window (and
+    whose lock, if any, is over) as it answers requests: strangers cannot grow the table for good."""
+    for shared in (True, False):
+        recording = Lockouts(node.store, clock, shared=shared)
+        recording.record_failure("hz-city", "10.0.0.9")
+        assert [row["client_addr"] for row in recording.listing()] == ["10.0.0.9"]
+        clock.advance(timedelta(hours=1, seconds=1))
+        answering = Lockouts(node.store, clock, shared=shared, refresh_seconds=0.0)
+        assert answering.locks("hz-city", "10.0.0.1") == PairLocks(None, False, None)
+        assert answering.listing() == []

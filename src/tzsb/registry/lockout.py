@@ -60,12 +60,16 @@ class Lockouts:
         self._suspects: set[tuple[str, str]] = set()
         self._suspects_read = -float("inf")
 
-    def _is_suspect(self, appid: str, client_addr: str) -> bool:
+    def _refresh_if_due(self) -> None:
+        """Every ``refresh_seconds``: drop pairs whose failures and lock are over, and re-read the rest."""
         if time.monotonic() - self._suspects_read >= self.refresh_seconds:
             self._prune()
             with self.store.read() as connection:
                 self._suspects = lockouts.pairs(connection)
             self._suspects_read = time.monotonic()
+
+    def _is_suspect(self, appid: str, client_addr: str) -> bool:
+        self._refresh_if_due()
         return self.shared or (appid, client_addr) in self._suspects
 
     def app_locked_until(self, appid: str) -> datetime | None:
@@ -101,6 +105,7 @@ class Lockouts:
         transaction each, cost a PostgreSQL node about eight round trips per request)."""
         if not self.shared:
             return PairLocks(self.app_locked_until(appid), *self.status(appid, client_addr))
+        self._refresh_if_due()  # (pruning: the rows of pairs whose failures are over go)
         with self.store.read_statement() as connection:
             found = lockouts.find_both(connection, appid, EVERY_ADDRESS, client_addr)
         app_wide, pair = found.get(EVERY_ADDRESS), found.get(client_addr) if client_addr != EVERY_ADDRESS else None

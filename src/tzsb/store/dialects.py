@@ -292,8 +292,12 @@ class PostgreSQLDialect(Dialect):
         try:
             yield
         finally:
-            if not driver.closed:
+            try:
                 driver.autocommit = False
+            except Exception:
+                # Never back to the pool in autocommit (later transactions on it would not be atomic):
+                # closed, the pool discards it at check-in.
+                driver.close()
 
     def snapshot(self, connection: Connection) -> Connection:
         # Its default, READ COMMITTED, takes a new snapshot per statement.
@@ -434,8 +438,11 @@ def driver_rows(connection: Connection | DriverConnection, statement: str, param
 #: A pooled PostgreSQL connection back in the pool for less than this is handed out unchecked;
 #: one idle longer is pinged first (as HikariCP's ``aliveBypassWindowMs``). Under load every
 #: connection comes back within milliseconds, and a ping per check-out was a round trip before
-#: each of a request's transactions. A connection that died within the window (the server
-#: restarted) fails the one statement that meets it, and the pool replaces it on its return.
+#: each of a request's transactions. The price: a connection whose backend died less than this
+#: after the connection was last used (a server restarted faster than that, or an operator
+#: terminating idle backends) fails the one statement that meets it, and the pool replaces it on
+#: its return; each such connection fails once. A restart that takes longer leaves every pooled
+#: connection idle past the window, so each is pinged and replaced before use.
 PING_AFTER_IDLE_SECONDS: Final = 1.0
 _RETURNED_AT: Final = "tzsb.returned_at"
 
