@@ -115,3 +115,20 @@ def test_a_unit_alone_runs_in_its_own_transaction(store: Store) -> None:
         assert interaction_log.count(connection) == 0
         assert log_chain.state(connection).head_seq == 0
     assert store.write_grouped(lambda connection: 42) == 42
+
+
+def test_the_claims_of_a_transaction_go_in_together_at_its_end(store: Store) -> None:
+    """Claims made in one write transaction are inserted in one statement as it ends (a batch's
+    claims: one round trip on PostgreSQL); a random claimed twice among them fails all of them."""
+    with store.write() as connection:
+        for random in ("one", "two", "three"):
+            nonces.claim(connection, "app", random, "f" * 64, b"{}", NOW)
+    assert [_claimed(store, random) for random in ("one", "two", "three")] == [True, True, True]
+
+    taken = "one of the randoms four of app app, two of app app is claimed already"
+    with pytest.raises(StoreConflict, match=taken), store.write() as connection:
+        nonces.claim(connection, "app", "four", "f" * 64, b"{}", NOW)
+        nonces.claim(connection, "app", "two", "f" * 64, b"{}", NOW)
+    assert not _claimed(store, "four")
+    with pytest.raises(StoreConflict, match=r"^random one of app app is claimed already$"), store.write() as connection:
+        nonces.claim(connection, "app", "one", "f" * 64, b"{}", NOW)
