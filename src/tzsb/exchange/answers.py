@@ -174,5 +174,6 @@ class Answers:
         )
 
     def _find_claim(self, context: RequestContext) -> nonces.Claim | None:
-        with self.store.read() as connection:
+        # Every write and every routed request looks its random up before anything else.
+        with self.store.read_statement() as connection:
             return nonces.find(connection, context.appid, context.random)

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from tzsb.errors import StoreConflict
-from tzsb.store.dialects import dialect_of, driver_sql
+from tzsb.store.dialects import DriverConnection, dialect_of, driver_rows, driver_sql
 from tzsb.store.engine import Store, defer
 from tzsb.store.schema import nonces
 
@@ -39,12 +39,12 @@ class Claim:
     response: bytes | None
 
 
-def find(connection: Connection, appid: str, random: str) -> Claim | None:
-    """The claim of ``random`` by ``appid``, if any."""
-    row = connection.exec_driver_sql(driver_sql(connection, _FIND), (appid, random)).first()
-    if row is None:
+def find(connection: Connection | DriverConnection, appid: str, random: str) -> Claim | None:
+    """The claim of ``random`` by ``appid``, if any (one statement: ``Store.read_statement`` will do)."""
+    rows = driver_rows(connection, _FIND, (appid, random))
+    if not rows:
         return None
-    fingerprint, response = row
+    fingerprint, response = rows[0]
     return Claim(fingerprint, None if response is None else bytes(response))
 
 
