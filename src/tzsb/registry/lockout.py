@@ -78,7 +78,7 @@ class Lockouts:
             return None
         with self.store.read() as connection:
             row = lockouts.find(connection, appid, EVERY_ADDRESS)
-        return None if row is None else self._until(row)
+        return self._until(row)
 
     def lock_app(self, appid: str, reason_count: int) -> datetime:
         """Lock the app from every address for the cool-down; returns the lock's end.
@@ -108,16 +108,12 @@ class Lockouts:
         self._refresh_if_due()  # (pruning: the rows of pairs whose failures are over go)
         with self.store.read_statement() as connection:
             found = lockouts.find_both(connection, appid, EVERY_ADDRESS, client_addr)
-        app_wide, pair = found.get(EVERY_ADDRESS), found.get(client_addr) if client_addr != EVERY_ADDRESS else None
-        return PairLocks(
-            self._until(app_wide) if app_wide is not None else None,
-            pair is not None,
-            self._until(pair) if pair is not None else None,
-        )
+        pair = found.get(client_addr) if client_addr != EVERY_ADDRESS else None
+        return PairLocks(self._until(found.get(EVERY_ADDRESS)), pair is not None, self._until(pair))
 
-    def _until(self, row: lockouts.Failures) -> datetime | None:
-        """The end of ``row``'s lock, if it is locked now."""
-        if row.locked_until is None:
+    def _until(self, row: lockouts.Failures | None) -> datetime | None:
+        """The end of ``row``'s lock, if there is a row and it is locked now."""
+        if row is None or row.locked_until is None:
             return None
         moment = datetime.fromisoformat(row.locked_until)
         return moment if moment > self.clock.now() else None
@@ -128,7 +124,7 @@ class Lockouts:
             return False, None
         with self.store.read() as connection:
             row = lockouts.find(connection, appid, client_addr)
-        return (False, None) if row is None else (True, self._until(row))
+        return row is not None, self._until(row)
 
     def record_failure(self, appid: str, client_addr: str) -> datetime | None:
         """Count a failed check; returns the lock's end when this failure locks the pair."""

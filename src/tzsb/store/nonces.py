@@ -22,7 +22,8 @@ from tzsb.store.schema import nonces
 #: Straight to the driver, like ``_FIND``: every answered request claims its random, and
 #: SQLAlchemy's execution of even a compiled insert cost more than the insert (about 40 µs a claim).
 _CLAIM_PREFIX: Final = "INSERT INTO nonces (appid, random, fingerprint, response, created_at, response_bytes) VALUES "
-_CLAIM: Final = _CLAIM_PREFIX + "(?, ?, ?, ?, ?, ?)"
+_CLAIM_ROW: Final = "(?, ?, ?, ?, ?, ?)"
+_CLAIM: Final = _CLAIM_PREFIX + _CLAIM_ROW
 #: The key of the claims made in a write transaction, inserted at its end (``defer``).
 _PENDING: Final = "tzsb.nonces.pending"
 #: Straight to the driver: SQLAlchemy's statement building and result processing cost more than the
@@ -74,8 +75,8 @@ def _insert(connection: Connection, rows: list[tuple[Any, ...]]) -> None:
             # SQLite: no round trips to save; executemany steps the one prepared statement per row.
             cursor.executemany(driver_sql(connection, _CLAIM), rows)
         else:
-            markers = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(rows))
-            cursor.execute(_CLAIM_PREFIX + markers, [value for row in rows for value in row])
+            statement = _CLAIM_PREFIX + ", ".join([_CLAIM_ROW] * len(rows))
+            cursor.execute(driver_sql(connection, statement), [value for row in rows for value in row])
     except connection.dialect.loaded_dbapi.IntegrityError as taken:
         randoms = ", ".join(f"{row[1]} of app {row[0]}" for row in rows)
         raise StoreConflict(

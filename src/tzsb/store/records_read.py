@@ -208,8 +208,6 @@ def select_records(
         if not prefix or query.key is not None or query.region is not None or query.equals:
             return changed
         # A feed scoped to a region also tells of the records that left it (their rows are elsewhere now).
-        # A feed is read in a snapshot, never as one statement alone (``one_statement``).
-        assert isinstance(connection, Connection)
         departed = departures(connection, query.business, prefix, start, query.limit)
         if not departed:
             return changed
@@ -261,7 +259,9 @@ def _run(
     return [_stored(row, raw) for row in driver_rows(connection, statement, (*params, limit))]
 
 
-def departures(connection: Connection, business: str, prefix: str, after_seq: int, limit: int) -> list[StoredRecord]:
+def departures(
+    connection: Connection | DriverConnection, business: str, prefix: str, after_seq: int, limit: int
+) -> list[StoredRecord]:
     """Records of ``business`` that moved out of the region range ``prefix`` (to a region outside
     it) with a change sequence above ``after_seq``, as ``departed`` rows in sequence order."""
     lower, upper = _prefix_bounds(prefix)
@@ -269,9 +269,7 @@ def departures(connection: Connection, business: str, prefix: str, after_seq: in
         "SELECT record_key, old_region, seq, at FROM region_departures WHERE business = ? AND seq > ? "
         "AND old_region >= ? AND old_region < ? AND NOT (new_region >= ? AND new_region < ?) ORDER BY seq LIMIT ?"
     )
-    rows = connection.exec_driver_sql(
-        dialect_of(connection).driver_sql(statement), (business, after_seq, lower, upper, lower, upper, limit)
-    )
+    rows = driver_rows(connection, statement, (business, after_seq, lower, upper, lower, upper, limit))
     return [StoredRecord(key, region, "", {}, True, at, "", int(seq), departed=True) for key, region, seq, at in rows]
 
 
