@@ -214,6 +214,8 @@ def select_records(
         return sorted([*changed, *departed], key=lambda row: row.seq)[: query.limit]
     if not query.include_deleted:
         add("deleted = ?", False)
+    if query.key is not None:
+        return _keyed(connection, query, conditions, params, prefix, raw)
     if query.by_seq:
         # The order of writes, which says nothing about the keys: a walk of ``ix_records_seq``
         # from the position on, filtered (regions, deleted rows), with no sort and no rescan.
@@ -245,6 +247,32 @@ def select_records(
         later_params = [*params, region, *range_params]
         found += _run(connection, later, later_params, order, query.limit - len(found), raw)
     return found
+
+
+def _keyed(
+    connection: Connection | DriverConnection,
+    query: RecordQuery,
+    conditions: list[str],
+    params: list[Any],
+    prefix: str,
+    raw: bool,
+) -> list[StoredRecord]:
+    """A page of a query that names its key: the one row the primary key holds, if it is in scope
+    and after the keyset position.
+
+    Region scope and position are checked on that row here, not in SQL: PostgreSQL, without
+    statistics on a freshly loaded table, took ``region >= ? AND region < ?`` beside the key as a
+    reason to walk the region index through the whole scope (2.9 ms a look-up over 20,000 records,
+    against 0.02 ms by the primary key)."""
+    rows = _run(connection, conditions, params, "record_key", query.limit, raw)
+    kept = [row for row in rows if row.region.startswith(prefix)]
+    if query.after is None:
+        return kept
+    if query.by_seq:
+        start = int(query.after[0])
+        return [row for row in kept if row.seq > start]
+    position = cast(tuple[str, str], query.after)
+    return [row for row in kept if (row.region, row.key) > position]
 
 
 def _run(
