@@ -1,4 +1,5 @@
-"""The query-key baseline: a bare Starlette endpoint doing the node's record lookup, unsigned.
+"""The baselines of query-key and query-region: bare Starlette endpoints doing the node's record
+lookup (``/lookup``) and its keyset page over a region (``/page``), unsigned.
 
 Run as ``python -m bench.baseline_app DATABASE PORT [WORKERS]``: DATABASE is the node's SQLite file,
 or a ``postgresql://`` URL (the node's schema in its ``search_path``); WORKERS uvicorn processes
@@ -65,6 +66,39 @@ def build(database: str) -> Starlette:
         key = orjson.loads(await request.body())["key"]
         return Response(await anyio.to_thread.run_sync(lookup, key), media_type="application/json")
 
+    #: The node's keyset page over a region prefix (``records_read.select_records``): the rest of the
+    #: region after the position, then the regions after it; one row more than the page tells
+    #: whether another page follows.
+    in_scope = (
+        f"SELECT record_key, region, data FROM records WHERE business = '0101' AND region >= {marker} "  # noqa: S608
+        f"AND region < {marker} AND deleted = {'false' if postgres else '0'} AND "
+    )
+    order = " ORDER BY region, record_key LIMIT " + marker
+
+    def page(prefix: str, size: int, after: list[str] | None) -> bytes:
+        bounds = (prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1))
+        with _connection(database) as connection:
+            if after is None:
+                rows = connection.execute(in_scope + "true" + order, (*bounds, size + 1)).fetchall()
+            else:
+                same = f"region = {marker} AND record_key > {marker}"
+                rows = connection.execute(in_scope + same + order, (*bounds, *after, size + 1)).fetchall()
+                if len(rows) <= size:
+                    later = in_scope + f"region > {marker}" + order
+                    rows += connection.execute(later, (*bounds, after[0], size + 1 - len(rows))).fetchall()
+        shown = rows[:size]
+        # The stored JSON spliced in as it is (the node does the same on SQLite).
+        documents = b",".join(row[2].encode() if isinstance(row[2], str) else orjson.dumps(row[2]) for row in shown)
+        following = orjson.dumps([shown[-1][1], shown[-1][0]] if len(rows) > size else None)
+        return b'{"busilist":[' + documents + b'],"after":' + following + b"}"
+
+    async def page_endpoint(request: Request) -> Response:
+        import anyio.to_thread
+
+        asked = orjson.loads(await request.body())
+        answer = await anyio.to_thread.run_sync(page, asked["prefix"], asked["size"], asked["after"])
+        return Response(answer, media_type="application/json")
+
     async def health(_request: Request) -> Response:
         return Response(b"{}", media_type="application/json")
 
@@ -76,7 +110,11 @@ def build(database: str) -> Starlette:
         anyio.to_thread.current_default_thread_limiter().total_tokens = POOLED
         yield
 
-    routes = [Route("/lookup", endpoint, methods=["POST"]), Route("/healthz", health)]
+    routes = [
+        Route("/lookup", endpoint, methods=["POST"]),
+        Route("/page", page_endpoint, methods=["POST"]),
+        Route("/healthz", health),
+    ]
     return Starlette(routes=routes, lifespan=lifespan)
 
 

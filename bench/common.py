@@ -187,6 +187,49 @@ def post_ok(client: httpx.Client, url: str, body: bytes) -> dict[str, Any]:
 def ingest(server: NodeServer, records: int, batch: int = 1000, start: int = 0, clients: int = 1) -> float:
     """Add ``records`` devices in signed batches from ``clients`` concurrent connections; returns the
     wall-clock seconds from the first request to the last answer (bodies are built beforehand)."""
+    return ingest_measured(server, records, batch, start, clients).seconds
+
+
+@dataclass(frozen=True)
+class IngestRun:
+    """An ingest's wall-clock seconds, and the CPU seconds the client (this process) and the server
+    (its processes) spent meanwhile: a client far from one core's worth was not the limit."""
+
+    seconds: float
+    client_cpu: float
+    server_cpu: float
+
+    def described(self) -> str:
+        return (
+            f"client CPU {self.client_cpu / self.seconds:.0%} of the wall-clock time, "
+            f"server CPU {self.server_cpu / self.seconds:.0%}"
+        )
+
+
+def _processes(pid: int) -> list[int]:
+    """``pid`` and its descendants (a server's worker processes)."""
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            found += _processes(int(child))
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds of ``pid`` and its descendants that are alive now."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for process in _processes(pid):
+        try:
+            fields = Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def ingest_measured(server: NodeServer, records: int, batch: int = 1000, start: int = 0, clients: int = 1) -> IngestRun:
+    """``ingest``, with the CPU time of the client and of the server."""
     bodies = [
         signed(server.secret, "01", [device(n) for n in range(offset, min(offset + batch, start + records))])
         for offset in range(start, start + records, batch)
@@ -203,15 +246,17 @@ def ingest(server: NodeServer, records: int, batch: int = 1000, start: int = 0, 
             failures.append(exc)
 
     threads = [threading.Thread(target=send, args=(share,)) for share in shares]
+    server_began, client_began = cpu_seconds(server.process.pid), time.process_time()
     began = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     spent = time.perf_counter() - began
+    client_cpu, server_cpu = time.process_time() - client_began, cpu_seconds(server.process.pid) - server_began
     if failures:
         raise failures[0]
-    return spent
+    return IngestRun(spent, client_cpu, server_cpu)
 
 
 def percentile(samples: list[float], fraction: float) -> float:
@@ -328,35 +373,38 @@ def node_target(server: NodeServer) -> Target:
     return Target(server.url, lambda key: signed(server.secret, "04", [{"EQP_CODE": key}]))
 
 
-@dataclass
-class KeyQueryRuns:
-    """04-by-key runs of wrk against several servers, a round each in turn: requests/s and latencies."""
+@dataclass(frozen=True)
+class Feed:
+    """Where wrk sends its requests, and the ``n``-th body of a run (one line: no newline inside)."""
 
-    keys: list[str]
+    url: str
+    body: Callable[[int], bytes]
+
+
+@dataclass(kw_only=True)
+class WrkRuns:
+    """Runs of wrk against several feeds, a round each in turn: requests/s and latencies."""
+
     seconds: float
     clients: int
-    #: Bodies signed per run: enough that no random comes twice (a repeated one is answered from its
-    #: first answer, another path).
+    #: Bodies prepared per run: enough that none is sent twice (a repeated random is answered from
+    #: its first answer, another path).
     per_round: int
     rates: dict[str, list[float]] = field(default_factory=dict)
     latency: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
 
-    def run(self, servers: dict[str, NodeServer | Target], rounds: int) -> None:
-        """``rounds`` rounds, each a run against every server in turn: a node (04 by key, signed with
-        its bench app's secret) or any other ``Target``."""
-        targets = {
-            mode: server if isinstance(server, Target) else node_target(server) for mode, server in servers.items()
-        }
+    def run_feeds(self, feeds: dict[str, Feed], rounds: int) -> None:
+        """``rounds`` rounds, each a run of wrk against every feed in turn."""
         with tempfile.TemporaryDirectory(prefix="tzsb-wrk-") as folder:
             script = Path(folder) / "feed.lua"
             script.write_text(WRK_SCRIPT, encoding="utf-8")
             for number in range(rounds):
-                for mode, target in targets.items():
+                for mode, feed in feeds.items():
                     bodies = Path(folder) / f"{mode}-{number}.txt"
                     with bodies.open("wb") as output:
-                        for _ in range(self.per_round):
-                            output.write(target.body(random.choice(self.keys)) + b"\n")
-                    figures = wrk_run(target.url, bodies, script, self.seconds, self.clients)
+                        for index in range(self.per_round):
+                            output.write(feed.body(index) + b"\n")
+                    figures = wrk_run(feed.url, bodies, script, self.seconds, self.clients)
                     if figures["requests"] > self.per_round:
                         raise RuntimeError(f"{figures['requests']} requests outran {self.per_round} bodies")
                     self.rates.setdefault(mode, []).append(figures["rate"])
@@ -365,11 +413,31 @@ class KeyQueryRuns:
     def median(self, mode: str) -> float:
         return statistics.median(self.rates[mode])
 
+    def p99(self, mode: str) -> float:
+        return statistics.median(item[1] for item in self.latency[mode])
+
     def described(self, mode: str) -> str:
         runs = ", ".join(f"{rate:.0f}" for rate in self.rates[mode])
         p50 = statistics.median(item[0] for item in self.latency[mode])
-        p99 = statistics.median(item[1] for item in self.latency[mode])
-        return f"{self.median(mode):.0f} req/s (runs {runs}); p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+        return f"{self.median(mode):.0f} req/s (runs {runs}); p50 {p50:.1f} ms, p99 {self.p99(mode):.1f} ms"
+
+
+@dataclass(kw_only=True)
+class KeyQueryRuns(WrkRuns):
+    """04-by-key runs of wrk: each body asks for a key drawn at random from ``keys``."""
+
+    keys: list[str]
+
+    def run(self, servers: dict[str, NodeServer | Target], rounds: int) -> None:
+        """``rounds`` rounds, each a run against every server in turn: a node (04 by key, signed with
+        its bench app's secret) or any other ``Target``."""
+        targets = {
+            mode: server if isinstance(server, Target) else node_target(server) for mode, server in servers.items()
+        }
+        self.run_feeds({mode: self._random_keys(target) for mode, target in targets.items()}, rounds)
+
+    def _random_keys(self, target: Target) -> Feed:
+        return Feed(target.url, lambda _index: target.body(random.choice(self.keys)))
 
 
 def key_query_runs(options: argparse.Namespace, bodies_per_second: int = 2_500) -> tuple[KeyQueryRuns, int, int]:
@@ -389,6 +457,6 @@ def key_query_runs(options: argparse.Namespace, bodies_per_second: int = 2_500) 
     return runs, records, 1 if options.quick else options.rounds
 
 
-def wrk_summary(runs: KeyQueryRuns, records: int, rounds: int) -> str:
+def wrk_summary(runs: WrkRuns, records: int, rounds: int) -> str:
     """The report row that says how the rounds were run."""
     return f"{records:,} records; wrk -t1 -c{runs.clients}, {rounds} alternating rounds of {runs.seconds:.0f} s"

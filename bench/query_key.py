@@ -60,8 +60,6 @@ def main() -> None:
             baseline.terminate()
             baseline.wait(timeout=30)
     node, base = runs.median("node"), runs.median("baseline")
-    node_p99 = sorted(item[1] for item in runs.latency["node"])[len(runs.latency["node"]) // 2]
-    base_p99 = sorted(item[1] for item in runs.latency["baseline"])[len(runs.latency["baseline"]) // 2]
     report(
         "query-key",
         node,
@@ -73,7 +71,7 @@ def main() -> None:
             ("database / workers", f"{'PostgreSQL' if options.postgres else 'SQLite'} / {options.workers}"),
             ("node 04 by key", runs.described("node")),
             ("bare Starlette + the same lookup", runs.described("baseline")),
-            ("p99 node / baseline", f"{node_p99 / base_p99:.2f}"),
+            ("p99 node / baseline", f"{runs.p99('node') / runs.p99('baseline'):.2f}"),
         ],
     )
 

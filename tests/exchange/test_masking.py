@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.support import body, call, device, grant
 from tzsb import refusals
 from tzsb.app import Node
 from tzsb.catalog import load_catalog
 from tzsb.errors import ExchangeError
-from tzsb.exchange.masking import MASKERS, masker
+from tzsb.exchange.masking import MASKERS, _number, masker
 
 PERSON = {
     "ID_NO": "11010519491231002X",
@@ -114,3 +118,10 @@ def test_a_masked_app_cannot_probe_sensitive_values(
     assert answer["datalist"] == {"result": "0000", "message": refusal.message, "code": refusal.code.value}
     (record,) = query(node, "writer", writer, "140103", {"ID_NO": PERSON["ID_NO"]})
     assert record == PERSON
+
+
+@settings(max_examples=300)
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=60) | st.from_regex(r"[0-9Xx\- 年月日号A-Z张]{0,30}"))
+def test_the_digits_of_a_text_are_its_ascii_digits_and_x_in_order(text: str) -> None:
+    # The echo search compares digit strings; bytes.translate must keep exactly what [^0-9Xx] removal keeps.
+    assert _number(text) == re.sub(r"[^0-9Xx]+", "", text).upper()
