@@ -68,23 +68,26 @@ def build(database: str) -> Starlette:
 
     #: The node's keyset page over a region prefix (``records_read.select_records``): the rest of the
     #: region after the position, then the regions after it; one row more than the page tells
-    #: whether another page follows.
-    in_scope = (
-        f"SELECT record_key, region, data FROM records WHERE business = '0101' AND region >= {marker} "  # noqa: S608
-        f"AND region < {marker} AND deleted = {'false' if postgres else '0'} AND "
-    )
-    order = " ORDER BY region, record_key LIMIT " + marker
+    #: whether another page follows. As in the node, the rest of a region is asked without the prefix
+    #: range: beside "region = ? AND record_key > ?" it made SQLite walk the primary key from that key
+    #: on, through every later key (280 ms for the last page of a county of 20,000 records).
+    not_deleted = "false" if postgres else "0"
+    live = f"SELECT record_key, region, data FROM records WHERE business = '0101' AND deleted = {not_deleted}"  # noqa: S608
+    in_scope = f"{live} AND region >= {marker} AND region < {marker}"
+    order = f" ORDER BY region, record_key LIMIT {marker}"
 
     def page(prefix: str, size: int, after: list[str] | None) -> bytes:
         bounds = (prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1))
         with _connection(database) as connection:
             if after is None:
-                rows = connection.execute(in_scope + "true" + order, (*bounds, size + 1)).fetchall()
+                rows = connection.execute(in_scope + order, (*bounds, size + 1)).fetchall()
             else:
-                same = f"region = {marker} AND record_key > {marker}"
-                rows = connection.execute(in_scope + same + order, (*bounds, *after, size + 1)).fetchall()
+                rows = []
+                if after[0].startswith(prefix):
+                    same = f"{live} AND region = {marker} AND record_key > {marker}{order}"
+                    rows = connection.execute(same, (*after, size + 1)).fetchall()
                 if len(rows) <= size:
-                    later = in_scope + f"region > {marker}" + order
+                    later = f"{in_scope} AND region > {marker}{order}"
                     rows += connection.execute(later, (*bounds, after[0], size + 1 - len(rows))).fetchall()
         shown = rows[:size]
         # The stored JSON spliced in as it is (the node does the same on SQLite).
