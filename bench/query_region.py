@@ -119,7 +119,7 @@ def main() -> None:
             pages = sum(len(walk) for walk, _ in cursors.values())
             node_walked = statistics.mean(rate for _, rate in cursors.values())
             base_walked = statistics.mean(rate for _, rate in positions.values())
-            runs = WrkRuns(seconds=seconds, clients=options.clients, per_round=int(2_000 * seconds) + 500)
+            runs = WrkRuns(seconds=seconds, clients=options.clients, per_round=int(4_000 * seconds) + 500)
             node_body = side_by_side(
                 {county: walk for county, (walk, _) in cursors.items()},
                 lambda county, cursor: node_page(server.secret, county, options.page_size, cursor),

@@ -121,7 +121,11 @@ def test_a_masked_app_cannot_probe_sensitive_values(
 
 
 @settings(max_examples=300)
-@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=60) | st.from_regex(r"[0-9Xx\- 年月日号A-Z张]{0,30}"))
+@given(
+    st.text(alphabet=st.characters(exclude_categories=()), max_size=60)
+    | st.from_regex(r"[0-9Xx\- 年月日号A-Z张]{0,30}")
+)
 def test_the_digits_of_a_text_are_its_ascii_digits_and_x_in_order(text: str) -> None:
-    # The echo search compares digit strings; bytes.translate must keep exactly what [^0-9Xx] removal keeps.
+    # The echo search compares digit strings; bytes.translate must keep exactly what [^0-9Xx] removal keeps
+    # (lone surrogates included: no JSON parser here lets one in, but the masker must not fail on one).
     assert _number(text) == re.sub(r"[^0-9Xx]+", "", text).upper()

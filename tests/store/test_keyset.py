@@ -203,14 +203,19 @@ def test_a_query_by_key_answers_its_row_only_within_scope_and_after_the_position
 ) -> None:
     store, rows = small_store
     key = data.draw(st.sampled_from([row[0] for row in rows]) | st.just("K-none"))
-    after: tuple[str, str] | tuple[int] | None = data.draw(
-        st.none()
-        | (
-            st.tuples(st.integers(0, len(rows) + 1))
-            if by_seq
-            else st.tuples(st.sampled_from(REGIONS), st.sampled_from([key, "K", "K999999"]))
+    # Positions right at the key's own row (and either side of it) as well as anywhere.
+    seq = next((number for number, row in enumerate(rows, 1) if row[0] == key), 0)
+    region = next((row[1] for row in rows if row[0] == key), REGIONS[0])
+    after: tuple[str, str] | tuple[int] | None
+    if by_seq:
+        after = data.draw(
+            st.none() | st.tuples(st.sampled_from([seq - 1, seq, seq + 1]) | st.integers(0, len(rows) + 1))
         )
-    )
+    else:
+        near = st.sampled_from([(region, key), (region, key[:-1]), (region, key + "0")])
+        after = data.draw(
+            st.none() | near | st.tuples(st.sampled_from(REGIONS), st.sampled_from([key, "K", "K999999"]))
+        )
     query = RecordQuery(
         "0101",
         key=key,

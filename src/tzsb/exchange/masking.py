@@ -95,7 +95,7 @@ _NOT_NUMBER_BYTES: Final = bytes(byte for byte in range(256) if byte not in b"01
 
 def _number(text: str) -> str:
     """The digits (and check-digit X, upper-cased) of ``text``, in order: ``[^0-9Xx]`` removed."""
-    return text.encode().translate(None, _NOT_NUMBER_BYTES).decode("ascii").upper()
+    return text.encode("utf-8", "surrogatepass").translate(None, _NOT_NUMBER_BYTES).decode("ascii").upper()
 
 
 def _echoes(kind: str, value: str, others: str, other_digits: Callable[[], str]) -> list[_Echo]:
