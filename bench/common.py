@@ -384,6 +384,10 @@ class Feed:
     body: Callable[[int], bytes]
 
 
+#: Seconds of the unmeasured wrk run against each server before its measured rounds.
+WARM_UP_SECONDS = 2.0
+
+
 @dataclass(kw_only=True)
 class WrkRuns:
     """Runs of wrk against several feeds, a round each in turn: requests/s and latencies."""
@@ -397,22 +401,39 @@ class WrkRuns:
     latency: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
 
     def run_feeds(self, feeds: dict[str, Feed], rounds: int) -> None:
-        """``rounds`` rounds, each a run of wrk against every feed in turn."""
+        """``rounds`` rounds, each a run of wrk against every feed in turn, after a warm-up run of each
+        that is not measured: both sides open their pooled database connections on first use (with two
+        workers on PostgreSQL, 32 at once), and the first round should not pay for it."""
+        warm_up = min(WARM_UP_SECONDS, self.seconds)
         with tempfile.TemporaryDirectory(prefix="tzsb-wrk-") as folder:
             script = Path(folder) / "feed.lua"
             script.write_text(WRK_SCRIPT, encoding="utf-8")
+            for mode, feed in feeds.items():
+                bodies = Path(folder) / f"{mode}-warm-up.txt"
+                count = int(self.per_round * warm_up / self.seconds) + self.clients
+                # Bodies of their own (indices past a round's), so that no random of a round was used.
+                self._write_bodies(bodies, feed, range(self.per_round, self.per_round + count))
+                subprocess.run(
+                    ["wrk", "-t1", f"-c{self.clients}", f"-d{max(1, round(warm_up))}s", "-s", str(script), feed.url,
+                     "--", str(bodies)],
+                    capture_output=True, timeout=warm_up + 120, check=False,
+                )  # fmt: skip
             for number in range(rounds):
                 for mode, feed in feeds.items():
                     bodies = Path(folder) / f"{mode}-{number}.txt"
-                    with bodies.open("wb") as output:
-                        for index in range(self.per_round):
-                            output.write(feed.body(index) + b"\n")
+                    self._write_bodies(bodies, feed, range(self.per_round))
                     figures = wrk_run(feed.url, bodies, script, self.seconds, self.clients)
                     # Requests still in flight when wrk stops are not counted: up to one per connection.
                     if figures["requests"] + self.clients > self.per_round:
                         raise RuntimeError(f"{figures['requests']} requests outran {self.per_round} bodies")
                     self.rates.setdefault(mode, []).append(figures["rate"])
                     self.latency.setdefault(mode, []).append((figures["p50_ms"], figures["p99_ms"]))
+
+    @staticmethod
+    def _write_bodies(path: Path, feed: Feed, indices: range) -> None:
+        with path.open("wb") as output:
+            for index in indices:
+                output.write(feed.body(index) + b"\n")
 
     def median(self, mode: str) -> float:
         return statistics.median(self.rates[mode])
