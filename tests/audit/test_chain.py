@@ -24,6 +24,7 @@ from tests.support import body, call, device, grant, log_rows, snapshot
 from tzsb import refusals
 from tzsb.app import Node, build_node
 from tzsb.audit import ArchiveError, ChainHead, archive, head, verify
+from tzsb.audit.log import LogEntry
 from tzsb.protocol import failure_datalist
 from tzsb.store import Store, log_chain, open_store
 from tzsb.store.schema import interaction_log
@@ -312,3 +313,33 @@ def test_migration_0008_chains_the_entries_logged_before_it(database_url: str) -
         assert report.ok and report.head.seq == 4
     finally:
         upgraded.dispose()
+
+
+def test_an_append_on_any_pooled_connection_tries_from_the_head_this_process_last_moved(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Requests rotate through the pool: an append on a connection other than the last one's must not
+    first try a stale head and then read the head under its lock (three round trips on PostgreSQL)."""
+    store = open_store(database_url)
+    attempts: list[tuple[int, str]] = []
+    attempt = log_chain._try_append
+
+    def counted(connection: Any, head: tuple[int, str], rows: Any) -> Any:
+        attempts.append(head)
+        return attempt(connection, head, rows)
+
+    monkeypatch.setattr(log_chain, "_try_append", counted)
+    entry = LogEntry(
+        at="2026-11-28T09:30:00+08:00", appid="hz", busicode="140101", action="04", random="r" * 32,
+        client_addr="127.0.0.1", record_count=1, result="0001", code="", message="", duration_ms=1.0,
+    )  # fmt: skip
+    try:
+        with store.engine.connect() as first, store.engine.connect() as second:
+            for connection in (first, second, first, second):
+                with connection.begin():
+                    log_chain.append_chained(connection, [entry.row()])
+        assert len(attempts) == 4, attempts
+        assert verify(store).ok
+        assert head(store).seq == 4
+    finally:
+        store.dispose()
