@@ -234,3 +234,32 @@ def test_a_connection_that_died_within_the_window_fails_once_and_is_replaced(
         assert _backend(store) != first
     finally:
         store.dispose()
+
+
+@pytest.mark.postgres
+def test_a_postgresql_connection_keeps_one_cursor_through_statements_failures_and_replacement(
+    postgres_url: str, postgres_schema_url: str
+) -> None:
+    """psycopg builds each cursor in Python: one is kept per pooled connection and reused, also after a
+    statement failed in a transaction, and a replaced connection gets a cursor of its own."""
+    store = open_store(postgres_schema_url, pool_size=1, max_overflow=0)
+    cursors: list[Any] = []
+    try:
+        for _ in range(2):
+            with store.read_statement() as lent, dialects.driver_cursor(lent) as cursor:
+                cursors.append(cursor)
+        with pytest.raises(psycopg.errors.DivisionByZero), store.write() as connection:
+            driver_rows(connection, "SELECT 1 / 0")
+        with store.write() as connection, dialects.driver_cursor(connection) as cursor:
+            cursors.append(cursor)
+            assert driver_rows(connection, "SELECT 41 + 1") == [(42,)]
+        assert cursors[0] is cursors[1] is cursors[2]
+        _terminate(postgres_url, _backend(store))
+        # The one statement that meets the dead backend (within PING_AFTER_IDLE_SECONDS) fails.
+        with store.read_statement() as lent, pytest.raises(psycopg.OperationalError):
+            driver_rows(lent, "SELECT 1")
+        with store.read_statement() as lent, dialects.driver_cursor(lent) as cursor:
+            assert cursor is not cursors[0]
+            assert driver_rows(lent, "SELECT 2") == [(2,)]
+    finally:
+        store.dispose()

@@ -191,7 +191,7 @@ class Store:
         pooled = self.engine.raw_connection()
         try:
             with self.dialect.single_statement(pooled.driver_connection):
-                yield DriverConnection(pooled.driver_connection, self.dialect)
+                yield DriverConnection(pooled.driver_connection, self.dialect, pooled.info)
         finally:
             pooled.close()
 

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives import hashes
 from sqlalchemy.engine import Connection, Engine
 
-from tzsb.store.dialects import dialect_of
+from tzsb.store.dialects import dialect_of, driver_cursor
 from tzsb.store.schema import interaction_log, log_chain
 
 #: The "previous digest" of the first entry ever appended.
@@ -144,8 +144,7 @@ def _try_append(
     values = _chained(head, rows)
     last = (int(values[-1][APPENDED.index("chain_seq")]), str(values[-1][APPENDED.index("digest")]))
     dialect = dialect_of(connection)
-    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
+    with driver_cursor(connection) as cursor:
         if dialect.single_writer:
             cursor.execute(_MOVE_HEAD, (*last, *head))
             if cursor.rowcount != 1:
@@ -164,8 +163,6 @@ def _try_append(
         )
         cursor.execute(statement, (*last, *head, *(value for row in values for value in row)))
         return last if cursor.rowcount == len(values) else None
-    finally:
-        cursor.close()
 
 
 def append_chained(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -184,12 +181,9 @@ def append_chained(connection: Connection, rows: Sequence[Mapping[str, Any]]) ->
     hint = _last_heads.get(connection.engine)
     head = None if hint is None else _try_append(connection, hint, rows)
     if head is None:
-        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
+        with driver_cursor(connection) as cursor:
             cursor.execute(_READ_HEAD if dialect_of(connection).single_writer else _READ_HEAD + " FOR UPDATE")
             seq, digest = cursor.fetchone()
-        finally:
-            cursor.close()
         head = _try_append(connection, (int(seq), str(digest)), rows)
         if head is None:
             raise RuntimeError("the interaction log's chain head moved while its lock was held")

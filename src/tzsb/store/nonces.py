@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from tzsb.errors import StoreConflict
-from tzsb.store.dialects import DriverConnection, dialect_of, driver_rows, driver_sql
+from tzsb.store.dialects import DriverConnection, dialect_of, driver_cursor, driver_rows, driver_sql
 from tzsb.store.engine import Store, defer
 from tzsb.store.schema import nonces
 
@@ -68,15 +68,15 @@ def claim(connection: Connection, appid: str, random: str, fingerprint: str, res
 
 
 def _insert(connection: Connection, rows: list[tuple[Any, ...]]) -> None:
-    driver: Any = connection.connection.driver_connection
-    cursor = driver.cursor()
     try:
-        if len(rows) == 1 or dialect_of(connection).single_writer:
-            # SQLite: no round trips to save; executemany steps the one prepared statement per row.
-            cursor.executemany(driver_sql(connection, _CLAIM), rows)
-        else:
-            statement = _CLAIM_PREFIX + ", ".join([_CLAIM_ROW] * len(rows))
-            cursor.execute(driver_sql(connection, statement), [value for row in rows for value in row])
+        with driver_cursor(connection) as cursor:
+            if dialect_of(connection).single_writer:
+                # SQLite: no round trips to save; executemany steps the one prepared statement per row.
+                cursor.executemany(driver_sql(connection, _CLAIM), rows)
+            else:
+                # One statement for them all (psycopg's executemany runs a pipeline even for one row).
+                statement = _CLAIM_PREFIX + ", ".join([_CLAIM_ROW] * len(rows))
+                cursor.execute(driver_sql(connection, statement), [value for row in rows for value in row])
     except connection.dialect.loaded_dbapi.IntegrityError as taken:
         randoms = ", ".join(f"{row[1]} of app {row[0]}" for row in rows)
         raise StoreConflict(
@@ -84,8 +84,6 @@ def _insert(connection: Connection, rows: list[tuple[Any, ...]]) -> None:
             if len(rows) == 1
             else f"one of the randoms {randoms} is claimed already"
         ) from taken
-    finally:
-        cursor.close()
 
 
 def prune(store: Store, before: datetime) -> int:
