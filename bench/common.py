@@ -413,11 +413,13 @@ class WrkRuns:
                 count = int(self.per_round * warm_up / self.seconds) + self.clients
                 # Bodies of their own (indices past a round's), so that no random of a round was used.
                 self._write_bodies(bodies, feed, range(self.per_round, self.per_round + count))
-                subprocess.run(
+                warmed = subprocess.run(
                     ["wrk", "-t1", f"-c{self.clients}", f"-d{max(1, round(warm_up))}s", "-s", str(script), feed.url,
                      "--", str(bodies)],
-                    capture_output=True, timeout=warm_up + 120, check=False,
+                    capture_output=True, text=True, timeout=warm_up + 120, check=False,
                 )  # fmt: skip
+                if warmed.returncode != 0:
+                    print(f"warning: the warm-up run against {mode} failed: {warmed.stderr.strip()}", file=sys.stderr)
             for number in range(rounds):
                 for mode, feed in feeds.items():
                     bodies = Path(folder) / f"{mode}-{number}.txt"

@@ -8,7 +8,8 @@ import gzip
 import os
 import stat
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from importlib import resources
 from pathlib import Path
@@ -341,5 +342,58 @@ def test_an_append_on_any_pooled_connection_tries_from_the_head_this_process_las
         assert len(attempts) == 4, attempts
         assert verify(store).ok
         assert head(store).seq == 4
+    finally:
+        store.dispose()
+
+
+def test_a_hint_left_by_a_rolled_back_append_costs_one_attempt_and_no_entry(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rolled-back append had moved the process's hint past the head: the next append tries it,
+    then appends from the head as it is (on PostgreSQL the attempt's own answer, no read of its own)."""
+    store = open_store(database_url)
+    attempts: list[tuple[int, str]] = []
+    statements: list[str] = []
+    attempt, cursor_of = log_chain._try_append, log_chain.driver_cursor
+
+    def counted(connection: Any, head: tuple[int, str], rows: Any) -> Any:
+        attempts.append(head)
+        return attempt(connection, head, rows)
+
+    @contextmanager
+    def spied(connection: Any) -> Iterator[Any]:
+        with cursor_of(connection) as cursor:
+
+            class Spy:
+                def __getattr__(self, name: str) -> Any:
+                    return getattr(cursor, name)
+
+                def execute(self, statement: str, parameters: Any = ()) -> Any:
+                    statements.append(statement)
+                    return cursor.execute(statement, parameters)
+
+            yield Spy()
+
+    entry = LogEntry(
+        at="2026-11-28T09:30:00+08:00", appid="hz", busicode="140101", action="04", random="r" * 32,
+        client_addr="127.0.0.1", record_count=1, result="0001", code="", message="", duration_ms=1.0,
+    )  # fmt: skip
+    try:
+        with store.engine.connect() as connection:
+            with connection.begin():
+                log_chain.append_chained(connection, [entry.row()])
+            rolled_back = connection.begin()
+            log_chain.append_chained(connection, [entry.row()])
+            rolled_back.rollback()
+            monkeypatch.setattr(log_chain, "_try_append", counted)
+            monkeypatch.setattr(log_chain, "driver_cursor", spied)
+            with connection.begin():
+                log_chain.append_chained(connection, [entry.row()])
+        head_reads = [statement for statement in statements if statement.startswith(log_chain._READ_HEAD)]
+        assert len(attempts) == 2, attempts
+        assert attempts[0][0] == 2 and attempts[1][0] == 1  # the stale hint, then the head as it is
+        assert len(head_reads) == (1 if store.is_sqlite else 0), statements
+        assert verify(store).ok
+        assert head(store).seq == 2
     finally:
         store.dispose()

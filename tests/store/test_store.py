@@ -238,10 +238,12 @@ def test_a_connection_that_died_within_the_window_fails_once_and_is_replaced(
 
 @pytest.mark.postgres
 def test_a_postgresql_connection_keeps_one_cursor_through_statements_failures_and_replacement(
-    postgres_url: str, postgres_schema_url: str
+    postgres_url: str, postgres_schema_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """psycopg builds each cursor in Python: one is kept per pooled connection and reused, also after a
     statement failed in a transaction, and a replaced connection gets a cursor of its own."""
+    # The dead backend is met by the one statement after it, however slow the machine (no ping).
+    monkeypatch.setattr(dialects, "PING_AFTER_IDLE_SECONDS", 3600.0)
     store = open_store(postgres_schema_url, pool_size=1, max_overflow=0)
     cursors: list[Any] = []
     try:
@@ -255,11 +257,16 @@ def test_a_postgresql_connection_keeps_one_cursor_through_statements_failures_an
             assert driver_rows(connection, "SELECT 41 + 1") == [(42,)]
         assert cursors[0] is cursors[1] is cursors[2]
         _terminate(postgres_url, _backend(store))
-        # The one statement that meets the dead backend (within PING_AFTER_IDLE_SECONDS) fails.
         with store.read_statement() as lent, pytest.raises(psycopg.OperationalError):
             driver_rows(lent, "SELECT 1")
-        with store.read_statement() as lent, dialects.driver_cursor(lent) as cursor:
-            assert cursor is not cursors[0]
+        with store.read_statement() as lent, dialects.driver_cursor(lent) as replacement:
+            assert replacement is not cursors[0]
             assert driver_rows(lent, "SELECT 2") == [(2,)]
+        # A result of a page's size is not kept on the pooled connection: its cursor is closed.
+        with store.read_statement() as lent:
+            assert len(driver_rows(lent, "SELECT generate_series(1, 101)")) == 101
+        assert replacement.closed
+        with store.read_statement() as lent, dialects.driver_cursor(lent) as cursor:
+            assert cursor is not replacement and not cursor.closed
     finally:
         store.dispose()

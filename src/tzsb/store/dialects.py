@@ -429,6 +429,8 @@ def driver_sql(connection: Connection, statement: str) -> str:
 
 #: The pool's ``info`` key of the cursor kept for a connection (``driver_cursor``).
 _KEPT_CURSOR: Final = "tzsb.cursor"
+#: The most rows a kept cursor may go on holding after its block (key look-ups, claims, lock-outs).
+_KEPT_RESULT_ROWS: Final = 64
 
 
 @contextmanager
@@ -455,7 +457,13 @@ def driver_cursor(connection: Connection | DriverConnection) -> Iterator[Any]:
     # Checked against the driver: a connection the pool replaced must not be reached through an old cursor.
     if kept is None or kept[0] is not driver or kept[1].closed:
         kept = info[_KEPT_CURSOR] = (driver, driver.cursor())
-    yield kept[1]
+    cursor = kept[1]
+    yield cursor
+    # A cursor holds its last result until its next statement: one that held a page is closed, so that
+    # pooled connections do not keep pages of up to 1,000 records each between requests.
+    if cursor.rowcount > _KEPT_RESULT_ROWS:
+        cursor.close()
+        info.pop(_KEPT_CURSOR, None)
 
 
 def driver_rows(connection: Connection | DriverConnection, statement: str, parameters: Sequence[Any] = ()) -> list[Any]:

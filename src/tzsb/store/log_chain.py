@@ -107,9 +107,9 @@ _INSERT: Final = (
 )
 #: The head this process last moved the chain to, per engine: whichever pooled connection appends
 #: next tries from there. Kept per connection before, it was stale on nearly every append once
-#: requests rotated through the pool (on PostgreSQL 93 % of appends made three round trips: the
-#: failed attempt, the head read under its lock, the append). A stale hint costs one attempt, never
-#: an entry: the head moves only from where it is.
+#: requests rotated through the pool (on PostgreSQL 93 % of group commits made three round trips:
+#: the failed attempt, the head read under its lock, the append). A stale hint costs one attempt,
+#: never an entry: the head moves only from where it is.
 _last_heads: weakref.WeakKeyDictionary[Engine, tuple[int, str]] = weakref.WeakKeyDictionary()
 
 
@@ -138,9 +138,12 @@ def _chained(head: tuple[int, str], rows: Sequence[Mapping[str, Any]]) -> list[t
 
 def _try_append(
     connection: Connection, head: tuple[int, str], rows: Sequence[Mapping[str, Any]]
-) -> tuple[int, str] | None:
-    """Insert ``rows`` chained after ``head`` and move the head past them, if ``head`` is the head;
-    returns the new head, or None (nothing written) when it is not."""
+) -> tuple[tuple[int, str] | None, tuple[int, str] | None]:
+    """Insert ``rows`` chained after ``head`` and move the head past them, if ``head`` is the head.
+
+    Returns the new head (None: nothing written, ``head`` was not the head) and, on PostgreSQL when
+    nothing was written, the head as it is, its row now locked by this transaction (so that the
+    append can be made from it at once, without reading it again)."""
     values = _chained(head, rows)
     last = (int(values[-1][APPENDED.index("chain_seq")]), str(values[-1][APPENDED.index("digest")]))
     dialect = dialect_of(connection)
@@ -148,21 +151,33 @@ def _try_append(
         if dialect.single_writer:
             cursor.execute(_MOVE_HEAD, (*last, *head))
             if cursor.rowcount != 1:
-                return None
+                return None, None
             cursor.executemany(_INSERT, values)
-            return last
-        # PostgreSQL: one round trip — the head moved (its row locked) and the entries inserted only
-        # if it moved. Waiting on another appender's lock, the condition is judged again on the head
-        # it committed.
+            return last, None
+        # PostgreSQL, one round trip: the head's row is updated (so locked, after waiting for any
+        # other appender's commit) whatever it holds, moved only if it is ``head``; the entries go in
+        # only if it moved; the statement answers with the head as it now is.
         rows_sql = ", ".join("(" + ", ".join(["%s"] * len(APPENDED)) + ")" for _ in values)
         statement = (
-            "WITH moved AS (UPDATE log_chain SET head_seq = %s, head_digest = %s "  # noqa: S608 - fixed names
-            "WHERE id = 1 AND head_seq = %s AND head_digest = %s RETURNING id) "
-            f"INSERT INTO interaction_log ({', '.join(APPENDED)}) "
-            f"SELECT * FROM (VALUES {rows_sql}) AS entries ({', '.join(APPENDED)}) WHERE EXISTS (SELECT 1 FROM moved)"
+            "WITH moved AS (UPDATE log_chain SET "  # noqa: S608 - fixed names, bound values
+            "head_seq = CASE WHEN head_seq = %s AND head_digest = %s THEN %s ELSE head_seq END, "
+            "head_digest = CASE WHEN head_seq = %s AND head_digest = %s THEN %s ELSE head_digest END "
+            "WHERE id = 1 RETURNING head_seq, head_digest), "
+            f"appended AS (INSERT INTO interaction_log ({', '.join(APPENDED)}) "
+            f"SELECT * FROM (VALUES {rows_sql}) AS entries ({', '.join(APPENDED)}) "
+            "WHERE EXISTS (SELECT 1 FROM moved WHERE head_seq = %s AND head_digest = %s) RETURNING 1) "
+            "SELECT head_seq, head_digest, (SELECT count(*) FROM appended) FROM moved"
         )
-        cursor.execute(statement, (*last, *head, *(value for row in values for value in row)))
-        return last if cursor.rowcount == len(values) else None
+        cursor.execute(
+            statement,
+            (*head, last[0], *head, last[1], *(value for row in values for value in row), *last),
+        )
+        ((seq, digest, appended),) = cursor.fetchall()
+        if appended == len(values):
+            return last, None
+        if appended:
+            raise RuntimeError("the interaction log's chain head moved while its entries were inserted")
+        return None, (int(seq), str(digest))
 
 
 def append_chained(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -171,20 +186,22 @@ def append_chained(connection: Connection, rows: Sequence[Mapping[str, Any]]) ->
     head's row stays locked until the transaction ends.
 
     The process remembers the head it last moved the chain to: the next append tries from there at
-    once, and moves the head only if it is still there (one statement on PostgreSQL; an append that
-    is not yet committed is waited for, and then built on). When it is not — another process
-    appended meanwhile, or that transaction rolled back — the head is read under its lock and the
-    append made from it.
+    once, and moves the head only if it is still there. When it is not — another process appended
+    meanwhile, or the transaction that moved it rolled back — the append is made from the head as
+    it is, read under its lock: on SQLite by a read of its own, on PostgreSQL from the answer of the
+    attempt itself, which locked the head's row (two statements for a stale hint, not three).
     """
     if not rows:
         return
     hint = _last_heads.get(connection.engine)
-    head = None if hint is None else _try_append(connection, hint, rows)
+    head, current = (None, None) if hint is None else _try_append(connection, hint, rows)
     if head is None:
-        with driver_cursor(connection) as cursor:
-            cursor.execute(_READ_HEAD if dialect_of(connection).single_writer else _READ_HEAD + " FOR UPDATE")
-            seq, digest = cursor.fetchone()
-        head = _try_append(connection, (int(seq), str(digest)), rows)
+        if current is None:
+            with driver_cursor(connection) as cursor:
+                cursor.execute(_READ_HEAD if dialect_of(connection).single_writer else _READ_HEAD + " FOR UPDATE")
+                seq, digest = cursor.fetchone()
+            current = (int(seq), str(digest))
+        head, _ = _try_append(connection, current, rows)
         if head is None:
             raise RuntimeError("the interaction log's chain head moved while its lock was held")
     _last_heads[connection.engine] = head
