@@ -397,3 +397,25 @@ def test_a_hint_left_by_a_rolled_back_append_costs_one_attempt_and_no_entry(
         assert head(store).seq == 2
     finally:
         store.dispose()
+
+
+def test_two_processes_appending_the_same_entry_after_the_same_head_both_get_a_place(database_url: str) -> None:
+    """Alerts repeat word for word: an append from a stale hint can compute exactly the head another
+    process has just moved the chain to. It must not take that place again, nor fail."""
+    first, second = open_store(database_url), open_store(database_url)
+
+    def alert(random: str) -> dict[str, Any]:
+        return LogEntry(
+            at="2026-11-28T09:30:00+08:00", appid="(alert)", busicode="", action="", random=random,
+            client_addr="(node)", record_count=0, result="0000", code="x", message="m", duration_ms=0.0,
+        ).row()  # fmt: skip
+
+    try:
+        for store, random in ((second, "first"), (first, ""), (second, "")):
+            with store.engine.connect() as connection, connection.begin():
+                log_chain.append_chained(connection, [alert(random)])
+        assert verify(first).ok
+        assert head(first).seq == 3
+    finally:
+        first.dispose()
+        second.dispose()

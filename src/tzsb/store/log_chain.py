@@ -165,7 +165,11 @@ def _try_append(
             "WHERE id = 1 RETURNING head_seq, head_digest), "
             f"appended AS (INSERT INTO interaction_log ({', '.join(APPENDED)}) "
             f"SELECT * FROM (VALUES {rows_sql}) AS entries ({', '.join(APPENDED)}) "
-            "WHERE EXISTS (SELECT 1 FROM moved WHERE head_seq = %s AND head_digest = %s) RETURNING 1) "
+            "WHERE EXISTS (SELECT 1 FROM moved WHERE head_seq = %s AND head_digest = %s) "
+            # The head is already where this append would move it when another appender added the
+            # same entries after the same head (alerts repeat): those numbers are taken, nothing goes
+            # in, and the append is made again after them.
+            "ON CONFLICT (chain_seq) DO NOTHING RETURNING 1) "
             "SELECT head_seq, head_digest, (SELECT count(*) FROM appended) FROM moved"
         )
         cursor.execute(
