@@ -10,6 +10,7 @@ import stat
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import timedelta
 from importlib import resources
 from pathlib import Path
@@ -316,6 +317,14 @@ def test_migration_0008_chains_the_entries_logged_before_it(database_url: str) -
         upgraded.dispose()
 
 
+def _query_entry() -> LogEntry:
+    """A log entry as a key query leaves it, for appending to the chain directly."""
+    return LogEntry(
+        at="2026-11-28T09:30:00+08:00", appid="hz", busicode="140101", action="04", random="r" * 32,
+        client_addr="127.0.0.1", record_count=1, result="0001", code="", message="", duration_ms=1.0,
+    )  # fmt: skip
+
+
 def test_an_append_on_any_pooled_connection_tries_from_the_head_this_process_last_moved(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -330,10 +339,7 @@ def test_an_append_on_any_pooled_connection_tries_from_the_head_this_process_las
         return attempt(connection, head, rows)
 
     monkeypatch.setattr(log_chain, "_try_append", counted)
-    entry = LogEntry(
-        at="2026-11-28T09:30:00+08:00", appid="hz", busicode="140101", action="04", random="r" * 32,
-        client_addr="127.0.0.1", record_count=1, result="0001", code="", message="", duration_ms=1.0,
-    )  # fmt: skip
+    entry = _query_entry()
     try:
         with store.engine.connect() as first, store.engine.connect() as second:
             for connection in (first, second, first, second):
@@ -374,10 +380,7 @@ def test_a_hint_left_by_a_rolled_back_append_costs_one_attempt_and_no_entry(
 
             yield Spy()
 
-    entry = LogEntry(
-        at="2026-11-28T09:30:00+08:00", appid="hz", busicode="140101", action="04", random="r" * 32,
-        client_addr="127.0.0.1", record_count=1, result="0001", code="", message="", duration_ms=1.0,
-    )  # fmt: skip
+    entry = _query_entry()
     try:
         with store.engine.connect() as connection:
             with connection.begin():
@@ -405,9 +408,9 @@ def test_two_processes_appending_the_same_entry_after_the_same_head_both_get_a_p
     first, second = open_store(database_url), open_store(database_url)
 
     def alert(random: str) -> dict[str, Any]:
-        return LogEntry(
-            at="2026-11-28T09:30:00+08:00", appid="(alert)", busicode="", action="", random=random,
-            client_addr="(node)", record_count=0, result="0000", code="x", message="m", duration_ms=0.0,
+        return replace(
+            _query_entry(), appid="(alert)", busicode="", action="", random=random, client_addr="(node)",
+            record_count=0, result="0000", code="x", message="m", duration_ms=0.0,
         ).row()  # fmt: skip
 
     try:

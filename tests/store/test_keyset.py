@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any, Final
 
@@ -118,8 +119,22 @@ def test_a_pinned_region_after_a_position_outside_it(
 
 
 def _plans(store: Store, queries: list[RecordQuery]) -> list[tuple[str, list[str]]]:
-    """Every statement the queries ran, with SQLite's plan for it (bound parameters, as run).
-    Pages go to the driver itself (``driver_rows``), past SQLAlchemy's events: captured there."""
+    """Every statement the queries ran, with SQLite's plan for it (bound parameters, as run)."""
+    with _pages_read() as statements, store.read() as connection:
+        for query in queries:
+            records_read.select_records(connection, query)
+        driver = connection.connection.driver_connection
+        assert driver is not None
+        return [
+            (statement, [str(line[3]) for line in driver.execute(f"EXPLAIN QUERY PLAN {statement}", parameters)])
+            for statement, parameters in statements
+        ]
+
+
+@contextmanager
+def _pages_read() -> Iterator[list[tuple[str, Any]]]:
+    """The page statements run meanwhile, with their parameters. Pages go to the driver itself
+    (``driver_rows``), past SQLAlchemy's events: captured there."""
     statements: list[tuple[str, Any]] = []
     run = records_read.driver_rows
 
@@ -130,15 +145,7 @@ def _plans(store: Store, queries: list[RecordQuery]) -> list[tuple[str, list[str
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(records_read, "driver_rows", capture)
-        with store.read() as connection:
-            for query in queries:
-                records_read.select_records(connection, query)
-            driver = connection.connection.driver_connection
-            assert driver is not None
-            return [
-                (statement, [str(line[3]) for line in driver.execute(f"EXPLAIN QUERY PLAN {statement}", parameters)])
-                for statement, parameters in statements
-            ]
+        yield statements
 
 
 def test_every_region_page_is_a_range_scan_of_the_region_index(tmp_path: Any) -> None:
@@ -242,15 +249,7 @@ def test_a_key_look_up_on_a_freshly_loaded_postgresql_table_uses_the_primary_key
     rows = [(f"K{number:06d}", "330106", False) for number in range(20_000)]
     store = _filled(f"{postgres_url}?options=-csearch_path%3D{schema}", rows)
     try:
-        statements: list[tuple[str, Any]] = []
-        run = records_read.driver_rows
-
-        def capture(connection: Any, statement: str, parameters: Any = ()) -> list[Any]:
-            statements.append((statement, parameters))
-            return run(connection, statement, parameters)
-
-        with pytest.MonkeyPatch.context() as patch, store.read() as connection:
-            patch.setattr(records_read, "driver_rows", capture)
+        with _pages_read() as statements, store.read() as connection:
             query = RecordQuery("0101", key="K012345", region_prefixes=("33",))
             assert [row.key for row in records_read.select_records(connection, query)] == ["K012345"]
             ((statement, parameters),) = statements
