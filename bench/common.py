@@ -121,6 +121,10 @@ class NodeServer:
                 return int(line.split()[1]) / 1024
         raise RuntimeError("no VmHWM")
 
+    def reset_peak_rss(self) -> None:
+        """Start the peak RSS afresh from the current RSS (Linux: ``clear_refs``, value 5)."""
+        Path(f"/proc/{self.process.pid}/clear_refs").write_text("5")
+
 
 @contextmanager
 def postgres_schemas(count: int) -> Iterator[list[str]]:

@@ -1,4 +1,9 @@
-"""memory: peak RSS of the server after 1,000,000 records ingested and a full _since scan of them."""
+"""memory: peak RSS of the server after 1,000,000 records ingested and a full _since scan of them.
+
+The process's peak includes its start-up, where the console's account store hashes a dummy password
+with scrypt (N = 2^17, r = 8: 128 MB for a moment, so that refusing an unknown name costs what
+refusing a known one does). The peak of the ingest and the scan alone is shown beside it: the peak
+is reset once the server has started."""
 
 from __future__ import annotations
 
@@ -10,6 +15,8 @@ def main() -> None:
     options = arguments(__doc__ or "", records=1_000_000, page_size=1000)
     records = 5_000 if options.quick else options.records
     with node_server() as server:
+        started = server.peak_rss_mb()
+        server.reset_peak_rss()
         ingest(server, records)
         after_ingest = server.peak_rss_mb()
         seen = 0
@@ -27,7 +34,8 @@ def main() -> None:
                     break
         if seen != records:
             raise RuntimeError(f"the _since scan returned {seen} records, expected {records}")
-        peak = server.peak_rss_mb()
+        work = server.peak_rss_mb()
+    peak = max(started, work)
     report(
         "memory",
         peak,
@@ -36,8 +44,9 @@ def main() -> None:
         "<= 300 MB",
         [
             ("records ingested, then scanned with _since", f"{records:,} (pages of {options.page_size})"),
-            ("peak RSS after ingest", f"{after_ingest:,.0f} MB"),
-            ("peak RSS after the scan", f"{peak:,.0f} MB"),
+            ("peak RSS of the start-up (the console's scrypt)", f"{started:,.0f} MB"),
+            ("peak RSS of the ingest", f"{after_ingest:,.0f} MB"),
+            ("peak RSS of the ingest and the scan", f"{work:,.0f} MB"),
         ],
     )
 
