@@ -156,9 +156,8 @@ def masker(business: BusinessType) -> Callable[[dict[str, Any]], dict[str, Any]]
         if not plan:
             return masked
         # Numbers are left alone: no numeric field of the catalog holds an ID or phone number.
-        others = "\n".join(
-            [value for name, value in record.items() if type(value) is str and value and name not in sensitive]
-        )
+        texts = [name for name, value in record.items() if type(value) is str and value and name not in sensitive]
+        others = "\n".join([record[name] for name in texts])
         # The others' digits only when a number is to be looked for in them (a third of the cost).
         digits_of_others: list[str] = []
 
@@ -175,11 +174,9 @@ def masker(business: BusinessType) -> Callable[[dict[str, Any]], dict[str, Any]]
                 echoes.extend(_echoes(kind, value, others, other_digits))
             elif value is not None and not isinstance(value, str):
                 masked[code] = "******"
-        if echoes:
-            texts = [name for name, value in record.items() if type(value) is str and value and name not in sensitive]
-            for pattern, replace in echoes:
-                for name in texts:
-                    masked[name] = pattern.sub(replace, masked[name])
+        for pattern, replace in echoes:
+            for name in texts:
+                masked[name] = pattern.sub(replace, masked[name])
         return masked
 
     return mask
