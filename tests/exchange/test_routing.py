@@ -4,6 +4,7 @@ wrongly signed or out of shape is E_UPSTREAM, never a hang; a circuit breaker pa
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,7 +17,7 @@ from typer.testing import CliRunner
 
 from tests.support import body, call, device, grant, log_rows, snapshot
 from tests.sync.nodes import Served, free_port, serve_in_thread
-from tzsb import refusals
+from tzsb import inline, refusals
 from tzsb.app import Node
 from tzsb.cli.main import app as cli
 from tzsb.errors import ConfigurationError
@@ -313,3 +314,29 @@ def test_services_are_checked_when_added_and_one_route_has_one_provider(open_nod
 
 def _fields(spec: ServiceSpec) -> dict[str, Any]:
     return {name: getattr(spec, name) for name in spec.__dataclass_fields__}
+
+
+def test_a_routed_query_from_a_handler_on_the_loop_asks_its_provider_from_a_worker_thread(
+    city: Node, provider: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``tzsb.inline``: the call to another node blocks, so the loop hands it to a thread."""
+    secret = _county(city)
+    routed = city.exchange.routed
+    assert routed is not None
+    executed_on: list[int] = []
+    original = routed.execute
+
+    def recorded(*args: Any) -> bytes:
+        executed_on.append(threading.get_ident())
+        return original(*args)
+
+    monkeypatch.setattr(routed, "execute", recorded)
+    asked = body("xihu", secret, "140101", "04", [{"EQP_CODE": device(1)["EQP_CODE"]}])
+
+    async def main() -> tuple[bytes, int]:
+        answer = await inline.run_on_loop(city.exchange.handle, asked, "application/json", "127.0.0.1")
+        return answer, threading.get_ident()
+
+    answer, loop_thread = asyncio.run(main())
+    assert _verified(orjson.loads(answer), secret)["result"] == "0001"
+    assert len(executed_on) == 1 and executed_on[0] != loop_thread

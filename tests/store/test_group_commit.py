@@ -1,18 +1,24 @@
 """Group commit: the small writes of concurrent callers share transactions; none returns before its
-own work committed; a failing unit fails alone."""
+own work committed; a failing unit fails alone. Request handlers on the event loop's thread
+(``tzsb.inline``) never make the loop wait for the database: their batches are led by another
+thread, and the writers' lock is waited for in one."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from tzsb import inline
 from tzsb.errors import StoreConflict
 from tzsb.store import Store, interaction_log, log_chain, nonces, open_store
 
@@ -37,6 +43,15 @@ def _entry(random: str) -> dict[str, Any]:
 def _claimed(store: Store, random: str) -> bool:
     with store.read() as connection:
         return nonces.find(connection, "app", random) is not None
+
+
+def _assert_chained(store: Store, count: int) -> None:
+    """``count`` log entries, chained 1 … ``count`` with no gap."""
+    with store.read() as connection:
+        assert interaction_log.count(connection) == count
+        assert log_chain.state(connection).head_seq == count
+        seqs = connection.execute(sa.text("SELECT chain_seq FROM interaction_log ORDER BY chain_seq")).scalars().all()
+    assert seqs == list(range(1, count + 1))
 
 
 def test_concurrent_units_share_transactions_and_each_is_durable_when_it_returns(store: Store) -> None:
@@ -65,11 +80,7 @@ def test_concurrent_units_share_transactions_and_each_is_durable_when_it_returns
     grouped = store.group_commit
     assert grouped.units == 200
     assert grouped.batches < 200  # some commits carried several callers' units
-    with store.read() as connection:
-        assert interaction_log.count(connection) == 200
-        assert log_chain.state(connection).head_seq == 200
-        seqs = connection.execute(sa.text("SELECT chain_seq FROM interaction_log ORDER BY chain_seq")).scalars().all()
-    assert seqs == list(range(1, 201))
+    _assert_chained(store, 200)
 
 
 def test_a_unit_that_fails_fails_alone(store: Store) -> None:
@@ -132,3 +143,118 @@ def test_the_claims_of_a_transaction_go_in_together_at_its_end(store: Store) -> 
     assert not _claimed(store, "four")
     with pytest.raises(StoreConflict, match=r"^random one of app app is claimed already$"), store.write() as connection:
         nonces.claim(connection, "app", "one", "f" * 64, b"{}", NOW)
+
+
+# -- handlers on the event loop's thread (tzsb.inline) ----------------------------------------------
+
+
+def test_handlers_on_the_loop_and_threads_share_batches_that_no_loop_turn_commits(store: Store) -> None:
+    committed_on: set[int] = set()
+    seen_after_return: list[bool] = []
+
+    def claim_and_log(connection: Connection, random: str) -> str:
+        committed_on.add(threading.get_ident())
+        nonces.claim(connection, "app", random, "f" * 64, b"{}", NOW)
+        interaction_log.append(connection, _entry(random))
+        return random
+
+    def handler(caller: str) -> None:
+        for number in range(10):
+            random = f"{caller}-{number:02d}"
+            assert store.write_grouped(lambda connection, random=random: claim_and_log(connection, random)) == random
+            seen_after_return.append(_claimed(store, random))
+
+    async def main() -> int:
+        threads = [threading.Thread(target=handler, args=(f"thread{index}",)) for index in range(4)]
+        for thread in threads:
+            thread.start()
+        await asyncio.gather(*(inline.run_on_loop(handler, f"loop{index}") for index in range(16)))
+        for thread in threads:
+            thread.join()
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(main())
+    assert loop_thread not in committed_on
+    assert seen_after_return == [True] * 200
+    grouped = store.group_commit
+    assert grouped.units == 200
+    assert grouped.batches < 100  # the loop's handlers queued together while a batch committed
+    _assert_chained(store, 200)
+
+
+def test_a_failing_unit_of_a_handler_on_the_loop_fails_alone(store: Store) -> None:
+    with store.write() as connection:
+        nonces.claim(connection, "app", "taken-random", "f" * 64, b"{}", NOW)
+    randoms = ["taken-random", *(f"fresh-random-{index}" for index in range(5))]
+
+    def handler(random: str) -> object:
+        def work(connection: Connection) -> str:
+            nonces.claim(connection, "app", random, "f" * 64, b"{}", NOW)
+            interaction_log.append(connection, _entry(random))
+            return random
+
+        try:
+            return store.write_grouped(work)
+        except StoreConflict as conflict:
+            return conflict
+
+    async def main() -> list[object]:
+        return await asyncio.gather(*(inline.run_on_loop(handler, random) for random in randoms))
+
+    outcomes = asyncio.run(main())
+    assert isinstance(outcomes[0], StoreConflict)
+    assert outcomes[1:] == randoms[1:]
+    with store.read() as connection:
+        logged = connection.execute(sa.text("SELECT random FROM interaction_log")).scalars().all()
+    assert sorted(logged) == sorted(randoms[1:])
+
+
+@pytest.mark.parametrize("held_by", ["a thread of this process", "another process"])
+def test_a_handler_on_the_loop_waits_for_the_writers_lock_without_stopping_the_loop(
+    tmp_path: Path, held_by: str
+) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'tzsb.db'}")
+    other = open_store(f"sqlite:///{tmp_path / 'tzsb.db'}") if held_by == "another process" else store
+    try:
+        writing, release = threading.Event(), threading.Event()
+
+        def long_write() -> None:
+            # Another Store on the file stands for another process: it holds the lock between processes.
+            with other.write() as connection:
+                interaction_log.append(connection, _entry("first"))
+                writing.set()
+                release.wait(5)
+
+        holder = threading.Thread(target=long_write)
+        holder.start()
+        writing.wait(5)
+
+        def handler() -> int:
+            with store.write() as connection:
+                return interaction_log.append(connection, _entry("second"))
+
+        async def main() -> tuple[int, int]:
+            ticks = 0
+            waiting = asyncio.ensure_future(inline.run_on_loop(handler))
+            started = time.monotonic()
+            while time.monotonic() - started < 0.2:
+                await asyncio.sleep(0.005)
+                ticks += 1
+            assert not waiting.done()
+            release.set()
+            return await waiting, ticks
+
+        _appended, ticks = asyncio.run(main())
+        holder.join()
+        assert ticks >= 10
+        with store.read() as connection:
+            assert connection.execute(
+                sa.text("SELECT random FROM interaction_log ORDER BY chain_seq")
+            ).scalars().all() == [
+                "first",
+                "second",
+            ]
+    finally:
+        if other is not store:
+            other.dispose()
+        store.dispose()

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from tzsb import inline
 from tzsb.errors import ExchangeError
 from tzsb.protocol import ExchangeRequest, SignAlgorithm, verify_canonical
 from tzsb.registry import App
@@ -70,7 +71,7 @@ class DigestPool:
         pending = self._executor.submit(digests)
         # Parsed before the caller is known to be genuine, but its faults told only after that.
         parsed = parsed_records(request)
-        signer, fingerprint = pending.result()
+        signer, fingerprint = inline.future_result(pending)
         return signer, fingerprint, parsed
 
     def close(self) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from tzsb import refusals
+from tzsb import inline, refusals
 from tzsb.clock import Clock
 from tzsb.errors import ExchangeError
 from tzsb.exchange.admission import Admission
@@ -120,9 +120,13 @@ class Exchange:
             if replayed is not None:
                 return replayed
         self.admission.admit_batch(context, request)
+        # A handler on the event loop (``tzsb.inline``) goes on in a worker thread for the work that
+        # waits: another node's answer, or a write (the writers' lock, an insert without the GIL).
         if service is not None and self.routed is not None:
-            return self.routed.execute(context, request, service)
-        return self.local.execute(context, request)
+            return inline.in_thread(self.routed.execute, context, request, service)
+        if request.action is not Action.QUERY:
+            return inline.in_thread(self.local.write, context, request)
+        return self.local.query(context, request)
 
     def _handle_log(self, context: RequestContext, body: bytes, content_type: str) -> bytes:
         if self.logs is None:

@@ -21,6 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import fields
 
+from tzsb import inline
 from tzsb.store import RecordQuery, Store, StoredRecord, records_read
 
 logger = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ class ReadAhead:
             ahead = None
         if ahead is not None:
             try:
-                read_ahead = ahead.result(timeout=self._wait_seconds)
+                read_ahead = inline.future_result(ahead, self._wait_seconds)
             except FutureTimeout:
                 ahead.cancel()
             except Exception:

@@ -11,7 +11,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext, suppress
+from contextlib import contextmanager, suppress
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -22,6 +22,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Connection, Engine
 
+from tzsb import inline
 from tzsb.store import schema
 from tzsb.store.dialects import (
     BUSY_TIMEOUT_SECONDS,
@@ -126,8 +127,7 @@ class Store:
                 yield connection
             return
         with (
-            self._write_lock,
-            self._process_lock if self._process_lock is not None else nullcontext(),
+            self._writers_turn(),
             self.engine.connect().execution_options(**self.dialect.writer_options) as connection,
             connection.begin(),
             deferring(connection),
@@ -135,6 +135,25 @@ class Store:
             yield connection
         if self._checkpointer is not None:
             self._checkpointer.wanted()
+
+    @contextmanager
+    def _writers_turn(self) -> Iterator[None]:
+        """Hold this process's writers' lock, then the lock between processes; a request handler on
+        the event loop (``tzsb.inline``) waits for either in a worker thread, not on the loop."""
+        assert self._write_lock is not None
+        if not self._write_lock.acquire(blocking=False):
+            inline.take(self._write_lock.acquire, self._write_lock.release)
+        try:
+            process_lock = self._process_lock
+            if process_lock is not None and not process_lock.try_acquire():
+                inline.take(process_lock.__enter__, process_lock.__exit__)
+            try:
+                yield
+            finally:
+                if process_lock is not None:
+                    process_lock.__exit__()
+        finally:
+            self._write_lock.release()
 
     def write_grouped(self, work: Callable[[Connection], Result]) -> Result:
         """Run ``work`` in a write transaction shared with the grouped work of concurrent callers, and
@@ -221,6 +240,7 @@ class Store:
             return self.dialect.size_bytes(connection, self.engine.url)
 
     def dispose(self) -> None:
+        self._grouped.close()
         if self._checkpointer is not None:
             self._checkpointer.stop()
         if self._process_lock is not None and self._write_lock is not None:

@@ -8,6 +8,10 @@ them all in one transaction and commits once; the requests that queued meanwhile
 commit, and the first of those still queued leads the next batch. No request returns before the
 transaction holding its work has committed.
 
+A request handler on the event loop's thread (``tzsb.inline``) never leads: the loop must not wait
+for the database. Its unit is led by the committer thread instead, or by a thread leading anyway,
+and the loop serves other requests (whose units join the next batch) until its batch is done.
+
 A batch that fails (one request's random was claimed meanwhile, say) is rolled back and each of
 its units run again in a transaction of its own, so that each request meets only its own failure.
 """
@@ -16,10 +20,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy.engine import Connection
+
+from tzsb import inline
 
 Result = TypeVar("Result")
 
@@ -27,7 +34,9 @@ Result = TypeVar("Result")
 @dataclass(slots=True)
 class _Unit(Generic[Result]):
     work: Callable[[Connection], Result]
-    done: threading.Event = field(default_factory=threading.Event)
+    #: Set when its batch is done, or when it is to lead: a thread's event, or the wake of a request
+    #: handler on the event loop (``tzsb.inline``), which never leads (its thread must not block).
+    done: threading.Event | inline.Wake
     #: Set when this unit is to lead the next batch instead of waiting for one.
     lead: bool = False
     result: Any = None
@@ -46,6 +55,8 @@ class GroupCommit:
         self._lock = threading.Lock()
         self._queue: list[_Unit[Any]] = []
         self._leading = False
+        #: Leads the batches of handlers on the event loop: they must not block its thread.
+        self._committer = ThreadPoolExecutor(1, thread_name_prefix="tzsb-group-commit")
         #: Batches committed and units in them, since start (the bench and tests read them).
         self.batches = 0
         self.units = 0
@@ -53,12 +64,18 @@ class GroupCommit:
     def run(self, work: Callable[[Connection], Result]) -> Result:
         """Run ``work`` on a write transaction's connection, with other callers' work, and return its
         result once that transaction committed (or raise what ``work`` raised on its own)."""
-        unit: _Unit[Result] = _Unit(work)
+        on_loop = inline.on_loop()
+        unit: _Unit[Result] = _Unit(work, inline.Wake() if on_loop else threading.Event())
         with self._lock:
             self._queue.append(unit)
-            if not self._leading:
-                self._leading = unit.lead = True
-        if not unit.lead:
+            lead_now = not self._leading
+            if lead_now:
+                self._leading = True
+        if lead_now and not on_loop:
+            unit.lead = True
+        else:
+            if lead_now:
+                self._committer.submit(self._lead)
             unit.done.wait()
         if unit.lead:
             self._lead()
@@ -66,6 +83,10 @@ class GroupCommit:
             raise unit.error
         result: Result = unit.result
         return result
+
+    def close(self) -> None:
+        """Stop the committer thread once the batches handed to it are committed."""
+        self._committer.shutdown(wait=True)
 
     def _lead(self) -> None:
         """Commit one batch (this caller's unit among it), then hand the lead to a unit still queued."""
@@ -79,13 +100,20 @@ class GroupCommit:
                     unit.error = RuntimeError("the group commit holding this request's writes was interrupted")
             with self._lock:
                 if self._queue:
-                    successor = self._queue[0]
-                    successor.lead = True
-                    successor.done.set()
+                    self._hand_lead(self._queue[0])
                 else:
                     self._leading = False
             for unit in batch:
                 unit.done.set()
+
+    def _hand_lead(self, unit: _Unit[Any]) -> None:
+        """Let ``unit``'s caller lead the next batch; the committer thread leads instead when that
+        caller is a handler on the event loop, whose thread must not block on the database."""
+        if isinstance(unit.done, inline.Wake):
+            self._committer.submit(self._lead)
+        else:
+            unit.lead = True
+            unit.done.set()
 
     def _commit(self, batch: list[_Unit[Any]]) -> None:
         if len(batch) > 1:

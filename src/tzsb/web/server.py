@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tzsb import __version__, soap
+from tzsb import __version__, inline, soap
 from tzsb.app import Node, build_node, tune_runtime
 from tzsb.monitor import AlertLoop, AlertWatcher, NodeMetrics, ReadinessProbe
 from tzsb.settings import Settings, load_settings
@@ -52,6 +52,9 @@ def create_asgi(node: Node) -> Starlette:
     exchange = node.exchange
     addresses = ClientAddresses(settings.trusted_proxies)
     health_details_from = parse_networks(settings.health_details_from)
+    # Small interface requests of a SQLite node run on the loop's thread (``tzsb.inline``): the
+    # exchange waits there only through the loop, and hands writes and routed calls to a thread.
+    inline_requests = settings.inline_requests and node.store.dialect.in_process
 
     def client_address(request: Request) -> str:
         """The address lock-outs, allow-lists, the log and /healthz judge (see ``web/clients.py``)."""
@@ -61,8 +64,9 @@ def create_asgi(node: Node) -> Starlette:
         return addresses.resolve(peer, request.headers.getlist(FORWARDED_FOR))
 
     async def answered(request: Request, handler: Callable[[bytes, str, str, str | None], bytes]) -> Response:
-        """Read the body (within the node's limit) and hand it to ``handler`` in a worker thread; a SOAP
-        1.2 envelope (6.2 a) is judged as the JSON body it carries and answered as an envelope."""
+        """Read the body (within the node's limit) and hand it to ``handler`` in a worker thread, or on
+        this thread (``inline_requests``); a SOAP 1.2 envelope (6.2 a) is judged as the JSON body it
+        carries and answered as an envelope."""
         client = client_address(request)
         content_type = request.headers.get("content-type", "application/json")
         enveloped = soap.is_soap(content_type)
@@ -81,7 +85,10 @@ def create_asgi(node: Node) -> Starlette:
         fingerprint = client_fingerprint(request.scope)
         if enveloped:
             return await anyio.to_thread.run_sync(soap_answer, handler, body, content_type, client, fingerprint)
-        answer = await anyio.to_thread.run_sync(handler, body, content_type, client, fingerprint)
+        if inline_requests and len(body) <= settings.inline_max_bytes and handler == exchange.handle:
+            answer = await inline.run_on_loop(handler, body, content_type, client, fingerprint)
+        else:
+            answer = await anyio.to_thread.run_sync(handler, body, content_type, client, fingerprint)
         return Response(answer, media_type=JSON_UTF8)
 
     def soap_answer(
