@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import threading
 import time
 from collections.abc import Callable
@@ -182,3 +183,14 @@ def test_a_wake_given_after_the_loop_closed_is_dropped() -> None:
 
     wake = asyncio.run(make())
     wake.set()  # no loop to wake: nothing raised
+
+
+REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="unset")
+
+
+def test_a_handler_sees_its_tasks_context_variables() -> None:
+    async def main() -> str:
+        REQUEST_ID.set("the task's")
+        return await inline.run_on_loop(REQUEST_ID.get)
+
+    assert asyncio.run(main()) == "the task's"

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import contextvars
 import sys
 import threading
 from collections.abc import Awaitable, Callable
@@ -50,10 +51,14 @@ async def run_on_loop(function: Callable[..., Result], *args: Any) -> Result:
     """``function(*args)`` on this thread, each of its waits (``wait_for``) awaited by the loop; what
     it raises is raised here, and what the await raises (a cancellation) is raised at its wait."""
     handler = _LoopGreenlet(function, greenlet.getcurrent())
+    # The handler sees the task's context variables, as a worker thread started by anyio would.
+    handler.gr_context = contextvars.copy_context()
     step = handler.switch(*args)
     while not handler.dead:
         try:
             value = await step
+        except GeneratorExit:  # this coroutine is being closed unrun: nothing is left to resume the handler
+            raise
         except BaseException:  # raised in the handler, at the wait that handed the awaitable over
             step = handler.throw(*sys.exc_info())
         else:
@@ -89,9 +94,15 @@ def future_result(future: concurrent.futures.Future[Result], timeout: float | No
     return future.result()
 
 
+#: The threads that wait for locks on behalf of handlers on the loop: apart from the worker threads
+#: of requests, so that a lock's holder never waits for one of them to come free.
+_lock_waiters = concurrent.futures.ThreadPoolExecutor(64, thread_name_prefix="tzsb-lock-wait")
+
+
 def take(acquire: Callable[[], object], release: Callable[[], object]) -> None:
-    """``acquire()``, which blocks until it holds a lock: on the loop, in a worker thread. Should the
-    handler stop waiting (cancelled) before or after that thread took the lock, the lock is released
+    """``acquire()``, which blocks until it holds a lock (never an ``RLock``: the lock is taken in
+    one thread and released in another): on the loop, in a thread of its own. Should the handler
+    stop waiting (cancelled) before or after that thread took the lock, the lock is released
     again, since no one would ever release it."""
     if not on_loop():
         acquire()
@@ -108,7 +119,7 @@ def take(acquire: Callable[[], object], release: Callable[[], object]) -> None:
             release()
 
     try:
-        wait_for(anyio.to_thread.run_sync(acquire_in_thread))
+        wait_for(asyncio.wrap_future(_lock_waiters.submit(acquire_in_thread)))
     except BaseException:
         with decided:
             wanted = False

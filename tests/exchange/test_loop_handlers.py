@@ -30,9 +30,9 @@ def _on_loop(node: Node, payload: bytes) -> tuple[dict[str, Any], int]:
 def _spy(monkeypatch: pytest.MonkeyPatch, owner: object, name: str, threads: list[int]) -> None:
     original: Callable[..., bytes] = getattr(owner, name)
 
-    def recorded(*args: Any) -> bytes:
+    def recorded(*args: Any, **options: Any) -> bytes:
         threads.append(threading.get_ident())
-        return original(*args)
+        return original(*args, **options)
 
     monkeypatch.setattr(owner, name, recorded)
 
@@ -75,3 +75,26 @@ def test_a_replayed_query_on_the_loop_gets_its_first_answer(node: Node) -> None:
     answers = asyncio.run(main())
     assert len(set(answers)) == 1  # one claim; the other three answered with its answer
     assert orjson.loads(answers[0])["datalist"]["result"] == "0001"
+
+
+def test_a_query_that_filters_what_it_walks_reads_in_a_worker_thread(
+    node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key look-up or a region page walks about the rows it returns; a field condition may walk the
+    whole region, and on the loop's thread every request would wait for it."""
+    secret = grant(node)
+    assert call(node, body("hz-city", secret, "140101", "01", [device(1), device(2)]))["datalist"]["result"] == "0001"
+    read_on: list[int] = []
+    _spy(monkeypatch, node.exchange.local.read_ahead, "page", read_on)
+
+    by_key, loop_thread = _on_loop(node, body("hz-city", secret, "140101", "04", [{"EQP_CODE": device(1)["EQP_CODE"]}]))
+    assert len(by_key["datalist"]["busilist"]) == 1
+    assert read_on == [loop_thread]
+
+    by_region, loop_thread = _on_loop(node, body("hz-city", secret, "140101", "04", [{"_region": "330106"}]))
+    assert len(by_region["datalist"]["busilist"]) == 2
+    assert read_on[1:] == [loop_thread]
+
+    filtered, loop_thread = _on_loop(node, body("hz-city", secret, "140101", "04", [{"USE_STATUS": "2"}]))
+    assert len(filtered["datalist"]["busilist"]) == 2, filtered
+    assert len(read_on) == 3 and read_on[2] != loop_thread

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -258,3 +259,73 @@ def test_a_handler_on_the_loop_waits_for_the_writers_lock_without_stopping_the_l
         if other is not store:
             other.dispose()
         store.dispose()
+
+
+def test_a_handler_on_the_loop_never_holds_the_writers_lock_while_it_waits(tmp_path: Path) -> None:
+    """Holding this process's lock while a thread waits for the lock between processes on its
+    behalf would deadlock once the worker threads all wait for the first: here the one worker
+    thread anyio may run."""
+    store = open_store(f"sqlite:///{tmp_path / 'tzsb.db'}")
+    other = open_store(f"sqlite:///{tmp_path / 'tzsb.db'}")  # another process, as far as the lock file knows
+    try:
+        holding, release, handler_waits = threading.Event(), threading.Event(), threading.Event()
+
+        def hold() -> None:
+            with other.write() as connection:
+                interaction_log.append(connection, _entry("other process"))
+                holding.set()
+                release.wait(5)
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        holding.wait(5)
+
+        def thread_write() -> None:
+            handler_waits.wait(5)
+            with store.write() as connection:
+                interaction_log.append(connection, _entry("worker thread"))
+
+        def loop_write() -> None:
+            with store.write() as connection:
+                interaction_log.append(connection, _entry("handler on the loop"))
+
+        async def main() -> int:
+            anyio.to_thread.current_default_thread_limiter().total_tokens = 1
+            worker = asyncio.ensure_future(anyio.to_thread.run_sync(thread_write))
+            await asyncio.sleep(0.05)  # the worker thread holds anyio's one token
+            handler = asyncio.ensure_future(inline.run_on_loop(loop_write))
+            await asyncio.sleep(0.05)
+            handler_waits.set()
+            release.set()
+            _done, pending = await asyncio.wait([worker, handler], timeout=10)
+            return len(pending)
+
+        assert asyncio.run(main()) == 0
+        holder.join()
+        with store.read() as connection:
+            logged = connection.execute(sa.text("SELECT random FROM interaction_log")).scalars().all()
+        assert sorted(logged) == ["handler on the loop", "other process", "worker thread"]
+    finally:
+        other.dispose()
+        store.dispose()
+
+
+def test_a_closed_group_commit_still_commits_whoever_comes(store: Store) -> None:
+    """Closing stops the committer thread; a unit queued after that is led by its own caller, on the
+    loop too (the node is stopping), and the next caller finds no leader left behind."""
+    store.group_commit.close()
+    results: list[int] = []
+
+    def callers() -> None:
+        results.append(store.write_grouped(lambda connection: 1))
+
+        async def on_loop() -> int:
+            return await inline.run_on_loop(store.write_grouped, lambda connection: 2)
+
+        results.append(asyncio.run(on_loop()))
+        results.append(store.write_grouped(lambda connection: 3))
+
+    caller = threading.Thread(target=callers, daemon=True)
+    caller.start()
+    caller.join(10)
+    assert results == [1, 2, 3]

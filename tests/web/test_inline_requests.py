@@ -8,18 +8,29 @@ import concurrent.futures
 import json
 import threading
 import time
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 import pytest
+from starlette.exceptions import StarletteDeprecationWarning
 
 from tests.support import device
 from tests.web.servers import init_province, serving, tzsb
+from tzsb import inline, refusals
+from tzsb.app import Node
 from tzsb.client import build_request
 from tzsb.protocol.signing import SignAlgorithm
 from tzsb.store import interaction_log, open_store
+from tzsb.web import create_asgi
+
+with warnings.catch_warnings():
+    # Starlette asks for httpx2 for its test client; httpx (what this project installs) still works.
+    warnings.simplefilter("ignore", StarletteDeprecationWarning)
+    from starlette.testclient import TestClient
 
 
 def _create_app(home: Path) -> str:
@@ -68,6 +79,8 @@ def test_the_node_answers_others_while_a_query_waits_for_the_writers_lock(tmp_pa
             with concurrent.futures.ThreadPoolExecutor(4) as pool:
                 key = device(1)["EQP_CODE"]
                 queries = [pool.submit(_post, url, secret, "04", [{"EQP_CODE": key}]) for _ in range(3)]
+                # A refusal writes too: its log row, and the failure counted toward the caller's lock-out.
+                forged = pool.submit(_post, url, "not-the-secret", "04", [{"EQP_CODE": key}])
                 time.sleep(0.3)
                 assert not any(query.done() for query in queries)  # their claims wait for the lock
                 started = time.monotonic()
@@ -75,9 +88,39 @@ def test_the_node_answers_others_while_a_query_waits_for_the_writers_lock(tmp_pa
                 assert time.monotonic() - started < 2
                 release.set()
                 answers = [query.result(timeout=30) for query in queries]
+                refused = forged.result(timeout=30)
         finally:
             release.set()
             holder.join()
             other.dispose()
         assert [answer["result"] for answer in answers] == ["0001"] * 3
         assert [answer["busilist"][0]["EQP_CODE"] for answer in answers] == [key] * 3
+        expected = refusals.signature_mismatch("MD5")
+        assert (refused["code"], refused["message"]) == (expected.code.value, expected.message)
+
+
+@pytest.mark.parametrize("inline_requests", [True, False])
+def test_only_small_interface_requests_of_a_sqlite_node_run_on_the_loop(
+    make_node: Callable[..., Node], monkeypatch: pytest.MonkeyPatch, inline_requests: bool
+) -> None:
+    node = make_node(inline_requests=inline_requests)
+    ran: list[tuple[str, bool]] = []
+
+    def spied(name: str, original: Callable[..., bytes]) -> Callable[..., bytes]:
+        def recorded(body: bytes, content_type: str, client_addr: str, client_cert: str | None = None) -> bytes:
+            ran.append((name, inline.on_loop()))
+            return original(body, content_type, client_addr, client_cert)
+
+        return recorded
+
+    monkeypatch.setattr(node.exchange, "handle", spied("interface", node.exchange.handle))
+    monkeypatch.setattr(node.exchange, "handle_log", spied("log", node.exchange.handle_log))
+    client = TestClient(create_asgi(node))
+    limit = node.settings.inline_max_bytes
+    for size in (limit, limit + 1):
+        reply = client.post(node.settings.service_path, content=b" " * size)  # refused, as any body that is not JSON
+        assert reply.json()["datalist"]["result"] == "0000"
+    client.post(node.settings.log_path, content=b"{}")
+
+    on_loop = inline_requests and node.store.is_sqlite
+    assert ran == [("interface", on_loop), ("interface", False), ("log", False)]

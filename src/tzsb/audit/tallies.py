@@ -17,6 +17,7 @@ import ipaddress
 import threading
 from typing import Final
 
+from tzsb import inline
 from tzsb.clock import Clock
 from tzsb.store import Store, refusal_tallies
 
@@ -79,7 +80,8 @@ class RefusalTally:
         """Write the counts of a minute that has ended, if one has (a comparison when none has)."""
         oldest = self._oldest_minute
         if oldest is not None and oldest < self._minute():
-            self.flush()
+            # Up to thousands of rows: a handler on the event loop has them written in a thread.
+            inline.in_thread(self.flush)
 
     def flush(self, *, everything: bool = False) -> int:
         """Write the counts of ended minutes (all counts: ``everything``); returns rows written."""

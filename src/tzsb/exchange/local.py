@@ -8,12 +8,13 @@ ahead), masked where the caller may not see sensitive fields, and claimed after 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import replace
 from typing import Any, Final
 
-from tzsb import refusals
+from tzsb import inline, refusals
 from tzsb.catalog import BusinessType, Catalog
 from tzsb.errors import ExchangeError, FieldFault, RecordFault, StoreConflict
 from tzsb.exchange import query as query_planning
@@ -293,7 +294,12 @@ class LocalExecution:
             records[0], business, app.region, self.codec, self.page_size, self.max_page_size, masked=masked
         )
         raw = self.store.dialect.keeps_document_text and not masked
-        rows = self.read_ahead.page(app.appid, plan.query, raw=raw)
+        if records_read.reads_few_rows(plan.query):
+            rows = self.read_ahead.page(app.appid, plan.query, raw=raw)
+        else:
+            # A walk that filters may be long: on the event loop's thread (``tzsb.inline``) it would
+            # hold up every request, in a worker thread SQLite walks without the GIL.
+            rows = inline.in_thread(functools.partial(self.read_ahead.page, app.appid, plan.query, raw=raw))
         following = query_planning.next_query(plan, rows)
         if following is not None:
             self.read_ahead.prepare(app.appid, following, raw=raw)

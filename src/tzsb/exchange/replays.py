@@ -15,6 +15,7 @@ import time
 from collections import defaultdict
 from datetime import timedelta
 
+from tzsb import inline
 from tzsb.clock import Clock
 from tzsb.store import Store, nonces
 
@@ -46,7 +47,8 @@ class ReplayBounds:
             if due:
                 del self._claimed[appid]
         if due:
-            self.hold_quota(appid)
+            # It reads and rewrites the app's kept answers: a handler on the loop has it done in a thread.
+            inline.in_thread(self.hold_quota, appid)
 
     def hold_quota(self, appid: str) -> int:
         with self.store.write() as connection:
@@ -61,7 +63,7 @@ class ReplayBounds:
             self._last_run = time.monotonic()
             apps = list(self._claimed)
             self._claimed.clear()
-        self.run(apps)
+        inline.in_thread(self.run, apps)
 
     def run(self, apps: list[str] | None = None) -> int:
         """Expire answers older than the TTL, then hold ``apps`` to the quota; returns answers dropped."""

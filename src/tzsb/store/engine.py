@@ -136,22 +136,54 @@ class Store:
         if self._checkpointer is not None:
             self._checkpointer.wanted()
 
+    @property
+    def suits_loop_handlers(self) -> bool:
+        """Whether request handlers may run on the event loop's thread (``tzsb.inline``): SQLite with
+        its lock between processes, so that a statement waits only on the locks ``write`` takes (and
+        takes through the loop). Without that lock (a ``file:`` URI name, Windows) a writer of
+        another process would make a handler wait in SQLite's busy handler, on the loop."""
+        return self.dialect.in_process and self._process_lock is not None
+
     @contextmanager
     def _writers_turn(self) -> Iterator[None]:
-        """Hold this process's writers' lock, then the lock between processes; a request handler on
-        the event loop (``tzsb.inline``) waits for either in a worker thread, not on the loop."""
+        """Hold this process's writers' lock, then the lock between processes. A request handler on the
+        event loop (``tzsb.inline``) takes both at once or waits for both in a worker thread: it never
+        holds one while it waits, since the writers it would hold up may be the very threads its wait
+        needs."""
+        if inline.on_loop():
+            if not self._writers_turn_at_once():
+                inline.take(self._wait_for_writers_turn, self._end_writers_turn)
+        else:
+            self._wait_for_writers_turn()
+        try:
+            yield
+        finally:
+            self._end_writers_turn()
+
+    def _writers_turn_at_once(self) -> bool:
         assert self._write_lock is not None
         if not self._write_lock.acquire(blocking=False):
-            inline.take(self._write_lock.acquire, self._write_lock.release)
+            return False
+        if self._process_lock is None or self._process_lock.try_acquire():
+            return True
+        self._write_lock.release()
+        return False
+
+    def _wait_for_writers_turn(self) -> None:
+        assert self._write_lock is not None
+        self._write_lock.acquire()
         try:
-            process_lock = self._process_lock
-            if process_lock is not None and not process_lock.try_acquire():
-                inline.take(process_lock.__enter__, process_lock.__exit__)
-            try:
-                yield
-            finally:
-                if process_lock is not None:
-                    process_lock.__exit__()
+            if self._process_lock is not None:
+                self._process_lock.__enter__()
+        except BaseException:
+            self._write_lock.release()
+            raise
+
+    def _end_writers_turn(self) -> None:
+        assert self._write_lock is not None
+        try:
+            if self._process_lock is not None:
+                self._process_lock.__exit__()
         finally:
             self._write_lock.release()
 

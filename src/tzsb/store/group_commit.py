@@ -75,7 +75,7 @@ class GroupCommit:
             unit.lead = True
         else:
             if lead_now:
-                self._committer.submit(self._lead)
+                self._lead_in_committer()
             unit.done.wait()
         if unit.lead:
             self._lead()
@@ -99,21 +99,29 @@ class GroupCommit:
                 if not unit.finished:  # the batch was interrupted before reaching it
                     unit.error = RuntimeError("the group commit holding this request's writes was interrupted")
             with self._lock:
-                if self._queue:
-                    self._hand_lead(self._queue[0])
-                else:
+                # Only a leader takes from the queue: the successor stays first in it until it leads.
+                successor = self._queue[0] if self._queue else None
+                if successor is None:
                     self._leading = False
             for unit in batch:
                 unit.done.set()
+            if successor is not None:
+                self._hand_lead(successor)
 
     def _hand_lead(self, unit: _Unit[Any]) -> None:
         """Let ``unit``'s caller lead the next batch; the committer thread leads instead when that
         caller is a handler on the event loop, whose thread must not block on the database."""
         if isinstance(unit.done, inline.Wake):
-            self._committer.submit(self._lead)
+            self._lead_in_committer()
         else:
             unit.lead = True
             unit.done.set()
+
+    def _lead_in_committer(self) -> None:
+        try:
+            self._committer.submit(self._lead)
+        except RuntimeError:  # closed: the store is being disposed of, and this thread leads, whichever it is
+            self._lead()
 
     def _commit(self, batch: list[_Unit[Any]]) -> None:
         if len(batch) > 1:

@@ -153,6 +153,16 @@ def one_statement(query: RecordQuery) -> bool:
     return query.key is not None or (query.since is None and query.after is None)
 
 
+def reads_few_rows(query: RecordQuery) -> bool:
+    """Whether ``select_records`` walks about as many index entries as it returns: a key look-up, or a
+    page in (region, key) order with no condition on other fields. Any other query (field
+    equalities, an update-time range, sequence order, the change feed) filters the rows an index
+    walk meets, and may walk far more than a page of them."""
+    if query.key is not None:
+        return True
+    return not (query.equals or query.updated_from or query.updated_to or query.by_seq or query.since is not None)
+
+
 def select_records(
     connection: Connection | DriverConnection, query: RecordQuery, *, raw: bool = False
 ) -> list[StoredRecord]:

@@ -54,7 +54,7 @@ def create_asgi(node: Node) -> Starlette:
     health_details_from = parse_networks(settings.health_details_from)
     # Small interface requests of a SQLite node run on the loop's thread (``tzsb.inline``): the
     # exchange waits there only through the loop, and hands writes and routed calls to a thread.
-    inline_requests = settings.inline_requests and node.store.dialect.in_process
+    inline_requests = settings.inline_requests and node.store.suits_loop_handlers
 
     def client_address(request: Request) -> str:
         """The address lock-outs, allow-lists, the log and /healthz judge (see ``web/clients.py``)."""
@@ -202,7 +202,8 @@ def create_asgi(node: Node) -> Starlette:
             await anyio.to_thread.run_sync(alerts.stop)
             if scheduler is not None:
                 await anyio.to_thread.run_sync(scheduler.stop)
-            node.close()
+            # Off the loop: closing waits for writes still running, and they may need the loop to finish.
+            await anyio.to_thread.run_sync(node.close)
 
     description = openapi(settings.service_path)
 
