@@ -10,6 +10,7 @@ import functools
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -210,6 +211,33 @@ def test_a_failing_unit_of_a_handler_on_the_loop_fails_alone(store: Store) -> No
     assert sorted(logged) == sorted(randoms[1:])
 
 
+@contextmanager
+def _writing_elsewhere(store: Store, writer: Store) -> Iterator[threading.Event]:
+    """``writer`` (``store`` itself, or another Store on its file: another process, as far as the lock
+    file knows) holds a write transaction, with an entry "elsewhere", until the event yielded is set."""
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with writer.write() as connection:
+            interaction_log.append(connection, _entry("elsewhere"))
+            holding.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    holding.wait(5)
+    try:
+        yield release
+    finally:
+        release.set()
+        holder.join()
+
+
+def _logged(store: Store) -> list[str]:
+    with store.read() as connection:
+        return list(connection.execute(sa.text("SELECT random FROM interaction_log ORDER BY chain_seq")).scalars())
+
+
 @pytest.mark.parametrize("held_by", ["a thread of this process", "another process"])
 def test_a_handler_on_the_loop_waits_for_the_writers_lock_without_stopping_the_loop(
     tmp_path: Path, held_by: str
@@ -217,24 +245,12 @@ def test_a_handler_on_the_loop_waits_for_the_writers_lock_without_stopping_the_l
     store = open_store(f"sqlite:///{tmp_path / 'tzsb.db'}")
     other = open_store(f"sqlite:///{tmp_path / 'tzsb.db'}") if held_by == "another process" else store
     try:
-        writing, release = threading.Event(), threading.Event()
 
-        def long_write() -> None:
-            # Another Store on the file stands for another process: it holds the lock between processes.
-            with other.write() as connection:
-                interaction_log.append(connection, _entry("first"))
-                writing.set()
-                release.wait(5)
-
-        holder = threading.Thread(target=long_write)
-        holder.start()
-        writing.wait(5)
-
-        def handler() -> int:
+        def handler() -> None:
             with store.write() as connection:
-                return interaction_log.append(connection, _entry("second"))
+                interaction_log.append(connection, _entry("handler on the loop"))
 
-        async def main() -> tuple[int, int]:
+        async def main(release: threading.Event) -> int:
             ticks = 0
             waiting = asyncio.ensure_future(inline.run_on_loop(handler))
             started = time.monotonic()
@@ -243,18 +259,12 @@ def test_a_handler_on_the_loop_waits_for_the_writers_lock_without_stopping_the_l
                 ticks += 1
             assert not waiting.done()
             release.set()
-            return await waiting, ticks
+            await waiting
+            return ticks
 
-        _appended, ticks = asyncio.run(main())
-        holder.join()
-        assert ticks >= 10
-        with store.read() as connection:
-            assert connection.execute(
-                sa.text("SELECT random FROM interaction_log ORDER BY chain_seq")
-            ).scalars().all() == [
-                "first",
-                "second",
-            ]
+        with _writing_elsewhere(store, other) as release:
+            assert asyncio.run(main(release)) >= 10
+        assert _logged(store) == ["elsewhere", "handler on the loop"]
     finally:
         if other is not store:
             other.dispose()
@@ -266,19 +276,9 @@ def test_a_handler_on_the_loop_never_holds_the_writers_lock_while_it_waits(tmp_p
     behalf would deadlock once the worker threads all wait for the first: here the one worker
     thread anyio may run."""
     store = open_store(f"sqlite:///{tmp_path / 'tzsb.db'}")
-    other = open_store(f"sqlite:///{tmp_path / 'tzsb.db'}")  # another process, as far as the lock file knows
+    other = open_store(f"sqlite:///{tmp_path / 'tzsb.db'}")
     try:
-        holding, release, handler_waits = threading.Event(), threading.Event(), threading.Event()
-
-        def hold() -> None:
-            with other.write() as connection:
-                interaction_log.append(connection, _entry("other process"))
-                holding.set()
-                release.wait(5)
-
-        holder = threading.Thread(target=hold)
-        holder.start()
-        holding.wait(5)
+        handler_waits = threading.Event()
 
         def thread_write() -> None:
             handler_waits.wait(5)
@@ -289,7 +289,7 @@ def test_a_handler_on_the_loop_never_holds_the_writers_lock_while_it_waits(tmp_p
             with store.write() as connection:
                 interaction_log.append(connection, _entry("handler on the loop"))
 
-        async def main() -> int:
+        async def main(release: threading.Event) -> int:
             anyio.to_thread.current_default_thread_limiter().total_tokens = 1
             worker = asyncio.ensure_future(anyio.to_thread.run_sync(thread_write))
             await asyncio.sleep(0.05)  # the worker thread holds anyio's one token
@@ -300,11 +300,9 @@ def test_a_handler_on_the_loop_never_holds_the_writers_lock_while_it_waits(tmp_p
             _done, pending = await asyncio.wait([worker, handler], timeout=10)
             return len(pending)
 
-        assert asyncio.run(main()) == 0
-        holder.join()
-        with store.read() as connection:
-            logged = connection.execute(sa.text("SELECT random FROM interaction_log")).scalars().all()
-        assert sorted(logged) == ["handler on the loop", "other process", "worker thread"]
+        with _writing_elsewhere(store, other) as release:
+            assert asyncio.run(main(release)) == 0
+        assert sorted(_logged(store)) == ["elsewhere", "handler on the loop", "worker thread"]
     finally:
         other.dispose()
         store.dispose()
