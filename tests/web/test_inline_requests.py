@@ -18,11 +18,12 @@ import orjson
 import pytest
 from starlette.exceptions import StarletteDeprecationWarning
 
-from tests.support import device
+from tests.support import body, call, claimed, device, grant, snapshot
 from tests.web.servers import init_province, serving, tzsb
 from tzsb import inline, refusals
 from tzsb.app import Node
 from tzsb.client import build_request
+from tzsb.errors import ExchangeError
 from tzsb.protocol.signing import SignAlgorithm
 from tzsb.store import interaction_log, open_store
 from tzsb.web import create_asgi
@@ -124,3 +125,48 @@ def test_only_small_interface_requests_of_a_sqlite_node_run_on_the_loop(
 
     on_loop = inline_requests and node.store.is_sqlite
     assert ran == [("interface", on_loop), ("interface", False), ("log", False)]
+
+
+def _unknown_parameter(secret: str) -> bytes:
+    request = build_request("hz-city", secret, SignAlgorithm.MD5, "140101", "04", [{"EQP_CODE": device(1)["EQP_CODE"]}])
+    return orjson.dumps({**request, "extra": "1"})
+
+
+BAD_REQUESTS_ON_THE_LOOP: list[tuple[str, Callable[[str], bytes], ExchangeError]] = [
+    ("not JSON", lambda _secret: b"{not json", refusals.body_not_json()),
+    (
+        "wrong signature",
+        lambda _secret: body("hz-city", "not-the-secret", "140101", "04", [{"EQP_CODE": device(1)["EQP_CODE"]}]),
+        refusals.signature_mismatch("MD5"),
+    ),
+    ("unknown parameter", _unknown_parameter, refusals.unknown_parameters(["extra"])),
+    (
+        "two query conditions",
+        lambda secret: body("hz-city", secret, "140101", "04", [{"EQP_CODE": "a"}, {"EQP_CODE": "b"}]),
+        refusals.query_needs_one_condition(),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "payload", "expected"), BAD_REQUESTS_ON_THE_LOOP, ids=[c[0] for c in BAD_REQUESTS_ON_THE_LOOP]
+)
+def test_a_bad_request_on_the_loop_is_refused_as_from_a_thread_and_writes_nothing(
+    make_node: Callable[..., Node], case: str, payload: Callable[[str], bytes], expected: ExchangeError
+) -> None:
+    node = make_node()
+    secret = grant(node)
+    assert call(node, body("hz-city", secret, "140101", "01", [device(1)]))["datalist"]["result"] == "0001"
+    before = snapshot(node)
+
+    reply = TestClient(create_asgi(node)).post(node.settings.service_path, content=payload(secret))
+
+    answer = reply.json()
+    datalist = answer["datalist"]
+    assert (datalist["result"], datalist["code"], datalist["message"]) == (
+        "0000",
+        expected.code.value,
+        expected.message,
+    )
+    # Nothing written but, for a caller that proved who it is, its random: a refusal is a first answer too.
+    assert snapshot(node) == claimed(before, answer if answer["sign"] else None), case
