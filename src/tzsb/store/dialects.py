@@ -64,10 +64,6 @@ class Dialect(ABC):
     #: One writer at a time (SQLite): writers of a process queue on the Store's lock instead of
     #: failing with ``database is locked``. Else writers serialise on the change-counter row.
     single_writer: ClassVar[bool]
-    #: The database runs inside this process (SQLite): a statement waits on no network and, once
-    #: the writers' lock is held, on no other client, so request handlers may run on the event
-    #: loop's thread (``tzsb.inline``).
-    in_process: ClassVar[bool]
     #: Each document is kept as the compact JSON text the node wrote, so a read may hand it back
     #: unparsed (``select_records(raw=True)``); PostgreSQL's jsonb keeps a form of its own.
     keeps_document_text: ClassVar[bool]
@@ -166,7 +162,6 @@ class SQLiteDialect(Dialect):
     name = "sqlite"
     keeps_cursors = False
     single_writer = True
-    in_process = True
     keeps_document_text = True
     inserts_from_json_array = True
     writer_options: ClassVar[Mapping[str, Any]] = {"sqlite_begin": "BEGIN IMMEDIATE"}
@@ -270,7 +265,6 @@ class PostgreSQLDialect(Dialect):
     name = "postgresql"
     keeps_cursors = True
     single_writer = False
-    in_process = False
     keeps_document_text = False
     inserts_from_json_array = False
     writer_options: ClassVar[Mapping[str, Any]] = {}

@@ -138,11 +138,12 @@ class Store:
 
     @property
     def suits_loop_handlers(self) -> bool:
-        """Whether request handlers may run on the event loop's thread (``tzsb.inline``): SQLite with
-        its lock between processes, so that a statement waits only on the locks ``write`` takes (and
-        takes through the loop). Without that lock (a ``file:`` URI name, Windows) a writer of
-        another process would make a handler wait in SQLite's busy handler, on the loop."""
-        return self.dialect.in_process and self._process_lock is not None
+        """Whether request handlers may run on the event loop's thread (``tzsb.inline``): a SQLite file
+        (the database runs in this process: no statement waits on a network) with its lock between
+        processes, so that a statement waits only on the locks ``write`` takes (and takes through the
+        loop). Without that lock (a ``file:`` URI name, Windows) a writer of another process would
+        make a handler wait in SQLite's busy handler, on the loop; PostgreSQL has no such lock."""
+        return self._process_lock is not None
 
     @contextmanager
     def _writers_turn(self) -> Iterator[None]:
