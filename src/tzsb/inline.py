@@ -25,7 +25,7 @@ import contextlib
 import contextvars
 import sys
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import anyio.to_thread
@@ -74,6 +74,34 @@ def wait_for(awaitable: Awaitable[Result]) -> Result:
         raise RuntimeError("wait_for is only for handlers run by run_on_loop")
     result: Result = current.driver.switch(awaitable)
     return result
+
+
+def awaited(make: Callable[[], Coroutine[Any, Any, Result]]) -> Result:
+    """The result of the coroutine ``make()`` returns: on the loop, awaited by it (``wait_for``); in
+    any other thread, run on ``inline``'s own event loop, in a thread of its own, while this thread
+    waits. What such coroutines keep between calls (a provider's connections) is kept per loop."""
+    if on_loop():
+        return wait_for(make())
+    return asyncio.run_coroutine_threadsafe(make(), _own_loop()).result()
+
+
+_own_loop_lock = threading.Lock()
+_own_loop_running: asyncio.AbstractEventLoop | None = None
+
+
+def _own_loop() -> asyncio.AbstractEventLoop:
+    """``inline``'s own event loop, started on first use in a daemon thread that runs it for the
+    life of the process (a coroutine's connections outlive the call that made them)."""
+    global _own_loop_running
+    loop = _own_loop_running
+    if loop is not None:
+        return loop
+    with _own_loop_lock:
+        if _own_loop_running is None:
+            started = asyncio.new_event_loop()
+            threading.Thread(target=started.run_forever, name="tzsb-inline-loop", daemon=True).start()
+            _own_loop_running = started
+        return _own_loop_running
 
 
 def in_thread(function: Callable[..., Result], *args: Any) -> Result:

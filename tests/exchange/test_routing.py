@@ -316,12 +316,16 @@ def _fields(spec: ServiceSpec) -> dict[str, Any]:
     return {name: getattr(spec, name) for name in spec.__dataclass_fields__}
 
 
-def test_a_routed_query_from_a_handler_on_the_loop_asks_its_provider_from_a_worker_thread(
-    city: Node, provider: Served, monkeypatch: pytest.MonkeyPatch
+def test_routed_queries_from_handlers_on_the_loop_await_their_provider_there(
+    fake: tuple[Node, FakeProvider], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``tzsb.inline``: the call to another node blocks, so the loop hands it to a thread."""
-    secret = _county(city)
-    routed = city.exchange.routed
+    """``tzsb.inline``: a routed request stays on the event loop's thread and awaits the provider's
+    answer there, so the loop serves other requests meanwhile. The provider holds each request until
+    a second one arrives: with the loop blocked by the first, both would be E_UPSTREAM."""
+    node, provider = fake
+    secret = _county(node)
+    provider.mode = "together"
+    routed = node.exchange.routed
     assert routed is not None
     executed_on: list[int] = []
     original = routed.execute
@@ -331,12 +335,19 @@ def test_a_routed_query_from_a_handler_on_the_loop_asks_its_provider_from_a_work
         return original(*args)
 
     monkeypatch.setattr(routed, "execute", recorded)
-    asked = body("xihu", secret, "140101", "04", [{"EQP_CODE": device(1)["EQP_CODE"]}])
+    asked = [body("xihu", secret, "140101", "04", [{"EQP_CODE": device(1)["EQP_CODE"]}]) for _ in range(2)]
 
-    async def main() -> tuple[bytes, int]:
-        answer = await inline.run_on_loop(city.exchange.handle, asked, "application/json", "127.0.0.1")
-        return answer, threading.get_ident()
+    async def main() -> tuple[list[bytes], int]:
+        answers = await asyncio.gather(
+            *(inline.run_on_loop(node.exchange.handle, payload, "application/json", "127.0.0.1") for payload in asked)
+        )
+        return answers, threading.get_ident()
 
-    answer, loop_thread = asyncio.run(main())
-    assert _verified(orjson.loads(answer), secret)["result"] == "0001"
-    assert len(executed_on) == 1 and executed_on[0] != loop_thread
+    answers, loop_thread = asyncio.run(main())
+    assert [_verified(orjson.loads(answer), secret)["result"] for answer in answers] == ["0001", "0001"]
+    assert executed_on == [loop_thread, loop_thread] and provider.requests == 2
+    # From a thread, the same node asks its provider through inline's own loop, on connections of its own.
+    provider.mode = "ok"
+    assert _verified(call(node, asked[0]), secret)["result"] == "0001"  # a retry: its first answer
+    fresh = body("xihu", secret, "140101", "04", [{"EQP_CODE": device(1)["EQP_CODE"]}])
+    assert _verified(call(node, fresh), secret)["result"] == "0001" and provider.requests == 3

@@ -1,21 +1,27 @@
 """The outgoing leg's connection pool against a real socket server on loopback: connections are kept
 and reused, a kept connection the provider closed is replaced, and the timeout, size limit and
-connection failures end the exchange with the error the routing names."""
+connection failures end the exchange with the error the routing names. Each test runs twice: called
+from a thread (the pool runs on ``inline``'s own loop) and by a handler on a served node's kind of
+event loop (uvloop, ``inline.run_on_loop``)."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import uvloop
 
 from tests.sync.nodes import free_port
 from tests.web.test_tls import issue
-from tzsb.exchange.upstream import AnswerTooLarge, UpstreamPool, UpstreamTimeout, UpstreamUnreachable
+from tzsb import inline
+from tzsb.exchange.upstream import AnswerTooLarge, Reply, UpstreamPool, UpstreamTimeout, UpstreamUnreachable
 
 Behaviour = Callable[[socket.socket, bytes], bool]
 
@@ -89,11 +95,46 @@ def answering(seen: list[bytes], body: bytes = b"{}") -> Behaviour:
     return behaviour
 
 
-@pytest.fixture
-def pool() -> Iterator[UpstreamPool]:
-    upstream = UpstreamPool()
-    yield upstream
-    upstream.close()
+class Caller:
+    """Calls ``UpstreamPool.post`` from this thread, or from a handler on an event loop of its own."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        self.upstream = UpstreamPool()
+        self.loop = loop
+
+    def post(self, url: str, body: bytes, **options: Any) -> Reply:
+        if self.loop is None:
+            return self.upstream.post(url, body, **options)
+
+        async def on_loop() -> Reply:
+            return await inline.run_on_loop(lambda: self.upstream.post(url, body, **options))
+
+        return asyncio.run_coroutine_threadsafe(on_loop(), self.loop).result(30)
+
+    def close(self) -> None:
+        self.upstream.close()
+
+
+@pytest.fixture(params=["from-a-thread", "on-the-loop"])
+def pool(request: pytest.FixtureRequest) -> Iterator[Caller]:
+    if request.param == "from-a-thread":
+        caller = Caller(None)
+        yield caller
+        caller.close()
+        return
+    loop = uvloop.new_event_loop()
+    runner = threading.Thread(target=loop.run_forever, daemon=True)
+    runner.start()
+    caller = Caller(loop)
+    try:
+        yield caller
+    finally:
+        caller.close()
+        # A turn of the loop for the connections to close before it stops.
+        asyncio.run_coroutine_threadsafe(asyncio.sleep(0.05), loop).result(5)
+        loop.call_soon_threadsafe(loop.stop)
+        runner.join(5)
+        loop.close()
 
 
 def serve(behaviour: Behaviour) -> Iterator[RawServer]:
@@ -102,7 +143,7 @@ def serve(behaviour: Behaviour) -> Iterator[RawServer]:
     server.close()
 
 
-def test_connections_are_kept_and_the_request_is_sent_whole(pool: UpstreamPool) -> None:
+def test_connections_are_kept_and_the_request_is_sent_whole(pool: Caller) -> None:
     seen: list[bytes] = []
     for server in serve(answering(seen, b'{"ok":1}')):
         replies = [pool.post(server.url, b'{"n":%d}' % n, timeout=5, max_bytes=1000) for n in range(3)]
@@ -113,7 +154,7 @@ def test_connections_are_kept_and_the_request_is_sent_whole(pool: UpstreamPool) 
         assert seen[2].endswith(b'\r\n\r\n{"n":2}')
 
 
-def test_a_kept_connection_the_provider_closed_is_replaced(pool: UpstreamPool) -> None:
+def test_a_kept_connection_the_provider_closed_is_replaced(pool: Caller) -> None:
     def once_per_connection(connection: socket.socket, request: bytes) -> bool:
         connection.sendall(answer(b"{}"))
         return False  # closes without saying so (no Connection: close)
@@ -126,7 +167,7 @@ def test_a_kept_connection_the_provider_closed_is_replaced(pool: UpstreamPool) -
         assert server.connections == 3
 
 
-def test_connection_close_is_honoured(pool: UpstreamPool) -> None:
+def test_connection_close_is_honoured(pool: Caller) -> None:
     def closing(connection: socket.socket, request: bytes) -> bool:
         connection.sendall(answer(b"{}", "Connection: close"))
         return False
@@ -137,7 +178,7 @@ def test_connection_close_is_honoured(pool: UpstreamPool) -> None:
         assert server.connections == 2
 
 
-def test_a_provider_silent_past_the_timeout(pool: UpstreamPool) -> None:
+def test_a_provider_silent_past_the_timeout(pool: Caller) -> None:
     def silent(connection: socket.socket, request: bytes) -> bool:
         time.sleep(2)
         return False
@@ -149,7 +190,7 @@ def test_a_provider_silent_past_the_timeout(pool: UpstreamPool) -> None:
         assert time.monotonic() - began < 1.5
 
 
-def test_a_provider_dripping_its_answer_past_the_timeout(pool: UpstreamPool) -> None:
+def test_a_provider_dripping_its_answer_past_the_timeout(pool: Caller) -> None:
     def dripping(connection: socket.socket, request: bytes) -> bool:
         connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
         for _ in range(100):
@@ -168,7 +209,7 @@ def test_a_provider_dripping_its_answer_past_the_timeout(pool: UpstreamPool) -> 
 
 
 @pytest.mark.parametrize("declared", [True, False])
-def test_an_answer_over_the_limit_is_not_read(pool: UpstreamPool, declared: bool) -> None:
+def test_an_answer_over_the_limit_is_not_read(pool: Caller, declared: bool) -> None:
     def large(connection: socket.socket, request: bytes) -> bool:
         body = b"x" * 5000
         if declared:
@@ -183,7 +224,7 @@ def test_an_answer_over_the_limit_is_not_read(pool: UpstreamPool, declared: bool
             pool.post(server.url, b"{}", timeout=5, max_bytes=1000)
 
 
-def test_nothing_listening_is_a_connect_error(pool: UpstreamPool) -> None:
+def test_nothing_listening_is_a_connect_error(pool: Caller) -> None:
     with pytest.raises(UpstreamUnreachable) as failed:
         pool.post(f"http://127.0.0.1:{free_port()}/tzsb/exchange", b"{}", timeout=2, max_bytes=1000)
     assert failed.value.kind == "ConnectError"
@@ -198,7 +239,7 @@ def test_nothing_listening_is_a_connect_error(pool: UpstreamPool) -> None:
     ],
     ids=["hangs-up", "halfway", "nonsense"],
 )
-def test_a_provider_that_breaks_the_protocol(pool: UpstreamPool, sent: bytes) -> None:
+def test_a_provider_that_breaks_the_protocol(pool: Caller, sent: bytes) -> None:
     def breaking(connection: socket.socket, request: bytes) -> bool:
         connection.sendall(sent)
         return False
@@ -209,7 +250,7 @@ def test_a_provider_that_breaks_the_protocol(pool: UpstreamPool, sent: bytes) ->
         assert failed.value.kind == "RemoteProtocolError"
 
 
-def test_https_with_an_untrusted_certificate_is_refused(pool: UpstreamPool, tmp_path: Path) -> None:
+def test_https_with_an_untrusted_certificate_is_refused(pool: Caller, tmp_path: Path) -> None:
     """TLS to a provider whose certificate no trusted root signed: the handshake fails, nothing is sent."""
     credentials = issue(tmp_path)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -232,7 +273,7 @@ def test_https_with_an_untrusted_certificate_is_refused(pool: UpstreamPool, tmp_
     assert failed.value.kind == "ConnectError" and received == []
 
 
-def test_credentials_in_the_url_are_not_sent_as_the_host(pool: UpstreamPool) -> None:
+def test_credentials_in_the_url_are_not_sent_as_the_host(pool: Caller) -> None:
     seen: list[bytes] = []
     for server in serve(answering(seen)):
         url = server.url.replace("http://", "http://user:secret@")
@@ -242,7 +283,7 @@ def test_credentials_in_the_url_are_not_sent_as_the_host(pool: UpstreamPool) -> 
         assert b"secret" not in seen[0]
 
 
-def test_a_write_taken_and_not_answered_is_not_sent_again(pool: UpstreamPool) -> None:
+def test_a_write_taken_and_not_answered_is_not_sent_again(pool: Caller) -> None:
     """The request was written to a kept connection and the provider hung up before any answer (as
     a provider that stored a record and crashed): a write (01/02/03) may have been stored, so it is
     not sent a second time; the caller is told the provider is unreachable."""
@@ -264,7 +305,7 @@ def test_a_write_taken_and_not_answered_is_not_sent_again(pool: UpstreamPool) ->
         assert server.connections == 1
 
 
-def test_a_query_taken_and_not_answered_is_asked_again_on_a_new_connection(pool: UpstreamPool) -> None:
+def test_a_query_taken_and_not_answered_is_asked_again_on_a_new_connection(pool: Caller) -> None:
     requests: list[bytes] = []
 
     def first_on_each_connection(connection: socket.socket, request: bytes) -> bool:
@@ -282,10 +323,11 @@ def test_a_query_taken_and_not_answered_is_asked_again_on_a_new_connection(pool:
 
 
 def test_a_write_that_could_not_be_written_is_sent_on_a_new_connection(
-    pool: UpstreamPool, monkeypatch: pytest.MonkeyPatch
+    pool: Caller, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The provider reset a kept connection between the idle check and the write (a race the check
-    cannot close): nothing reached it, so the write goes once on a new connection."""
+    cannot close; here the check is told the connection is fine): nothing reached it, so the write
+    goes once on a new connection."""
     requests: list[bytes] = []
 
     def answer_then_reset(connection: socket.socket, request: bytes) -> bool:
@@ -294,17 +336,17 @@ def test_a_write_that_could_not_be_written_is_sent_on_a_new_connection(
         connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
         return False  # closed with a reset
 
-    monkeypatch.setattr("tzsb.exchange.upstream._dropped", lambda sock: False)
+    monkeypatch.setattr("tzsb.exchange.upstream._Connection.usable", lambda connection: True)
     for server in serve(answer_then_reset):
         assert pool.post(server.url, b'{"n":1}', timeout=5, max_bytes=1000).status == 200
         assert server.closed.acquire(timeout=5)  # the provider has reset the kept connection
-        time.sleep(0.01)
+        time.sleep(0.05)
         assert pool.post(server.url, b'{"n":2}', timeout=5, max_bytes=1000).status == 200
         assert [r.rsplit(b"\r\n\r\n", 1)[1] for r in requests] == [b'{"n":1}', b'{"n":2}']
         assert server.connections == 2
 
 
-def test_a_kept_connection_closed_while_idle_is_not_written_to(pool: UpstreamPool) -> None:
+def test_a_kept_connection_closed_while_idle_is_not_written_to(pool: Caller) -> None:
     """The provider closed the kept connection while it was idle: it is dropped before a request is
     written to it, so even a write goes out exactly once."""
     requests: list[bytes] = []
@@ -322,12 +364,107 @@ def test_a_kept_connection_closed_while_idle_is_not_written_to(pool: UpstreamPoo
         assert len(requests) == 3 and server.connections == 3
 
 
-def test_connections_returned_after_the_pool_closed_are_closed(pool: UpstreamPool) -> None:
-    for server in serve(answering([])):
-        provider = pool._provider(server.url)
-        connection, kept = provider.connection(5)
-        assert not kept
+def test_a_connection_out_on_a_request_when_the_pool_closes_is_closed_when_it_comes_back(pool: Caller) -> None:
+    received, release = threading.Event(), threading.Event()
+
+    def slow(connection: socket.socket, request: bytes) -> bool:
+        received.set()
+        release.wait(5)
+        connection.sendall(answer(b"{}"))
+        return True  # kept open from this side: only the pool can close it
+
+    for server in serve(slow):
+        replies: list[Reply] = []
+
+        def ask(url: str = server.url, replies: list[Reply] = replies) -> None:
+            replies.append(pool.post(url, b"{}", timeout=5, max_bytes=1000))
+
+        asker = threading.Thread(target=ask)
+        asker.start()
+        assert received.wait(5)
         pool.close()
-        connection.connect()
-        provider.keep(connection)
-        assert provider.idle == [] and connection.sock is None
+        release.set()
+        asker.join(5)
+        assert [reply.status for reply in replies] == [200]
+        assert server.closed.acquire(timeout=5)  # the pool closed it instead of keeping it
+
+
+def test_an_answer_that_ends_with_its_connection(pool: Caller) -> None:
+    """No Content-Length and not chunked (HTTP/1.0 style): the body is what came before the
+    provider closed the connection, which is not kept."""
+
+    def until_closed(connection: socket.socket, request: bytes) -> bool:
+        connection.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n" + b'{"whole":' + b"1}")
+        return False
+
+    for server in serve(until_closed):
+        for _ in range(2):
+            reply = pool.post(server.url, b"{}", timeout=5, max_bytes=1000)
+            assert (reply.status, reply.body) == (200, b'{"whole":1}')
+        assert server.connections == 2
+
+
+def test_an_interim_answer_is_skipped_and_a_chunked_answer_is_read_whole(pool: Caller) -> None:
+    def interim_then_chunked(connection: socket.socket, request: bytes) -> bool:
+        connection.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+        connection.sendall(b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
+        time.sleep(0.05)
+        connection.sendall(b"2\r\nde\r\n0\r\n\r\n")
+        return True
+
+    for server in serve(interim_then_chunked):
+        for _ in range(2):
+            reply = pool.post(server.url, b"{}", timeout=5, max_bytes=1000)
+            assert (reply.status, reply.body) == (201, b"abcde")
+        assert server.connections == 1
+
+
+def test_bytes_nobody_asked_for_make_a_kept_connection_unusable(pool: Caller) -> None:
+    """An answer followed by bytes of a second answer: the connection cannot carry the next request."""
+
+    def answer_twice(connection: socket.socket, request: bytes) -> bool:
+        connection.sendall(answer(b'{"n":1}') + answer(b'{"n":"stray"}'))
+        return True
+
+    for server in serve(answer_twice):
+        replies = [pool.post(server.url, b"{}", timeout=5, max_bytes=1000).body for _ in range(2)]
+        assert replies == [b'{"n":1}', b'{"n":1}']
+        assert server.connections == 2
+
+
+def test_a_provider_name_outside_ascii_and_a_path_to_quote(pool: Caller) -> None:
+    seen: list[bytes] = []
+    for server in serve(answering(seen)):
+        url = server.url.replace("/tzsb/exchange", "/tzsb/交换 x")
+        assert pool.post(url, b"{}", timeout=5, max_bytes=1000).status == 200
+        assert seen[0].startswith(b"POST /tzsb/%E4%BA%A4%E6%8D%A2%20x HTTP/1.1\r\n")
+
+
+def test_on_the_loop_other_handlers_run_while_one_waits_for_its_provider() -> None:
+    """Eight handlers on one loop thread each ask a provider that answers after 0.3 s: asked one at
+    a time they would take 2.4 s; awaited by the loop, they are all out at once."""
+    all_in = threading.Barrier(8, timeout=5)
+
+    def together(connection: socket.socket, request: bytes) -> bool:
+        all_in.wait()  # a handler that blocked the loop would leave the others unsent: BrokenBarrierError
+        connection.sendall(answer(b"{}"))
+        return True
+
+    upstream = UpstreamPool()
+    try:
+        for server in serve(together):
+
+            async def main(url: str) -> list[int]:
+                asked = [
+                    inline.run_on_loop(lambda: upstream.post(url, b"{}", timeout=10, max_bytes=100).status)
+                    for _ in range(8)
+                ]
+                answered = list(await asyncio.gather(*asked))
+                upstream.close()  # on the loop, while it runs: the kept connections close with it
+                await asyncio.sleep(0.01)
+                return answered
+
+            assert uvloop.run(main(server.url)) == [200] * 8
+            assert server.connections == 8
+    finally:
+        upstream.close()

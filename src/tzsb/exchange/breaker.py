@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable
 from typing import Final, TypeVar
 
+from tzsb import inline
+
 Result = TypeVar("Result")
 
 CLOSED: Final = "closed"
@@ -126,7 +128,12 @@ class CircuitBreaker:
     def _noted(self) -> None:
         if self._note is None:
             return
-        with self._note_lock:
+        # Taken through ``inline``: a note may wait (it writes to the store), and a handler on the
+        # event loop that waited holding this lock would block the loop for the next one to want it.
+        inline.take(self._note_lock.acquire, self._note_lock.release)
+        try:
             with self._lock:
                 state, error = self._state, self._last_error
             self._note(state, error)
+        finally:
+            self._note_lock.release()

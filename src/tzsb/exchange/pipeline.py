@@ -120,10 +120,10 @@ class Exchange:
             if replayed is not None:
                 return replayed
         self.admission.admit_batch(context, request)
-        # A handler on the event loop (``tzsb.inline``) goes on in a worker thread for the work that
-        # waits: another node's answer, or a write (the writers' lock, an insert without the GIL).
+        # A routed request stays on the event loop (``tzsb.inline``): it awaits the provider's answer
+        # there. A write goes on in a worker thread (the writers' lock, an insert without the GIL).
         if service is not None and self.routed is not None:
-            return inline.in_thread(self.routed.execute, context, request, service)
+            return self.routed.execute(context, request, service)
         if request.action is not Action.QUERY:
             return inline.in_thread(self.local.write, context, request)
         return self.local.query(context, request)

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from tzsb import refusals
+from tzsb import inline, refusals
 from tzsb.audit import LogEntry
 from tzsb.catalog import Catalog
 from tzsb.errors import StoreConflict
@@ -98,7 +98,7 @@ class RoutedExecution:
     def _note_breaker(self, name: str, state: str, error: str | None) -> None:
         """Keep a breaker's new state in the store, for `tzsb service show`."""
         try:
-            self.services.note_breaker(name, state, error)
+            inline.in_thread(self.services.note_breaker, name, state, error)
         except Exception:
             logger.exception("could not keep the circuit breaker state of service %s", name)
 

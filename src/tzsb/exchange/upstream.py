@@ -1,30 +1,36 @@
 """The outgoing leg of a routed request: one POST to a provider over kept-alive connections.
 
-The standard library's ``http.client`` with a small pool per provider, instead of httpx: a routed
-request is one POST of a few hundred bytes with a fixed timeout and no redirects, cookies or auth,
-and httpx's transport (httpcore's pool, its locks and events) cost 0.83–0.95 ms of CPU per request
-where ``http.client`` costs 0.36–0.40 ms (``/tmp`` micro-bench against one loopback server, the
-same body and answer); in the routing node's profile under wrk the outgoing call was 18 % of the
-time the process held the GIL.
+asyncio connections read by httptools' response parser (the parser uvicorn reads requests with),
+a pool per provider on each event loop. A routed request's handler on the event loop
+(``tzsb.inline``) awaits the provider's answer there and the loop serves other requests meanwhile;
+a caller in a thread (a PostgreSQL node's handler, a SOAP request) waits while ``inline``'s own
+loop does the same for it (``inline.awaited``). One implementation for both, so that a timeout,
+a retry or a dropped connection means the same wherever the request runs.
+
+Not httpx: a routed request is one POST of a few hundred bytes with a fixed timeout and no
+redirects, cookies or auth, and httpx's transport (httpcore's pool, its locks and events) cost
+0.83–0.95 ms of CPU per request where a blocking ``http.client`` pool cost 0.36–0.40 ms (``/tmp``
+micro-bench against one loopback server, the same body and answer). ``http.client`` in turn blocks
+its thread for the whole call, so a routed request could not be served on the loop.
 """
 
 from __future__ import annotations
 
-import http.client
+import asyncio
 import select
-import socket
 import ssl
 import threading
-import time
 from dataclasses import dataclass
-from typing import Final
-from urllib.parse import urlsplit
+from typing import Final, cast
+from urllib.parse import quote, urlsplit
 
+import httptools
 import httpx
+
+from tzsb import inline
 
 #: Idle connections kept per provider; more requests at once open more, and the extra are closed.
 MAX_IDLE: Final = 32
-_CHUNK: Final = 256 * 1024
 
 
 class UpstreamTimeout(Exception):
@@ -32,7 +38,8 @@ class UpstreamTimeout(Exception):
 
 
 class UpstreamUnreachable(Exception):
-    """The connection could not be made or broke (the name of the error says how)."""
+    """The connection could not be made or broke (the name of the error says how, in the names an
+    operator knows from httpx: ConnectError, ReadError, RemoteProtocolError)."""
 
     def __init__(self, kind: str) -> None:
         super().__init__(kind)
@@ -46,18 +53,18 @@ class AnswerTooLarge(Exception):
 class _NotSent(Exception):
     """The request could not be written: the provider cannot have acted on it."""
 
-    def __init__(self, cause: OSError) -> None:
-        super().__init__(str(cause))
-        self.cause = cause
+
+class _Stray(Exception):
+    """An answer nobody asked for."""
 
 
 class _NoAnswer(Exception):
     """The request was written and the connection ended before the first byte of an answer: the
     provider may or may not have acted on it."""
 
-    def __init__(self, cause: OSError) -> None:
-        super().__init__(str(cause))
-        self.cause = cause
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,97 +73,240 @@ class Reply:
     body: bytes
 
 
+class _Connection(asyncio.Protocol):
+    """One connection to a provider, and the answer it is reading (httptools calls ``on_*``)."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        #: The connection ended (or cannot carry a request: bytes came that nobody asked for).
+        self.lost = False
+        self._parser = httptools.HttpResponseParser(self)
+        self._answer: asyncio.Future[tuple[Reply, bool]] | None = None
+        self._max_bytes = 0
+        self._status = 0
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._received = False
+        self._headers_done = False
+        #: The headers said where the body ends (Content-Length, chunked); else it ends with the connection.
+        self._framed = False
+        self._too_large = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio's classes
+
+    def usable(self) -> bool:
+        """Whether a kept connection can carry a request: the provider has not closed it, and nothing
+        is waiting to be read on it (its end of file, or an answer nobody asked for, which the loop
+        has not yet seen; urllib3 checks the same before reusing a connection). ``poll``, not
+        ``select``: a busy process has descriptors past select's 1,024."""
+        if self.lost or self.transport is None or self.transport.is_closing():
+            return False
+        sock = self.transport.get_extra_info("socket")
+        if sock is None:
+            return False
+        poller = select.poll()
+        try:
+            poller.register(sock.fileno(), select.POLLIN)
+            return not poller.poll(0)
+        except (OSError, ValueError):
+            return False
+
+    def close(self) -> None:
+        self.lost = True
+        if self.transport is not None:
+            self.transport.close()
+
+    def exchange(self, request: bytes, max_bytes: int) -> asyncio.Future[tuple[Reply, bool]]:
+        """Write ``request``; the future of its answer and whether the connection may be kept.
+        Raises ``_NotSent`` if the request could not be written."""
+        if not self.usable():
+            raise _NotSent
+        assert self.transport is not None
+        self._answer = asyncio.get_running_loop().create_future()
+        self._max_bytes, self._status, self._chunks, self._size = max_bytes, 0, [], 0
+        self._received = self._headers_done = self._framed = self._too_large = False
+        try:
+            self.transport.write(request)
+        except (OSError, RuntimeError):  # uvloop: the transport closed under the check
+            self._answer = None
+            raise _NotSent from None
+        if self.transport.is_closing():  # the write failed at once (a reset the loop had not seen yet)
+            self._answer = None
+            raise _NotSent
+        return self._answer
+
+    # asyncio.Protocol
+
+    def data_received(self, data: bytes) -> None:
+        if self._answer is None:  # bytes nobody asked for: this connection cannot carry a request
+            self.close()
+            return
+        self._received = True
+        try:
+            self._parser.feed_data(data)
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade):
+            self._fail(AnswerTooLarge() if self._too_large else UpstreamUnreachable("RemoteProtocolError"))
+
+    def eof_received(self) -> bool | None:
+        return None  # the transport closes; connection_lost decides what the answer was
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        if self._answer is None or self._answer.done():
+            return
+        if not self._received:
+            # Closed without a word (RemoteProtocolError) or reset (ReadError), before any answer.
+            self._fail(_NoAnswer("ReadError" if isinstance(exc, OSError) else "RemoteProtocolError"))
+        elif self._headers_done and not self._framed and self._status >= 200:
+            self._finish(keep=False)  # an answer whose body ends with the connection (HTTP/1.0 style)
+        else:  # hung up halfway through the answer
+            self._fail(UpstreamUnreachable("ReadError" if isinstance(exc, OSError) else "RemoteProtocolError"))
+
+    # httptools' callbacks
+
+    def on_message_begin(self) -> None:
+        if self._answer is None:  # a second answer in the bytes of the first: nobody asked for it
+            raise _Stray
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        name = name.lower()
+        if name == b"content-length":
+            self._framed = True
+            if value.strip().isdigit() and int(value) > self._max_bytes:
+                self._too_large = True
+                raise AnswerTooLarge
+        elif name == b"transfer-encoding":
+            self._framed = True
+
+    def on_headers_complete(self) -> None:
+        self._status = self._parser.get_status_code()
+        self._headers_done = True
+
+    def on_body(self, body: bytes) -> None:
+        self._size += len(body)
+        if self._size > self._max_bytes:
+            self._too_large = True
+            raise AnswerTooLarge
+        self._chunks.append(body)
+
+    def on_message_complete(self) -> None:
+        if self._status < 200:  # an interim answer (100 Continue): the answer follows
+            self._status, self._chunks, self._size, self._headers_done, self._framed = 0, [], 0, False, False
+            return
+        self._finish(keep=self._parser.should_keep_alive())
+
+    def _finish(self, *, keep: bool) -> None:
+        answer, self._answer = self._answer, None
+        if answer is not None and not answer.done():
+            answer.set_result((Reply(self._status, b"".join(self._chunks)), keep))
+
+    def _fail(self, error: Exception) -> None:
+        answer, self._answer = self._answer, None
+        if answer is not None and not answer.done():
+            answer.set_exception(error)
+        self.close()
+
+
 class _Provider:
-    """The idle connections to one origin (scheme, host, port)."""
+    """The idle connections to one provider URL on one event loop (used only from that loop's thread)."""
 
     def __init__(self, url: str, context: ssl.SSLContext | None) -> None:
         parts = urlsplit(url)
-        self.https = parts.scheme == "https"
+        https = parts.scheme == "https"
         self.host = parts.hostname or ""
-        self.port = parts.port or (443 if self.https else 80)
-        self.target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        self.port = parts.port or (443 if https else 80)
+        self.context = context if https else None
         # Never the user:password@ of a URL: the provider is not sent credentials it was not given.
-        self.host_header = parts.netloc.rpartition("@")[2]
-        self.context = context
-        self.lock = threading.Lock()
-        self.idle: list[http.client.HTTPConnection] = []
+        host_header = parts.netloc.rpartition("@")[2]
+        if not host_header.isascii():
+            host_header = host_header.replace(self.host, self.host.encode("idna").decode("ascii"))
+        target = quote((parts.path or "/") + (f"?{parts.query}" if parts.query else ""), safe="/?=&%:@!$'()*+,;~")
+        self.head = (
+            f"POST {target} HTTP/1.1\r\nHost: {host_header}\r\n"
+            "Content-Type: application/json; charset=utf-8\r\nContent-Length: "
+        ).encode("ascii")
+        self.idle: list[_Connection] = []
         self.closed = False
 
-    def connection(self, timeout: float) -> tuple[http.client.HTTPConnection, bool]:
-        """A connection, and whether it was kept from an earlier request. A kept connection the
-        provider has since closed (readable while idle: its end of file, or bytes nobody asked
-        for) is dropped here, before a request is written to it."""
-        while True:
-            with self.lock:
-                kept = self.idle.pop() if self.idle else None
-            if kept is None:
-                return self.fresh(timeout), False
-            if kept.sock is None or _dropped(kept.sock):
-                kept.close()
-                continue
-            kept.timeout = timeout
-            kept.sock.settimeout(timeout)
-            return kept, True
+    def request(self, body: bytes) -> bytes:
+        return b"%s%d\r\n\r\n%s" % (self.head, len(body), body)
 
-    def fresh(self, timeout: float) -> http.client.HTTPConnection:
-        if self.https:
-            return http.client.HTTPSConnection(self.host, self.port, timeout=timeout, context=self.context)
-        return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+    def kept(self) -> _Connection | None:
+        """An idle connection that can carry a request; those the provider has since closed are dropped."""
+        while self.idle:
+            connection = self.idle.pop()
+            if connection.usable():
+                return connection
+            connection.close()
+        return None
 
-    def keep(self, connection: http.client.HTTPConnection) -> None:
-        with self.lock:
-            if not self.closed and len(self.idle) < MAX_IDLE:
-                self.idle.append(connection)
-                return
-        connection.close()
+    async def connect(self) -> _Connection:
+        loop = asyncio.get_running_loop()
+        _, connection = await loop.create_connection(
+            _Connection, self.host, self.port, ssl=self.context, server_hostname=self.host if self.context else None
+        )
+        return connection
+
+    def keep(self, connection: _Connection) -> None:
+        if not self.closed and len(self.idle) < MAX_IDLE:
+            self.idle.append(connection)
+        else:
+            connection.close()
 
     def close(self) -> None:
-        with self.lock:
-            self.closed = True
-            idle, self.idle = self.idle, []
+        self.closed = True
+        idle, self.idle = self.idle, []
         for connection in idle:
             connection.close()
 
 
-def _dropped(sock: socket.socket) -> bool:
-    """Whether an idle connection has something to read: a closed end, or an answer nobody asked
-    for (bytes TLS has already buffered included). Either way it cannot carry a request (urllib3
-    checks the same before reusing one). ``poll``, not ``select``: a busy process has descriptors
-    past select's 1,024."""
-    if isinstance(sock, ssl.SSLSocket) and sock.pending():
-        return True
-    poller = select.poll()
-    try:
-        poller.register(sock, select.POLLIN)
-        return bool(poller.poll(0))
-    except (OSError, ValueError):
-        return True
-
-
 class UpstreamPool:
-    """POSTs to providers over kept-alive connections, one pool per provider URL; thread-safe."""
+    """POSTs to providers over kept-alive connections: one pool per provider URL and event loop;
+    ``post`` may be called from any thread, or by a handler on the loop."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._providers: dict[str, _Provider] = {}
+        self._pools: dict[asyncio.AbstractEventLoop, dict[str, _Provider]] = {}
         self._context: ssl.SSLContext | None = None
 
     def close(self) -> None:
+        """Close the idle connections, and each connection out on a request when it comes back (on
+        the loop that holds them, from whichever thread this is called)."""
         with self._lock:
-            providers, self._providers = list(self._providers.values()), {}
-        for provider in providers:
-            provider.close()
+            pools, self._pools = self._pools, {}
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        for loop, providers in pools.items():
+
+            def close_all(providers: dict[str, _Provider] = providers) -> None:
+                for provider in providers.values():
+                    provider.close()
+
+            if loop is running or loop.is_closed():
+                close_all()  # a closed loop's transports cannot be touched on it any more
+            else:
+                try:
+                    loop.call_soon_threadsafe(close_all)
+                except RuntimeError:  # closed meanwhile
+                    close_all()
 
     def _provider(self, url: str) -> _Provider:
-        provider = self._providers.get(url)
-        if provider is None:
+        loop = asyncio.get_running_loop()
+        providers = self._pools.get(loop)
+        if providers is None:
             with self._lock:
-                provider = self._providers.get(url)
-                if provider is None:
-                    if url.startswith("https:") and self._context is None:
-                        # The same trust as the node's other outgoing calls (httpx: certifi's roots).
-                        self._context = httpx.create_ssl_context()
-                    provider = self._providers[url] = _Provider(url, self._context)
+                for gone in [known for known in self._pools if known.is_closed()]:
+                    del self._pools[gone]
+                providers = self._pools.setdefault(loop, {})
+        provider = providers.get(url)
+        if provider is None:
+            if url.startswith("https:") and self._context is None:
+                # The same trust as the node's other outgoing calls (httpx: certifi's roots).
+                self._context = httpx.create_ssl_context()
+            provider = providers[url] = _Provider(url, self._context)
         return provider
 
     def post(self, url: str, body: bytes, *, timeout: float, max_bytes: int, idempotent: bool = False) -> Reply:
@@ -169,33 +319,43 @@ class UpstreamPool:
         query) and no byte of an answer came. A write (01/02/03) that was written and then met a
         closed connection is not sent again: the provider may have stored it; the caller is told
         the provider is unreachable and decides."""
+        return inline.awaited(lambda: self._post(url, body, timeout, max_bytes, idempotent))
+
+    async def _post(self, url: str, body: bytes, timeout: float, max_bytes: int, idempotent: bool) -> Reply:
         provider = self._provider(url)
-        deadline = time.monotonic() + timeout
-        connection, kept = provider.connection(timeout)
+        request = provider.request(body)
+        connection: _Connection | None = None
         try:
-            try:
-                reply, keep = self._exchange(provider, connection, body, deadline, max_bytes)
-            except (_NotSent, _NoAnswer) as failed:
-                connection.close()
-                remaining = deadline - time.monotonic()
-                if not kept or (isinstance(failed, _NoAnswer) and not idempotent):
-                    raise failed.cause from None
-                if remaining <= 0:
-                    raise TimeoutError from None
-                # The same signed body and random: a provider that did see it answers its first answer.
-                connection = provider.fresh(remaining)
+            async with asyncio.timeout(timeout):
+                connection = provider.kept()
+                kept = connection is not None
+                if connection is None:
+                    connection = await provider.connect()
                 try:
-                    reply, keep = self._exchange(provider, connection, body, deadline, max_bytes)
-                except (_NotSent, _NoAnswer) as again:
-                    raise again.cause from None
+                    reply, keep = await connection.exchange(request, max_bytes)
+                except (_NotSent, _NoAnswer) as failed:
+                    connection.close()
+                    if not kept:
+                        raise _unreachable(failed) from None
+                    if isinstance(failed, _NoAnswer) and not idempotent:
+                        raise _unreachable(failed) from None
+                    # The same signed body and random: a provider that did see it answers its first answer.
+                    connection = await provider.connect()
+                    try:
+                        reply, keep = await connection.exchange(request, max_bytes)
+                    except (_NotSent, _NoAnswer) as again:
+                        raise _unreachable(again) from None
         except TimeoutError:
-            connection.close()
+            if connection is not None:
+                connection.close()
             raise UpstreamTimeout from None
-        except (OSError, http.client.HTTPException) as exc:
-            connection.close()
-            raise UpstreamUnreachable(_kind(exc)) from None
+        except OSError:  # the connection could not be made (refused, no such host, TLS refused)
+            if connection is not None:
+                connection.close()
+            raise UpstreamUnreachable("ConnectError") from None
         except BaseException:
-            connection.close()
+            if connection is not None:
+                connection.close()
             raise
         if keep:
             provider.keep(connection)
@@ -203,58 +363,6 @@ class UpstreamPool:
             connection.close()
         return reply
 
-    @staticmethod
-    def _exchange(
-        provider: _Provider, connection: http.client.HTTPConnection, body: bytes, deadline: float, max_bytes: int
-    ) -> tuple[Reply, bool]:
-        connection.putrequest("POST", provider.target, skip_host=True, skip_accept_encoding=True)
-        connection.putheader("Host", provider.host_header)
-        connection.putheader("Content-Type", "application/json; charset=utf-8")
-        connection.putheader("Content-Length", str(len(body)))
-        try:
-            connection.endheaders(body)
-        except (BrokenPipeError, ConnectionResetError) as exc:
-            raise _NotSent(exc) from None
-        if connection.sock is not None:  # the answer within what is left of the timeout
-            connection.sock.settimeout(max(0.001, deadline - time.monotonic()))
-        try:
-            response = connection.getresponse()
-        except (http.client.RemoteDisconnected, ConnectionResetError) as exc:
-            raise _NoAnswer(exc) from None
-        length = response.getheader("content-length")
-        if length is not None and length.isdigit() and int(length) > max_bytes:
-            raise AnswerTooLarge
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError
-            if connection.sock is not None:
-                connection.sock.settimeout(remaining)
-            # read1: what one read brings, so that a provider dripping its answer meets the deadline.
-            chunk = response.read1(_CHUNK) if response.length != 0 else b""
-            if not chunk:
-                break
-            size += len(chunk)
-            if size > max_bytes:
-                raise AnswerTooLarge
-            chunks.append(chunk)
-        if response.length:  # the provider hung up before the length it announced
-            raise http.client.IncompleteRead(b"".join(chunks), response.length)
-        keep = not response.will_close
-        response.close()  # read to its end: the connection may carry the next request
-        return Reply(response.status, b"".join(chunks)), keep
 
-
-def _kind(exc: BaseException) -> str:
-    """How a connection failed, in the names an operator knows (as httpx named them)."""
-    if isinstance(exc, ConnectionRefusedError | socket.gaierror) or (
-        isinstance(exc, OSError) and not isinstance(exc, ConnectionError | http.client.HTTPException)
-    ):
-        return "ConnectError"
-    if isinstance(exc, http.client.RemoteDisconnected):
-        return "RemoteProtocolError"
-    if isinstance(exc, http.client.HTTPException):
-        return "RemoteProtocolError"
-    return "ReadError"
+def _unreachable(failed: _NotSent | _NoAnswer) -> UpstreamUnreachable:
+    return UpstreamUnreachable(failed.kind if isinstance(failed, _NoAnswer) else "ReadError")
