@@ -11,10 +11,11 @@ hands an awaitable to the loop (the pattern of SQLAlchemy's asyncio layer) and t
 other requests meanwhile.
 
 Code that may wait asks ``on_loop()`` and, there, waits through ``wait_for`` (or ``future_result``,
-``Wake``) or runs the blocking part through ``in_thread``; called from any other thread, all of them
-are plain calls. Whatever runs on the loop must never block otherwise: every request of the process
-waits while it does. So only handlers whose work is all in this process run here (a SQLite node's
-interface; ``web.server`` decides), and they hand writes and routed requests to a thread.
+``Wake``, ``awaited``) or runs the blocking part through ``in_thread``; called from any other thread,
+all of them are plain calls (``awaited``: the coroutine runs on ``inline``'s own loop). Whatever runs
+on the loop must never block otherwise: every request of the process waits while it does. So only
+handlers whose work is all in this process, or awaited, run here (a SQLite node's interface;
+``web.server`` decides): they hand writes to a thread, and await a routed request's provider.
 """
 
 from __future__ import annotations
@@ -76,13 +77,19 @@ def wait_for(awaitable: Awaitable[Result]) -> Result:
     return result
 
 
-def awaited(make: Callable[[], Coroutine[Any, Any, Result]]) -> Result:
+def awaited(make: Callable[[], Coroutine[Any, Any, Result]], timeout: float | None = None) -> Result:
     """The result of the coroutine ``make()`` returns: on the loop, awaited by it (``wait_for``); in
     any other thread, run on ``inline``'s own event loop, in a thread of its own, while this thread
-    waits. What such coroutines keep between calls (a provider's connections) is kept per loop."""
+    waits, at most ``timeout`` seconds (then the coroutine is cancelled and ``TimeoutError`` raised).
+    What such coroutines keep between calls (a provider's connections) is kept per loop."""
     if on_loop():
         return wait_for(make())
-    return asyncio.run_coroutine_threadsafe(make(), _own_loop()).result()
+    future = asyncio.run_coroutine_threadsafe(make(), _own_loop())
+    try:
+        return future.result(timeout)
+    except TimeoutError:
+        future.cancel()
+        raise
 
 
 _own_loop_lock = threading.Lock()

@@ -117,9 +117,9 @@ class Settings:
     max_page_size: int = _setting(1000, "Largest _page_size a query may ask for.")
     inline_requests: bool = _setting(
         True,
-        "On SQLite, answer interface requests of up to inline_max_bytes on the event loop's thread (writes and "
-        "routed requests go on in a worker thread): fewer thread switches, about a third more key queries per "
-        "second. Off: every request in a worker thread.",
+        "On SQLite, answer interface requests of up to inline_max_bytes on the event loop's thread (writes go on "
+        "in a worker thread; a routed request awaits its provider on the loop): fewer thread switches, about a "
+        "third more key queries per second. Off: every request in a worker thread.",
     )
     inline_max_bytes: int = _setting(
         16 * 1024, "Largest body (bytes) answered on the event loop's thread when inline_requests is on."

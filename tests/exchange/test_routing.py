@@ -164,7 +164,9 @@ class FakeProvider:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def answer(self, request: dict[str, Any]) -> tuple[int, bytes]:
-        datalist = {"result": "0001", "message": "ok", "busilist": [device(1)]}
+        # "large": a page of 1,000 records (400 KB), past what the routing node handles on its event loop.
+        records = [device(n) for n in range(1000)] if self.mode == "large" else [device(1)]
+        datalist = {"result": "0001", "message": "ok", "busilist": records}
         secret = "f" * 32 if self.mode == "wrong-sign" else self.secret
         signed = encode_response(
             request["appid"], request["busicode"], request["random"], datalist,
@@ -351,3 +353,36 @@ def test_routed_queries_from_handlers_on_the_loop_await_their_provider_there(
     assert _verified(call(node, asked[0]), secret)["result"] == "0001"  # a retry: its first answer
     fresh = body("xihu", secret, "140101", "04", [{"EQP_CODE": device(1)["EQP_CODE"]}])
     assert _verified(call(node, fresh), secret)["result"] == "0001" and provider.requests == 3
+
+
+def test_a_large_routed_answer_is_read_and_signed_in_a_worker_thread(
+    fake: tuple[Node, FakeProvider], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small routed query can bring back a large answer: reading, verifying, masking and signing it
+    on the event loop would hold up every other request meanwhile, so past ANSWER_ON_LOOP_BYTES that
+    work goes to a worker thread (the wait for the provider stays on the loop)."""
+    node, provider = fake
+    secret = _county(node)
+    routed = node.exchange.routed
+    assert routed is not None
+    threads: dict[str, list[int]] = {"_verified": [], "_answered": []}
+    for name, seen in threads.items():
+        original = getattr(routed, name)
+
+        def recorded(*args: Any, original: Any = original, seen: list[int] = seen) -> Any:
+            seen.append(threading.get_ident())
+            return original(*args)
+
+        monkeypatch.setattr(routed, name, recorded)
+
+    async def ask() -> tuple[dict[str, Any], int]:
+        asked = body("xihu", secret, "140101", "04", [{"EQP_CODE": device(1)["EQP_CODE"]}])
+        answer = await inline.run_on_loop(node.exchange.handle, asked, "application/json", "127.0.0.1")
+        return orjson.loads(answer), threading.get_ident()
+
+    for mode, records, on_loop in (("ok", 1, True), ("large", 1000, False)):
+        provider.mode = mode
+        answer, loop_thread = asyncio.run(ask())
+        datalist = _verified(answer, secret)
+        assert (datalist["result"], len(datalist["busilist"])) == ("0001", records)
+        assert all((seen[-1] == loop_thread) is on_loop for seen in threads.values()), (mode, threads)

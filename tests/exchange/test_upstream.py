@@ -7,10 +7,12 @@ event loop (uvloop, ``inline.run_on_loop``)."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import ssl
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,14 @@ import uvloop
 from tests.sync.nodes import free_port
 from tests.web.test_tls import issue
 from tzsb import inline
-from tzsb.exchange.upstream import AnswerTooLarge, Reply, UpstreamPool, UpstreamTimeout, UpstreamUnreachable
+from tzsb.exchange.upstream import (
+    AnswerTooLarge,
+    Reply,
+    UpstreamPool,
+    UpstreamTimeout,
+    UpstreamUnreachable,
+    _Provider,
+)
 
 Behaviour = Callable[[socket.socket, bytes], bool]
 
@@ -101,6 +110,11 @@ class Caller:
     def __init__(self, loop: asyncio.AbstractEventLoop | None) -> None:
         self.upstream = UpstreamPool()
         self.loop = loop
+
+    def trusting(self, ca: Path) -> None:
+        """Trust the test CA for HTTPS providers (a fresh pool)."""
+        self.upstream.close()
+        self.upstream = UpstreamPool(ssl.create_default_context(cafile=str(ca)))
 
     def post(self, url: str, body: bytes, **options: Any) -> Reply:
         if self.loop is None:
@@ -336,7 +350,7 @@ def test_a_write_that_could_not_be_written_is_sent_on_a_new_connection(
         connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
         return False  # closed with a reset
 
-    monkeypatch.setattr("tzsb.exchange.upstream._Connection.usable", lambda connection: True)
+    monkeypatch.setattr("tzsb.exchange.upstream._Connection.open", lambda connection: True)
     for server in serve(answer_then_reset):
         assert pool.post(server.url, b'{"n":1}', timeout=5, max_bytes=1000).status == 200
         assert server.closed.acquire(timeout=5)  # the provider has reset the kept connection
@@ -441,12 +455,12 @@ def test_a_provider_name_outside_ascii_and_a_path_to_quote(pool: Caller) -> None
 
 
 def test_on_the_loop_other_handlers_run_while_one_waits_for_its_provider() -> None:
-    """Eight handlers on one loop thread each ask a provider that answers after 0.3 s: asked one at
-    a time they would take 2.4 s; awaited by the loop, they are all out at once."""
+    """Eight handlers on one loop thread each ask a provider that answers only once all eight
+    requests are in: a handler that blocked the loop while it waited would leave the others unsent."""
     all_in = threading.Barrier(8, timeout=5)
 
     def together(connection: socket.socket, request: bytes) -> bool:
-        all_in.wait()  # a handler that blocked the loop would leave the others unsent: BrokenBarrierError
+        all_in.wait()  # BrokenBarrierError after 5 s unless all eight are out at once
         connection.sendall(answer(b"{}"))
         return True
 
@@ -468,3 +482,94 @@ def test_on_the_loop_other_handlers_run_while_one_waits_for_its_provider() -> No
             assert server.connections == 8
     finally:
         upstream.close()
+
+
+@pytest.mark.parametrize("closing", [True, False], ids=["connection-close", "kept"])
+def test_https_to_a_trusted_provider(
+    pool: Caller, tmp_path: Path, closing: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TLS 1.3 servers send session tickets right after the handshake: bytes on a new connection,
+    not yet read by the loop, that are not an answer nobody asked for. Every request is answered,
+    whether each comes on a new connection or on a kept one."""
+    connect = _Provider.connect
+
+    async def connect_then_hold_the_loop(provider: _Provider) -> Any:
+        connection = await connect(provider)
+        time.sleep(0.02)  # the loop turns no more before the request is written: the tickets wait unread
+        return connection
+
+    monkeypatch.setattr(_Provider, "connect", connect_then_hold_the_loop)
+    credentials = issue(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(credentials.server_cert, credentials.server_key)
+    pool.trusting(credentials.ca)
+    accepted: list[int] = []
+
+    def serve_tls(listener: socket.socket) -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(1)
+            threading.Thread(target=answer_tls, args=(connection,), daemon=True).start()
+
+    def answer_tls(connection: socket.socket) -> None:
+        try:
+            with context.wrap_socket(connection, server_side=True) as wrapped:
+                while wrapped.recv(65536):
+                    wrapped.sendall(answer(b'{"tls":1}', *(["Connection: close"] if closing else [])))
+                    if closing:
+                        return
+        except (ssl.SSLError, OSError):
+            pass
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        threading.Thread(target=serve_tls, args=(listener,), daemon=True).start()
+        url = f"https://127.0.0.1:{listener.getsockname()[1]}/tzsb/exchange"
+        for _ in range(20):
+            reply = pool.post(url, b"{}", timeout=5, max_bytes=1000)
+            assert (reply.status, reply.body) == (200, b'{"tls":1}')
+    assert len(accepted) == (20 if closing else 1)
+
+
+def test_a_reset_before_the_end_of_an_answer_that_ends_with_its_connection(pool: Caller) -> None:
+    """Without a length the end of the connection ends the body, but a reset is not an end: the
+    answer is cut short and is not passed on."""
+
+    def reset_halfway(connection: socket.socket, request: bytes) -> bool:
+        connection.sendall(b"HTTP/1.0 200 OK\r\n\r\n" + b'{"partial":')
+        time.sleep(0.05)
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        return False
+
+    for server in serve(reset_halfway):
+        with pytest.raises(UpstreamUnreachable) as failed:
+            pool.post(server.url, b"{}", timeout=5, max_bytes=1000)
+        assert failed.value.kind == "ReadError"
+
+
+def test_a_pool_whose_loop_closed_closes_without_it() -> None:
+    """A pool's connections on a loop that is closed now (a test's loop, a node stopped without
+    closing its exchange) are shut down without the loop, and closing does not raise."""
+    seen: list[bytes] = []
+    upstream = UpstreamPool()
+    for server in serve(answering(seen)):
+
+        async def ask(url: str) -> int:
+            return await inline.run_on_loop(lambda: upstream.post(url, b"{}", timeout=5, max_bytes=100).status)
+
+        assert asyncio.run(ask(server.url)) == 200  # a plain asyncio loop, closed on return
+        upstream.close()
+        assert server.closed.acquire(timeout=5)  # the provider saw the kept connection end
+        with warnings.catch_warnings():
+            # The transport, never closed by its loop, says so as it goes: it was shut down above.
+            warnings.simplefilter("ignore", ResourceWarning)
+            gc.collect()
+
+
+def test_the_host_header_of_a_provider_named_outside_ascii() -> None:
+    provider = _Provider("http://user:pw@Bücher.example:8080/tzsb/exchange", None)
+    assert provider.host == "xn--bcher-kva.example"
+    assert b"\r\nHost: xn--bcher-kva.example:8080\r\n" in provider.head and b"pw" not in provider.head
+    assert b"Host: [::1]:9\r\n" in _Provider("http://[::1]:9/x/y", None).head

@@ -17,7 +17,9 @@ its thread for the whole call, so a routed request could not be served on the lo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import select
+import socket
 import ssl
 import threading
 from dataclasses import dataclass
@@ -95,32 +97,45 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio's classes
 
-    def usable(self) -> bool:
-        """Whether a kept connection can carry a request: the provider has not closed it, and nothing
-        is waiting to be read on it (its end of file, or an answer nobody asked for, which the loop
-        has not yet seen; urllib3 checks the same before reusing a connection). ``poll``, not
-        ``select``: a busy process has descriptors past select's 1,024."""
-        if self.lost or self.transport is None or self.transport.is_closing():
-            return False
+    def open(self) -> bool:
+        """Whether the connection is still open as far as the loop has seen."""
+        return not self.lost and self.transport is not None and not self.transport.is_closing()
+
+    def unread(self) -> bool:
+        """Whether bytes are waiting on the socket that the loop has not read yet: on an idle plain
+        connection its end of file or an answer nobody asked for (urllib3 checks the same before
+        reusing a connection); on TLS possibly only the session tickets a server sends after the
+        handshake. ``poll``, not ``select``: a busy process has descriptors past select's 1,024."""
+        assert self.transport is not None
         sock = self.transport.get_extra_info("socket")
         if sock is None:
             return False
         poller = select.poll()
         try:
             poller.register(sock.fileno(), select.POLLIN)
-            return not poller.poll(0)
+            return bool(poller.poll(0))
         except (OSError, ValueError):
             return False
 
     def close(self) -> None:
         self.lost = True
-        if self.transport is not None:
+        if self.transport is None:
+            return
+        try:
             self.transport.close()
+        except RuntimeError:
+            # Its loop is closed (a loop should outlive its pools: ``UpstreamPool.close`` first), and with
+            # it the callback that closes the socket: shut down here, so that the provider sees the end;
+            # the descriptor goes with the transport.
+            sock = self.transport.get_extra_info("socket")
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
 
     def exchange(self, request: bytes, max_bytes: int) -> asyncio.Future[tuple[Reply, bool]]:
         """Write ``request``; the future of its answer and whether the connection may be kept.
         Raises ``_NotSent`` if the request could not be written."""
-        if not self.usable():
+        if not self.open():
             raise _NotSent
         assert self.transport is not None
         self._answer = asyncio.get_running_loop().create_future()
@@ -158,7 +173,7 @@ class _Connection(asyncio.Protocol):
         if not self._received:
             # Closed without a word (RemoteProtocolError) or reset (ReadError), before any answer.
             self._fail(_NoAnswer("ReadError" if isinstance(exc, OSError) else "RemoteProtocolError"))
-        elif self._headers_done and not self._framed and self._status >= 200:
+        elif exc is None and self._headers_done and not self._framed and self._status >= 200:
             self._finish(keep=False)  # an answer whose body ends with the connection (HTTP/1.0 style)
         else:  # hung up halfway through the answer
             self._fail(UpstreamUnreachable("ReadError" if isinstance(exc, OSError) else "RemoteProtocolError"))
@@ -214,13 +229,14 @@ class _Provider:
     def __init__(self, url: str, context: ssl.SSLContext | None) -> None:
         parts = urlsplit(url)
         https = parts.scheme == "https"
-        self.host = parts.hostname or ""
+        hostname = parts.hostname or ""
+        self.host = hostname if hostname.isascii() else hostname.encode("idna").decode("ascii")
         self.port = parts.port or (443 if https else 80)
         self.context = context if https else None
         # Never the user:password@ of a URL: the provider is not sent credentials it was not given.
-        host_header = parts.netloc.rpartition("@")[2]
-        if not host_header.isascii():
-            host_header = host_header.replace(self.host, self.host.encode("idna").decode("ascii"))
+        host_header = f"[{self.host}]" if ":" in self.host else self.host
+        if parts.port is not None:
+            host_header += f":{parts.port}"
         target = quote((parts.path or "/") + (f"?{parts.query}" if parts.query else ""), safe="/?=&%:@!$'()*+,;~")
         self.head = (
             f"POST {target} HTTP/1.1\r\nHost: {host_header}\r\n"
@@ -232,11 +248,16 @@ class _Provider:
     def request(self, body: bytes) -> bytes:
         return b"%s%d\r\n\r\n%s" % (self.head, len(body), body)
 
-    def kept(self) -> _Connection | None:
-        """An idle connection that can carry a request; those the provider has since closed are dropped."""
+    async def kept(self) -> _Connection | None:
+        """An idle connection that can carry a request; those the provider has since closed, or on
+        which bytes came that nobody asked for, are dropped. Bytes the loop has not read yet are
+        first left to it for one turn: it closes a plain connection on them (``data_received``,
+        ``connection_lost``), while TLS reads its session tickets and stays open."""
         while self.idle:
             connection = self.idle.pop()
-            if connection.usable():
+            if connection.open() and connection.unread():
+                await asyncio.sleep(0)
+            if connection.open():
                 return connection
             connection.close()
         return None
@@ -265,10 +286,12 @@ class UpstreamPool:
     """POSTs to providers over kept-alive connections: one pool per provider URL and event loop;
     ``post`` may be called from any thread, or by a handler on the loop."""
 
-    def __init__(self) -> None:
+    def __init__(self, context: ssl.SSLContext | None = None) -> None:
+        """``context``: the trust for HTTPS providers; by default certifi's roots, as the node's
+        other outgoing calls (httpx)."""
         self._lock = threading.Lock()
         self._pools: dict[asyncio.AbstractEventLoop, dict[str, _Provider]] = {}
-        self._context: ssl.SSLContext | None = None
+        self._context = context
 
     def close(self) -> None:
         """Close the idle connections, and each connection out on a request when it comes back (on
@@ -286,7 +309,7 @@ class UpstreamPool:
                     provider.close()
 
             if loop is running or loop.is_closed():
-                close_all()  # a closed loop's transports cannot be touched on it any more
+                close_all()  # (a closed loop's connections are shut down without it: ``_Connection.close``)
             else:
                 try:
                     loop.call_soon_threadsafe(close_all)
@@ -298,9 +321,11 @@ class UpstreamPool:
         providers = self._pools.get(loop)
         if providers is None:
             with self._lock:
-                for gone in [known for known in self._pools if known.is_closed()]:
-                    del self._pools[gone]
+                gone = [self._pools.pop(known) for known in list(self._pools) if known.is_closed()]
                 providers = self._pools.setdefault(loop, {})
+            for dropped in gone:  # the pools of loops closed meanwhile
+                for idle in dropped.values():
+                    idle.close()
         provider = providers.get(url)
         if provider is None:
             if url.startswith("https:") and self._context is None:
@@ -319,7 +344,11 @@ class UpstreamPool:
         query) and no byte of an answer came. A write (01/02/03) that was written and then met a
         closed connection is not sent again: the provider may have stored it; the caller is told
         the provider is unreachable and decides."""
-        return inline.awaited(lambda: self._post(url, body, timeout, max_bytes, idempotent))
+        try:
+            # Bounded for a caller in a thread, should inline's own loop ever stall: its timeout, and a margin.
+            return inline.awaited(lambda: self._post(url, body, timeout, max_bytes, idempotent), timeout + 5)
+        except TimeoutError:
+            raise UpstreamTimeout from None
 
     async def _post(self, url: str, body: bytes, timeout: float, max_bytes: int, idempotent: bool) -> Reply:
         provider = self._provider(url)
@@ -327,7 +356,7 @@ class UpstreamPool:
         connection: _Connection | None = None
         try:
             async with asyncio.timeout(timeout):
-                connection = provider.kept()
+                connection = await provider.kept()
                 kept = connection is not None
                 if connection is None:
                     connection = await provider.connect()

@@ -53,7 +53,8 @@ def create_asgi(node: Node) -> Starlette:
     addresses = ClientAddresses(settings.trusted_proxies)
     health_details_from = parse_networks(settings.health_details_from)
     # Small interface requests of a SQLite node run on the loop's thread (``tzsb.inline``): the
-    # exchange waits there only through the loop, and hands writes and routed calls to a thread.
+    # exchange waits there only through the loop (a routed request's provider included), and hands
+    # writes to a thread.
     inline_requests = settings.inline_requests and node.store.suits_loop_handlers
 
     def client_address(request: Request) -> str:
