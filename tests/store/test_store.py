@@ -270,3 +270,62 @@ def test_a_postgresql_connection_keeps_one_cursor_through_statements_failures_an
             assert cursor is not replacement and not cursor.closed
     finally:
         store.dispose()
+
+
+def test_sqlite_lends_its_spare_connections_for_one_statement_outside_the_pool(tmp_path: Any) -> None:
+    """``read_statement`` on a SQLite file: connections kept beside the pool (no check-out, no reset),
+    one per reader at a time, at most ``SPARE_READERS`` kept, the one a failed statement used closed,
+    and every one closed with the store."""
+    import sqlite3
+    import threading
+
+    from tzsb.store.engine import SPARE_READERS
+
+    store = open_store(f"sqlite:///{tmp_path / 'spares.db'}")
+    try:
+        checked_out = store.engine.pool.checkedout()  # type: ignore[attr-defined]
+        with store.read_statement() as first:
+            assert driver_rows(first, "PRAGMA journal_mode") == [("wal",)]  # made as the pool makes them
+            assert store.engine.pool.checkedout() == checked_out  # type: ignore[attr-defined]
+        with store.read_statement() as again:
+            assert again.driver is first.driver
+        # Readers at once each get a connection of their own; more than are kept are closed after.
+        held, release = threading.Barrier(SPARE_READERS + 3), threading.Event()
+        lent: list[Any] = []
+
+        def read() -> None:
+            with store.read_statement() as connection:
+                lent.append(connection.driver)
+                held.wait(10)
+                release.wait(10)
+                assert driver_rows(connection, "SELECT 1") == [(1,)]
+
+        readers = [threading.Thread(target=read) for _ in range(SPARE_READERS + 2)]
+        for reader in readers:
+            reader.start()
+        held.wait(10)
+        assert len({id(driver) for driver in lent}) == SPARE_READERS + 2
+        release.set()
+        for reader in readers:
+            reader.join(10)
+        closed = [driver for driver in lent if _is_closed(driver)]
+        assert len(closed) == 2
+        # A statement that failed: its connection is not lent again.
+        with pytest.raises(sqlite3.OperationalError), store.read_statement() as failing:
+            driver_rows(failing, "SELECT * FROM no_such_table")
+        assert _is_closed(failing.driver)
+        with store.read_statement() as after:
+            assert after.driver is not failing.driver
+    finally:
+        store.dispose()
+    assert all(_is_closed(driver) for driver in lent) and _is_closed(after.driver)
+
+
+def _is_closed(driver: Any) -> bool:
+    import sqlite3
+
+    try:
+        driver.execute("SELECT 1")
+    except sqlite3.ProgrammingError:
+        return True
+    return False
