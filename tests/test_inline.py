@@ -183,6 +183,47 @@ def test_a_wake_given_after_the_loop_closed_is_dropped() -> None:
 
     wake = asyncio.run(make())
     wake.set()  # no loop to wake: nothing raised
+    inline.Wake.set_all([wake])
+
+
+def test_wakes_set_together_resume_every_handler_with_one_call_into_their_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A batch's handlers on the loop are woken by one call from the committing thread, not one each."""
+    gone = asyncio.run(_make_wake())  # a wake of a loop closed since
+
+    async def main() -> list[str]:
+        loop = asyncio.get_running_loop()
+        calls: list[object] = []
+        original = loop.call_soon_threadsafe
+
+        def counted(*args: Any) -> Any:
+            calls.append(args[0])
+            return original(*args)
+
+        monkeypatch.setattr(loop, "call_soon_threadsafe", counted)
+        wakes: list[inline.Wake] = []
+        made = asyncio.Event()
+
+        def handler(name: str) -> str:
+            wakes.append(inline.Wake())
+            if len(wakes) == 3:
+                made.set()
+            wakes[-1].wait()
+            return name
+
+        handlers = [asyncio.ensure_future(inline.run_on_loop(handler, name)) for name in "abc"]
+        await made.wait()
+        threading.Thread(target=inline.Wake.set_all, args=([*wakes, gone],)).start()
+        done = await asyncio.gather(*handlers)
+        assert len(calls) == 1  # (the closed loop's wake is dropped)
+        return list(done)
+
+    assert asyncio.run(main()) == ["a", "b", "c"]
+
+
+async def _make_wake() -> inline.Wake:
+    return inline.Wake()
 
 
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="unset")

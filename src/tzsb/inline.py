@@ -178,9 +178,26 @@ class Wake:
         with contextlib.suppress(RuntimeError):  # the loop is closed: its handlers are gone
             self._loop.call_soon_threadsafe(self._resolve)
 
+    @staticmethod
+    def set_all(wakes: list[Wake]) -> None:
+        """``set`` each of ``wakes``, with one call into each loop rather than one per handler (each
+        call from another thread writes to the loop's wake-up pipe)."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+        for wake in wakes:
+            by_loop.setdefault(wake._loop, []).append(wake._future)
+        for loop, futures in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # the loop is closed: its handlers are gone
+                loop.call_soon_threadsafe(_resolve_all, futures)
+
     def _resolve(self) -> None:
         if not self._future.done():
             self._future.set_result(None)
 
     def wait(self) -> None:
         wait_for(self._future)
+
+
+def _resolve_all(futures: list[asyncio.Future[None]]) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_result(None)

@@ -26,6 +26,8 @@ ENVELOPE: Final = ("appid", "busicode", "action", "busilist", "random", "sign")
 #: Optional, signed: seconds since the epoch, so a captured request cannot be replayed later.
 TIMESTAMP: Final = "timestamp"
 _KNOWN: Final = frozenset((*ENVELOPE, BUSICODE_ALIAS, TIMESTAMP))
+#: Each known name as it is written between quotes in a body (``_names_appear_once``).
+_QUOTED_KNOWN: Final = tuple(b'"' + name.encode() + b'"' for name in sorted(_KNOWN))
 
 APPID_PATTERN: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
@@ -136,9 +138,12 @@ def _repeated_top_level_name(body: bytes, busilist: Any = None) -> str | None:
 
 def _names_appear_once(parts: tuple[bytes, ...]) -> bool:
     # A name may also be spelled with \u escapes ("app\u0069d"); then only decoding can tell.
-    return all(b"\\u" not in part for part in parts) and all(
-        sum(part.count(b'"' + name.encode() + b'"') for part in parts) < 2 for name in _KNOWN
-    )
+    if any(b"\\u" in part for part in parts):
+        return False
+    if len(parts) == 1:  # (nearly every body)
+        count = parts[0].count
+        return all(count(quoted) < 2 for quoted in _QUOTED_KNOWN)
+    return all(sum(part.count(quoted) for part in parts) < 2 for quoted in _QUOTED_KNOWN)
 
 
 _COLON: Final = re.compile(rb"[ \t\r\n]*:[ \t\r\n]*")

@@ -103,8 +103,13 @@ class GroupCommit:
                 successor = self._queue[0] if self._queue else None
                 if successor is None:
                     self._leading = False
+            wakes = []
             for unit in batch:
-                unit.done.set()
+                if isinstance(unit.done, inline.Wake):
+                    wakes.append(unit.done)
+                else:
+                    unit.done.set()
+            inline.Wake.set_all(wakes)
             if successor is not None:
                 self._hand_lead(successor)
 
