@@ -1,7 +1,8 @@
 """Group commit: the small writes of concurrent callers share transactions; none returns before its
 own work committed; a failing unit fails alone. Request handlers on the event loop's thread
-(``tzsb.inline``) never make the loop wait for the database: their batches are led by another
-thread, and the writers' lock is waited for in one."""
+(``tzsb.inline``) never make the loop wait for the database: their batches are committed at the
+loop's next turn when they can start at once, else led by another thread, and the writers' lock is
+waited for in one."""
 
 from __future__ import annotations
 
@@ -150,12 +151,14 @@ def test_the_claims_of_a_transaction_go_in_together_at_its_end(store: Store) -> 
 # -- handlers on the event loop's thread (tzsb.inline) ----------------------------------------------
 
 
-def test_handlers_on_the_loop_and_threads_share_batches_that_no_loop_turn_commits(store: Store) -> None:
-    committed_on: set[int] = set()
+def test_handlers_on_the_loop_and_threads_share_batches_that_no_handler_commits(store: Store) -> None:
+    """Units of handlers on the loop and of threads go in the same batches. On a SQLite file the
+    loop may commit a batch itself, between handlers, never inside one (``on_loop`` is False)."""
+    committed_on: set[tuple[int, bool]] = set()
     seen_after_return: list[bool] = []
 
     def claim_and_log(connection: Connection, random: str) -> str:
-        committed_on.add(threading.get_ident())
+        committed_on.add((threading.get_ident(), inline.on_loop()))
         nonces.claim(connection, "app", random, "f" * 64, b"{}", NOW)
         interaction_log.append(connection, _entry(random))
         return random
@@ -176,12 +179,73 @@ def test_handlers_on_the_loop_and_threads_share_batches_that_no_loop_turn_commit
         return threading.get_ident()
 
     loop_thread = asyncio.run(main())
-    assert loop_thread not in committed_on
+    assert (loop_thread, True) not in committed_on
     assert seen_after_return == [True] * 200
     grouped = store.group_commit
     assert grouped.units == 200
     assert grouped.batches < 100  # the loop's handlers queued together while a batch committed
     _assert_chained(store, 200)
+
+
+def test_the_handlers_of_one_loop_turn_share_one_batch_committed_at_its_next(store: Store) -> None:
+    """Eight handlers that run in the same turn of the loop queue a unit each: one batch of eight,
+    committed by the loop between turns on a SQLite file (else by the committer thread)."""
+    committed_on: list[int] = []
+
+    def handler(random: str) -> str:
+        def work(connection: Connection) -> str:
+            committed_on.append(threading.get_ident())
+            nonces.claim(connection, "app", random, "f" * 64, b"{}", NOW)
+            interaction_log.append(connection, _entry(random))
+            return random
+
+        return store.write_grouped(work)
+
+    async def main() -> tuple[list[str], int]:
+        randoms = [f"turn-{index}" for index in range(8)]
+        return await asyncio.gather(*(inline.run_on_loop(handler, random) for random in randoms)), threading.get_ident()
+
+    answered, loop_thread = asyncio.run(main())
+    assert answered == [f"turn-{index}" for index in range(8)]
+    grouped = store.group_commit
+    if store.suits_loop_handlers:
+        assert (grouped.batches, grouped.units, set(committed_on)) == (1, 8, {loop_thread})
+    else:  # PostgreSQL: the committer thread leads at once, with the units queued by then
+        assert grouped.units == 8 and loop_thread not in committed_on
+    _assert_chained(store, 8)
+
+
+@pytest.mark.parametrize("held_by", ["a thread of this process", "another process"])
+def test_a_batch_of_the_loop_waits_for_the_writers_lock_in_the_committer(tmp_path: Path, held_by: str) -> None:
+    """The writers' lock is held elsewhere when the loop would commit its batch: the committer thread
+    takes it over and waits, while the loop keeps turning; the batch commits once the lock is free."""
+    store = open_store(f"sqlite:///{tmp_path / 'tzsb.db'}")
+    other = open_store(f"sqlite:///{tmp_path / 'tzsb.db'}") if held_by == "another process" else store
+    committed_on: list[int] = []
+    try:
+
+        def handler(random: str) -> str:
+            def work(connection: Connection) -> str:
+                committed_on.append(threading.get_ident())
+                interaction_log.append(connection, _entry(random))
+                return random
+
+            return store.write_grouped(work)
+
+        async def main(release: threading.Event) -> tuple[int, int]:
+            waiting = asyncio.gather(*(inline.run_on_loop(handler, f"loop-{index}") for index in range(3)))
+            ticks = await _turns_while_held(waiting, release)
+            assert await waiting == ["loop-0", "loop-1", "loop-2"]
+            return ticks, threading.get_ident()
+
+        with _writing_elsewhere(store, other) as release:
+            ticks, loop_thread = asyncio.run(main(release))
+        assert ticks >= 10 and committed_on and loop_thread not in committed_on
+        assert _logged(store) == ["elsewhere", "loop-0", "loop-1", "loop-2"]
+    finally:
+        if other is not store:
+            other.dispose()
+        store.dispose()
 
 
 def test_a_failing_unit_of_a_handler_on_the_loop_fails_alone(store: Store) -> None:
@@ -233,6 +297,18 @@ def _writing_elsewhere(store: Store, writer: Store) -> Iterator[threading.Event]
         holder.join()
 
 
+async def _turns_while_held(waiting: asyncio.Future[Any], release: threading.Event) -> int:
+    """The loop's turns in 0.2 s while ``waiting`` waits for the lock held elsewhere; then it is released."""
+    ticks = 0
+    started = time.monotonic()
+    while time.monotonic() - started < 0.2:
+        await asyncio.sleep(0.005)
+        ticks += 1
+    assert not waiting.done()
+    release.set()
+    return ticks
+
+
 def _logged(store: Store) -> list[str]:
     with store.read() as connection:
         return list(connection.execute(sa.text("SELECT random FROM interaction_log ORDER BY chain_seq")).scalars())
@@ -251,14 +327,8 @@ def test_a_handler_on_the_loop_waits_for_the_writers_lock_without_stopping_the_l
                 interaction_log.append(connection, _entry("handler on the loop"))
 
         async def main(release: threading.Event) -> int:
-            ticks = 0
             waiting = asyncio.ensure_future(inline.run_on_loop(handler))
-            started = time.monotonic()
-            while time.monotonic() - started < 0.2:
-                await asyncio.sleep(0.005)
-                ticks += 1
-            assert not waiting.done()
-            release.set()
+            ticks = await _turns_while_held(waiting, release)
             await waiting
             return ticks
 

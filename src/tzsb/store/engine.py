@@ -11,7 +11,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -111,7 +111,15 @@ class Store:
         file_database = self.dialect.is_file_database(engine.url)
         self._checkpointer = WalCheckpointer(engine) if file_database else None
         self._process_lock = _ProcessLock.for_database(engine.url) if file_database else None
-        self._grouped = GroupCommit(self.write)
+        #: The connection a group commit's batch led on the event loop writes on (``write_at_once``),
+        #: kept from the start: such a batch must never wait, not even for a pooled connection.
+        #: ``open_store`` gave the pool one connection more for it.
+        self._loop_writer: Connection | None = None
+        if self._process_lock is not None:
+            self._loop_writer = engine.connect().execution_options(**self.dialect.writer_options)
+        self._grouped = GroupCommit(
+            self.write, write_at_once=self.write_at_once if self._loop_writer is not None else None
+        )
         # SQLite file connections lent for one read statement, outside the pool (``read_statement``):
         # a connection to a file in this process cannot go stale, and the pool's check-out and
         # check-in (its reset included) cost about 7 µs, twice in every key query.
@@ -215,26 +223,35 @@ class Store:
             with self.write() as connection:
                 yield connection
             return
-        if not self._write_lock.acquire(blocking=False):
+        with self._at_once(lambda: self.engine.connect().execution_options(**self.dialect.writer_options)) as free:
+            yield free
+
+    @contextmanager
+    def write_at_once(self) -> Iterator[Connection | None]:
+        """A write transaction on the connection kept for the event loop's group commits, when it can
+        start right now; else None, with nothing taken. It never waits: not for the writers' lock,
+        SQLite's lock or a pooled connection (``group_commit``: a batch led on the loop's thread)."""
+        kept = self._loop_writer
+        if kept is None:
+            raise RuntimeError("write_at_once is for a SQLite file's store, which keeps a connection for it")
+        with self._at_once(lambda: nullcontext(kept)) as free:
+            yield free
+
+    @contextmanager
+    def _at_once(self, connect: Callable[[], AbstractContextManager[Connection]]) -> Iterator[Connection | None]:
+        if not self._writers_turn_at_once():
             yield None
             return
         try:
-            if self._process_lock is not None and not self._process_lock.try_acquire():
-                yield None
-                return
-            try:
-                with self.engine.connect().execution_options(**self.dialect.writer_options) as connection:
-                    transaction = _begin_at_once(connection)
-                    if transaction is None:
-                        yield None
-                        return
-                    with transaction, deferring(connection):
-                        yield connection
-            finally:
-                if self._process_lock is not None:
-                    self._process_lock.__exit__()
+            with connect() as connection:
+                transaction = _begin_at_once(connection)
+                if transaction is None:
+                    yield None
+                    return
+                with transaction, deferring(connection):
+                    yield connection
         finally:
-            self._write_lock.release()
+            self._end_writers_turn()
         if self._checkpointer is not None:
             self._checkpointer.wanted()
 
@@ -317,6 +334,8 @@ class Store:
         if self._process_lock is not None and self._write_lock is not None:
             with self._write_lock:  # a write still running in another thread finishes first
                 self._process_lock.close()
+                if self._loop_writer is not None:
+                    self._loop_writer.close()
         self.engine.dispose()
 
 
@@ -476,6 +495,11 @@ def open_store(url: str, *, migrate: bool = True, **engine_options: Any) -> Stor
         **dialect.engine_defaults(),
         **engine_options,
     }
+    overflow = int(options.get("max_overflow", 0))
+    if pooled and overflow >= 0 and dialect.is_file_database(parsed) and _ProcessLock.for_database(parsed):
+        # The one the store keeps for the event loop's group commits (``Store.write_at_once``), beside
+        # the connections asked for (-1: no limit to raise).
+        options["max_overflow"] = overflow + 1
     engine = sa.create_engine(url, **options)
     dialect.configure(engine)
     store = Store(engine)
