@@ -185,7 +185,14 @@ class Wake:
         by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
         for wake in wakes:
             by_loop.setdefault(wake._loop, []).append(wake._future)
+        try:
+            here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
         for loop, futures in by_loop.items():
+            if loop is here:  # (a batch committed on the loop itself)
+                _resolve_all(futures)
+                continue
             with contextlib.suppress(RuntimeError):  # the loop is closed: its handlers are gone
                 loop.call_soon_threadsafe(_resolve_all, futures)
 

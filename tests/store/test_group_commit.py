@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -397,3 +398,70 @@ def test_a_closed_group_commit_still_commits_whoever_comes(store: Store) -> None
     caller.start()
     caller.join(10)
     assert results == [1, 2, 3]
+
+
+def _batch_of_the_loop(store: Store, randoms: list[str]) -> tuple[list[object], set[int], int]:
+    """Handlers of one loop turn each claim one of ``randoms``: their outcomes (a StoreConflict for a
+    random taken), the threads their units ran on, and the loop's thread."""
+    ran_on: set[int] = set()
+
+    def handler(random: str) -> object:
+        def work(connection: Connection) -> str:
+            ran_on.add(threading.get_ident())
+            nonces.claim(connection, "app", random, "f" * 64, b"{}", NOW)
+            interaction_log.append(connection, _entry(random))
+            return random
+
+        try:
+            return store.write_grouped(work)
+        except StoreConflict as conflict:
+            return conflict
+
+    async def main() -> tuple[list[object], int]:
+        outcomes = await asyncio.gather(*(inline.run_on_loop(handler, random) for random in randoms))
+        return outcomes, threading.get_ident()
+
+    outcomes, loop_thread = asyncio.run(main())
+    return outcomes, ran_on, loop_thread
+
+
+def test_the_loop_commits_its_next_batch_after_one_that_failed(tmp_path: Path) -> None:
+    """A loop batch with a random claimed before fails as a whole and goes to the committer, where
+    that unit alone fails; the connection kept for the loop is fine for the next batch."""
+    store = open_store(f"sqlite:///{tmp_path / 'tzsb.db'}")
+    try:
+        with store.write() as connection:
+            nonces.claim(connection, "app", "taken", "f" * 64, b"{}", NOW)
+        outcomes, ran_on, loop_thread = _batch_of_the_loop(store, ["taken", "a1", "a2"])
+        assert isinstance(outcomes[0], StoreConflict) and outcomes[1:] == ["a1", "a2"]
+        assert ran_on - {loop_thread}  # (the committer reran them)
+        outcomes, ran_on, loop_thread = _batch_of_the_loop(store, ["b1", "b2"])
+        assert outcomes == ["b1", "b2"] and ran_on == {loop_thread}
+        assert _logged(store) == ["a1", "a2", "b1", "b2"]
+    finally:
+        store.dispose()
+
+
+def test_a_batch_of_the_loop_goes_to_the_committer_while_another_program_writes(tmp_path: Path) -> None:
+    """Another program (the sqlite3 shell) holds SQLite's write lock, which the lock between this
+    node's processes does not know of: the loop's BEGIN is refused at once (no busy wait on the
+    loop), the committer waits its turn, and once the program is done the loop commits again."""
+    path = tmp_path / "tzsb.db"
+    store = open_store(f"sqlite:///{path}")
+    program = sqlite3.connect(path, isolation_level=None)
+    try:
+        program.execute("BEGIN IMMEDIATE")
+        done: list[tuple[list[object], set[int], int]] = []
+        asking = threading.Thread(target=lambda: done.append(_batch_of_the_loop(store, ["c1", "c2"])))
+        asking.start()
+        time.sleep(0.3)
+        assert not done  # waiting for the program, in the committer
+        program.execute("COMMIT")
+        asking.join(10)
+        [(outcomes, ran_on, loop_thread)] = done
+        assert outcomes == ["c1", "c2"] and loop_thread not in ran_on
+        outcomes, ran_on, loop_thread = _batch_of_the_loop(store, ["d1"])
+        assert outcomes == ["d1"] and ran_on == {loop_thread}
+    finally:
+        program.close()
+        store.dispose()

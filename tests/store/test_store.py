@@ -274,8 +274,8 @@ def test_a_postgresql_connection_keeps_one_cursor_through_statements_failures_an
 
 def test_sqlite_lends_its_spare_connections_for_one_statement_outside_the_pool(tmp_path: Any) -> None:
     """``read_statement`` on a SQLite file: connections kept beside the pool (no check-out, no reset),
-    one per reader at a time, at most ``SPARE_READERS`` kept, the one a failed statement used closed,
-    and every one closed with the store."""
+    one per reader at a time, at most ``SPARE_READERS`` of them (more readers at once use the pool),
+    the one a failed statement used closed, and every one closed with the store."""
     import sqlite3
     import threading
 
@@ -306,8 +306,9 @@ def test_sqlite_lends_its_spare_connections_for_one_statement_outside_the_pool(t
         release.set()
         for reader in readers:
             reader.join(10)
-        closed = [driver for driver in lent if _is_closed(driver)]
-        assert len(closed) == 2
+        # Sixteen were spares, kept for the next; the other two came from the pool and went back to it.
+        assert not any(_is_closed(driver) for driver in lent)
+        assert len(store._spare_readers or ()) == SPARE_READERS
         # A statement that failed: its connection is not lent again.
         with pytest.raises(sqlite3.OperationalError), store.read_statement() as failing:
             driver_rows(failing, "SELECT * FROM no_such_table")

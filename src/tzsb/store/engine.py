@@ -117,14 +117,21 @@ class Store:
         self._loop_writer: Connection | None = None
         if self._process_lock is not None:
             self._loop_writer = engine.connect().execution_options(**self.dialect.writer_options)
+            driver: Any = self._loop_writer.connection.driver_connection
+            # Never a wait on the loop: no busy handler (a lock held is a BEGIN refused, and the batch
+            # goes to the committer), and no checkpoint inside its commits (the checkpointer's).
+            driver.execute("PRAGMA busy_timeout=0")
+            driver.execute("PRAGMA wal_autocheckpoint=0")
         self._grouped = GroupCommit(
             self.write, write_at_once=self.write_at_once if self._loop_writer is not None else None
         )
         # SQLite file connections lent for one read statement, outside the pool (``read_statement``):
         # a connection to a file in this process cannot go stale, and the pool's check-out and
         # check-in (its reset included) cost about 7 µs, twice in every key query.
-        self._spare_readers: list[Any] | None = [] if file_database else None
-        self._spare_readers_closed = False
+        self._spare_readers: list[DriverConnection] | None = [] if file_database else None
+        self._spares_lock = threading.Lock()
+        self._spares_made = 0
+        self._spares_closed = False
 
     @property
     def is_sqlite(self) -> bool:
@@ -234,17 +241,19 @@ class Store:
         kept = self._loop_writer
         if kept is None:
             raise RuntimeError("write_at_once is for a SQLite file's store, which keeps a connection for it")
-        with self._at_once(lambda: nullcontext(kept)) as free:
+        with self._at_once(lambda: nullcontext(kept), busy_timeout_set=True) as free:
             yield free
 
     @contextmanager
-    def _at_once(self, connect: Callable[[], AbstractContextManager[Connection]]) -> Iterator[Connection | None]:
+    def _at_once(
+        self, connect: Callable[[], AbstractContextManager[Connection]], *, busy_timeout_set: bool = False
+    ) -> Iterator[Connection | None]:
         if not self._writers_turn_at_once():
             yield None
             return
         try:
             with connect() as connection:
-                transaction = _begin_at_once(connection)
+                transaction = _begin_at_once(connection, busy_timeout_set=busy_timeout_set)
                 if transaction is None:
                     yield None
                     return
@@ -253,7 +262,10 @@ class Store:
         finally:
             self._end_writers_turn()
         if self._checkpointer is not None:
-            self._checkpointer.wanted()
+            try:
+                self._checkpointer.wanted()
+            except Exception:  # committed all the same: the caller must not take it for a failure
+                logger.exception("could not start the WAL checkpointer")
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -267,7 +279,23 @@ class Store:
         released and retook the GIL) and no SQLAlchemy ``Connection`` built for it (its check-out,
         events and check-in cost ten times what the pool's own check-out does)."""
         spares = self._spare_readers
-        if spares is None:
+        lent: DriverConnection | None = None
+        if spares is not None:
+            try:
+                lent = spares.pop()  # atomic: a list's pop needs no lock of its own
+            except IndexError:
+                with self._spares_lock:
+                    more = not self._spares_closed and self._spares_made < SPARE_READERS
+                    if more:
+                        self._spares_made += 1
+                if more:
+                    try:
+                        lent = self._new_spare_reader()
+                    except BaseException:
+                        with self._spares_lock:
+                            self._spares_made -= 1
+                        raise
+        if lent is None:  # PostgreSQL, or every spare lent: the pool's
             pooled = self.engine.raw_connection()
             try:
                 with self.dialect.single_statement(pooled.driver_connection):
@@ -275,20 +303,23 @@ class Store:
             finally:
                 pooled.close()
             return
-        try:
-            lent = spares.pop()  # atomic: a list's pop and append need no lock of their own
-        except IndexError:
-            lent = self._new_spare_reader()
+        assert spares is not None
         try:
             yield lent
         except BaseException:
             # A statement stopped half-way may hold a cursor, and with it a read of the file: not lent again.
-            lent.driver.close()
+            self._drop_spare(lent)
             raise
-        if self._spare_readers_closed or len(spares) >= SPARE_READERS:
-            lent.driver.close()
-        else:
-            spares.append(lent)
+        with self._spares_lock:
+            if not self._spares_closed:
+                spares.append(lent)
+                return
+        self._drop_spare(lent)
+
+    def _drop_spare(self, lent: DriverConnection) -> None:
+        with self._spares_lock:
+            self._spares_made -= 1
+        lent.driver.close()
 
     def _new_spare_reader(self) -> DriverConnection:
         """A connection made as the pool makes them (its connect events: WAL, busy timeout), then
@@ -326,9 +357,11 @@ class Store:
     def dispose(self) -> None:
         self._grouped.close()
         if self._spare_readers is not None:
-            self._spare_readers_closed = True
-            while self._spare_readers:
-                self._spare_readers.pop().driver.close()
+            with self._spares_lock:
+                self._spares_closed = True
+                spares, self._spare_readers[:] = list(self._spare_readers), []
+            for spare in spares:
+                spare.driver.close()
         if self._checkpointer is not None:
             self._checkpointer.stop()
         if self._process_lock is not None and self._write_lock is not None:
@@ -339,14 +372,16 @@ class Store:
         self.engine.dispose()
 
 
-def _begin_at_once(connection: Connection) -> sa.RootTransaction | None:
+def _begin_at_once(connection: Connection, *, busy_timeout_set: bool = False) -> sa.RootTransaction | None:
     """BEGIN IMMEDIATE without waiting: None while another connection holds SQLite's write lock.
+    ``busy_timeout_set``: the connection's busy timeout is 0 already, and stays so.
 
     The file lock only queues this node's own processes on one name of the file: a SQLite URI name
     (no file lock), Windows, another name of the same file or another program writes past it.
     """
     driver: Any = connection.connection.driver_connection
-    driver.execute("PRAGMA busy_timeout=0")
+    if not busy_timeout_set:
+        driver.execute("PRAGMA busy_timeout=0")
     try:
         return connection.begin()
     except sa.exc.OperationalError as error:
@@ -354,7 +389,8 @@ def _begin_at_once(connection: Connection) -> sa.RootTransaction | None:
             raise
         return None
     finally:
-        driver.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
+        if not busy_timeout_set:
+            driver.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
 
 
 class _ProcessLock:

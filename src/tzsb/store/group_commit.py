@@ -25,6 +25,7 @@ its units run again in a transaction of its own, so that each request meets only
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -70,6 +71,8 @@ class GroupCommit:
         self._lock = threading.Lock()
         self._queue: list[_Unit[Any]] = []
         self._leading = False
+        #: The lead of the batch pending on a loop's next turn (``_lead_on_loop``), until it runs.
+        self._loop_lead: object | None = None
         #: Leads the batches of handlers on the event loop: they must not block its thread.
         self._committer = ThreadPoolExecutor(1, thread_name_prefix="tzsb-group-commit")
         #: Batches committed and units in them, since start (the bench and tests read them).
@@ -78,7 +81,9 @@ class GroupCommit:
 
     def run(self, work: Callable[[Connection], Result]) -> Result:
         """Run ``work`` on a write transaction's connection, with other callers' work, and return its
-        result once that transaction committed (or raise what ``work`` raised on its own)."""
+        result once that transaction committed (or raise what ``work`` raised on its own). On an
+        event loop's thread only from a handler (``tzsb.inline.run_on_loop``): a plain call there
+        would block the very loop that may be about to lead its batch."""
         on_loop = inline.on_loop()
         unit: _Unit[Result] = _Unit(work, inline.Wake() if on_loop else threading.Event())
         with self._lock:
@@ -91,7 +96,13 @@ class GroupCommit:
         else:
             if lead_now:
                 self._lead_at_the_loops_next_turn()
-            unit.done.wait()
+            try:
+                unit.done.wait()
+            except BaseException:
+                # The handler stopped waiting (cancelled; its loop may be stopping): a lead still
+                # pending on that loop's next turn goes to the committer, or nobody would lead.
+                self._take_over_loop_lead()
+                raise
         if unit.lead:
             self._lead()
         if unit.error is not None:
@@ -147,17 +158,31 @@ class GroupCommit:
         if self._write_at_once is None:
             self._lead_in_committer()
             return
+        token = object()
+        with self._lock:
+            self._loop_lead = token
         try:
-            asyncio.get_running_loop().call_soon(self._lead_on_loop)
+            # In a context of its own: the batch is every handler's, not the first one's.
+            asyncio.get_running_loop().call_soon(self._lead_on_loop, token, context=contextvars.Context())
         except RuntimeError:  # (no loop turns any more)
+            self._take_over_loop_lead()
+
+    def _take_over_loop_lead(self) -> None:
+        """Hand a lead still pending on the loop's next turn to the committer."""
+        with self._lock:
+            pending, self._loop_lead = self._loop_lead, None
+        if pending is not None:
             self._lead_in_committer()
 
-    def _lead_on_loop(self) -> None:
+    def _lead_on_loop(self, token: object) -> None:
         """Commit the queued batch on the loop's thread if it can start at once; else hand it to the
         committer thread. A batch that fails goes to the committer too, where each of its units runs
         again alone (``_commit``) and meets only its own failure."""
         assert self._write_at_once is not None
         with self._lock:
+            if self._loop_lead is not token:  # taken over meanwhile
+                return
+            self._loop_lead = None
             batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
         results: list[Any] | None = None
         try:
@@ -166,16 +191,30 @@ class GroupCommit:
                     results = [unit.work(connection) for unit in batch]
         except Exception:
             results = None
+        except BaseException:  # (interrupted: the batch is not lost for it)
+            self._requeue_for_committer(batch)
+            raise
         if results is None:
-            with self._lock:  # back at the head of the queue, for the committer to lead
-                self._queue[:0] = batch
-            self._lead_in_committer()
+            self._requeue_for_committer(batch)
             return
         for unit, result in zip(batch, results, strict=True):
             unit.result, unit.finished = result, True
         self.batches += 1
         self.units += len(batch)
         self._done(batch)
+
+    def _requeue_for_committer(self, batch: list[_Unit[Any]]) -> None:
+        """Put a batch the loop did not commit back at the head of the queue, for the committer; once
+        the committer is closed, its first handler leads it, in its own greenlet (never the loop's
+        callback: there a lock would be waited for on the loop)."""
+        with self._lock:
+            self._queue[:0] = batch
+        try:
+            self._committer.submit(self._lead)
+        except RuntimeError:
+            first = batch[0]
+            first.lead = True
+            first.done.set()
 
     def _lead_in_committer(self) -> None:
         try:
