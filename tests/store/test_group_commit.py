@@ -253,22 +253,7 @@ def test_a_failing_unit_of_a_handler_on_the_loop_fails_alone(store: Store) -> No
     with store.write() as connection:
         nonces.claim(connection, "app", "taken-random", "f" * 64, b"{}", NOW)
     randoms = ["taken-random", *(f"fresh-random-{index}" for index in range(5))]
-
-    def handler(random: str) -> object:
-        def work(connection: Connection) -> str:
-            nonces.claim(connection, "app", random, "f" * 64, b"{}", NOW)
-            interaction_log.append(connection, _entry(random))
-            return random
-
-        try:
-            return store.write_grouped(work)
-        except StoreConflict as conflict:
-            return conflict
-
-    async def main() -> list[object]:
-        return await asyncio.gather(*(inline.run_on_loop(handler, random) for random in randoms))
-
-    outcomes = asyncio.run(main())
+    outcomes, _, _ = _batch_of_the_loop(store, randoms)
     assert isinstance(outcomes[0], StoreConflict)
     assert outcomes[1:] == randoms[1:]
     with store.read() as connection:
