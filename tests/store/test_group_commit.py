@@ -191,26 +191,11 @@ def test_handlers_on_the_loop_and_threads_share_batches_that_no_handler_commits(
 def test_the_handlers_of_one_loop_turn_share_one_batch_committed_at_its_next(store: Store) -> None:
     """Eight handlers that run in the same turn of the loop queue a unit each: one batch of eight,
     committed by the loop between turns on a SQLite file (else by the committer thread)."""
-    committed_on: list[int] = []
-
-    def handler(random: str) -> str:
-        def work(connection: Connection) -> str:
-            committed_on.append(threading.get_ident())
-            nonces.claim(connection, "app", random, "f" * 64, b"{}", NOW)
-            interaction_log.append(connection, _entry(random))
-            return random
-
-        return store.write_grouped(work)
-
-    async def main() -> tuple[list[str], int]:
-        randoms = [f"turn-{index}" for index in range(8)]
-        return await asyncio.gather(*(inline.run_on_loop(handler, random) for random in randoms)), threading.get_ident()
-
-    answered, loop_thread = asyncio.run(main())
+    answered, committed_on, loop_thread = _batch_of_the_loop(store, [f"turn-{index}" for index in range(8)])
     assert answered == [f"turn-{index}" for index in range(8)]
     grouped = store.group_commit
     if store.suits_loop_handlers:
-        assert (grouped.batches, grouped.units, set(committed_on)) == (1, 8, {loop_thread})
+        assert (grouped.batches, grouped.units, committed_on) == (1, 8, {loop_thread})
     else:  # PostgreSQL: the committer thread leads at once, with the units queued by then
         assert grouped.units == 8 and loop_thread not in committed_on
     _assert_chained(store, 8)
