@@ -91,8 +91,8 @@ def defer(connection: Connection, key: str, work: Callable[[Connection, list[Any
 
 Result = TypeVar("Result")
 
-#: Idle SQLite connections kept for ``Store.read_statement``: as many as read at once, in the
-#: request threads and on the event loop; more at once are made, and closed after their statement.
+#: SQLite connections kept for ``Store.read_statement``: as many as usually read at once, in the
+#: request threads and on the event loop; readers past them use the pool.
 SPARE_READERS: Final = 16
 
 
