@@ -367,6 +367,15 @@ def wrk_run(url: str, bodies: Path, script: Path, seconds: float, connections: i
     return figures
 
 
+def warm_up_rate(output: str) -> float:
+    """Requests/s of a warm-up run from what wrk printed (0 when it printed no figures)."""
+    line = next((line for line in output.splitlines() if line.startswith('{"requests"')), None)
+    if line is None:
+        return 0.0
+    figures = json.loads(line)
+    return float(figures["requests"]) / max(float(figures["seconds"]), 1e-9)
+
+
 @dataclass(frozen=True)
 class Target:
     """Where wrk sends its requests, and the body asking for one key (one line: no newline inside)."""
@@ -398,8 +407,8 @@ class WrkRuns:
 
     seconds: float
     clients: int
-    #: Bodies prepared per run: enough that none is sent twice (a repeated random is answered from
-    #: its first answer, another path).
+    #: Bodies prepared per run at least (more when the warm-up shows a faster feed): none may be sent
+    #: twice (a repeated random is answered from its first answer, another path).
     per_round: int
     rates: dict[str, list[float]] = field(default_factory=dict)
     latency: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
@@ -407,11 +416,16 @@ class WrkRuns:
     def run_feeds(self, feeds: dict[str, Feed], rounds: int) -> None:
         """``rounds`` rounds, each a run of wrk against every feed in turn, after a warm-up run of each
         that is not measured: both sides open their pooled database connections on first use (with two
-        workers on PostgreSQL, 32 at once), and the first round should not pay for it."""
+        workers on PostgreSQL, 32 at once), and the first round should not pay for it.
+
+        The warm-up also sizes the rounds: each prepares ``per_round`` bodies, or more when the warm-up
+        showed that the feed answers faster than that (machines differ by three times and more); a round
+        that still outran its bodies is run again with twice as many."""
         warm_up = min(WARM_UP_SECONDS, self.seconds)
         with tempfile.TemporaryDirectory(prefix="tzsb-wrk-") as folder:
             script = Path(folder) / "feed.lua"
             script.write_text(WRK_SCRIPT, encoding="utf-8")
+            bodies_per_round = {}
             for mode, feed in feeds.items():
                 bodies = Path(folder) / f"{mode}-warm-up.txt"
                 count = int(self.per_round * warm_up / self.seconds) + self.clients
@@ -424,16 +438,29 @@ class WrkRuns:
                 )  # fmt: skip
                 if warmed.returncode != 0:
                     print(f"warning: the warm-up run against {mode} failed: {warmed.stderr.strip()}", file=sys.stderr)
+                bodies_per_round[mode] = max(self.per_round, self._bodies_for(warm_up_rate(warmed.stdout)))
             for number in range(rounds):
                 for mode, feed in feeds.items():
-                    bodies = Path(folder) / f"{mode}-{number}.txt"
-                    self._write_bodies(bodies, feed, range(self.per_round))
-                    figures = wrk_run(feed.url, bodies, script, self.seconds, self.clients)
-                    # Requests still in flight when wrk stops are not counted: up to one per connection.
-                    if figures["requests"] + self.clients > self.per_round:
-                        raise RuntimeError(f"{figures['requests']} requests outran {self.per_round} bodies")
-                    self.rates.setdefault(mode, []).append(figures["rate"])
-                    self.latency.setdefault(mode, []).append((figures["p50_ms"], figures["p99_ms"]))
+                    self._round(mode, feed, Path(folder) / f"{mode}-{number}.txt", script, bodies_per_round)
+
+    def _bodies_for(self, rate: float) -> int:
+        """Bodies enough for a round at ``rate`` requests/s, with half as many again to spare."""
+        return int(rate * self.seconds * 1.5) + self.clients
+
+    def _round(self, mode: str, feed: Feed, bodies: Path, script: Path, bodies_per_round: dict[str, int]) -> None:
+        """One measured run against ``feed``, again with twice the bodies while it outruns them."""
+        for _attempt in range(3):
+            count = bodies_per_round[mode]
+            self._write_bodies(bodies, feed, range(count))
+            figures = wrk_run(feed.url, bodies, script, self.seconds, self.clients)
+            # Requests still in flight when wrk stops are not counted: up to one per connection.
+            if figures["requests"] + self.clients <= count:
+                self.rates.setdefault(mode, []).append(figures["rate"])
+                self.latency.setdefault(mode, []).append((figures["p50_ms"], figures["p99_ms"]))
+                return
+            print(f"note: {mode} outran {count} bodies ({figures['requests']} requests); run again", file=sys.stderr)
+            bodies_per_round[mode] = max(2 * count, self._bodies_for(figures["rate"]))
+        raise RuntimeError(f"{mode} outran its bodies three times (last {bodies_per_round[mode]})")
 
     @staticmethod
     def _write_bodies(path: Path, feed: Feed, indices: range) -> None:
