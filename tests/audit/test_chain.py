@@ -344,7 +344,7 @@ def test_an_append_on_any_pooled_connection_tries_from_the_head_this_process_las
         with store.engine.connect() as first, store.engine.connect() as second:
             for connection in (first, second, first, second):
                 with connection.begin():
-                    log_chain.append_chained(connection, [entry.row()])
+                    log_chain.append_chained(connection, [entry.values()])
         assert len(attempts) == 4, attempts
         assert verify(store).ok
         assert head(store).seq == 4
@@ -384,14 +384,14 @@ def test_a_hint_left_by_a_rolled_back_append_costs_one_attempt_and_no_entry(
     try:
         with store.engine.connect() as connection:
             with connection.begin():
-                log_chain.append_chained(connection, [entry.row()])
+                log_chain.append_chained(connection, [entry.values()])
             rolled_back = connection.begin()
-            log_chain.append_chained(connection, [entry.row()])
+            log_chain.append_chained(connection, [entry.values()])
             rolled_back.rollback()
             monkeypatch.setattr(log_chain, "_try_append", counted)
             monkeypatch.setattr(log_chain, "driver_cursor", spied)
             with connection.begin():
-                log_chain.append_chained(connection, [entry.row()])
+                log_chain.append_chained(connection, [entry.values()])
         head_reads = [statement for statement in statements if statement.startswith(log_chain._READ_HEAD)]
         assert len(attempts) == 2, attempts
         assert attempts[0][0] == 2 and attempts[1][0] == 1  # the stale hint, then the head as it is
@@ -407,11 +407,11 @@ def test_two_processes_appending_the_same_entry_after_the_same_head_both_get_a_p
     process has just moved the chain to. It must not take that place again, nor fail."""
     first, second = open_store(database_url), open_store(database_url)
 
-    def alert(random: str) -> dict[str, Any]:
+    def alert(random: str) -> tuple[Any, ...]:
         return replace(
             _query_entry(), appid="(alert)", busicode="", action="", random=random, client_addr="(node)",
             record_count=0, result="0000", code="x", message="m", duration_ms=0.0,
-        ).row()  # fmt: skip
+        ).values()  # fmt: skip
 
     try:
         for store, random in ((second, "first"), (first, ""), (second, "")):

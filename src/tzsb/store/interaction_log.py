@@ -21,29 +21,28 @@ from tzsb.store.schema import interaction_log
 def append(connection: Connection, row: Mapping[str, Any]) -> None:
     """Add a row (the table's columns but ``id`` and the chain's) in the caller's transaction,
     chained after the last entry; the chain's head stays locked until the transaction ends."""
-    append_all(connection, [row])
+    append_all(connection, [log_chain.entry_values(row)])
 
 
 #: The key of the rows appended in a transaction, written at its end (``defer``).
 _PENDING: Final = "tzsb.interaction_log.pending"
 
 
-def append_all(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """``append`` for several rows, chained in the order given.
+def append_all(connection: Connection, entries: Sequence[Sequence[Any]]) -> None:
+    """``append`` for several entries, each its ``log_chain.ENTRY_COLUMNS`` values of the types its
+    digest covers (``log_chain.entry_values``), chained in the order given.
 
     In a write transaction opened by ``Store`` the rows are written as its last step, with every
     other row appended in it, in one statement: a group commit's batch (``group_commit``) then takes
     the chain's lock once, and only for the end of the transaction.
     """
-    if not rows:
+    if not entries:
         return
-    # The columns' defaults made explicit: the digest covers every column as stored.
-    prepared = [{"direction": "in", "region": "", "correlation": "", **row} for row in rows]
     pending = defer(connection, _PENDING, log_chain.append_chained)
     if pending is None:
-        log_chain.append_chained(connection, prepared)
+        log_chain.append_chained(connection, entries)
     else:
-        pending.extend(prepared)
+        pending.extend(entries)
 
 
 def recent(
