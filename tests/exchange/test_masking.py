@@ -129,3 +129,13 @@ def test_the_digits_of_a_text_are_its_ascii_digits_and_x_in_order(text: str) -> 
     # The echo search compares digit strings; bytes.translate must keep exactly what [^0-9Xx] removal keeps
     # (lone surrogates included: no JSON parser here lets one in, but the masker must not fail on one).
     assert _number(text) == re.sub(r"[^0-9Xx]+", "", text).upper()
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.one_of(st.text(max_size=30), st.text(alphabet="张三李四·, 、;；\t0123456789", max_size=12)))
+def test_shortcuts_for_one_name_and_a_plain_number_change_no_mask(value: str) -> None:
+    """A single name and an all-digit number skip the regular expression and the byte filter; any
+    text is masked and searched for as the general path does it."""
+    parts = [part for part in re.split(r"[,，、;；\s]+", value) if part]
+    assert MASKERS["name"](value) == "、".join(part[:1] + "*" * max(len(part) - 1, 1) for part in parts)
+    assert _number(value) == re.sub(r"[^0-9Xx]", "", value).upper()

@@ -18,6 +18,7 @@ from tzsb.protocol.signing import (
     canonical_params,
     digest,
     sign,
+    sign_encoded,
     sign_string,
     sm4_key,
     verify,
@@ -293,6 +294,9 @@ def test_property_sign_verifies_and_matches_independent_implementation(params: d
         assert signature == independent_sign(text, secret, algorithm), algorithm
         assert verify(params, secret, algorithm, signature), algorithm
         assert verify({**params, "sign": signature}, secret, algorithm, signature), algorithm
+        # The same parameters given as their UTF-8 text (how answers are signed) sign the same.
+        encoded = {name: value.encode("utf-8") for name, value in params.items()}
+        assert sign_encoded({**encoded, "sign": b"X"}, secret, algorithm) == signature, algorithm
 
 
 @PROPERTY_SETTINGS

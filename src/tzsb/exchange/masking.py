@@ -36,9 +36,18 @@ def _keep(value: str, head: int, tail: int) -> str:
     return value[:head] + "*" * (len(value) - head - tail) + value[len(value) - tail :]
 
 
+def _names(value: str) -> list[str]:
+    """The names in ``value`` (one name, or several separated by commas, 、, semicolons or spaces)."""
+    # One name, the usual case, needs no regular expression: no separator is a letter.
+    if value.isalpha():
+        return [value]
+    return [part for part in _NAME_SEPARATORS.split(value) if part]
+
+
 def _name(value: str) -> str:
-    names = [part for part in _NAME_SEPARATORS.split(value) if part]
-    return "、".join(part[:1] + "*" * max(len(part) - 1, 1) for part in names)
+    if value.isalpha():
+        return value[:1] + "*" * max(len(value) - 1, 1)
+    return "、".join(part[:1] + "*" * max(len(part) - 1, 1) for part in _names(value))
 
 
 def _address(value: str) -> str:
@@ -95,6 +104,8 @@ _NOT_NUMBER_BYTES: Final = bytes(byte for byte in range(256) if byte not in b"01
 
 def _number(text: str) -> str:
     """The digits (and check-digit X, upper-cased) of ``text``, in order: ``[^0-9Xx]`` removed."""
+    if text.isascii() and text.isdigit():
+        return text
     return text.encode("utf-8", "surrogatepass").translate(None, _NOT_NUMBER_BYTES).decode("ascii").upper()
 
 
@@ -126,8 +137,8 @@ def _echoes(kind: str, value: str, others: str, other_digits: Callable[[], str])
             found.append((re.compile(written), _stars))
         return found
     if kind == "name":
-        names = sorted({part for part in _NAME_SEPARATORS.split(value) if len(part) >= 2}, key=len, reverse=True)
-        return [(re.compile(re.escape(name)), lambda match: _name(match[0])) for name in names if name in others]
+        names = sorted({part for part in _names(value) if len(part) >= 2 and part in others}, key=len, reverse=True)
+        return [(re.compile(re.escape(name)), lambda match: _name(match[0])) for name in names]
     if len(value) >= _MIN_ECHO and value in others:
         found.append((re.compile(re.escape(value)), lambda match: mask_like(match[0])))
     if kind == "address":
@@ -156,8 +167,9 @@ def masker(business: BusinessType) -> Callable[[dict[str, Any]], dict[str, Any]]
         if not plan:
             return masked
         # Numbers are left alone: no numeric field of the catalog holds an ID or phone number.
-        texts = [name for name, value in record.items() if type(value) is str and value and name not in sensitive]
-        others = "\n".join([record[name] for name in texts])
+        others = "\n".join(
+            [value for name, value in record.items() if type(value) is str and value and name not in sensitive]
+        )
         # The others' digits only when a number is to be looked for in them (a third of the cost).
         digits_of_others: list[str] = []
 
@@ -174,9 +186,11 @@ def masker(business: BusinessType) -> Callable[[dict[str, Any]], dict[str, Any]]
                 echoes.extend(_echoes(kind, value, others, other_digits))
             elif value is not None and not isinstance(value, str):
                 masked[code] = "******"
-        for pattern, replace in echoes:
-            for name in texts:
-                masked[name] = pattern.sub(replace, masked[name])
+        if echoes:
+            texts = [name for name, value in record.items() if type(value) is str and value and name not in sensitive]
+            for pattern, replace in echoes:
+                for name in texts:
+                    masked[name] = pattern.sub(replace, masked[name])
         return masked
 
     return mask

@@ -18,7 +18,7 @@ import orjson
 from tzsb import refusals
 from tzsb.errors import ExchangeError
 from tzsb.protocol.codes import RESULT_FAILURE, RESULT_SUCCESS
-from tzsb.protocol.signing import SignAlgorithm, sign
+from tzsb.protocol.signing import SignAlgorithm, sign_encoded
 
 #: Appendix A.1.1 spells ``busicode`` as ``basicode``; both names are accepted, never both at once.
 BUSICODE_ALIAS: Final = "basicode"
@@ -256,8 +256,13 @@ def encode_response(
 ) -> bytes:
     """The response body (table 8). ``sign`` is empty when the caller could not be verified."""
     datalist_json = orjson.dumps(datalist)
-    params = {"appid": appid, "busicode": busicode, "datalist": datalist_json.decode("utf-8"), "random": random}
-    signature = sign(params, secret, algorithm) if secret is not None else ""
+    signed = {
+        "appid": appid.encode(),
+        "busicode": busicode.encode(),
+        "datalist": datalist_json,
+        "random": random.encode(),
+    }
+    signature = sign_encoded(signed, secret, algorithm) if secret is not None else ""
     return orjson.dumps(
         {
             "appid": appid,
