@@ -8,6 +8,7 @@ pruned them.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import orjson
 import pytest
@@ -16,6 +17,7 @@ from tests.support import body, call, claimed, device, grant, log_rows, snapshot
 from tzsb import refusals
 from tzsb.app import Node
 from tzsb.clock import FixedClock
+from tzsb.exchange import replays as replays_module
 from tzsb.store import nonces
 
 JSON = "application/json"
@@ -178,3 +180,71 @@ def test_ended_minutes_leave_memory(node: Node) -> None:
     handle(node, b"junk", "198.51.100.3")
     assert [key[0] for key in tally._counts] == ["198.51.100.3"]
     assert sorted(count for _, count, _ in tallied(node)) == [1, 1, 1]
+
+
+def _kept_answers(node: Node, count: int) -> tuple[str, int]:
+    """``count`` answered queries of hz-city, each keeping its answer; its secret and the answers' size."""
+    secret = grant(node)
+    sizes = {
+        len(orjson.dumps(call(node, body("hz-city", secret, "140101", "04", [{}], random=f"kept-{number:04d}"))))
+        for number in range(count)
+    }
+    assert len(sizes) == 1
+    return secret, sizes.pop()
+
+
+def test_an_app_is_held_to_its_quota_a_chunk_at_a_time_without_holding_writers_up(
+    node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What to drop is read with no writer's lock held (a write can start meanwhile), and each chunk of
+    ``DROP_CHUNK`` answers is committed on its own, so that no writer waits for all of them."""
+    secret, size = _kept_answers(node, 7)
+    replays = node.exchange.answers.replays
+    monkeypatch.setattr(replays_module, "DROP_CHUNK", 2)
+    replays.quota_bytes = 2 * size
+    over_quota, write_grouped = nonces.over_quota, node.store.write_grouped
+    chunks: list[int] = []
+
+    def read_with_writers_free(connection: Any, appid: str, quota: int) -> list[str]:
+        with node.store.write_if_free() as free:
+            assert free is not None, "the writers' lock was held while what to drop was worked out"
+        return over_quota(connection, appid, quota)
+
+    def counted(work: Any) -> Any:
+        dropped = write_grouped(work)
+        chunks.append(dropped)
+        return dropped
+
+    monkeypatch.setattr(nonces, "over_quota", read_with_writers_free)
+    monkeypatch.setattr(node.store, "write_grouped", counted)
+
+    assert replays.hold_quota("hz-city") == 5
+    assert chunks == [2, 2, 1]
+    with node.store.read() as connection:
+        assert nonces.kept_bytes(connection, "hz-city") == 2 * size
+    # The two newest answers are kept for retries; the oldest are gone, their randoms still spent.
+    assert call(node, body("hz-city", secret, "140101", "04", [{}], random="kept-0006"))["datalist"]["result"] == "0001"
+    assert code_of(call(node, body("hz-city", secret, "140101", "04", [{}], random="kept-0004"))) == "E_REPLAY"
+
+
+def test_expired_answers_go_a_chunk_a_transaction(node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    _kept_answers(node, 5)
+    clock = node.clock
+    assert isinstance(clock, FixedClock)
+    replays = node.exchange.answers.replays
+    monkeypatch.setattr(replays_module, "DROP_CHUNK", 2)
+    write_grouped = node.store.write_grouped
+    chunks: list[int] = []
+
+    def counted(work: Any) -> Any:
+        dropped = write_grouped(work)
+        chunks.append(dropped)
+        return dropped
+
+    monkeypatch.setattr(node.store, "write_grouped", counted)
+    clock.advance(replays.answer_ttl + timedelta(seconds=1))
+
+    assert replays.run() == 5
+    assert chunks == [2, 2, 1]
+    with node.store.read() as connection:
+        assert nonces.kept_bytes(connection, "hz-city") == 0

@@ -10,14 +10,20 @@ in between is held to it at once.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections import defaultdict
 from datetime import timedelta
+from typing import Final
 
 from tzsb import inline
 from tzsb.clock import Clock
 from tzsb.store import Store, nonces
+
+#: Answers dropped a write transaction: a few milliseconds with the writers' lock held, after which
+#: the writes waiting for it (a batch of answered queries among them) go first.
+DROP_CHUNK: Final = 256
 
 
 class ReplayBounds:
@@ -51,8 +57,21 @@ class ReplayBounds:
             inline.in_thread(self.hold_quota, appid)
 
     def hold_quota(self, appid: str) -> int:
-        with self.store.write() as connection:
-            return nonces.hold_quota(connection, appid, self.quota_bytes)
+        """Drop ``appid``'s oldest kept answers until the rest fit in its quota; returns how many.
+
+        What to drop is worked out in a read transaction, and dropped ``DROP_CHUNK`` answers at a
+        time, each chunk a unit of the group commit like a request's claim. Done in one write
+        transaction, it held every other writer up, the group commit of answered queries included:
+        under wrk a key query's p99 rose from 6 ms to 100 ms as the kept answers grew (checked every
+        6.4 MB of answers), and stays under 30 ms with the chunks."""
+        with self.store.snapshot() as connection:
+            randoms = nonces.over_quota(connection, appid, self.quota_bytes)
+        dropped = 0
+        for start in range(0, len(randoms), DROP_CHUNK):
+            dropped += self.store.write_grouped(
+                functools.partial(nonces.drop_answers, appid=appid, randoms=randoms[start : start + DROP_CHUNK])
+            )
+        return dropped
 
     def tick(self) -> None:
         """Expire old answers and hold the apps that claimed since the last run to their quota,
@@ -66,9 +85,15 @@ class ReplayBounds:
         inline.in_thread(self.run, apps)
 
     def run(self, apps: list[str] | None = None) -> int:
-        """Expire answers older than the TTL, then hold ``apps`` to the quota; returns answers dropped."""
-        with self.store.write() as connection:
-            dropped = nonces.expire_answers(connection, self.clock.now() - self.answer_ttl)
-            for appid in apps or ():
-                dropped += nonces.hold_quota(connection, appid, self.quota_bytes)
+        """Expire answers older than the TTL, then hold ``apps`` to the quota; returns answers dropped.
+        ``DROP_CHUNK`` answers a write transaction, so that no writer waits long for its turn."""
+        before = self.clock.now() - self.answer_ttl
+        dropped = 0
+        while True:
+            expired = self.store.write_grouped(lambda connection: nonces.expire_answers(connection, before, DROP_CHUNK))
+            dropped += expired
+            if expired < DROP_CHUNK:
+                break
+        for appid in apps or ():
+            dropped += self.hold_quota(appid)
         return dropped

@@ -165,12 +165,16 @@ nonces = sa.Table(
     sa.Column("created_at", sa.String(32), nullable=False),
     # The kept answer's size, held under a per-app quota.
     sa.Column("response_bytes", sa.Integer, nullable=False, server_default="0"),
+    # Covers the sizes and randoms: an app's kept answers are summed, and its oldest chosen, from the
+    # index alone (``nonces.over_quota``; the row holds the answer before its size).
     sa.Index(
-        "ix_nonces_kept_answers",
+        "ix_nonces_kept_answer_sizes",
         "appid",
         "created_at",
-        sqlite_where=sa.text("response IS NOT NULL"),
-        postgresql_where=sa.text("response IS NOT NULL"),
+        "random",
+        "response_bytes",
+        sqlite_where=sa.text("response_bytes > 0"),
+        postgresql_where=sa.text("response_bytes > 0"),
     ),
 )
 
