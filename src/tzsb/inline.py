@@ -173,6 +173,11 @@ class Wake:
         self._loop = asyncio.get_running_loop()
         self._future: asyncio.Future[None] = self._loop.create_future()
 
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The loop the handler waits on."""
+        return self._loop
+
     def set(self) -> None:
         """Let the handler resume (from any thread; after the loop stopped there is no one to wake)."""
         with contextlib.suppress(RuntimeError):  # the loop is closed: its handlers are gone

@@ -435,3 +435,57 @@ def test_a_batch_of_the_loop_goes_to_the_committer_while_another_program_writes(
     finally:
         program.close()
         store.dispose()
+
+
+def test_a_thread_s_unit_is_committed_on_the_loop_serving_requests(tmp_path: Path) -> None:
+    """While a loop serves handlers, another thread's unit (a refusal's log row, answers dropped under
+    a quota) is led on that loop: led in the thread, its batch held the loop's units up for the GIL
+    hand-offs of every call into SQLite, and under load the lead then stayed off the loop."""
+    store = open_store(f"sqlite:///{tmp_path / 'tzsb.db'}")
+    ran_on: list[int] = []
+
+    def from_a_thread(connection: Connection) -> str:
+        ran_on.append(threading.get_ident())
+        interaction_log.append(connection, _entry("from-a-thread"))
+        return "from-a-thread"
+
+    async def main() -> tuple[str, int]:
+        await inline.run_on_loop(store.write_grouped, lambda connection: None)  # the loop serves
+        answer = await asyncio.to_thread(store.write_grouped, from_a_thread)
+        return answer, threading.get_ident()
+
+    try:
+        answer, loop_thread = asyncio.run(main())
+        assert answer == "from-a-thread"
+        assert ran_on == [loop_thread]
+        assert _logged(store) == ["from-a-thread"]
+    finally:
+        store.dispose()
+
+
+def test_a_thread_s_unit_is_committed_when_the_loop_that_served_stops_turning(tmp_path: Path) -> None:
+    """A loop that stopped (between runs, or shutting down) never runs a lead handed to it: the
+    committer takes it over, and the thread's unit is committed all the same."""
+    store = open_store(f"sqlite:///{tmp_path / 'tzsb.db'}")
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(inline.run_on_loop(store.write_grouped, lambda connection: None))
+        running = threading.Event()
+        blocked = threading.Event()
+
+        def stall() -> None:  # the loop "runs" but turns no more: its thread is blocked
+            running.set()
+            blocked.wait(10)
+
+        loop.call_soon(stall)
+        turning = threading.Thread(target=loop.run_forever)
+        turning.start()
+        assert running.wait(10)
+        assert store.write_grouped(lambda connection: interaction_log.append(connection, _entry("late"))) is None
+        assert _logged(store) == ["late"]
+        blocked.set()
+        loop.call_soon_threadsafe(loop.stop)
+        turning.join(10)
+    finally:
+        loop.close()
+        store.dispose()
