@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection
 from tzsb import inline
 from tzsb.errors import StoreConflict
 from tzsb.store import Store, interaction_log, log_chain, nonces, open_store
+from tzsb.store import group_commit as group_commit_module
 
 NOW = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
 
@@ -488,4 +489,48 @@ def test_a_thread_s_unit_is_committed_when_the_loop_that_served_stops_turning(tm
         turning.join(10)
     finally:
         loop.close()
+        store.dispose()
+
+
+def test_a_handler_s_batch_whose_loop_stopped_goes_to_the_committer(store: Store) -> None:
+    """A lead handed to a handler's loop that no longer runs would never be taken up there."""
+    grouped = store.group_commit
+    loop = asyncio.new_event_loop()
+
+    async def wake() -> inline.Wake:
+        return inline.Wake()
+
+    try:
+        stopped = loop.run_until_complete(wake())  # the loop made it, then stopped (not closed)
+        to_committer: list[bool] = []
+        handed: list[bool] = []
+        monkeypatched = pytest.MonkeyPatch()
+        monkeypatched.setattr(grouped, "_lead_in_committer", lambda: to_committer.append(True))
+        monkeypatched.setattr(grouped, "_lead_at_next_turn", lambda _loop: handed.append(True))
+        try:
+            grouped._hand_lead(group_commit_module._Unit(lambda connection: None, stopped))
+        finally:
+            monkeypatched.undo()
+        assert to_committer == [True] and handed == []
+    finally:
+        loop.close()
+
+
+def test_a_plain_call_on_the_serving_loop_s_thread_leads_its_own_batch(tmp_path: Path) -> None:
+    """Not a handler's (no greenlet): handed to its own loop, it would wait for a turn that cannot
+    come before it returns."""
+    store = open_store(f"sqlite:///{tmp_path / 'tzsb.db'}")
+    handed: list[object] = []
+
+    async def main() -> tuple[int, int]:
+        await inline.run_on_loop(store.write_grouped, lambda connection: None)  # the loop serves
+        lead_at_next_turn = store.group_commit._lead_at_next_turn
+        store.group_commit._lead_at_next_turn = lambda loop: (handed.append(loop), lead_at_next_turn(loop))  # type: ignore[method-assign]
+        ran_on = store.write_grouped(lambda connection: threading.get_ident())
+        return ran_on, threading.get_ident()
+
+    try:
+        ran_on, loop_thread = asyncio.run(main())
+        assert ran_on == loop_thread and handed == []
+    finally:
         store.dispose()

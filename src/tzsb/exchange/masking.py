@@ -137,7 +137,10 @@ def _echoes(kind: str, value: str, others: str, other_digits: Callable[[], str])
             found.append((re.compile(written), _stars))
         return found
     if kind == "name":
-        names = sorted({part for part in _names(value) if len(part) >= 2 and part in others}, key=len, reverse=True)
+        # Longest first, then in text order: a name inside a longer one is masked the same every time.
+        names = sorted(
+            {part for part in _names(value) if len(part) >= 2 and part in others}, key=lambda name: (-len(name), name)
+        )
         return [(re.compile(re.escape(name)), lambda match: _name(match[0])) for name in names]
     if len(value) >= _MIN_ECHO and value in others:
         found.append((re.compile(re.escape(value)), lambda match: mask_like(match[0])))

@@ -24,6 +24,8 @@ from tzsb.store import Store, nonces
 #: Answers dropped a write transaction: a few milliseconds with the writers' lock held, after which
 #: the writes waiting for it (a batch of answered queries among them) go first.
 DROP_CHUNK: Final = 256
+#: Expired answers read at a time (after a node was down for a day, there may be hundreds of thousands).
+EXPIRED_READ: Final = 40 * DROP_CHUNK
 
 
 class ReplayBounds:
@@ -66,6 +68,10 @@ class ReplayBounds:
         6.4 MB of answers), and stays under 30 ms with the chunks."""
         with self.store.snapshot() as connection:
             randoms = nonces.over_quota(connection, appid, self.quota_bytes)
+        return self._drop(appid, randoms)
+
+    def _drop(self, appid: str, randoms: list[str]) -> int:
+        """Drop the answers of ``appid``'s claims of ``randoms``, ``DROP_CHUNK`` a group-commit unit."""
         dropped = 0
         for start in range(0, len(randoms), DROP_CHUNK):
             dropped += self.store.write_grouped(
@@ -86,13 +92,20 @@ class ReplayBounds:
 
     def run(self, apps: list[str] | None = None) -> int:
         """Expire answers older than the TTL, then hold ``apps`` to the quota; returns answers dropped.
-        ``DROP_CHUNK`` answers a write transaction, so that no writer waits long for its turn."""
+        Both are worked out in read transactions and dropped ``DROP_CHUNK`` a unit of the group
+        commit, so that no writer waits long for its turn."""
         before = self.clock.now() - self.answer_ttl
         dropped = 0
         while True:
-            expired = self.store.write_grouped(lambda connection: nonces.expire_answers(connection, before, DROP_CHUNK))
-            dropped += expired
-            if expired < DROP_CHUNK:
+            with self.store.snapshot() as connection:
+                expired = nonces.expired_answers(connection, before, EXPIRED_READ)
+            by_app: defaultdict[str, list[str]] = defaultdict(list)
+            for appid, random in expired:
+                by_app[appid].append(random)
+            dropped_now = sum(self._drop(appid, randoms) for appid, randoms in by_app.items())
+            dropped += dropped_now
+            # (None dropped of a full read: another process drops them meanwhile; it finishes.)
+            if len(expired) < EXPIRED_READ or not dropped_now:
                 break
         for appid in apps or ():
             dropped += self.hold_quota(appid)

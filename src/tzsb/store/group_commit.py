@@ -5,8 +5,9 @@ writes nothing else. Each in a transaction of its own, they queue on the writers
 on the log's chain head (PostgreSQL, where the lock is held through the commit's flush), one commit
 at a time. Here the first request to arrive leads: it takes every unit of work queued so far, runs
 them all in one transaction and commits once; the requests that queued meanwhile wait for that
-commit, and the first of those still queued leads the next batch. No request returns before the
-transaction holding its work has committed.
+commit, and the first of those still queued leads the next batch (while an event loop serves
+requests, that loop leads it: below). No request returns before the transaction holding its work
+has committed.
 
 A request handler on the event loop's thread (``tzsb.inline``) never leads itself and never makes
 the loop wait for the database. The first of them to queue a unit has the batch led at the loop's
@@ -33,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
@@ -83,6 +85,8 @@ class GroupCommit:
         self._leading = False
         #: The lead of the batch pending on a loop's next turn (``_lead_on_loop``), until it runs.
         self._loop_lead: object | None = None
+        #: When ``_loop_lead`` was handed to its loop (``time.monotonic``).
+        self._loop_lead_since = 0.0
         #: The event loop whose handlers queued units last: other threads' batches are led there.
         self._serving: asyncio.AbstractEventLoop | None = None
         #: Leads the batches of handlers on the event loop: they must not block its thread.
@@ -113,7 +117,7 @@ class GroupCommit:
             # A loop that stops turning (shut down, or between runs in a test) leaves its pending lead
             # unrun: the committer takes it over then.
             while not unit.lead and not unit.done.wait(_LOOP_LEAD_PATIENCE):
-                self._take_over_loop_lead()
+                self._take_over_stalled_loop_lead()
         else:
             if lead_now:
                 self._lead_at_the_loops_next_turn()
@@ -165,21 +169,38 @@ class GroupCommit:
             self._hand_lead(successor)
 
     def _hand_lead(self, unit: _Unit[Any]) -> None:
-        """Have the next batch (``unit`` first in it) led at the next turn of the loop serving
-        requests; with no such loop, by ``unit``'s caller, or by the committer thread when that caller
-        is a handler on a loop, whose thread must not block on the database."""
-        loop = unit.done.loop if isinstance(unit.done, inline.Wake) else self._serving_loop()
-        if loop is not None:
-            self._lead_at_next_turn(loop)
-        else:
+        """Have the next batch (``unit`` first in it) led at the next turn of a running loop: the
+        loop of ``unit``'s handler, or for another thread's unit the loop serving requests. With no
+        such loop, a thread's unit leads it, and a handler's goes to the committer thread (the
+        handler's thread must not block on the database)."""
+        if isinstance(unit.done, inline.Wake):
+            if self._can_lead_on(unit.done.loop):
+                self._lead_at_next_turn(unit.done.loop)
+            else:
+                self._lead_in_committer()
+            return
+        serving = self._serving_loop()
+        if serving is None:
             unit.lead = True
             unit.done.set()
+        else:
+            self._lead_at_next_turn(serving)
+
+    def _can_lead_on(self, loop: asyncio.AbstractEventLoop) -> bool:
+        return self._write_at_once is not None and loop.is_running()
 
     def _serving_loop(self) -> asyncio.AbstractEventLoop | None:
-        """The loop whose handlers queued units last, while it runs and batches can be led on it."""
+        """The loop whose handlers queued units last, while it runs and batches can be led on it; None
+        on that loop's own thread (a plain call there, not a handler's: the loop cannot turn before
+        it returns)."""
         loop = self._serving
-        if loop is None or self._write_at_once is None or not loop.is_running():
+        if loop is None or not self._can_lead_on(loop):
             return None
+        try:
+            if asyncio.get_running_loop() is loop:
+                return None
+        except RuntimeError:
+            pass
         return loop
 
     def _lead_at_the_loops_next_turn(self) -> None:
@@ -198,6 +219,7 @@ class GroupCommit:
         token = object()
         with self._lock:
             self._loop_lead = token
+            self._loop_lead_since = time.monotonic()
         # In a context of its own: the batch is every handler's, not the first one's.
         context = contextvars.Context()
         try:
@@ -211,6 +233,16 @@ class GroupCommit:
                 loop.call_soon_threadsafe(self._lead_on_loop, token, context=context)
         except RuntimeError:  # (no loop turns any more)
             self._take_over_loop_lead()
+
+    def _take_over_stalled_loop_lead(self) -> None:
+        """Hand to the committer a lead pending on a loop's next turn for ``_LOOP_LEAD_PATIENCE`` (a
+        loop that turns runs it within milliseconds); a thread waiting behind long batches leaves a
+        fresh one alone."""
+        with self._lock:
+            if self._loop_lead is None or time.monotonic() - self._loop_lead_since < _LOOP_LEAD_PATIENCE:
+                return
+            self._loop_lead = None
+        self._lead_in_committer()
 
     def _take_over_loop_lead(self) -> None:
         """Hand a lead still pending on the loop's next turn to the committer."""

@@ -1,7 +1,7 @@
 """``random`` claims: each app's randoms, each claimed once, with the first answer kept for retries.
 
 Owns the ``nonces`` table. A claim outlives its answer: answers expire after a while and are held
-under a per-app quota (``expire_answers``, ``over_quota`` and ``drop_answers``), while the random stays spent until an
+under a per-app quota (``expired_answers``, ``over_quota`` and ``drop_answers``), while the random stays spent until an
 operator prunes old claims (``prune``).
 """
 
@@ -102,21 +102,16 @@ def prune(store: Store, before: datetime) -> int:
     return int(result.rowcount)
 
 
-def expire_answers(connection: Connection, before: datetime, limit: int) -> int:
-    """Drop up to ``limit`` answers kept by claims made before ``before`` (the claims stay); returns
-    how many. Called until it drops fewer: a day's answers of a busy node are hundreds of thousands,
-    and one transaction dropping them all would hold every other writer up until it ended."""
-    expired = (
+def expired_answers(connection: Connection, before: datetime, limit: int) -> list[tuple[str, str]]:
+    """Up to ``limit`` claims, as (appid, random), that still keep an answer claimed before
+    ``before``. Only reads (the whole index of kept answers, at worst): for a read transaction in a
+    thread, the answers then dropped a few hundred at a time (``drop_answers``)."""
+    statement = (
         sa.select(nonces.c.appid, nonces.c.random)
         .where(sa.text(KEPT), nonces.c.created_at < before.isoformat())
         .limit(limit)
     )
-    statement = (
-        sa.update(nonces)
-        .where(sa.tuple_(nonces.c.appid, nonces.c.random).in_(expired))
-        .values(response=None, response_bytes=0)
-    )
-    return int(connection.execute(statement).rowcount)
+    return [(str(appid), str(random)) for appid, random in connection.execute(statement)]
 
 
 def kept_bytes(connection: Connection, appid: str) -> int:
