@@ -534,3 +534,24 @@ def test_a_plain_call_on_the_serving_loop_s_thread_leads_its_own_batch(tmp_path:
         assert ran_on == loop_thread and handed == []
     finally:
         store.dispose()
+
+
+def test_a_thread_s_unit_next_in_line_after_a_batch_of_the_loop_is_led_on_the_loop(tmp_path: Path) -> None:
+    """The batch before it was committed on the loop's thread, which hands the lead on: the thread's
+    unit must not lead its batch itself there (a key query's p99 went from 10 to 35 ms when it did)."""
+    store = open_store(f"sqlite:///{tmp_path / 'tzsb.db'}")
+    grouped = store.group_commit
+    handed: list[object] = []
+    waiting = group_commit_module._Unit(lambda connection: None, threading.Event())
+
+    async def main() -> asyncio.AbstractEventLoop:
+        await inline.run_on_loop(store.write_grouped, lambda connection: None)  # the loop serves
+        grouped._lead_at_next_turn = handed.append  # type: ignore[method-assign]
+        grouped._hand_lead(waiting)  # as a batch committed on the loop hands the lead on
+        return asyncio.get_running_loop()
+
+    try:
+        loop = asyncio.run(main())
+        assert handed == [loop] and not waiting.lead
+    finally:
+        store.dispose()

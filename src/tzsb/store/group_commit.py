@@ -47,6 +47,14 @@ from tzsb import inline
 
 Result = TypeVar("Result")
 
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 #: Seconds a thread's unit waits for the loop to lead its batch before the committer takes the lead
 #: over (a loop that stopped turning never runs it).
 _LOOP_LEAD_PATIENCE = 1.0
@@ -110,7 +118,9 @@ class GroupCommit:
         if isinstance(unit.done, threading.Event):
             if lead_now:
                 serving = self._serving_loop()
-                if serving is None:
+                # Not on that loop's own thread (a plain call there, not a handler's): the loop cannot
+                # turn before this returns.
+                if serving is None or _running_loop() is serving:
                     unit.lead = True
                 else:
                     self._lead_at_next_turn(serving)
@@ -190,17 +200,10 @@ class GroupCommit:
         return self._write_at_once is not None and loop.is_running()
 
     def _serving_loop(self) -> asyncio.AbstractEventLoop | None:
-        """The loop whose handlers queued units last, while it runs and batches can be led on it; None
-        on that loop's own thread (a plain call there, not a handler's: the loop cannot turn before
-        it returns)."""
+        """The loop whose handlers queued units last, while it runs and batches can be led on it."""
         loop = self._serving
         if loop is None or not self._can_lead_on(loop):
             return None
-        try:
-            if asyncio.get_running_loop() is loop:
-                return None
-        except RuntimeError:
-            pass
         return loop
 
     def _lead_at_the_loops_next_turn(self) -> None:
@@ -223,11 +226,7 @@ class GroupCommit:
         # In a context of its own: the batch is every handler's, not the first one's.
         context = contextvars.Context()
         try:
-            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        try:
-            if running is loop:
+            if _running_loop() is loop:
                 loop.call_soon(self._lead_on_loop, token, context=context)
             else:
                 loop.call_soon_threadsafe(self._lead_on_loop, token, context=context)
