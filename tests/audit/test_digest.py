@@ -11,6 +11,8 @@ from cryptography.hazmat.primitives import hashes
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tzsb.audit import ChainHead
+from tzsb.audit.chain import _Walker
 from tzsb.audit.log import LogEntry
 from tzsb.store import log_chain
 
@@ -64,6 +66,7 @@ def test_a_request_s_entry_is_digested_as_the_chain_defines_it(entry: LogEntry, 
     (appended,) = log_chain._chained((0, previous), [entry.values()])
     stored = dict(zip(log_chain.APPENDED, appended, strict=True))
     assert stored["digest"] == log_chain.digest_of(previous, row) == _digest_as_first_defined(previous, row)
+    assert log_chain.stored_digest_of(previous, stored) == stored["digest"]  # a walk's first try
     # The row the chain stores is the one the digest covered, column for column.
     assert stored == {**row, "chain_seq": 1, "digest": stored["digest"]}
 
@@ -83,3 +86,18 @@ def test_a_row_appended_without_its_defaulted_columns_is_digested_with_their_def
     full = entry.row()
     older = {name: value for name, value in full.items() if name not in ("direction", "region", "correlation")}
     assert log_chain.digest_of(log_chain.GENESIS, older) == log_chain.digest_of(log_chain.GENESIS, full)
+
+
+def test_a_walk_checks_a_row_whose_column_came_back_as_another_type_by_the_definition() -> None:
+    """A walk digests each row as stored first; a value of another type (a count read back as text)
+    misses that, and is checked by the definition before anything is called a problem."""
+    entry = LogEntry(
+        at="2026-11-28T09:30:00+08:00", appid="hz", busicode="140101", action="04", random="r" * 32,
+        client_addr="127.0.0.1", record_count=1, result="0001", code="", message="", duration_ms=1.0,
+    )  # fmt: skip
+    (appended,) = log_chain._chained((0, log_chain.GENESIS), [entry.values()])
+    stored = {**dict(zip(log_chain.APPENDED, appended, strict=True)), "record_count": "1", "duration_ms": 1}
+    assert log_chain.stored_digest_of(log_chain.GENESIS, stored) != stored["digest"]
+    walker = _Walker(ChainHead(0, log_chain.GENESIS))
+    assert walker.feed(stored, "id 1") and walker.problem is None
+    assert walker.position == ChainHead(1, stored["digest"])

@@ -16,6 +16,7 @@ from __future__ import annotations
 import gzip
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -85,7 +86,7 @@ class _Walker:
         self.position = start
         self.problem: ChainProblem | None = None
         #: Recent digests by chain number: a mismatch that fits another one of them is a move.
-        self._recent: dict[str, int] = {}
+        self._recent: OrderedDict[str, int] = OrderedDict()
 
     def feed(self, row: dict[str, Any], where: str, nearby: Iterable[str] = ()) -> bool:
         """Check the next entry; False (and ``problem`` set) when it breaks the chain. ``nearby``: the
@@ -101,7 +102,11 @@ class _Walker:
                 where,
             )
             return False
-        digest = log_chain.digest_of(self.position.digest, row)
+        # As stored first (a walk checks every entry); converted as the definition says only when that
+        # does not fit, before anything is called a problem.
+        digest = log_chain.stored_digest_of(self.position.digest, row)
+        if digest != row["digest"]:
+            digest = log_chain.digest_of(self.position.digest, row)
         if digest != row["digest"]:
             candidates = {*self._recent, *nearby} - {self.position.digest}
             moved = any(log_chain.digest_of(other, row) == row["digest"] for other in candidates)
@@ -119,7 +124,8 @@ class _Walker:
             return False
         self._recent[self.position.digest] = self.position.seq
         if len(self._recent) > 4 * PAGE:
-            self._recent.pop(next(iter(self._recent)))
+            # (An OrderedDict: a dict's first key, after many popped, is found by a scan past them.)
+            self._recent.popitem(last=False)
         self.position = ChainHead(seq, digest)
         return True
 

@@ -13,6 +13,7 @@ Owns the ``log_chain`` table and the digest's definition.
 from __future__ import annotations
 
 import hashlib
+import operator
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -109,6 +110,16 @@ def digest_of(previous: str, row: Mapping[str, Any]) -> str:
     """The digest of an entry: SM3 over the previous digest and the entry's fields as one JSON array
     (its values as ``entry_values`` gives them)."""
     return _digest(previous, entry_values(row))
+
+
+def stored_digest_of(previous: str, row: Mapping[str, Any]) -> str:
+    """``digest_of`` for a row as the log stores it (each column of its type already): its values
+    taken as they are, without ``entry_values``' conversions. Equal to ``digest_of`` for every row the
+    node wrote; a caller that finds a mismatch asks ``digest_of`` before calling it one."""
+    return _digest(previous, _stored_values(row))
+
+
+_stored_values: Final = operator.itemgetter(*ENTRY_COLUMNS)
 
 
 def _digest(previous: str, values: Sequence[Any]) -> str:
