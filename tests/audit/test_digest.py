@@ -4,6 +4,7 @@ gave before the fast path existed."""
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 import orjson
@@ -15,6 +16,7 @@ from tzsb.audit import ChainHead
 from tzsb.audit.chain import _Walker
 from tzsb.audit.log import LogEntry
 from tzsb.store import log_chain
+from tzsb.store.schema import interaction_log
 
 
 def _digest_as_first_defined(previous: str, row: dict[str, Any]) -> str:
@@ -69,6 +71,14 @@ def test_a_request_s_entry_is_digested_as_the_chain_defines_it(entry: LogEntry, 
     assert log_chain.stored_digest_of(previous, stored) == stored["digest"]  # a walk's first try
     # The row the chain stores is the one the digest covered, column for column.
     assert stored == {**row, "chain_seq": 1, "digest": stored["digest"]}
+
+
+def test_an_entry_s_columns_are_the_log_s_in_the_digest_s_order() -> None:
+    """``LogEntry.values`` gives ``ENTRY_COLUMNS`` by position, and the insert fills every column of
+    the table but ``id`` (a new column left out would be neither stored nor covered)."""
+    assert tuple(field.name for field in fields(LogEntry)) == log_chain.ENTRY_COLUMNS
+    assert set(log_chain.APPENDED) == {str(column.name) for column in interaction_log.c} - {"id"}
+    assert len(log_chain.APPENDED) == len(interaction_log.c) - 1
 
 
 def test_sm3_is_the_standard_s() -> None:

@@ -1,8 +1,8 @@
 """``random`` claims: each app's randoms, each claimed once, with the first answer kept for retries.
 
 Owns the ``nonces`` table. A claim outlives its answer: answers expire after a while and are held
-under a per-app quota (``expired_answers``, ``over_quota`` and ``drop_answers``), while the random stays spent until an
-operator prunes old claims (``prune``).
+under a per-app quota (``expired_answers``, ``over_quota`` and ``drop_answers``), while the random
+stays spent until an operator prunes old claims (``prune``).
 """
 
 from __future__ import annotations
