@@ -21,6 +21,8 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.support import body, call, device, grant, log_rows, snapshot
 from tzsb import refusals
@@ -348,6 +350,61 @@ def test_an_append_on_any_pooled_connection_tries_from_the_head_this_process_las
         assert len(attempts) == 4, attempts
         assert verify(store).ok
         assert head(store).seq == 4
+    finally:
+        store.dispose()
+
+
+#: Text a log column may hold on either database: anything but NUL (PostgreSQL's text refuses it,
+#: whatever carries it) and lone surrogates (not UTF-8).
+_LOGGED_TEXT = st.text(st.characters(exclude_characters="\x00", exclude_categories=["Cs"]), max_size=40)
+_BATCHES = st.lists(
+    st.lists(
+        st.builds(
+            LogEntry,
+            at=st.just("2026-11-28T09:30:00.000"),
+            appid=st.text("abc", min_size=1, max_size=64),
+            busicode=st.just("140101"),
+            action=st.sampled_from(["01", "04"]),
+            random=st.text("0123456789", max_size=64),
+            client_addr=st.just("127.0.0.1"),
+            record_count=st.integers(min_value=0, max_value=2**31 - 1),
+            result=st.sampled_from(["0001", "0002"]),
+            code=st.text("E_", max_size=16),
+            message=_LOGGED_TEXT,
+            duration_ms=st.floats(min_value=0, max_value=1e9, allow_nan=False),
+            region=_LOGGED_TEXT,
+            correlation=st.one_of(st.just(""), st.text("0123456789abcdef", max_size=64)),
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    min_size=1,
+    max_size=3,
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batches=_BATCHES)
+def test_appended_entries_come_back_as_given_and_their_digests_verify(
+    database_url: str, batches: list[list[LogEntry]]
+) -> None:
+    """Entries go to PostgreSQL as one JSON parameter (so that the statement's text does not change
+    with their number): text of any kind, floats and counts must come back exactly as digested."""
+    store = open_store(database_url)
+    try:
+        before = head(store).seq
+        for batch in batches:
+            with store.write() as connection:
+                log_chain.append_chained(connection, [entry.values() for entry in batch])
+        with store.read() as connection:
+            rows = connection.execute(
+                sa.select(interaction_log)
+                .where(interaction_log.c.chain_seq > before)
+                .order_by(interaction_log.c.chain_seq)
+            ).all()
+        given_rows = [entry.values() for batch in batches for entry in batch]
+        assert [tuple(row._mapping[name] for name in log_chain.ENTRY_COLUMNS) for row in rows] == given_rows
+        assert verify(store).ok
     finally:
         store.dispose()
 

@@ -22,10 +22,11 @@ from typing import Any, Final
 import orjson
 import sqlalchemy as sa
 from cryptography.hazmat.primitives import hashes
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 
 from tzsb.store.dialects import dialect_of, driver_cursor
-from tzsb.store.schema import log_chain
+from tzsb.store.schema import interaction_log, log_chain
 
 #: The "previous digest" of the first entry ever appended.
 GENESIS: Final = "0" * 64
@@ -164,6 +165,36 @@ _INSERT: Final = (
     f"INSERT INTO interaction_log ({', '.join(APPENDED)}) "  # noqa: S608 - the table's own column names
     f"VALUES ({', '.join('?' for _ in APPENDED)})"
 )
+
+
+def _record_type(name: str) -> str:
+    """The type ``json_to_recordset`` reads column ``name`` of ``interaction_log`` as (text for
+    every string: the insert casts it to the column's own)."""
+    column_type = interaction_log.c[name].type
+    if isinstance(column_type, sa.String):
+        return "text"
+    return str(column_type.compile(dialect=postgresql.dialect()))  # type: ignore[no-untyped-call]
+
+
+#: ``_try_append`` on PostgreSQL. With the entries spelled out in VALUES, the statement's text (and
+#: its parameters, 16 an entry) changed with their number: psycopg converted it afresh each time
+#: (it caches statements of at most 50 parameters) and PostgreSQL parsed and planned it afresh (a
+#: third of a served key query's commit, with two workers). One JSON parameter holds them all.
+_APPEND_POSTGRES: Final = (
+    "WITH moved AS (UPDATE log_chain SET "  # noqa: S608 - fixed names, bound values
+    "head_seq = CASE WHEN head_seq = %s AND head_digest = %s THEN %s ELSE head_seq END, "
+    "head_digest = CASE WHEN head_seq = %s AND head_digest = %s THEN %s ELSE head_digest END "
+    "WHERE id = 1 RETURNING head_seq, head_digest), "
+    f"appended AS (INSERT INTO interaction_log ({', '.join(APPENDED)}) "
+    f"SELECT {', '.join(APPENDED)} FROM json_to_recordset(%s::json) "
+    f"AS entries ({', '.join(f'{name} {_record_type(name)}' for name in APPENDED)}) "
+    "WHERE EXISTS (SELECT 1 FROM moved WHERE head_seq = %s AND head_digest = %s) "
+    # The head is already where this append would move it when another appender added the same
+    # entries after the same head (alerts repeat): those numbers are taken, nothing goes in, and
+    # the append is made again after them.
+    "ON CONFLICT (chain_seq) DO NOTHING RETURNING 1) "
+    "SELECT head_seq, head_digest, (SELECT count(*) FROM appended) FROM moved"
+)
 #: The head this process last moved the chain to, per engine: whichever pooled connection appends
 #: next tries from there. Kept per connection before, it was stale on nearly every append once
 #: requests rotated through the pool (on PostgreSQL 93 % of group commits made three round trips:
@@ -219,26 +250,11 @@ def _try_append(
             return last, None
         # PostgreSQL, one round trip: the head's row is updated (so locked, after waiting for any
         # other appender's commit) whatever it holds, moved only if it is ``head``; the entries go in
-        # only if it moved; the statement answers with the head as it now is.
-        rows_sql = ", ".join("(" + ", ".join(["%s"] * len(APPENDED)) + ")" for _ in values)
-        statement = (
-            "WITH moved AS (UPDATE log_chain SET "  # noqa: S608 - fixed names, bound values
-            "head_seq = CASE WHEN head_seq = %s AND head_digest = %s THEN %s ELSE head_seq END, "
-            "head_digest = CASE WHEN head_seq = %s AND head_digest = %s THEN %s ELSE head_digest END "
-            "WHERE id = 1 RETURNING head_seq, head_digest), "
-            f"appended AS (INSERT INTO interaction_log ({', '.join(APPENDED)}) "
-            f"SELECT * FROM (VALUES {rows_sql}) AS entries ({', '.join(APPENDED)}) "
-            "WHERE EXISTS (SELECT 1 FROM moved WHERE head_seq = %s AND head_digest = %s) "
-            # The head is already where this append would move it when another appender added the
-            # same entries after the same head (alerts repeat): those numbers are taken, nothing goes
-            # in, and the append is made again after them.
-            "ON CONFLICT (chain_seq) DO NOTHING RETURNING 1) "
-            "SELECT head_seq, head_digest, (SELECT count(*) FROM appended) FROM moved"
-        )
-        cursor.execute(
-            statement,
-            (*head, last[0], *head, last[1], *(value for row in values for value in row), *last),
-        )
+        # only if it moved; the statement answers with the head as it now is. The entries travel as
+        # one JSON parameter: the statement's text stays the same whatever their number, so psycopg
+        # converts it once and PostgreSQL runs it prepared (``_APPEND_POSTGRES``).
+        entries = orjson.dumps([dict(zip(APPENDED, row, strict=True)) for row in values]).decode()
+        cursor.execute(_APPEND_POSTGRES, (*head, last[0], *head, last[1], entries, *last))
         ((seq, digest, appended),) = cursor.fetchall()
         if appended == len(values):
             return last, None
