@@ -88,6 +88,10 @@ def _stars(match: re.Match[str]) -> str:
     return "*" * len(match[0])
 
 
+def _masked_name(match: re.Match[str]) -> str:
+    return _name(match[0])
+
+
 def _spaced(digits: str) -> str:
     # The same digits however a source groups them: 138 6715 2308, 0571-88731256, 057188731256.
     return r"[-\s]?".join(re.escape(digit) for digit in digits)
@@ -100,13 +104,15 @@ _Echo = tuple[re.Pattern[str], Callable[[re.Match[str]], str]]
 #: (no byte of a multi-byte character is ASCII). Five times as fast as a regular expression, and a
 #: masked page of 100 records computes this for every record's other text.
 _NOT_NUMBER_BYTES: Final = bytes(byte for byte in range(256) if byte not in b"0123456789Xx")
+#: Upper-cases the check digit x as the bytes are filtered (no ``upper()`` of the result afterwards).
+_UPPER_X: Final = bytes.maketrans(b"x", b"X")
 
 
 def _number(text: str) -> str:
     """The digits (and check-digit X, upper-cased) of ``text``, in order: ``[^0-9Xx]`` removed."""
     if text.isascii() and text.isdigit():
         return text
-    return text.encode("utf-8", "surrogatepass").translate(None, _NOT_NUMBER_BYTES).decode("ascii").upper()
+    return text.encode("utf-8", "surrogatepass").translate(_UPPER_X, _NOT_NUMBER_BYTES).decode("ascii")
 
 
 def _echoes(kind: str, value: str, others: str, other_digits: Callable[[], str]) -> list[_Echo]:
@@ -137,11 +143,13 @@ def _echoes(kind: str, value: str, others: str, other_digits: Callable[[], str])
             found.append((re.compile(written), _stars))
         return found
     if kind == "name":
+        if value.isalpha():  # one name, the usual case
+            return [] if len(value) < 2 or value not in others else [(re.compile(re.escape(value)), _masked_name)]
         # Longest first, then in text order: a name inside a longer one is masked the same every time.
         names = sorted(
             {part for part in _names(value) if len(part) >= 2 and part in others}, key=lambda name: (-len(name), name)
         )
-        return [(re.compile(re.escape(name)), lambda match: _name(match[0])) for name in names]
+        return [(re.compile(re.escape(name)), _masked_name) for name in names]
     if len(value) >= _MIN_ECHO and value in others:
         found.append((re.compile(re.escape(value)), lambda match: mask_like(match[0])))
     if kind == "address":
@@ -162,17 +170,23 @@ def masker(business: BusinessType) -> Callable[[dict[str, Any]], dict[str, Any]]
     Sensitive fields (with the fields the catalog says reveal them, which the loader makes
     sensitive) are masked; then every other text field has each masked value's echoes masked.
     """
-    plan = [(spec.code, spec.mask or "all") for spec in business.fields if spec.sensitive]
-    sensitive = frozenset(code for code, _ in plan)
+    plan = [(spec.code, spec.mask or "all", MASKERS[spec.mask or "all"]) for spec in business.fields if spec.sensitive]
+    sensitive = frozenset(code for code, _, _ in plan)
 
     def mask(record: dict[str, Any]) -> dict[str, Any]:
         masked = dict(record)
         if not plan:
             return masked
-        # Numbers are left alone: no numeric field of the catalog holds an ID or phone number.
-        others = "\n".join(
-            [value for name, value in record.items() if type(value) is str and value and name not in sensitive]
-        )
+        # The record's other text, searched for echoes (a search only: what is masked is each field
+        # on its own, below). Numbers are left alone: no numeric field of the catalog holds an ID or
+        # phone number. Every value a text, the usual case, is joined at once.
+        rest = dict(record)
+        for code in sensitive:
+            rest.pop(code, None)
+        try:
+            others = "\n".join(rest.values())
+        except TypeError:
+            others = "\n".join([value for value in rest.values() if type(value) is str])
         # The others' digits only when a number is to be looked for in them (a third of the cost).
         digits_of_others: list[str] = []
 
@@ -182,11 +196,12 @@ def masker(business: BusinessType) -> Callable[[dict[str, Any]], dict[str, Any]]
             return digits_of_others[0]
 
         echoes: list[_Echo] = []
-        for code, kind in plan:
+        for code, kind, mask_value in plan:
             value = masked.get(code)
             if isinstance(value, str) and value:
-                masked[code] = MASKERS[kind](value)
-                echoes.extend(_echoes(kind, value, others, other_digits))
+                masked[code] = mask_value(value)
+                if found := _echoes(kind, value, others, other_digits):
+                    echoes += found
             elif value is not None and not isinstance(value, str):
                 masked[code] = "******"
         if echoes:
