@@ -19,7 +19,7 @@ from tzsb.catalog import Catalog, load_catalog
 from tzsb.clock import BEIJING, FixedClock
 from tzsb.errors import ConfigurationError, RecordFault
 from tzsb.rules import NaturalKeyHolder
-from tzsb.rules.record_rules import RECORD_RULE_TYPES
+from tzsb.rules.record_rules import RECORD_RULE_TYPES, related_state
 from tzsb.rules.ruleset import shipped_rule_sets
 from tzsb.rules.validator import RecordValidator
 
@@ -1149,3 +1149,36 @@ def test_shipped_0101_validator_never_raises(batch: list[tuple[bool, dict[str, A
                     assert fault["rule"] in WARNING_IDS_0101
                 else:
                     assert fault["rule"] not in WARNING_IDS_0101
+
+
+def _holds_as_first_written(record: Mapping[str, Any], conditions: Mapping[str, Sequence[str]]) -> bool:
+    """``related_state``'s condition check before it was compiled to sets and prefixes (2026-12-06)."""
+    for field, allowed in conditions.items():
+        value = record.get(field)
+        if not isinstance(value, str) or not value.strip():
+            return False
+        if not any(value.startswith(v[:-1]) if v.endswith("*") else value == v for v in allowed):
+            return False
+    return True
+
+
+_STATE_VALUES = st.sampled_from(["", "*", "2", "2*", "20", "不合格", "不合格*", "复检不合格", "5", " "])
+
+
+@settings(max_examples=300)
+@given(
+    conditions=st.dictionaries(
+        st.sampled_from(["USE_STATUS", "EQP_TYPE", "EQP_SORT"]), st.lists(_STATE_VALUES, min_size=1), min_size=1
+    ),
+    record=st.dictionaries(
+        st.sampled_from(["USE_STATUS", "EQP_TYPE", "EQP_SORT", "EQP_CODE"]),
+        _STATE_VALUES | st.text(max_size=4) | st.integers() | st.none(),
+    ),
+)
+def test_related_state_conditions_hold_as_first_defined(
+    conditions: dict[str, list[str]], record: dict[str, Any]
+) -> None:
+    """Every record of a batch is asked ``when``: the sets and prefixes it is compiled to decide as the
+    generator over the listed values did, ``*`` alone and blank values included."""
+    compiled = related_state._conditions({"id": "r", "when": conditions}, "when")
+    assert related_state._holds(record, compiled) == _holds_as_first_written(record, conditions)
