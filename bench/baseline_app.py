@@ -1,5 +1,6 @@
 """The baselines of query-key and query-region: bare Starlette endpoints doing the node's record
-lookup (``/lookup``) and its keyset page over a region (``/page``), unsigned.
+lookup (``/lookup``) and its keyset page over a region (``/page``), unsigned. sqlite3 is called in
+worker threads; PostgreSQL's lookup is awaited on the event loop (psycopg's asyncio connection).
 
 Run as ``python -m bench.baseline_app DATABASE PORT [WORKERS]``: DATABASE is the node's SQLite file,
 or a ``postgresql://`` URL (the node's schema in its ``search_path``); WORKERS uvicorn processes
@@ -29,6 +30,9 @@ DATABASE_VARIABLE = "TZSB_BASELINE_DATABASE"
 #: and few enough that two processes and the node stay within PostgreSQL's max_connections.
 POOLED = 16
 _idle: queue.LifoQueue[Any] = queue.LifoQueue()
+#: PostgreSQL's connections for lookups awaited on the event loop: as many as requests at once (at
+#: most wrk's connections to this process).
+_awaited_idle: list[psycopg.AsyncConnection[Any]] = []
 
 
 @contextmanager
@@ -64,7 +68,26 @@ def build(database: str) -> Starlette:
         import anyio.to_thread
 
         key = orjson.loads(await request.body())["key"]
+        if postgres:
+            return Response(await lookup_awaited(key), media_type="application/json")
         return Response(await anyio.to_thread.run_sync(lookup, key), media_type="application/json")
+
+    async def lookup_awaited(key: str) -> bytes:
+        # psycopg's asyncio connection, awaited on the event loop. The blocking lookup in worker threads
+        # (as SQLite's above) stalled with two workers: in three runs of six, some requests took 0.5-2 s
+        # (wrk's p99 0.3-1.3 s, and requests past its 2 s timeout failing the run) while its p50 stayed
+        # near 3 ms; awaited, six runs of six were steady (p99 5-14 ms), at a higher rate.
+        try:
+            connection = _awaited_idle.pop()
+        except IndexError:
+            connection = await psycopg.AsyncConnection.connect(database, autocommit=True)
+        try:
+            row = await (await connection.execute(statement, (key,))).fetchone()
+        except BaseException:
+            await connection.close()
+            raise
+        _awaited_idle.append(connection)
+        return orjson.dumps({"busilist": [] if row is None else [row[0]]})
 
     #: The node's keyset page over a region prefix (``records_read.select_records``): the rest of the
     #: region after the position, then the regions after it; one row more than the page tells
@@ -112,6 +135,8 @@ def build(database: str) -> Starlette:
         # No more lookups at once than connections kept (wrk keeps 16 requests in flight in all).
         anyio.to_thread.current_default_thread_limiter().total_tokens = POOLED
         yield
+        while _awaited_idle:
+            await _awaited_idle.pop().close()
 
     routes = [
         Route("/lookup", endpoint, methods=["POST"]),

@@ -31,3 +31,23 @@ def test_every_bench_runs_and_reports_one_json_line(postgres_url: str) -> None:
     for line in lines:
         assert set(line) == {"bench", "value", "unit", "baseline", "ratio", "goal"}
         assert line["value"] > 0
+
+
+@pytest.mark.postgres
+def test_query_key_runs_on_postgresql_with_two_workers(postgres_url: str) -> None:
+    """The PostgreSQL baseline's lookup, awaited on the event loop, in two worker processes, as the
+    node's: ``run_all`` runs query-key on SQLite only."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.query_key", "--quick", "--postgres", "1", "--workers", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (line,) = [json.loads(line) for line in done.stdout.splitlines() if line.startswith('{"bench"')]
+    assert line["bench"] == "query-key"
+    assert line["value"] > 0
+    assert line["baseline"] > 0
+    assert "PostgreSQL / 2" in done.stdout
