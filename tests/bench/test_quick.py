@@ -12,17 +12,18 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.postgres
-def test_every_bench_runs_and_reports_one_json_line(postgres_url: str) -> None:
+def _bench(*arguments: str, timeout: int) -> subprocess.CompletedProcess[str]:
+    """``python *arguments`` from the repository's root; fails the test unless it exits with 0."""
     done = subprocess.run(
-        [sys.executable, "bench/run_all.py", "--quick"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+        [sys.executable, *arguments], cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
+@pytest.mark.postgres
+def test_every_bench_runs_and_reports_one_json_line(postgres_url: str) -> None:
+    done = _bench("bench/run_all.py", "--quick", timeout=600)
     lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith('{"bench"')]
     assert [line["bench"] for line in lines] == [
         "ingest-sqlite", "ingest-postgres", "query-key", "query-region", "validate-cost", "memory", "sync-up",
@@ -37,15 +38,7 @@ def test_every_bench_runs_and_reports_one_json_line(postgres_url: str) -> None:
 def test_query_key_runs_on_postgresql_with_two_workers(postgres_url: str) -> None:
     """The PostgreSQL baseline's lookup, awaited on the event loop, in two worker processes, as the
     node's: ``run_all`` runs query-key on SQLite only."""
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.query_key", "--quick", "--postgres", "1", "--workers", "2"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    done = _bench("-m", "bench.query_key", "--quick", "--postgres", "1", "--workers", "2", timeout=300)
     (line,) = [json.loads(line) for line in done.stdout.splitlines() if line.startswith('{"bench"')]
     assert line["bench"] == "query-key"
     assert line["value"] > 0
