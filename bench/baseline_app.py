@@ -9,12 +9,13 @@ or a ``postgresql://`` URL (the node's schema in its ``search_path``); WORKERS u
 
 from __future__ import annotations
 
+import asyncio
 import os
 import queue
 import sqlite3
 import sys
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from typing import Any
 
 import orjson
@@ -30,9 +31,10 @@ DATABASE_VARIABLE = "TZSB_BASELINE_DATABASE"
 #: and few enough that two processes and the node stay within PostgreSQL's max_connections.
 POOLED = 16
 _idle: queue.LifoQueue[Any] = queue.LifoQueue()
-#: PostgreSQL's connections for lookups awaited on the event loop: as many as requests at once (at
-#: most wrk's connections to this process).
+#: PostgreSQL's connections for lookups awaited on the event loop: as many as requests at once, at
+#: most ``POOLED`` (the slots).
 _awaited_idle: list[psycopg.AsyncConnection[Any]] = []
+_awaited_slots = asyncio.Semaphore(POOLED)
 
 
 @contextmanager
@@ -77,16 +79,18 @@ def build(database: str) -> Starlette:
         # (as SQLite's above) stalled with two workers: in three runs of six, some requests took 0.5-2 s
         # (wrk's p99 0.3-1.3 s, and requests past its 2 s timeout failing the run) while its p50 stayed
         # near 3 ms; awaited, six runs of six were steady (p99 5-14 ms), at a higher rate.
-        try:
-            connection = _awaited_idle.pop()
-        except IndexError:
-            connection = await psycopg.AsyncConnection.connect(database, autocommit=True)
-        try:
-            row = await (await connection.execute(statement, (key,))).fetchone()
-        except BaseException:
-            await connection.close()
-            raise
-        _awaited_idle.append(connection)
+        async with _awaited_slots:  # at most POOLED connections, as the threads' limiter kept them
+            try:
+                connection = _awaited_idle.pop()
+            except IndexError:
+                connection = await psycopg.AsyncConnection.connect(database, autocommit=True)
+            try:
+                row = await (await connection.execute(statement, (key,))).fetchone()
+            except BaseException:
+                with suppress(Exception):  # the lookup's own error is the one to see
+                    await connection.close()
+                raise
+            _awaited_idle.append(connection)
         return orjson.dumps({"busilist": [] if row is None else [row[0]]})
 
     #: The node's keyset page over a region prefix (``records_read.select_records``): the rest of the

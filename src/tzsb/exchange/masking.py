@@ -18,7 +18,7 @@ away, and what the masker does about each:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, Final
 
 from tzsb.catalog import BusinessType
@@ -159,6 +159,16 @@ def _echoes(kind: str, value: str, others: str, other_digits: Callable[[], str])
     return found
 
 
+def _texts_joined(values: Collection[Any]) -> str:
+    """The non-empty texts among ``values``, one a line."""
+    if "" not in values:
+        try:
+            return "\n".join(values)
+        except TypeError:  # a value that is not a text
+            pass
+    return "\n".join([value for value in values if type(value) is str and value])
+
+
 def receives_masked(context: RequestContext, admitted: Admitted) -> bool:
     """Whether the caller receives this business type masked (always for the public purpose)."""
     return context.purpose == PUBLIC_PURPOSE or admitted.business.code not in admitted.app.unmasked
@@ -177,16 +187,15 @@ def masker(business: BusinessType) -> Callable[[dict[str, Any]], dict[str, Any]]
         masked = dict(record)
         if not plan:
             return masked
-        # The record's other text, searched for echoes (a search only: what is masked is each field
-        # on its own, below). Numbers are left alone: no numeric field of the catalog holds an ID or
-        # phone number. Every value a text, the usual case, is joined at once.
+        # The record's other text, searched for echoes. Numbers are left alone: no numeric field of the
+        # catalog holds an ID or phone number. Every value a non-empty text, the usual case, is joined
+        # at once (empty texts are left out all the same: an extra separator could let an echo be
+        # found, or missed, in text an earlier echo's mask wrote). Records come from JSON decoders,
+        # whose texts are plain ``str``.
         rest = dict(record)
         for code in sensitive:
             rest.pop(code, None)
-        try:
-            others = "\n".join(rest.values())
-        except TypeError:
-            others = "\n".join([value for value in rest.values() if type(value) is str])
+        others = _texts_joined(rest.values())
         # The others' digits only when a number is to be looked for in them (a third of the cost).
         digits_of_others: list[str] = []
 
