@@ -145,7 +145,8 @@ def test_shortcuts_for_one_name_and_a_plain_number_change_no_mask(value: str) ->
 
 
 def _echoes_as_first_written(kind: str, value: str, others: str, other_digits: Any) -> list[Any]:
-    """``masking._echoes`` before its shortcut for one name (2026-12-06), kept word for word."""
+    """``masking._echoes`` before its shortcut for one name (2026-12-06), as it was, on today's helpers
+    (``MASKERS``, ``_number``: each tested on its own above)."""
     mask_like = MASKERS[kind]
     found: list[Any] = []
     if kind in ("id_card", "mobile", "phone", "bank_card"):
@@ -180,7 +181,7 @@ def _echoes_as_first_written(kind: str, value: str, others: str, other_digits: A
 
 
 def _masked_as_first_written(plan: list[tuple[str, str]], record: dict[str, Any]) -> dict[str, Any]:
-    """``masker``'s record mask before its shortcuts (2026-12-06), kept word for word."""
+    """``masker``'s record mask before its shortcuts (2026-12-06), as it was."""
     sensitive = frozenset(code for code, _ in plan)
     masked = dict(record)
     others = "\n".join(

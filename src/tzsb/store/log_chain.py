@@ -178,8 +178,9 @@ def _record_type(name: str) -> str:
 
 #: ``_try_append`` on PostgreSQL. With the entries spelled out in VALUES, the statement's text (and
 #: its parameters, 16 an entry) changed with their number: psycopg converted it afresh each time
-#: (it caches statements of at most 50 parameters) and PostgreSQL parsed and planned it afresh (a
-#: third of a served key query's commit, with two workers). One JSON parameter holds them all.
+#: (it caches statements of at most 50 parameters) and PostgreSQL parsed and planned it afresh. One
+#: JSON parameter holds them all: for batches of 2-8 entries, 70-78 µs of psycopg's CPU a statement
+#: against 208-267, and half the wall time.
 _APPEND_POSTGRES: Final = (
     "WITH moved AS (UPDATE log_chain SET "  # noqa: S608 - fixed names, bound values
     "head_seq = CASE WHEN head_seq = %s AND head_digest = %s THEN %s ELSE head_seq END, "

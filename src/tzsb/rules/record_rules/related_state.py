@@ -27,7 +27,7 @@ from tzsb.rules.contract import BuiltRule, RecordRuleType, RelatedRecord
 #: Conditions as checked: per field, the values it must equal and the prefixes it may start with
 #: (a value ending in ``*``). Each record of a batch is asked ``when`` twice a rule (the look-up
 #: beforehand, then the check): a set and one ``startswith`` of a tuple, not a generator over the
-#: values (3.7 -> 1.3-2.5 ms for a batch of 1,000 devices).
+#: values (the two 0101 rules over a batch of 1,000 devices: 3.7 -> 1.3-2.5 ms).
 _Conditions = tuple[tuple[str, frozenset[str], tuple[str, ...]], ...]
 
 
