@@ -14,7 +14,7 @@ from tzsb.client import build_request
 from tzsb.errors import RecordFault
 from tzsb.protocol.signing import SignAlgorithm
 from tzsb.registry import AppSpec
-from tzsb.store.schema import interaction_log, nonces, records
+from tzsb.store.schema import interaction_log, masked_copies, nonces, records
 
 #: JSON values as orjson parses them (64-bit integers, finite floats): strings with quotes, escapes,
 #: control characters, any plane; nested lists and objects.
@@ -106,7 +106,13 @@ def snapshot(node: Node) -> dict[str, Any]:
         rows = connection.execute(sa.select(records).order_by(records.c.business, records.c.record_key)).all()
         claimed = connection.execute(sa.select(nonces.c.appid, nonces.c.random)).all()
         counter = connection.execute(sa.text("SELECT last_seq FROM change_counter")).scalar_one()
-    return {"records": [tuple(row) for row in rows], "nonces": sorted(map(tuple, claimed)), "seq": counter}
+        copies = connection.execute(sa.select(masked_copies).order_by(masked_copies.c.record_key)).all()
+    return {
+        "records": [tuple(row) for row in rows],
+        "nonces": sorted(map(tuple, claimed)),
+        "seq": counter,
+        "masked_copies": [tuple(row) for row in copies],
+    }
 
 
 #: Refusals that never become the first answer of their random.

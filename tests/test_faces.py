@@ -209,6 +209,7 @@ FACES: dict[str, list[str]] = {
         "links",
         "lockouts",
         "log_chain",
+        "masked_copies",
         "natural_keys",
         "nonces",
         "open_store",

@@ -124,7 +124,11 @@ class Settings:
     inline_max_bytes: int = _setting(
         16 * 1024, "Largest body (bytes) answered on the event loop's thread when inline_requests is on."
     )
-    read_ahead_pages: int = _setting(16, "Next pages of paged queries read ahead and kept (0 = no read-ahead).")
+    read_ahead_pages: int = _setting(
+        0,
+        "Next pages of paged queries read ahead and kept (0 = no read-ahead: measured to gain nothing on SQLite or "
+        "a local PostgreSQL, docs/performance.md).",
+    )
     rules_check_seconds: float = _setting(1.0, "How often (seconds) <home>/rules.json is checked for changes.")
     app_cache_seconds: float = _setting(1.0, "Seconds an app's row is cached between requests (0 = always read).")
     timestamp_window: int = _setting(300, "Seconds a signed timestamp may differ from the node's clock.")

@@ -34,6 +34,12 @@ def pages_of(caller: Caller, conditions: dict[str, Any], between: Callable[[int]
 
 
 @pytest.fixture
+def node(make_node: Callable[..., Node]) -> Node:
+    """A node that reads pages ahead (it does not by default)."""
+    return make_node(read_ahead_pages=16)
+
+
+@pytest.fixture
 def hz(node: Node) -> Caller:
     return Caller(node, "hz-city", grant(node))
 
@@ -95,9 +101,9 @@ def test_a_page_read_ahead_is_served_when_nothing_changed(
     reads: list[RecordQuery] = []
     select = records_read.select_records
 
-    def counting(connection: Any, query: RecordQuery, *, raw: bool = False) -> Any:
+    def counting(connection: Any, query: RecordQuery, *, raw: bool = False, masked_plan: str | None = None) -> Any:
         reads.append(query)
-        return select(connection, query, raw=raw)
+        return select(connection, query, raw=raw, masked_plan=masked_plan)
 
     monkeypatch.setattr(records_read, "select_records", counting)
     first = hz.query({"_page_size": 3})
@@ -134,6 +140,48 @@ def test_read_ahead_keeps_at_most_its_capacity_and_zero_turns_it_off(node: Node)
     off.close()
 
 
+def _read_ahead_by_two_requests_at_once(node: Node, cores: int) -> int:
+    """Pages read ahead when a second request asks for one while the first is still being answered."""
+    read_ahead = ReadAhead(node.store, cores=cores)
+    try:
+        with read_ahead.answering():
+            read_ahead.prepare("app", RecordQuery("0101", key=key(1)), raw=False)
+            with read_ahead.answering():
+                read_ahead.prepare("app", RecordQuery("0101", key=key(2)), raw=False)
+        read_ahead.wait_idle()
+        return read_ahead.pending()
+    finally:
+        read_ahead.close()
+
+
+def test_no_page_is_read_ahead_while_the_node_has_no_core_to_spare(node: Node) -> None:
+    assert _read_ahead_by_two_requests_at_once(node, cores=4) == 2
+    assert _read_ahead_by_two_requests_at_once(node, cores=2) == 1
+    # One core still reads ahead for a request answered alone: the caller's own time on its page.
+    assert _read_ahead_by_two_requests_at_once(node, cores=1) == 1
+
+
+def test_a_request_that_failed_is_no_longer_counted(node: Node) -> None:
+    read_ahead = ReadAhead(node.store, cores=2)
+    try:
+        with pytest.raises(RuntimeError), read_ahead.answering():
+            raise RuntimeError("refused")
+        with read_ahead.answering():
+            read_ahead.prepare("app", RecordQuery("0101", key=key(3)), raw=False)
+        read_ahead.wait_idle()
+        assert read_ahead.pending() == 1
+    finally:
+        read_ahead.close()
+
+
+def test_the_node_reads_no_page_ahead_unless_asked(make_node: Callable[..., Node]) -> None:
+    default = make_node()
+    caller = Caller(default, "hz-city", grant(default))
+    caller.ok("01", [device(n) for n in range(4)])
+    assert keys(caller.query({"_page_size": 2})) == [key(0), key(1)]
+    assert default.exchange.read_ahead.pending() == 0
+
+
 def test_close_stops_the_read_ahead_thread(node: Node) -> None:
     def threads() -> int:
         return sum(thread.name.startswith("tzsb-read-ahead") for thread in threading.enumerate())
@@ -157,11 +205,13 @@ def test_a_page_still_queued_behind_another_apps_read_is_read_at_once(
     release, slow_done = threading.Event(), threading.Event()
     select = records_read.select_records
 
-    def slow_for_other(connection: Any, query: RecordQuery, *, raw: bool = False) -> Any:
+    def slow_for_other(
+        connection: Any, query: RecordQuery, *, raw: bool = False, masked_plan: str | None = None
+    ) -> Any:
         if query.key == "slow":
             release.wait(2)
             slow_done.set()
-        return select(connection, query, raw=raw)
+        return select(connection, query, raw=raw, masked_plan=masked_plan)
 
     monkeypatch.setattr(records_read, "select_records", slow_for_other)
     try:

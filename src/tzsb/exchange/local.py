@@ -14,6 +14,8 @@ from contextlib import nullcontext
 from dataclasses import replace
 from typing import Any, Final
 
+import orjson
+
 from tzsb import inline, refusals
 from tzsb.catalog import BusinessType, Catalog
 from tzsb.errors import ExchangeError, FieldFault, RecordFault, StoreConflict
@@ -23,7 +25,7 @@ from tzsb.exchange.answers import Answers
 from tzsb.exchange.context import Admitted, RequestContext
 from tzsb.exchange.cursors import CursorCodec
 from tzsb.exchange.history import version_actions
-from tzsb.exchange.masking import masker, receives_masked
+from tzsb.exchange.masking import mask_plan, masker, receives_masked
 from tzsb.exchange.query import is_id_or_mobile
 from tzsb.exchange.readahead import ReadAhead
 from tzsb.protocol import Action, covers, region_prefix, split_busicode, success_datalist
@@ -38,7 +40,7 @@ from tzsb.rules import (
     delete_faults,
     modify_faults,
 )
-from tzsb.store import Connection, Store, natural_keys, records_read, records_written
+from tzsb.store import Connection, Store, StoredRecord, masked_copies, natural_keys, records_read, records_written
 
 #: An answer lists at most this many faulty records, and this many faults of each (the message counts all).
 MAX_DETAILED_RECORDS: Final = 100
@@ -67,6 +69,7 @@ class LocalExecution:
         self.page_size = page_size
         self.max_page_size = max_page_size
         self._maskers = {code: masker(catalog[code]) for code in catalog}
+        self._mask_plans = {code: mask_plan(catalog[code]) for code in catalog}
 
     def execute(self, context: RequestContext, admitted: Admitted) -> bytes:
         if admitted.action is Action.QUERY:
@@ -294,32 +297,70 @@ class LocalExecution:
             records[0], business, app.region, self.codec, self.page_size, self.max_page_size, masked=masked
         )
         raw = self.store.dialect.keeps_document_text and not masked
-        if records_read.reads_few_rows(plan.query):
-            rows = self.read_ahead.page(app.appid, plan.query, raw=raw)
-        else:
-            # A walk that filters may be long: on the event loop's thread (``tzsb.inline``) it would
-            # hold up every request, in a worker thread SQLite walks without the GIL.
-            rows = inline.in_thread(functools.partial(self.read_ahead.page, app.appid, plan.query, raw=raw))
+        masked_plan = self._mask_plans[business.code] if masked else None
+        read = functools.partial(self.read_ahead.page, app.appid, plan.query, raw=raw, masked_plan=masked_plan)
+        # A walk that filters may be long: on the event loop's thread (``tzsb.inline``) it would hold
+        # up every request, in a worker thread SQLite walks without the GIL.
+        rows = read() if records_read.reads_few_rows(plan.query) else inline.in_thread(read)
         following = query_planning.next_query(plan, rows)
         if following is not None:
-            self.read_ahead.prepare(app.appid, following, raw=raw)
+            self.read_ahead.prepare(app.appid, following, raw=raw, masked_plan=masked_plan)
         busilist = query_planning.render(rows, plan)
         context.records_out = len(busilist)
+        copies: list[tuple[str, int, str]] = []
         if masked:
-            mask = self._maskers[business.code]
-            busilist = [mask(record) for record in busilist]
+            # Copies are kept for pages of records, which callers read again and again; not for a look-up
+            # by key (one record: the write would cost what the masking saves), nor for a change feed,
+            # whose reader takes each version once.
+            keeps = plan.query.key is None and not plan.feed
+            busilist = self._masked(business.code, rows, busilist, copies if keeps else None)
         message = f"查询成功，返回 {len(busilist)} 条 / OK: {len(busilist)} record(s)"
         datalist = success_datalist(message, busilist, **query_planning.page_extras(plan, rows, self.codec))
-        return self._answered_query(context, datalist, message)
+        return self._answered_query(context, datalist, message, (business.code, masked_plan or "", copies))
 
-    def _answered_query(self, context: RequestContext, datalist: dict[str, Any], message: str) -> bytes:
-        """A query's answer, claimed with its random and logged after it ran."""
+    def _masked(
+        self,
+        business: str,
+        rows: Sequence[StoredRecord],
+        rendered: list[Any],
+        copies: list[tuple[str, int, str]] | None,
+    ) -> list[Any]:
+        """A page's records as a masked caller sees them. Records read with their masked copy come as
+        they are; every other live record is masked here, and its masked text added to ``copies`` (key,
+        ``seq``, text) to be kept for the next masked page (unless ``copies`` is None)."""
+        mask = self._maskers[business]
+        shown: list[Any] = []
+        for row, record in zip(rows[: len(rendered)], rendered, strict=True):
+            if type(record) is orjson.Fragment:
+                shown.append(record)
+            elif row.departed or row.deleted:
+                shown.append(mask(record))
+            else:
+                text = orjson.dumps(mask(record)).decode()
+                if copies is not None:
+                    copies.append((row.key, row.seq, text))
+                shown.append(orjson.Fragment(text))
+        return shown
+
+    def _answered_query(
+        self,
+        context: RequestContext,
+        datalist: dict[str, Any],
+        message: str,
+        copies: tuple[str, str, list[tuple[str, int, str]]] | None = None,
+    ) -> bytes:
+        """A query's answer, claimed with its random and logged after it ran, with the masked copies
+        it made (``copies``: business type, masking plan, copies) kept in the same transaction."""
         response = self.answers.encode(context, datalist)
+
+        def claim_and_log(connection: Connection) -> None:
+            self.answers.claim_and_log(connection, context, response, message)
+            if copies is not None and copies[2]:
+                masked_copies.keep(connection, *copies)
+
         try:
             # Committed with the claims and entries of concurrent requests (group commit).
-            self.store.write_grouped(
-                lambda connection: self.answers.claim_and_log(connection, context, response, message)
-            )
+            self.store.write_grouped(claim_and_log)
         except StoreConflict as conflict:
             # The random was claimed before: a retry of the same query gets the first answer.
             return self.answers.first_answer(context, conflict)

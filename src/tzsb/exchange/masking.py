@@ -17,9 +17,12 @@ away, and what the masker does about each:
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Collection
 from typing import Any, Final
+
+import orjson
 
 from tzsb.catalog import BusinessType
 from tzsb.exchange.context import Admitted, RequestContext
@@ -172,6 +175,19 @@ def _texts_joined(values: Collection[Any]) -> str:
 def receives_masked(context: RequestContext, admitted: Admitted) -> bool:
     """Whether the caller receives this business type masked (always for the public purpose)."""
     return context.purpose == PUBLIC_PURPOSE or admitted.business.code not in admitted.app.unmasked
+
+
+#: The masker's revision: raised with every change to what ``masker`` makes of some record (a masking
+#: rule, a threshold, the echo search), so that copies masked before (``mask_plan``) are not served.
+MASKER_REVISION: Final = 1
+
+
+def mask_plan(business: BusinessType) -> str:
+    """What a masked copy of a record of ``business`` depends on besides the record, as a short digest:
+    the masker's revision and the type's sensitive fields with their masks. Copies kept under another
+    digest (``store.masked_copies``) are not served."""
+    fields = sorted((spec.code, spec.mask or "all") for spec in business.fields if spec.sensitive)
+    return hashlib.sha256(orjson.dumps([MASKER_REVISION, business.code, fields])).hexdigest()[:16]
 
 
 def masker(business: BusinessType) -> Callable[[dict[str, Any]], dict[str, Any]]:

@@ -74,17 +74,19 @@ class Exchange:
         self, body: bytes, content_type: str, client_addr: str, client_cert: str | None, *, log_query: bool
     ) -> bytes:
         context = RequestContext(client_addr=client_addr, now=self.clock.now(), client_cert=client_cert)
-        try:
-            if log_query:
-                return self._handle_log(context, body, content_type)
-            return self._handle(context, body, content_type)
-        except ExchangeError as refusal:
-            return self.answers.refuse(context, self._limited(context, refusal))
-        except Exception:
-            logger.exception("internal error while handling a request from %s", client_addr)
-            return self.answers.refuse(context, refusals.internal_error())
-        finally:
-            self._after(context)
+        # Counted while answered: pages are read ahead only while the node has a core to spare.
+        with self.read_ahead.answering():
+            try:
+                if log_query:
+                    return self._handle_log(context, body, content_type)
+                return self._handle(context, body, content_type)
+            except ExchangeError as refusal:
+                return self.answers.refuse(context, self._limited(context, refusal))
+            except Exception:
+                logger.exception("internal error while handling a request from %s", client_addr)
+                return self.answers.refuse(context, refusals.internal_error())
+            finally:
+                self._after(context)
 
     def _limited(self, context: RequestContext, refusal: ExchangeError) -> ExchangeError:
         """Past its limit of unidentified refusals an address learns no more than "too many" (a caller

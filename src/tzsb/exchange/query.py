@@ -248,7 +248,8 @@ def render(rows: list[StoredRecord], plan: QueryPlan) -> list[Any]:
     A record that left the feed's region comes as a tombstone of its key and the region it left,
     with ``_moved: true`` — gone from the caller's region, and nothing of where it went.
 
-    Rows selected raw become ``orjson.Fragment`` s: their stored compact text goes out unparsed.
+    Rows selected raw become ``orjson.Fragment`` s: their stored compact text goes out unparsed; so do
+    rows selected with their masked copy (``masked_text``), already masked.
     """
     page = rows[: plan.page_size]
     show_deleted = plan.feed or plan.query.include_deleted
@@ -266,6 +267,8 @@ def render(rows: list[StoredRecord], plan: QueryPlan) -> list[Any]:
             rendered.append({**row.data, "_deleted": True, "_deleted_at": row.deleted_at})
         elif row.text is not None:
             rendered.append(orjson.Fragment(row.text))
+        elif row.masked_text is not None:
+            rendered.append(orjson.Fragment(row.masked_text))
         else:
             rendered.append(row.data)
     return rendered

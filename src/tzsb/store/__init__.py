@@ -6,6 +6,7 @@ functions named for what they mean, in a module per table family:
 - ``records_read``: reading ``records`` (by key, by query page, by change feed) and the last change;
 - ``records_written``: writing ``records`` (keeping replaced versions and who changed what) and the
   ``change_counter`` that orders writes;
+- ``masked_copies``: the masked text of records, kept by the masked pages that read them;
 - ``nonces``: ``random`` claims and first answers;
 - ``apps``: apps and their sealed secrets;
 - ``accounts``: console accounts;
@@ -35,6 +36,7 @@ from tzsb.store import (
     links,
     lockouts,
     log_chain,
+    masked_copies,
     natural_keys,
     nonces,
     rate_windows,
@@ -67,6 +69,7 @@ __all__ = [
     "links",
     "lockouts",
     "log_chain",
+    "masked_copies",
     "natural_keys",
     "nonces",
     "open_store",

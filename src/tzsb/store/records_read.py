@@ -16,6 +16,8 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from tzsb.store import masked_copies
+
 # FETCH_ON_…: the statements ``fetch`` runs, kept in ``dialects`` with the measurements behind them.
 from tzsb.store.dialects import FETCH_ON_POSTGRESQL as FETCH_ON_POSTGRESQL
 from tzsb.store.dialects import FETCH_ON_SQLITE as FETCH_ON_SQLITE
@@ -36,6 +38,9 @@ class StoredRecord(NamedTuple):
     seq: int
     #: The stored JSON text, when selected raw (``data`` is then empty): answers splice it in unparsed.
     text: str | None = None
+    #: The record's masked copy (``masked_copies``), when selected with a masking plan and one was made
+    #: from this version under that plan (``data`` is then empty): masked answers splice it in as is.
+    masked_text: str | None = None
     #: A change feed's record of a move out of the feed's region (``region`` is the region left,
     #: ``data`` empty): the record is gone from the region, as if deleted there.
     departed: bool = False
@@ -91,6 +96,16 @@ def _stored(row: Any, raw: bool = False) -> StoredRecord:
         seq=int(seq),
         text=data if keep_text else None,
     )
+
+
+def _stored_or_copy(row: Any) -> StoredRecord:
+    """A row selected with its masked copy's column last (``masked_copies.COPY_COLUMN``): the copy's
+    text in place of the decoded record when there is one."""
+    *stored, copy = row
+    if copy is None or stored[4]:  # no copy, or a deleted row (whose copies never match: its seq is new)
+        return _stored(stored)
+    key, region, updated_at, _data, _deleted, deleted_at, source_appid, seq = stored
+    return StoredRecord(key, region, updated_at, {}, False, deleted_at, source_appid, int(seq), masked_text=copy)
 
 
 def fetch(connection: Connection, business: str, keys: Iterable[str]) -> dict[str, StoredRecord]:
@@ -164,12 +179,14 @@ def reads_few_rows(query: RecordQuery) -> bool:
 
 
 def select_records(
-    connection: Connection | DriverConnection, query: RecordQuery, *, raw: bool = False
+    connection: Connection | DriverConnection, query: RecordQuery, *, raw: bool = False, masked_plan: str | None = None
 ) -> list[StoredRecord]:
     """Run a query; returns at most ``query.limit`` rows after the keyset position.
 
     ``raw`` (only where the dialect keeps the document as the compact text the node wrote: SQLite)
     returns each live record's JSON text instead of parsing it; tombstones are parsed as usual.
+    ``masked_plan`` (not with ``raw``) returns, for each live record with a masked copy made from
+    its version under that plan, the copy's text (``masked_text``) instead of the parsed record.
 
     Plain SQL to the driver: a page is one or two index range scans, and building, caching and
     processing SQLAlchemy statements and rows cost more than the scans themselves.
@@ -182,6 +199,8 @@ def select_records(
     """
     dialect = dialect_of(connection)
     raw = raw and dialect.keeps_document_text
+    if raw and masked_plan is not None:
+        raise ValueError("a raw read returns the records unmasked: it selects no masked copies")
     prefix = _narrowest(query.region_prefixes)
     if prefix is None or (query.region is not None and not query.region.startswith(prefix)):
         return []
@@ -214,7 +233,7 @@ def select_records(
         params += range_params
         start = max(query.since, int(query.after[0]) if query.after is not None else 0)
         add("seq > ?", start)
-        changed = _run(connection, conditions, params, "seq", query.limit, raw)
+        changed = _run(connection, conditions, params, "seq", query.limit, raw, masked_plan)
         if not prefix or query.key is not None or query.region is not None or query.equals:
             return changed
         # A feed scoped to a region also tells of the records that left it (their rows are elsewhere now).
@@ -225,7 +244,7 @@ def select_records(
     if not query.include_deleted:
         add("deleted = ?", False)
     if query.key is not None:
-        return _keyed(connection, query, conditions, params, prefix, raw)
+        return _keyed(connection, query, conditions, params, prefix, raw, masked_plan)
     if query.by_seq:
         # The order of writes, which says nothing about the keys: a walk of ``ix_records_seq``
         # from the position on, filtered (regions, deleted rows), with no sort and no rescan.
@@ -233,10 +252,10 @@ def select_records(
         # whole region range on each first page instead of walking the sequence index.
         by_seq_start = query.after[0] if query.after is not None else 0
         seq_conditions, seq_params = [*conditions, *ranged, "seq > ?"], [*params, *range_params, by_seq_start]
-        return _run(connection, seq_conditions, seq_params, "seq", query.limit, raw)
+        return _run(connection, seq_conditions, seq_params, "seq", query.limit, raw, masked_plan)
     order = "region, record_key"
     if query.after is None:
-        return _run(connection, [*conditions, *ranged], [*params, *range_params], order, query.limit, raw)
+        return _run(connection, [*conditions, *ranged], [*params, *range_params], order, query.limit, raw, masked_plan)
     # Keyset page after (region, key), in two index range scans: the rest of that region, then
     # the regions after it. SQLite does not seek an index on a row-value comparison, so a single
     # "(region, key) > (?, ?)" would rescan every earlier row of the range on each page.
@@ -247,15 +266,15 @@ def select_records(
             return []
         rest = [*conditions, "record_key > ?"] if region == query.region else conditions
         rest_params = [*params, key] if region == query.region else params
-        return _run(connection, rest, rest_params, order, query.limit, raw)
+        return _run(connection, rest, rest_params, order, query.limit, raw, masked_plan)
     found: list[StoredRecord] = []
     if region.startswith(prefix):
         same_region = [*conditions, "region = ? AND record_key > ?"]
-        found = _run(connection, same_region, [*params, region, key], order, query.limit, raw)
+        found = _run(connection, same_region, [*params, region, key], order, query.limit, raw, masked_plan)
     if len(found) < query.limit:
         later = [*conditions, "region > ?", *ranged]
         later_params = [*params, region, *range_params]
-        found += _run(connection, later, later_params, order, query.limit - len(found), raw)
+        found += _run(connection, later, later_params, order, query.limit - len(found), raw, masked_plan)
     return found
 
 
@@ -266,6 +285,7 @@ def _keyed(
     params: list[Any],
     prefix: str,
     raw: bool,
+    masked_plan: str | None,
 ) -> list[StoredRecord]:
     """A page of a query that names its key: the one row the primary key holds, if it is in scope
     and after the keyset position.
@@ -274,7 +294,7 @@ def _keyed(
     statistics on a freshly loaded table, took ``region >= ? AND region < ?`` beside the key as a
     reason to walk the region index through the whole scope (2.9 ms a look-up over 20,000 records,
     against 0.02 ms by the primary key)."""
-    rows = _run(connection, conditions, params, "record_key", query.limit, raw)
+    rows = _run(connection, conditions, params, "record_key", query.limit, raw, masked_plan)
     kept = [row for row in rows if row.region.startswith(prefix)]
     if query.after is None:
         return kept
@@ -292,9 +312,14 @@ def _run(
     order: str,
     limit: int,
     raw: bool,
+    masked_plan: str | None,
 ) -> list[StoredRecord]:
-    statement = f"SELECT {_SELECTED} FROM records WHERE {' AND '.join(conditions)} ORDER BY {order} LIMIT ?"  # noqa: S608 - fixed names, bound values
-    return [_stored(row, raw) for row in driver_rows(connection, statement, (*params, limit))]
+    where = f"FROM records WHERE {' AND '.join(conditions)} ORDER BY {order} LIMIT ?"
+    if masked_plan is not None:
+        # The copy's marker comes first: its column precedes the conditions.
+        statement = f"SELECT {_SELECTED}, {masked_copies.COPY_COLUMN} {where}"
+        return [_stored_or_copy(row) for row in driver_rows(connection, statement, (masked_plan, *params, limit))]
+    return [_stored(row, raw) for row in driver_rows(connection, f"SELECT {_SELECTED} {where}", (*params, limit))]
 
 
 def departures(

@@ -1,7 +1,7 @@
 """Tables of a node. Changes to them go through an Alembic migration in ``migrations/versions``.
 
 Defines every table; reading and writing each is owned by its table-family module (``records_read``,
-``records_written``, ``nonces``, ``apps``, ``accounts``, ``lockouts``, ``rate_windows``,
+``records_written``, ``masked_copies``, ``nonces``, ``apps``, ``accounts``, ``lockouts``, ``rate_windows``,
 ``interaction_log``, ``key_collisions``, ``refusal_tallies``, ``links``, ``leases``).
 """
 
@@ -56,6 +56,21 @@ record_versions = sa.Table(
     sa.Column("changed_at", sa.String(19), nullable=False),
     sa.Column("seq", sa.BigInteger, nullable=False),
     sa.Index("ix_record_versions_key", "business", "record_key", "seq"),
+)
+
+#: The text a masked answer shows of a record, kept by the first masked page that read it
+#: (``masked_copies``): served for the version it was made from (``seq``) under the masking it was
+#: made with (``plan``) only.
+masked_copies = sa.Table(
+    "masked_copies",
+    metadata,
+    sa.Column("business", sa.String(4), primary_key=True),
+    sa.Column("record_key", CodeText, primary_key=True),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("plan", sa.String(16), nullable=False),
+    sa.Column("doc", sa.Text, nullable=False),
+    # Clustered on its key on SQLite: a page's copies are found in one probe each, not two.
+    sqlite_with_rowid=False,
 )
 
 #: One row per write (a request's batch, a pulled page, an operator's change): the change sequences
