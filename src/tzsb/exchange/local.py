@@ -296,8 +296,11 @@ class LocalExecution:
         plan = query_planning.plan_query(
             records[0], business, app.region, self.codec, self.page_size, self.max_page_size, masked=masked
         )
-        raw = self.store.dialect.keeps_document_text and not masked
-        masked_plan = self._mask_plans[business.code] if masked else None
+        # A type with no sensitive field is answered as stored, to masked callers too (its copies would
+        # be the records themselves).
+        masks = masked and bool(business.sensitive_fields)
+        raw = self.store.dialect.keeps_document_text and not masks
+        masked_plan = self._mask_plans[business.code] if masks else None
         read = functools.partial(self.read_ahead.page, app.appid, plan.query, raw=raw, masked_plan=masked_plan)
         # A walk that filters may be long: on the event loop's thread (``tzsb.inline``) it would hold
         # up every request, in a worker thread SQLite walks without the GIL.
@@ -308,7 +311,7 @@ class LocalExecution:
         busilist = query_planning.render(rows, plan)
         context.records_out = len(busilist)
         copies: list[tuple[str, int, str]] = []
-        if masked:
+        if masks:
             # Copies are kept for pages of records, which callers read again and again; not for a look-up
             # by key (one record: the write would cost what the masking saves), nor for a change feed,
             # whose reader takes each version once.

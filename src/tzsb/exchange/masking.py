@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Collection
+from pathlib import Path
 from typing import Any, Final
 
 import orjson
@@ -177,17 +178,24 @@ def receives_masked(context: RequestContext, admitted: Admitted) -> bool:
     return context.purpose == PUBLIC_PURPOSE or admitted.business.code not in admitted.app.unmasked
 
 
-#: The masker's revision: raised with every change to what ``masker`` makes of some record (a masking
-#: rule, a threshold, the echo search), so that copies masked before (``mask_plan``) are not served.
-MASKER_REVISION: Final = 1
+#: The masker's own code, as a digest: every change to what ``masker`` makes of some record lives in
+#: this module (the masks, the thresholds, the echo search), and copies masked by an earlier version
+#: of it are not served (``mask_plan``). Any edit, a comment's too, only costs re-masking each record
+#: once, as masked pages read it.
+MASKER_CODE: Final = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+
+
+def _sensitive_in_order(business: BusinessType) -> list[tuple[str, str]]:
+    """The sensitive fields of ``business`` with their masks, in the order ``masker`` masks them (the
+    order matters where two masked values' echoes overlap)."""
+    return [(spec.code, spec.mask or "all") for spec in business.fields if spec.sensitive]
 
 
 def mask_plan(business: BusinessType) -> str:
     """What a masked copy of a record of ``business`` depends on besides the record, as a short digest:
-    the masker's revision and the type's sensitive fields with their masks. Copies kept under another
-    digest (``store.masked_copies``) are not served."""
-    fields = sorted((spec.code, spec.mask or "all") for spec in business.fields if spec.sensitive)
-    return hashlib.sha256(orjson.dumps([MASKER_REVISION, business.code, fields])).hexdigest()[:16]
+    the masker's code and the type's sensitive fields with their masks, in order. Copies kept under
+    another digest (``store.masked_copies``) are not served."""
+    return hashlib.sha256(orjson.dumps([MASKER_CODE, business.code, _sensitive_in_order(business)])).hexdigest()[:16]
 
 
 def masker(business: BusinessType) -> Callable[[dict[str, Any]], dict[str, Any]]:
@@ -196,7 +204,7 @@ def masker(business: BusinessType) -> Callable[[dict[str, Any]], dict[str, Any]]
     Sensitive fields (with the fields the catalog says reveal them, which the loader makes
     sensitive) are masked; then every other text field has each masked value's echoes masked.
     """
-    plan = [(spec.code, spec.mask or "all", MASKERS[spec.mask or "all"]) for spec in business.fields if spec.sensitive]
+    plan = [(code, kind, MASKERS[kind]) for code, kind in _sensitive_in_order(business)]
     sensitive = frozenset(code for code, _, _ in plan)
 
     def mask(record: dict[str, Any]) -> dict[str, Any]:

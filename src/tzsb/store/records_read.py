@@ -78,6 +78,12 @@ def last_change(connection: Connection) -> int:
 
 #: The columns every read of records selects, in the order ``_stored`` unpacks them.
 _SELECTED = RECORD_COLUMNS
+#: A page selected with its masked copies (``copy_doc``) as ``_stored_or_copy`` unpacks it, its document
+#: left out where the copy stands in for it.
+_DATA_UNLESS_COPIED = (
+    "record_key, region, updated_at, CASE WHEN copy_doc IS NULL THEN data END, deleted, deleted_at, source_appid, "
+    "seq, copy_doc"
+)
 
 
 def _stored(row: Any, raw: bool = False) -> StoredRecord:
@@ -317,7 +323,10 @@ def _run(
     where = f"FROM records WHERE {' AND '.join(conditions)} ORDER BY {order} LIMIT ?"
     if masked_plan is not None:
         # The copy's marker comes first: its column precedes the conditions.
-        statement = f"SELECT {_SELECTED}, {masked_copies.COPY_COLUMN} {where}"
+        statement = f"SELECT {_SELECTED}, {masked_copies.COPY_COLUMN} AS copy_doc {where}"
+        if not dialect_of(connection).keeps_document_text:
+            # PostgreSQL's driver decodes every jsonb document it is sent: not those a copy stands in for.
+            statement = f"SELECT {_DATA_UNLESS_COPIED} FROM ({statement}) AS page ORDER BY {order}"  # noqa: S608 - fixed names
         return [_stored_or_copy(row) for row in driver_rows(connection, statement, (masked_plan, *params, limit))]
     return [_stored(row, raw) for row in driver_rows(connection, f"SELECT {_SELECTED} {where}", (*params, limit))]
 
