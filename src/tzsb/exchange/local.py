@@ -319,7 +319,8 @@ class LocalExecution:
             busilist = self._masked(business.code, rows, busilist, copies if keeps else None)
         message = f"查询成功，返回 {len(busilist)} 条 / OK: {len(busilist)} record(s)"
         datalist = success_datalist(message, busilist, **query_planning.page_extras(plan, rows, self.codec))
-        return self._answered_query(context, datalist, message, (business.code, masked_plan or "", copies))
+        kept = (business.code, masked_plan, copies) if masked_plan is not None and copies else None
+        return self._answered_query(context, datalist, message, kept)
 
     def _masked(
         self,
@@ -358,7 +359,7 @@ class LocalExecution:
 
         def claim_and_log(connection: Connection) -> None:
             self.answers.claim_and_log(connection, context, response, message)
-            if copies is not None and copies[2]:
+            if copies is not None:
                 masked_copies.keep(connection, *copies)
 
         try:

@@ -8,9 +8,9 @@ claims the page's random (``keep``), and later masked pages serve that text as i
 
 A copy is served only for the version of the record it was made from (``seq``: every change to a
 record hands out a new one) and under the masking it was made with (``plan``: a digest of the type's
-sensitive fields and the masker's revision, ``exchange.masking.mask_plan``). A changed record, or a
-catalog that masks differently, leaves the copy unused until a masked page replaces it. The copies
-hold nothing an answer to a masked caller does not show.
+sensitive fields and of the masker's code, ``exchange.masking.mask_plan``). A changed record, a
+catalog that masks differently or another masker leaves the copy unused until a masked page replaces
+it. The copies hold nothing an answer to a masked caller does not show, at most one per record.
 """
 
 from __future__ import annotations
