@@ -28,7 +28,7 @@ from collections import OrderedDict
 from collections.abc import Hashable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from concurrent.futures import TimeoutError as FutureTimeout
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import fields
 
 from tzsb import inline
@@ -96,10 +96,13 @@ class ReadAhead:
                 return read_ahead[1]
             return records_read.select_records(connection, query, raw=raw, masked_plan=masked_plan)
 
-    @contextmanager
-    def answering(self) -> Iterator[None]:
+    def answering(self) -> AbstractContextManager[None]:
         """Count a request as being answered while in the block (``prepare`` reads ahead only while
-        fewer are than the node has cores)."""
+        fewer are than the node has cores); nothing to count with read-ahead off."""
+        return self._counted() if self._capacity > 0 else nullcontext()
+
+    @contextmanager
+    def _counted(self) -> Iterator[None]:
         with self._answering_lock:
             self._answering += 1
         try:
