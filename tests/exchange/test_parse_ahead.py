@@ -3,7 +3,9 @@ only for a caller that may be genuine: the answers are those of checking the sig
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -67,6 +69,44 @@ def test_a_large_add_is_parsed_while_its_sign_is_checked(
     assert answer["datalist"]["counts"]["inserted"] == len(LARGE)
     assert verify(response_signed_params(answer), secret, algorithm, answer["sign"])
     assert parsed_ahead == [1]
+
+
+def test_the_helper_starts_its_digests_before_the_busilist_is_parsed(
+    node: Node, parsed_ahead: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """orjson holds the GIL for the whole parse: a helper not yet started would only start after it,
+    and the digests and the parse would run in series."""
+    helper_started: list[str] = []
+    started_first: list[bool] = []
+    original_parse = overlap.parsed_records
+
+    class Recorded(threading.Event):
+        def set(self) -> None:
+            if threading.current_thread().name.startswith("tzsb-digest"):
+                helper_started.append("started")
+            super().set()
+
+    def parse(request: Any) -> Any:
+        started_first.append(bool(helper_started))
+        return original_parse(request)
+
+    # Only the module's own events (patching threading's would reach the threads' start-up).
+    monkeypatch.setattr(overlap, "threading", SimpleNamespace(Event=Recorded))
+    monkeypatch.setattr(overlap, "parsed_records", parse)
+    # Long enough for a loaded machine: the wait ends as soon as the helper starts.
+    monkeypatch.setattr(overlap, "HELPER_START_WAIT_SECONDS", 30.0)
+    secret = grant(node)
+    # The pool's threads started by earlier requests (a first submission starts a thread, and that
+    # start alone hands it the GIL): the last request meets an idle helper.
+    for first in range(3):
+        batch = [device(number) for number in range(1000 + 200 * first, 1200 + 200 * first)]
+        assert call(node, body(APPID, secret, "140101", "01", batch))["datalist"]["result"] == "0001"
+    helper_started.clear()
+    started_first.clear()
+    answer = call(node, body(APPID, secret, "140101", "01", LARGE))
+    assert answer["datalist"]["result"] == "0001", answer
+    assert parsed_ahead == [1, 1, 1, 1]
+    assert started_first == [True]
 
 
 def test_both_secrets_sign_large_requests_during_a_rotation(node: Node, parsed_ahead: list[int]) -> None:

@@ -19,6 +19,9 @@ from tzsb.catalog import Catalog, load_catalog
 from tzsb.clock import BEIJING, FixedClock
 from tzsb.errors import ConfigurationError, RecordFault
 from tzsb.rules import NaturalKeyHolder
+from tzsb.rules import validator as validator_module
+from tzsb.rules.base import RuleContext
+from tzsb.rules.contract import RelatedRecord
 from tzsb.rules.record_rules import RECORD_RULE_TYPES, related_state
 from tzsb.rules.ruleset import shipped_rule_sets
 from tzsb.rules.validator import RecordValidator
@@ -1182,3 +1185,49 @@ def test_related_state_conditions_hold_as_first_defined(
     generator over the listed values did, ``*`` alone and blank values included."""
     compiled = related_state._conditions({"id": "r", "when": conditions}, "when")
     assert related_state._holds(record, compiled) == _holds_as_first_written(record, conditions)
+
+
+def _needing_record_by_record(need: RelatedRecord, records: Sequence[Mapping[str, Any]]) -> list[tuple[int, str]]:
+    """``_needing`` as first written: ``needs`` asked of each record naming another."""
+    name = need.field
+    return [
+        (index, record[name])
+        for index, record in enumerate(records)
+        if isinstance(record.get(name), str) and record[name] and need.needs(record)
+    ]
+
+
+_NEEDING_VALUES = _STATE_VALUES | st.none() | st.integers(0, 2) | st.booleans() | st.just(1.0) | st.just(["2"])
+
+
+@settings(max_examples=300)
+@given(
+    conditions=st.dictionaries(
+        st.sampled_from(["USE_STATUS", "EQP_VART"]), st.lists(_STATE_VALUES, min_size=1), min_size=1
+    ),
+    records=st.lists(
+        st.dictionaries(st.sampled_from(["USE_STATUS", "EQP_VART", "EQP_CODE"]), _NEEDING_VALUES), max_size=12
+    ),
+)
+def test_related_state_batch_asks_as_record_by_record(
+    conditions: dict[str, list[str]], records: list[dict[str, Any]]
+) -> None:
+    """A batch asks ``when`` once per distinct tuple of the values it reads (``needs_reads``), and finds
+    the same records, in the same order, as asking every record: absent and null fields, 1 / 1.0 /
+    True and unhashable values included."""
+    rule = {"id": "r", "type": "related_state", "field": "EQP_CODE", "business": "0401", "when": conditions,
+            "other_when": {"INSP_CONCLUSION": ["3"]}, "says": "甲 / a"}  # fmt: skip
+    built = related_state.build(rule, RuleContext(CATALOG["0101"]))
+    need = built.related
+    assert need is not None and need.needs_reads == tuple(conditions)
+    assert validator_module._needing(need, records) == _needing_record_by_record(need, records)
+
+
+def test_needs_reads_tells_equal_values_of_other_types_apart() -> None:
+    """A ``needs`` that tells 1 from True is asked of each record: equal values that are not
+    interchangeable are never answered from one another."""
+    need = RelatedRecord("0401", "EQP_CODE", lambda record: record.get("FLAG") is True, lambda _r, _o: [],
+                         needs_reads=("FLAG",))  # fmt: skip
+    records = [{"EQP_CODE": "a", "FLAG": 1}, {"EQP_CODE": "b", "FLAG": True}, {"EQP_CODE": "c", "FLAG": 1.0}]
+    assert validator_module._needing(need, records) == [(1, "b")]
+    assert validator_module._needing(need, [{"EQP_CODE": "d", "FLAG": [True]}]) == []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,6 +26,9 @@ DIGESTS_ASIDE_BYTES: Final = 64 * 1024
 #: Beyond this size a busilist is parsed only once its caller is known and admitted: parsing ahead
 #: costs an unauthenticated caller nothing, and the objects weigh several times the text.
 PARSE_AHEAD_MAX_BYTES: Final = 4 * 1024 * 1024
+#: How long a request's thread (perhaps the event loop's) waits for a helper to start its digests
+#: before it parses the busilist: a thread hand-off takes tens of microseconds.
+HELPER_START_WAIT_SECONDS: Final = 0.0005
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +72,18 @@ class DigestPool:
         self, digests: Digests, request: ExchangeRequest
     ) -> tuple[str | None, str, list[dict[str, Any]] | ExchangeError]:
         """The digests, computed in a helper thread while this thread parses the busilist."""
-        pending = self._executor.submit(digests)
+        started = threading.Event()
+
+        def digested() -> tuple[str | None, str]:
+            started.set()
+            return digests()
+
+        pending = self._executor.submit(digested)
+        # The helper needs the GIL to reach hashlib, which then leaves it; orjson keeps it for the
+        # whole parse. Parsing at once, the helper started only after the parse: the two ran in
+        # series (1.9 + 1.4 ms for a 1,000-record add). A short wait lets it start first; should
+        # every helper be busy, the busilist is parsed meanwhile all the same.
+        started.wait(HELPER_START_WAIT_SECONDS)
         # Parsed before the caller is known to be genuine, but its faults told only after that.
         parsed = parsed_records(request)
         signer, fingerprint = inline.future_result(pending)

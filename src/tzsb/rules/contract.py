@@ -103,6 +103,9 @@ class RelatedRecord:
         match: The other type's field holding the value; None: its primary key.
         newest_by: With ``match``: of several records holding the value, the one with the greatest
             values of these fields (then the latest stored) is the other record.
+        needs_reads: Every field ``needs`` reads, when it reads no other: then records holding the
+            same values of them are asked once (a record without a field is asked as one without
+            it). None: each record is asked.
     """
 
     business: str
@@ -111,6 +114,7 @@ class RelatedRecord:
     check: Callable[[Mapping[str, Any], Mapping[str, Any]], list[tuple[str, str]]]
     match: str | None = None
     newest_by: tuple[str, ...] = ()
+    needs_reads: tuple[str, ...] | None = None
 
 
 #: The other records of a ``RelatedRecord``, as far as the caller may see them, asked once per rule

@@ -137,7 +137,7 @@ def _screen_column(values: Sequence[Any], passes: Callable[[Any], bool], found: 
         distinct = set(values)
     except TypeError:
         return False
-    if not _plain(distinct):
+    if not plain_values(distinct):
         # Equal values of different types (1, 1.0, True) must be told apart.
         typed = [_typed(value) for value in values]
         try:
@@ -154,7 +154,9 @@ def _screen_column(values: Sequence[Any], passes: Callable[[Any], bool], found: 
     return True
 
 
-def _plain(distinct: set[Any]) -> bool:
+def plain_values(distinct: set[Any]) -> bool:
+    """Whether equal values (or rows of values) in ``distinct`` are interchangeable for every rule:
+    texts, null and absent only."""
     kinds = set(map(type, distinct))
     if kinds <= _PLAIN_TYPES:
         return True

@@ -27,7 +27,7 @@ from tzsb.rules.base import RuleContext, Severity, Violation
 from tzsb.rules.contract import Check, KeyLookup, NaturalKeyLookup, RecordLookup, RelatedLookup, RelatedRecord
 from tzsb.rules.field_plan import FIELD_RULE_TYPES, FieldPlan, passes_all
 from tzsb.rules.record_rules import RECORD_RULE_TYPES
-from tzsb.rules.screen import RuleStep, suspects, typed_item
+from tzsb.rules.screen import ABSENT, RuleStep, plain_values, suspects, typed_item
 from tzsb.rules.shape import DUPLICATE_KEY, UNKNOWN_FIELD, duplicate_key_message
 
 #: Per batch, each record rule's results by the values it read: records of one batch repeat values
@@ -382,11 +382,41 @@ class RecordValidator:
 
 def _needing(need: RelatedRecord, records: Sequence[Mapping[str, Any]]) -> list[tuple[int, str]]:
     """(position, value) of every record that names another record and needs it."""
+    if need.needs_reads:
+        by_values = _needing_by_values(need, need.needs_reads, records)
+        if by_values is not None:
+            return by_values
     name = need.field
     return [
         (index, record[name])
         for index, record in enumerate(records)
         if isinstance(record.get(name), str) and record[name] and need.needs(record)
+    ]
+
+
+def _needing_by_values(
+    need: RelatedRecord, reads: tuple[str, ...], records: Sequence[Mapping[str, Any]]
+) -> list[tuple[int, str]] | None:
+    """``_needing``, asking ``need.needs`` once per distinct tuple of the values it reads: a batch
+    asks it of every record twice (the look-up beforehand, then the check), and most records share
+    a few values (e.g. 在用). None when equal values may not be interchangeable (1, 1.0, True) or
+    cannot be told apart (a list): the caller asks each record."""
+    rows = list(zip(*([record.get(field, ABSENT) for record in records] for field in reads), strict=True))
+    try:
+        distinct = set(rows)
+    except TypeError:
+        return None
+    if not plain_values(distinct):
+        return None
+    verdicts = {
+        row: need.needs({field: value for field, value in zip(reads, row, strict=True) if value is not ABSENT})
+        for row in distinct
+    }
+    name = need.field
+    return [
+        (index, value)
+        for index, (value, row) in enumerate(zip([record.get(name) for record in records], rows, strict=True))
+        if isinstance(value, str) and value and verdicts[row]
     ]
 
 

@@ -115,7 +115,9 @@ def build(params: Mapping[str, Any], context: RuleContext) -> BuiltRule:
         None,
         reads=(field, *(code for code, _, _ in when)),
         triggers=frozenset({field}),
-        related=RelatedRecord(str(business), field, needs, check, match, tuple(newest_by)),
+        related=RelatedRecord(
+            str(business), field, needs, check, match, tuple(newest_by), needs_reads=tuple(code for code, _, _ in when)
+        ),
     )
 
 
