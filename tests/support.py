@@ -128,13 +128,6 @@ def claimed(before: dict[str, Any], answer: dict[str, Any] | None) -> dict[str, 
     return {**before, "nonces": sorted({*before["nonces"], spent})}
 
 
-def derived_claims(node: Node) -> dict[str, bool]:
-    """Each claimed random's ``derived`` flag: whether its answer may be dropped without zeroing."""
-    with node.store.read() as connection:
-        rows = connection.execute(sa.select(nonces.c.random, nonces.c.derived)).all()
-    return {str(random): bool(derived) for random, derived in rows}
-
-
 def tallied(node: Node, client_addr: str | None = None) -> list[tuple[str, int, str]]:
     """The refusals of unidentified callers counted so far (from one address, or all): (address,
     count, last code) per row."""

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.support import body, call, claimed, derived_claims, device, grant, log_rows, snapshot, tallied
+from tests.support import body, call, claimed, device, grant, log_rows, snapshot, tallied
 from tzsb import refusals
 from tzsb.app import Node
 from tzsb.clock import FixedClock
@@ -129,25 +129,6 @@ def test_a_first_answer_expires_and_its_random_stays_spent(node: Node) -> None:
         "code": "E_REPLAY",
     }
     assert snapshot(node) == before
-
-
-def test_only_answers_from_the_nodes_own_records_are_kept_as_derived(node: Node) -> None:
-    """A derived answer's pages are freed without zeroing when it is dropped (docs/security.md): only
-    a query answered from this node's records is. A write's answer and a refusal (which may name the
-    keys of records never stored) are zeroed."""
-    secret = grant(node)
-    assert (
-        call(node, body("hz-city", secret, "140101", "01", [device(1)], random="stored-0001"))["datalist"]["result"]
-        == "0001"
-    )
-    invalid = {**device(2), "EQP_CODE": "not a device code"}
-    refused = call(node, body("hz-city", secret, "140101", "01", [invalid], random="refused-0001"))
-    assert refused["datalist"]["code"] == "E_VALIDATION"
-    for random, asked in (("page-0001", {"_region": "330106"}), ("key-0001", {"EQP_CODE": device(1)["EQP_CODE"]})):
-        assert (
-            call(node, body("hz-city", secret, "140101", "04", [asked], random=random))["datalist"]["result"] == "0001"
-        )
-    assert derived_claims(node) == {"stored-0001": False, "refused-0001": False, "page-0001": True, "key-0001": True}
 
 
 def test_an_apps_kept_answers_stay_under_its_quota(node: Node) -> None:

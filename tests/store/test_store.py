@@ -36,7 +36,7 @@ def test_migrating_twice_changes_nothing(database_url: str) -> None:
     first.dispose()
     second = open_store(database_url)
     with second.read() as connection:
-        assert connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "0014"
+        assert connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "0013"
         assert connection.execute(sa.text("SELECT last_seq FROM change_counter")).scalar_one() == 0
     second.dispose()
 

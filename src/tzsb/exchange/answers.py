@@ -105,15 +105,11 @@ class Answers:
         *,
         result: str = RESULT_SUCCESS,
         code: str = "",
-        derived: bool = False,
     ) -> None:
         """Claim the request's random with its answer and log it (a success, unless a provider's
         refusal is passed on: ``result`` and ``code``), in the caller's transaction (a duplicate claim
-        raises ``StoreConflict`` and fails it). ``derived``: the answer holds only what this node's
-        tables keep (``nonces.claim``)."""
-        nonces.claim(
-            connection, context.appid, context.random, context.fingerprint, response, context.now, derived=derived
-        )
+        raises ``StoreConflict`` and fails it)."""
+        nonces.claim(connection, context.appid, context.random, context.fingerprint, response, context.now)
         self.log.append(connection, self.entry(context, result, code, message))
         context.outcome = (result, code)
         # Counted toward the app's quota once the transaction is over (``after``): holding the quota

@@ -358,8 +358,7 @@ class LocalExecution:
         response = self.answers.encode(context, datalist)
 
         def claim_and_log(connection: Connection) -> None:
-            # Records of this node, masked as the app sees them: dropped without zeroing.
-            self.answers.claim_and_log(connection, context, response, message, derived=True)
+            self.answers.claim_and_log(connection, context, response, message)
             if copies is not None:
                 masked_copies.keep(connection, *copies)
 

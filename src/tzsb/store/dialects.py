@@ -64,9 +64,6 @@ class Dialect(ABC):
     #: One writer at a time (SQLite): writers of a process queue on the Store's lock instead of
     #: failing with ``database is locked``. Else writers serialise on the change-counter row.
     single_writer: ClassVar[bool]
-    #: Whether deleted content is overwritten with zeros (SQLite, as the node configures it; PostgreSQL
-    #: leaves a deleted row in its page until VACUUM reuses the space).
-    zeroes_freed_space: ClassVar[bool]
     #: Each document is kept as the compact JSON text the node wrote, so a read may hand it back
     #: unparsed (``select_records(raw=True)``); PostgreSQL's jsonb keeps a form of its own.
     keeps_document_text: ClassVar[bool]
@@ -160,18 +157,11 @@ class Dialect(ABC):
         """Insert ``rows`` while the caller's block runs; finished when the block ends. An error of the
         block wins over one of the insert (the transaction rolls back either way)."""
 
-    @contextmanager
-    def freeing_without_zeroing(self, connection: Connection) -> Iterator[None]:
-        """Within the caller's block, space freed on ``connection`` is not overwritten with zeros
-        (``_configure_sqlite`` says why the rest of the time it is; see ``zeroes_freed_space``)."""
-        yield
-
 
 class SQLiteDialect(Dialect):
     name = "sqlite"
     keeps_cursors = False
     single_writer = True
-    zeroes_freed_space = True
     keeps_document_text = True
     inserts_from_json_array = True
     writer_options: ClassVar[Mapping[str, Any]] = {"sqlite_begin": "BEGIN IMMEDIATE"}
@@ -270,22 +260,11 @@ class SQLiteDialect(Dialect):
         if failure is not None:
             raise failure
 
-    @contextmanager
-    def freeing_without_zeroing(self, connection: Connection) -> Iterator[None]:
-        # FAST: what is deleted from a page written anyway is still zeroed; freed pages are not.
-        driver: Any = connection.connection.driver_connection
-        driver.execute("PRAGMA secure_delete=FAST")
-        try:
-            yield
-        finally:
-            driver.execute("PRAGMA secure_delete=ON")
-
 
 class PostgreSQLDialect(Dialect):
     name = "postgresql"
     keeps_cursors = True
     single_writer = False
-    zeroes_freed_space = False
     keeps_document_text = False
     inserts_from_json_array = False
     writer_options: ClassVar[Mapping[str, Any]] = {}
@@ -541,8 +520,7 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
     cursor.execute("PRAGMA foreign_keys=ON")
     # Deleted content is overwritten with zeros, freed pages included, whatever the SQLite build's
-    # default (Debian's is ON, SQLite's own OFF): a reader of the file finds only what the tables
-    # hold. Dropping kept answers opts out (``freeing_without_zeroing``, see nonces.drop_answers).
+    # default (Debian's is ON, SQLite's own OFF): a reader of the file finds only what the tables hold.
     cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 

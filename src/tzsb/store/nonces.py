@@ -21,10 +21,8 @@ from tzsb.store.schema import nonces
 
 #: Straight to the driver, like ``_FIND``: every answered request claims its random, and
 #: SQLAlchemy's execution of even a compiled insert cost more than the insert (about 40 µs a claim).
-_CLAIM_PREFIX: Final = (
-    "INSERT INTO nonces (appid, random, fingerprint, response, created_at, response_bytes, derived) VALUES "
-)
-_CLAIM_ROW: Final = "(?, ?, ?, ?, ?, ?, ?)"
+_CLAIM_PREFIX: Final = "INSERT INTO nonces (appid, random, fingerprint, response, created_at, response_bytes) VALUES "
+_CLAIM_ROW: Final = "(?, ?, ?, ?, ?, ?)"
 _CLAIM: Final = _CLAIM_PREFIX + _CLAIM_ROW
 #: The key of the claims made in a write transaction, inserted at its end (``defer``).
 _PENDING: Final = "tzsb.nonces.pending"
@@ -56,18 +54,8 @@ def find(connection: Connection | DriverConnection, appid: str, random: str) -> 
     return Claim(fingerprint, None if response is None else bytes(response))
 
 
-def claim(
-    connection: Connection,
-    appid: str,
-    random: str,
-    fingerprint: str,
-    response: bytes,
-    at: datetime,
-    *,
-    derived: bool = False,
-) -> None:
+def claim(connection: Connection, appid: str, random: str, fingerprint: str, response: bytes, at: datetime) -> None:
     """Claim ``random`` for ``appid`` with the answer to keep, in the caller's transaction.
-    ``derived``: the answer holds only what this node's tables keep (see ``drop_answers``).
 
     In a write transaction opened by ``Store`` the claim is inserted as one of the transaction's
     last steps, with every other claim made in it, in one statement: a group commit's batch
@@ -76,7 +64,7 @@ def claim(
     Raises ``StoreConflict`` when the random is claimed already, here or when the transaction ends
     (the caller's transaction is then to be rolled back).
     """
-    row = (appid, random, fingerprint, response, at.isoformat(), len(response), derived)
+    row = (appid, random, fingerprint, response, at.isoformat(), len(response))
     pending = defer(connection, _PENDING, _insert)
     if pending is None:
         _insert(connection, [row])
@@ -163,13 +151,7 @@ def over_quota(connection: Connection, appid: str, quota_bytes: int) -> list[str
 
 def drop_answers(connection: Connection, appid: str, randoms: list[str]) -> int:
     """Drop the answers ``appid``'s claims of ``randoms`` keep (the claims stay); returns how many were
-    still kept. ``randoms``: at most a few hundred (one statement).
-
-    The pages a ``derived`` answer frees are not overwritten with zeros (docs/security.md, "Kept
-    answers and deleted content"): it says only what the file keeps anyway, and zeroing a 65 KB region
-    page's 16 overflow pages wrote them all to the write-ahead log again (the p99 of region pages under
-    wrk: 60-70 ms against 30-33 without). Every other answer's pages are zeroed.
-    """
+    still kept. ``randoms``: at most a few hundred (one statement)."""
     statement = (
         sa.update(nonces)
         # Not ``KEPT``: SQLite would read the app's kept answers through their index instead of
@@ -177,9 +159,4 @@ def drop_answers(connection: Connection, appid: str, randoms: list[str]) -> int:
         .where(nonces.c.appid == appid, nonces.c.random.in_(randoms), nonces.c.response.is_not(None))
         .values(response=None, response_bytes=0)
     )
-    dialect = dialect_of(connection)
-    if not dialect.zeroes_freed_space:
-        return int(connection.execute(statement).rowcount)
-    with dialect.freeing_without_zeroing(connection):
-        dropped = int(connection.execute(statement.where(nonces.c.derived)).rowcount)
-    return dropped + int(connection.execute(statement.where(sa.not_(nonces.c.derived))).rowcount)
+    return int(connection.execute(statement).rowcount)

@@ -180,9 +180,6 @@ nonces = sa.Table(
     sa.Column("created_at", sa.String(32), nullable=False),
     # The kept answer's size, held under a per-app quota.
     sa.Column("response_bytes", sa.Integer, nullable=False, server_default="0"),
-    # The answer holds only what this node's tables keep (a query answered from its own records):
-    # dropped without zeroing the pages it frees (``nonces.drop_answers``).
-    sa.Column("derived", sa.Boolean, nullable=False, server_default=sa.false()),
     # Covers the sizes and randoms: an app's kept answers are summed, and its oldest chosen, from the
     # index alone (``nonces.over_quota``; the row holds the answer before its size).
     sa.Index(
