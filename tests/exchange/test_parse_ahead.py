@@ -109,6 +109,39 @@ def test_the_helper_starts_its_digests_before_the_busilist_is_parsed(
     assert started_first == [True]
 
 
+def test_with_every_helper_taken_the_busilist_is_parsed_without_waiting(
+    node: Node, parsed_ahead: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """This may be the event loop's thread: it waits for a helper only when one is free to start."""
+    waits: list[float | None] = []
+
+    class Recorded(threading.Event):
+        def wait(self, timeout: float | None = None) -> bool:
+            waits.append(timeout)
+            return super().wait(timeout)
+
+    pool = node.exchange.digests
+    release = threading.Event()
+    taken = [pool._executor.submit(release.wait, 30) for _ in range(pool._helpers)]
+    secret = grant(node)
+    monkeypatch.setattr(overlap, "threading", SimpleNamespace(Event=Recorded))
+    monkeypatch.setattr(overlap, "HELPER_START_WAIT_SECONDS", 30.0)
+    pool._in_flight += len(taken)  # (as digests of other requests would count)
+    try:
+        threading.Timer(0.2, release.set).start()
+        answer = call(node, body(APPID, secret, "140101", "01", LARGE))
+    finally:
+        pool._in_flight -= len(taken)
+        release.set()
+    assert answer["datalist"]["result"] == "0001", answer
+    assert parsed_ahead == [1]
+    assert waits == []
+    # A helper free again: the next one waits for it to start.
+    answer = call(node, body(APPID, secret, "140101", "01", [device(number) for number in range(600, 800)]))
+    assert answer["datalist"]["result"] == "0001", answer
+    assert waits == [30.0]
+
+
 def test_both_secrets_sign_large_requests_during_a_rotation(node: Node, parsed_ahead: list[int]) -> None:
     old = grant(node)
     new = node.registry.rotate_secret(APPID, timedelta(hours=1))

@@ -54,7 +54,11 @@ class DigestPool:
     """The helper threads that digest sign texts (one per usable CPU, at least two)."""
 
     def __init__(self) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=max(2, usable_cpus()), thread_name_prefix="tzsb-digest")
+        self._helpers = max(2, usable_cpus())
+        self._executor = ThreadPoolExecutor(max_workers=self._helpers, thread_name_prefix="tzsb-digest")
+        #: Digests submitted and not yet finished: with every helper taken, none can start at once.
+        self._in_flight = 0
+        self._in_flight_lock = threading.Lock()
 
     @staticmethod
     def parse_ahead(request: ExchangeRequest, app: App, has_failures: bool, body_size: int, sign_size: int) -> bool:
@@ -76,14 +80,28 @@ class DigestPool:
 
         def digested() -> tuple[str | None, str]:
             started.set()
-            return digests()
+            try:
+                return digests()
+            finally:
+                with self._in_flight_lock:
+                    self._in_flight -= 1
 
-        pending = self._executor.submit(digested)
+        with self._in_flight_lock:
+            helper_free = self._in_flight < self._helpers
+            self._in_flight += 1
+        try:
+            pending = self._executor.submit(digested)
+        except BaseException:
+            with self._in_flight_lock:
+                self._in_flight -= 1
+            raise
         # The helper needs the GIL to reach hashlib, which then leaves it; orjson keeps it for the
         # whole parse. Parsing at once, the helper started only after the parse: the two ran in
-        # series (1.9 + 1.4 ms for a 1,000-record add). A short wait lets it start first; should
-        # every helper be busy, the busilist is parsed meanwhile all the same.
-        started.wait(HELPER_START_WAIT_SECONDS)
+        # series (1.9 + 1.4 ms for a 1,000-record add). A short wait lets it start first (this may
+        # be the event loop's thread: only when a helper is free, and never long); should it not
+        # start in time, the busilist is parsed meanwhile all the same.
+        if helper_free:
+            started.wait(HELPER_START_WAIT_SECONDS)
         # Parsed before the caller is known to be genuine, but its faults told only after that.
         parsed = parsed_records(request)
         signer, fingerprint = inline.future_result(pending)
